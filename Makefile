@@ -1,0 +1,43 @@
+# Konsortio: two commands on a fresh machine. `make up` runs the whole stack on embedded
+# defaults; `make test` runs the whole suite. Both bootstrap .venv from uv.lock first.
+PYTHON ?= python3
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+STAMP := $(VENV)/.synced
+
+.PHONY: up test test-kafka lint format schemas demo bench reliability clean
+
+$(UV): tools-bootstrap.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check -r tools-bootstrap.txt
+	touch $(UV)
+
+$(STAMP): $(UV) uv.lock pyproject.toml
+	UV_PYTHON=$(PYTHON) $(UV) sync --locked --quiet
+	touch $(STAMP)
+
+up: $(STAMP)
+	$(VENV)/bin/konsortio up
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/python -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+schemas: $(STAMP)
+	$(VENV)/bin/konsortio contracts export
+
+demo: $(STAMP)
+	$(VENV)/bin/konsortio demo
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache

@@ -1,0 +1,107 @@
+"""structlog JSON logging with correlation and causation ids, and no personal data.
+
+Correlation and causation ids live in contextvars, so every log line written while a
+command or an event is handled carries them without being passed around.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+import structlog
+
+# Keys whose values are personal data or secrets. They are masked wherever they appear in
+# a log event, however deeply nested, so a careless `log.info(..., library=payload)` cannot
+# leak a contact's email address or a bearer token.
+SENSITIVE_KEYS = frozenset(
+    {
+        "email",
+        "emails",
+        "phone",
+        "contact",
+        "contacts",
+        "contact_name",
+        "recipient",
+        "recipients",
+        "to",
+        "authorization",
+        "token",
+        "password",
+        "sasl_password",
+        "smtp_password",
+        "signatory",
+    }
+)
+REDACTED = "[redacted]"
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            key: (REDACTED if str(key).lower() in SENSITIVE_KEYS else _redact(item))
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_redact(item) for item in value]
+    return value
+
+
+def redact_personal_data(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: mask personal data and secrets before rendering."""
+    return _redact(event_dict)  # type: ignore[return-value]
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    """JSON lines on stdout, one per event, with the service name and the bound ids."""
+    logging.basicConfig(format="%(message)s", stream=sys.stdout, level=level, force=True)
+    # aiokafka and FastStream log through stdlib logging; route them through the same
+    # renderer so the output is one JSON stream, and keep their chatter at WARNING.
+    for noisy in ("aiokafka", "faststream", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact_personal_data,
+    ]
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.processors.dict_tracebacks,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        cache_logger_on_first_use=False,
+    )
+    structlog.contextvars.bind_contextvars(service=service)
+    formatter = structlog.stdlib.ProcessorFormatter(
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.JSONRenderer(),
+        ],
+        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+    )
+    root = logging.getLogger()
+    for handler in root.handlers:
+        handler.setFormatter(formatter)
+
+
+def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
+    return structlog.get_logger(name)
+
+
+def bind_trace(correlation_id: str | None, causation_id: str | None) -> None:
+    """Bind the ids of the message being handled to every following log line."""
+    structlog.contextvars.bind_contextvars(
+        correlation_id=correlation_id, causation_id=causation_id
+    )
+
+
+def current_trace() -> tuple[str | None, str | None]:
+    context = structlog.contextvars.get_contextvars()
+    return context.get("correlation_id"), context.get("causation_id")

@@ -1,0 +1,200 @@
+"""Transactional outbox: record events with the state change, and relay them to Kafka.
+
+Recording is one INSERT inside the caller's transaction. A statement trigger NOTIFYs on commit.
+
+The relay publishes unsent rows in id order and stamps them sent. With several replicas of a
+service only one relays at a time: the holder of a PostgreSQL advisory lock on a dedicated
+connection. SKIP LOCKED work-sharing would be faster but lets two replicas publish two events
+of the same key out of order; one leader keeps per-key order with no coordination beyond the
+database we already have. If the leader dies its connection closes, the lock is released and
+another replica takes over within one poll interval. A crash between publish and the
+``sent_at`` update republishes a batch; consumers are idempotent, so that is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable, Sequence
+
+import asyncpg
+from prometheus_client import Counter, Gauge
+
+from kit.envelope import OutgoingMessage, encode
+from kit.logging import current_trace, get_logger
+from contracts.base import Event
+
+log = get_logger(__name__)
+
+RELAY_LOCK_ID = 7_231_604_512
+OUTBOX_BACKLOG = Gauge(
+    "konsortio_outbox_backlog", "Outbox rows not yet published", ["service"]
+)
+OUTBOX_PUBLISHED = Counter(
+    "konsortio_outbox_published_total", "Outbox rows published to Kafka", ["service"]
+)
+
+Publish = Callable[[Sequence[OutgoingMessage]], Awaitable[None]]
+
+INSERT_OUTBOX = """
+INSERT INTO outbox (event_id, topic, key, event_type, headers, payload)
+VALUES ($1, $2, $3, $4, $5, $6)
+"""
+
+
+async def record_event(
+    conn: asyncpg.Connection, event: Event, *, source: str, causation_id: str | None = None
+) -> str:
+    """Write ``event`` to the outbox in the caller's transaction; return its id.
+
+    The correlation id is the one bound to the current command or event; the causation id
+    is the event being handled, if any (bound by the consumer)."""
+    correlation_id, bound_causation = current_trace()
+    message = encode(
+        event,
+        source=source,
+        correlation_id=correlation_id,
+        causation_id=causation_id or bound_causation,
+    )
+    event_id = message.headers["ce_id"]
+    await conn.execute(
+        INSERT_OUTBOX,
+        event_id,
+        message.topic,
+        message.key,
+        event.ce_type(),
+        message.headers,
+        message.value,
+    )
+    return event_id
+
+
+async def record_events(
+    conn: asyncpg.Connection, events: Sequence[Event], *, source: str
+) -> list[str]:
+    return [await record_event(conn, event, source=source) for event in events]
+
+
+async def backlog(pool: asyncpg.Pool) -> int:
+    return await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        *,
+        service: str,
+        dsn: str,
+        pool: asyncpg.Pool,
+        publish: Publish,
+        batch_size: int = 500,
+        poll_interval_s: float = 1.0,
+    ) -> None:
+        self.service = service
+        self.dsn = dsn
+        self.pool = pool
+        self.publish = publish
+        self.batch_size = batch_size
+        self.poll_interval_s = poll_interval_s
+        self.is_leader = False
+        self._wakeup = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._drain_lock = asyncio.Lock()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.service}")
+
+    async def stop(self) -> None:
+        """Graceful stop: finish the batch in flight, publish what is left, then close."""
+        self._stopping.set()
+        self._wakeup.set()
+        if self._task:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.is_leader:
+            with contextlib.suppress(Exception):
+                await self.drain()
+
+    def _on_notify(self, *_args: object) -> None:
+        self._wakeup.set()
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self._lead()
+            except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as error:
+                log.warning("outbox relay lost its connection", error=str(error))
+            self.is_leader = False
+            await self._sleep(self.poll_interval_s)
+
+    async def _lead(self) -> None:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            while not self._stopping.is_set():
+                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK_ID):
+                    break
+                await self._sleep(self.poll_interval_s)  # another replica is relaying
+            else:
+                return
+            self.is_leader = True
+            await conn.add_listener("outbox", self._on_notify)
+            log.info("outbox relay leading")
+            while not self._stopping.is_set():
+                self._wakeup.clear()
+                try:
+                    await self.drain()
+                except (OSError, asyncpg.PostgresError):
+                    raise
+                except Exception as error:  # broker down: keep rows, try again later
+                    log.warning("outbox publish failed; will retry", error=repr(error))
+                    await self._sleep(self.poll_interval_s)
+                    continue
+                await self._sleep(self.poll_interval_s)
+                # A dead leader connection must end leadership promptly.
+                await conn.fetchval("SELECT 1")
+        finally:
+            self.is_leader = False
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), timeout=2)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), timeout=seconds)
+
+    async def drain(self) -> int:
+        """Publish every unsent row, batch by batch, in id order. Returns how many."""
+        published = 0
+        async with self._drain_lock:
+            while True:
+                rows = await self.pool.fetch(
+                    """
+                    SELECT id, topic, key, headers, payload FROM outbox
+                    WHERE sent_at IS NULL ORDER BY id LIMIT $1
+                    """,
+                    self.batch_size,
+                )
+                if not rows:
+                    break
+                messages = [
+                    OutgoingMessage(
+                        topic=row["topic"],
+                        key=row["key"],
+                        headers=row["headers"]
+                        if isinstance(row["headers"], dict)
+                        else json.loads(row["headers"]),
+                        value=bytes(row["payload"]),
+                    )
+                    for row in rows
+                ]
+                await self.publish(messages)
+                await self.pool.execute(
+                    "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])",
+                    [row["id"] for row in rows],
+                )
+                published += len(rows)
+                OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
+        if published:
+            log.debug("outbox relayed", count=published)
+        return published

@@ -1,0 +1,95 @@
+"""Settings for every service, from the environment only (prefix ``KONSORTIO_``).
+
+Each field's description is the documentation: ``konsortio settings`` prints them all, and the
+README's operator section is generated from the same list.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KONSORTIO_KAFKA_", extra="ignore")
+
+    bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Comma-separated host:port list of Kafka brokers."
+    )
+    idempotence: bool = Field(
+        False,
+        description=(
+            "Idempotent producer. Turn on for Apache Kafka; the embedded Tansu broker "
+            "does not implement InitProducerId, so it must stay off there."
+        ),
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How to reach the brokers."
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism when the protocol is SASL_*."
+    )
+    sasl_username: str = Field("", description="SASL user name.")
+    sasl_password: SecretStr = Field(SecretStr(""), description="SASL password.")
+    ssl_cafile: str = Field("", description="CA bundle that signs the brokers' certificates.")
+    ssl_certfile: str = Field("", description="Client certificate for mutual TLS (optional).")
+    ssl_keyfile: str = Field("", description="Client key for mutual TLS (optional).")
+    topic_partitions: int = Field(
+        3, ge=1, description="Partitions for topics a service creates when they are missing."
+    )
+    replication_factor: int = Field(
+        1, ge=1, description="Replication factor for topics a service creates."
+    )
+
+
+class Settings(BaseSettings):
+    """Settings shared by every service."""
+
+    model_config = SettingsConfigDict(env_prefix="KONSORTIO_", extra="ignore")
+
+    service: str = Field("membership", description="Which service this process runs.")
+    database_url: str = Field(
+        "postgresql://postgres@127.0.0.1:5432/konsortio",
+        description=(
+            "PostgreSQL DSN of this service's own database. TLS is set in the DSN, "
+            "for example ?sslmode=verify-full&sslrootcert=/etc/ssl/pg-ca.pem."
+        ),
+    )
+    database_pool_max: int = Field(10, ge=1, description="Largest size of the asyncpg pool.")
+    http_host: str = Field("127.0.0.1", description="Address the HTTP API binds to.")
+    http_port: int = Field(8001, description="Port of the HTTP API.")
+    public_url: str = Field(
+        "", description="Externally visible base URL (used in feeds and OAI-PMH responses)."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Lowest log level written."
+    )
+    jwt_public_key: str = Field(
+        "", description="PEM of the Ed25519 public key that verifies bearer tokens."
+    )
+    jwt_public_key_file: str = Field(
+        "", description="Path to that PEM, when it is mounted as a file instead."
+    )
+    jwt_issuer: str = Field("konsortio", description="Required `iss` claim of bearer tokens.")
+    relay_poll_interval_s: float = Field(
+        1.0, gt=0, description="Outbox relay fallback poll interval when no NOTIFY arrives."
+    )
+    relay_batch_size: int = Field(500, ge=1, description="Outbox rows published per batch.")
+    consumer_max_attempts: int = Field(
+        5, ge=1, description="Attempts on a transient error before a message is dead-lettered."
+    )
+    consumer_backoff_base_s: float = Field(
+        0.2, ge=0, description="First retry delay; it doubles on each further attempt."
+    )
+    consumer_backoff_max_s: float = Field(5.0, ge=0, description="Longest retry delay.")
+    scheduler_interval_s: float = Field(
+        5.0, gt=0, description="How often scheduled effects (dated notices, expiries) are due."
+    )
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides for tests and the launcher."""
+    return Settings(**overrides)  # type: ignore[arg-type]

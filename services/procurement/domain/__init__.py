@@ -1,0 +1,191 @@
+"""Procurement's pure domain: rules and calculations with no I/O.
+
+Store, API and event handlers import from here. Every refusal is a
+:class:`ProcurementRuleViolated` subclass naming the field and the problem.
+
+Modules, by meaning:
+
+- ``vocabulary``: material types, devices, library systems, licence models, ISIL check;
+- ``licence_terms``: the typed term catalogue, validation and comparison;
+- ``members``: procurement's copy of membership facts;
+- ``needs``: needs and non-binding interest;
+- ``tenders``: tenders, criteria and their state machine;
+- ``bids``: suppliers, bids and bid acceptance;
+- ``evaluation``: compatibility tests and quality scores;
+- ``scoring``: points and ranking; ``awards``: the award and its override;
+- ``agreements``: framework agreements, periods, renewal, termination, expiry;
+- ``participation``: opt-in, opt-out and leaving with the consortium;
+- ``cost_shares``: dividing the annual cost, and its CSV.
+"""
+
+from .agreements import (
+    Agreement,
+    AgreementEnd,
+    AgreementState,
+    EndKind,
+    ExtensionOptions,
+    Period,
+    add_months,
+    compare_agreements,
+    due_end,
+    due_to_end,
+    end_agreement,
+    renew_agreement,
+    sign_agreement,
+    terminate_agreement,
+)
+from .awards import Award, award_tender
+from .bids import Bid, Shortfall, Supplier, shortfall, submit_bid
+from .cost_shares import (
+    CSV_HEADER,
+    CostShare,
+    CostShareModel,
+    CostSharePolicy,
+    Participant,
+    compute_cost_shares,
+    format_euros,
+    largest_remainder,
+    render_cost_shares_csv,
+)
+from .errors import (
+    DuplicateEntry,
+    IllegalTransition,
+    InvalidValue,
+    NotPermitted,
+    ProcurementRuleViolated,
+)
+from .evaluation import (
+    QUALITY_SCALE,
+    CompatibilityResult,
+    QualityScore,
+    Target,
+    parse_target,
+    record_compatibility_result,
+    record_quality_score,
+)
+from .licence_terms import (
+    TERM_CATALOGUE,
+    DrmKind,
+    LicenceTerm,
+    LicenceTerms,
+    PermittedStatus,
+    TermComparisonRow,
+    TermDefinition,
+    TermName,
+    TermType,
+    compare_terms,
+    parse_licence_terms,
+)
+from .members import Member
+from .needs import Interest, Need, propose_need, register_interest
+from .participation import (
+    LeaveReason,
+    Participation,
+    agreement_cost_shares,
+    end_participations,
+    leave_on_membership_end,
+    opt_in,
+    opt_out,
+    opt_out_dates,
+    participants_on,
+)
+from .scoring import BidScore, score_bids, to_decimal
+from .tenders import (
+    TENDER_TRANSITIONS,
+    Criteria,
+    Tender,
+    TenderState,
+    accepts_bids,
+    cancel_tender,
+    open_tender,
+    revise_draft,
+    start_evaluation,
+)
+from .vocabulary import Device, LibrarySystem, LicenceModel, MaterialType, check_isil
+
+__all__ = [
+    "Agreement",
+    "AgreementEnd",
+    "AgreementState",
+    "Award",
+    "Bid",
+    "BidScore",
+    "CSV_HEADER",
+    "CompatibilityResult",
+    "CostShare",
+    "CostShareModel",
+    "CostSharePolicy",
+    "Criteria",
+    "Device",
+    "DrmKind",
+    "DuplicateEntry",
+    "EndKind",
+    "ExtensionOptions",
+    "IllegalTransition",
+    "Interest",
+    "InvalidValue",
+    "LeaveReason",
+    "LibrarySystem",
+    "LicenceModel",
+    "LicenceTerm",
+    "LicenceTerms",
+    "MaterialType",
+    "Member",
+    "Need",
+    "NotPermitted",
+    "Participant",
+    "Participation",
+    "Period",
+    "PermittedStatus",
+    "ProcurementRuleViolated",
+    "QUALITY_SCALE",
+    "QualityScore",
+    "Shortfall",
+    "Supplier",
+    "TENDER_TRANSITIONS",
+    "TERM_CATALOGUE",
+    "Target",
+    "Tender",
+    "TenderState",
+    "TermComparisonRow",
+    "TermDefinition",
+    "TermName",
+    "TermType",
+    "accepts_bids",
+    "add_months",
+    "agreement_cost_shares",
+    "award_tender",
+    "cancel_tender",
+    "check_isil",
+    "compare_agreements",
+    "compare_terms",
+    "compute_cost_shares",
+    "due_end",
+    "due_to_end",
+    "end_agreement",
+    "end_participations",
+    "format_euros",
+    "largest_remainder",
+    "leave_on_membership_end",
+    "open_tender",
+    "opt_in",
+    "opt_out",
+    "opt_out_dates",
+    "parse_licence_terms",
+    "parse_target",
+    "participants_on",
+    "propose_need",
+    "record_compatibility_result",
+    "record_quality_score",
+    "register_interest",
+    "render_cost_shares_csv",
+    "renew_agreement",
+    "revise_draft",
+    "score_bids",
+    "shortfall",
+    "sign_agreement",
+    "start_evaluation",
+    "submit_bid",
+    "terminate_agreement",
+    "to_decimal",
+]

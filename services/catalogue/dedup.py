@@ -1,0 +1,111 @@
+"""Deduplication within a collection and idempotent re-ingest, as pure functions.
+
+Two records with the same match key in one collection become one: the richer record is
+kept and the other's access URLs are merged into it. A content hash over the stored
+form decides whether anything changed, so re-ingesting the same file is a no-op.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+from pymarc import Record
+
+from services.catalogue.profile import richness
+
+Outcome = Literal["accepted", "updated", "unchanged", "duplicate"]
+
+# 005 is the store's "last changed" stamp: it must not make identical content differ.
+VOLATILE_TAGS = frozenset({"005"})
+
+
+def canonical_form(record: Record) -> str:
+    """A stable text form: leader without the computed length and base address, then
+    every field in order, 005 left out."""
+    lead = str(record.leader)
+    parts: list[object] = [lead[5:12] + lead[17:]]
+    for field in record.get_fields():
+        if field.tag in VOLATILE_TAGS:
+            continue
+        if field.is_control_field():
+            parts.append([field.tag, field.data])
+        else:
+            parts.append(
+                [
+                    field.tag,
+                    field.indicator1 + field.indicator2,
+                    [[sf.code, sf.value] for sf in field.subfields],
+                ]
+            )
+    return json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
+
+
+def content_hash(record: Record) -> str:
+    return hashlib.sha256(canonical_form(record).encode("utf-8")).hexdigest()
+
+
+def _url_key(url: str) -> str:
+    return url.strip().rstrip("/").lower()
+
+
+@dataclass(frozen=True)
+class Merge:
+    record: Record
+    kept: Literal["existing", "incoming"]
+    added_urls: tuple[str, ...]
+
+
+def merge(existing: Record, incoming: Record) -> Merge:
+    """Keep the richer record (ties go to the incoming one, the supplier's latest word)
+    and add the other's 856 fields whose URLs it lacks."""
+    if richness(existing) > richness(incoming):
+        kept, other, which = existing, incoming, "existing"
+    else:
+        kept, other, which = incoming, existing, "incoming"
+    result = copy.deepcopy(kept)
+    have = {_url_key(u) for f in result.get_fields("856") for u in f.get_subfields("u")}
+    added: list[str] = []
+    for field in other.get_fields("856"):
+        urls = field.get_subfields("u")
+        if urls and all(_url_key(u) not in have for u in urls):
+            result.add_ordered_field(copy.deepcopy(field))
+            have.update(_url_key(u) for u in urls)
+            added.extend(urls)
+    return Merge(result, which, tuple(added))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Resolution:
+    outcome: Outcome
+    record: Record  # what to store
+    content_hash: str
+
+
+def resolve(
+    existing: Record | None, incoming: Record, *, seen_in_batch: bool = False
+) -> Resolution:
+    """Decide what an incoming record (same collection, same match key) does.
+
+    - no existing record → accepted
+    - merge gives the existing content back → unchanged (or duplicate, when the
+      existing record came from earlier in the same batch)
+    - otherwise → updated (or duplicate within one batch)
+    """
+    if existing is None:
+        return Resolution("accepted", incoming, content_hash(incoming))
+    merged = merge(existing, incoming).record
+    new_hash = content_hash(merged)
+    if new_hash == content_hash(existing):
+        return Resolution("duplicate" if seen_in_batch else "unchanged", existing, new_hash)
+    return Resolution("duplicate" if seen_in_batch else "updated", merged, new_hash)
+
+
+def stored_bytes(record: Record) -> bytes:
+    """The ISO 2709 bytes the store keeps; same record → same bytes."""
+    return record.as_marc()
+
+

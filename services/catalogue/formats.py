@@ -1,0 +1,236 @@
+"""Format detection and streaming readers for supplier title lists.
+
+Every reader takes a binary stream and yields one item at a time: a pymarc.Record, or a
+ParseFailure for a record that could not be read. A bad record never stops the batch.
+Nothing here holds a whole file: ISO 2709 is read record by record, XML through
+iterparse with each finished element cleared, KBART row by row.
+
+An XML file that is not well-formed cannot be resumed after the syntax error, so the
+reader yields one ParseFailure there and stops; the records before it stand.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, Literal
+
+from lxml import etree
+from pymarc import Field, MARCReader, Record, Subfield
+
+from services.catalogue import kbart, onix
+
+Format = Literal["onix", "marc", "marcxml", "kbart"]
+FORMATS: tuple[Format, ...] = ("onix", "marc", "marcxml", "kbart")
+
+MARCXML_NS = "http://www.loc.gov/MARC21/slim"
+SNIFF_BYTES = 4096
+
+
+class UnknownFormat(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ParseFailure:
+    position: int  # 1-based record number in the file
+    message: str
+    reference: str | None = None  # the supplier's id for the record, when it could be read
+
+
+ReadResult = Record | ParseFailure
+
+
+def detect_format(head: bytes) -> Format:
+    """Decide the format from the first bytes of a file."""
+    text = head.lstrip(codecs.BOM_UTF8).lstrip()
+    if text.startswith(b"<"):
+        lowered = text.lower()
+        if b"onixmessage" in lowered or b"ns.editeur.org/onix" in lowered:
+            return "onix"
+        if b"loc.gov/marc21/slim" in lowered or b"<record" in lowered or b"<collection" in lowered:
+            return "marcxml"
+        raise UnknownFormat("XML, but neither ONIX 3.0 nor MARCXML")
+    raw = head.lstrip(codecs.BOM_UTF8)
+    if len(raw) >= 24 and raw[:5].isdigit() and raw[20:24] == b"4500":
+        return "marc"
+    first_line = raw.split(b"\n", 1)[0]
+    if b"publication_title" in first_line and b"\t" in first_line:
+        return "kbart"
+    raise UnknownFormat("not ONIX 3.0, MARC 21 (ISO 2709), MARCXML or KBART")
+
+
+class _Prefixed(io.RawIOBase):
+    """The sniffed head followed by the rest of the stream, for non-seekable input."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def sniff(stream: BinaryIO) -> tuple[Format, BinaryIO]:
+    """Detect the format; return it with a stream positioned at the start again."""
+    head = stream.read(SNIFF_BYTES)
+    fmt = detect_format(head)
+    if stream.seekable():
+        stream.seek(-len(head), io.SEEK_CUR)
+        return fmt, stream
+    return fmt, io.BufferedReader(_Prefixed(head, stream))
+
+
+def read_records(
+    stream: BinaryIO,
+    fmt: Format | None = None,
+    *,
+    default_language: str | None = None,
+    url_template: str | None = None,
+) -> Iterator[ReadResult]:
+    """Stream records of the given (or detected) format."""
+    if fmt is None:
+        fmt, stream = sniff(stream)
+    if fmt == "marc":
+        return read_marc(stream)
+    if fmt == "marcxml":
+        return read_marcxml(stream)
+    if fmt == "onix":
+        return read_onix(stream, url_template=url_template)
+    if fmt == "kbart":
+        return read_kbart(stream, default_language=default_language)
+    raise UnknownFormat(f"unknown format {fmt!r}")
+
+
+def read_marc(stream: BinaryIO) -> Iterator[ReadResult]:
+    reader = MARCReader(
+        stream, to_unicode=True, force_utf8=True, utf8_handling="replace", permissive=True
+    )
+    for position, record in enumerate(reader, start=1):
+        if record is None:
+            error = reader.current_exception
+            yield ParseFailure(position, f"{type(error).__name__}: {error}")
+        else:
+            yield record
+
+
+def _iter_elements(
+    stream: BinaryIO, local_names: set[str], namespaces: tuple[str, ...]
+) -> Iterator[etree._Element]:
+    tags = [f"{{{ns}}}{name}" for ns in namespaces for name in local_names] + list(local_names)
+    context = etree.iterparse(
+        stream,
+        events=("end",),
+        tag=tags,
+        resolve_entities=False,
+        no_network=True,
+        huge_tree=False,
+        remove_comments=True,
+    )
+    for _, element in context:
+        yield element
+        # Free what we have read: the element, and the finished siblings before it.
+        element.clear(keep_tail=False)
+        parent = element.getparent()
+        if parent is not None:
+            while element.getprevious() is not None:
+                del parent[0]
+
+
+def _guarded(
+    elements: Iterator[etree._Element], convert: Callable[[etree._Element], Record], ref: str
+) -> Iterator[ReadResult]:
+    position = 0
+    try:
+        for element in elements:
+            position += 1
+            try:
+                yield convert(element)
+            except Exception as error:  # a bad record must not stop the batch
+                reference = next(
+                    (
+                        (child.text or "").strip()
+                        for child in element
+                        if isinstance(child.tag, str) and etree.QName(child).localname in ref
+                    ),
+                    None,
+                )
+                yield ParseFailure(position, f"{type(error).__name__}: {error}", reference)
+    except etree.XMLSyntaxError as error:
+        yield ParseFailure(position + 1, f"XML syntax error, rest of file unread: {error}")
+
+
+def read_marcxml(stream: BinaryIO) -> Iterator[ReadResult]:
+    elements = _iter_elements(stream, {"record"}, (MARCXML_NS,))
+    return _guarded(elements, marcxml_element_to_record, ref="controlfield")
+
+
+def read_onix(stream: BinaryIO, *, url_template: str | None = None) -> Iterator[ReadResult]:
+    elements = _iter_elements(stream, {"Product", "product"}, onix.ONIX_NAMESPACES)
+    return _guarded(
+        elements,
+        lambda el: onix.element_to_record(el, url_template=url_template),
+        ref=("RecordReference", "a001"),
+    )
+
+
+def read_kbart(stream: BinaryIO, *, default_language: str | None = None) -> Iterator[ReadResult]:
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
+    reader = csv.reader(text, delimiter="\t", quoting=csv.QUOTE_NONE)
+    header = next(reader, None)
+    if header is None:
+        return
+    columns = [h.strip() for h in header]
+    for position, values in enumerate(reader, start=1):
+        if not any(v.strip() for v in values):
+            continue
+        row = dict(zip(columns, values, strict=False))
+        try:
+            if not row.get("publication_title", "").strip():
+                raise ValueError("empty publication_title")
+            yield kbart.row_to_record(row, default_language=default_language)
+        except Exception as error:
+            yield ParseFailure(position, f"{type(error).__name__}: {error}", row.get("title_id"))
+
+
+def marcxml_element_to_record(element: etree._Element) -> Record:
+    """One <marc:record> element → pymarc.Record."""
+    record = Record(force_utf8=True)
+    for child in element:
+        if not isinstance(child.tag, str):
+            continue
+        name = etree.QName(child).localname
+        if name == "leader":
+            value = (child.text or "").ljust(24)[:24]
+            record.leader = type(record.leader)(value)
+        elif name == "controlfield":
+            record.add_field(Field(tag=child.get("tag", ""), data=child.text or ""))
+        elif name == "datafield":
+            subfields = [
+                Subfield(sf.get("code", ""), sf.text or "")
+                for sf in child
+                if isinstance(sf.tag, str) and etree.QName(sf).localname == "subfield"
+            ]
+            record.add_field(
+                Field(
+                    tag=child.get("tag", ""),
+                    indicators=[child.get("ind1", " ") or " ", child.get("ind2", " ") or " "],
+                    subfields=subfields,
+                )
+            )
+    if not record.fields:
+        raise ValueError("empty MARCXML record")
+    return record

@@ -107,5 +107,3 @@ def resolve(
 def stored_bytes(record: Record) -> bytes:
     """The ISO 2709 bytes the store keeps; same record → same bytes."""
     return record.as_marc()
-
-

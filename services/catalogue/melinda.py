@@ -1,0 +1,57 @@
+"""Melinda-ready MARCXML export (pure part; the REST adapter comes later).
+
+Conventions applied to each record, following how Melinda's REST API for library
+systems takes new records:
+- 001 and 003 are removed: Melinda assigns its own control number (003 FI-MELINDA).
+- The consortium's own id for the record goes to 035 $a as "(<ISIL>)<id>", so that a
+  later update and Melinda's duplicate detection can find it.
+- Local fields (the 909 collection code, any other 9XX the profile adds) are dropped:
+  they mean nothing in the union catalogue.
+- 005 is dropped; Melinda stamps its own.
+- Leader/05 is "n" for a new record and "c" for a corrected one.
+
+Not done here: Melinda's own ISBD punctuation rules (stored records are
+punctuation-free, leader/18 "c"), and LOW/SID tags, which the adapter adds per job.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Iterator
+
+from pymarc import Field, Indicators, Record, Subfield
+from pymarc.marcxml import record_to_xml
+
+from services.catalogue.profile import COLLECTION_TAG
+
+MARCXML_NS = "http://www.loc.gov/MARC21/slim"
+LOCAL_TAGS = frozenset({COLLECTION_TAG})
+DROPPED_TAGS = frozenset({"001", "003", "005"})
+
+
+def to_melinda(record: Record, *, isil: str, local_id: str, corrected: bool = False) -> Record:
+    out = copy.deepcopy(record)
+    out.fields = [f for f in out.fields if f.tag not in DROPPED_TAGS and f.tag not in LOCAL_TAGS]
+    own = f"({isil}){local_id}"
+    has_own = any(own in f.get_subfields("a") for f in out.get_fields("035"))
+    if not has_own:
+        out.add_ordered_field(
+            Field(tag="035", indicators=Indicators(" ", " "), subfields=[Subfield("a", own)])
+        )
+    out.leader[5] = "c" if corrected else "n"
+    return out
+
+
+def export_collection(records: Iterable[tuple[Record, str, bool]], *, isil: str) -> Iterator[bytes]:
+    """Stream a MARCXML <collection> of (record, local id, corrected) triples, chunk by
+    chunk, so a large batch is never built whole in memory."""
+    yield b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    yield f'<collection xmlns="{MARCXML_NS}">\n'.encode()
+    for record, local_id, corrected in records:
+        prepared = to_melinda(record, isil=isil, local_id=local_id, corrected=corrected)
+        yield record_to_xml(prepared) + b"\n"
+    yield b"</collection>\n"
+
+
+def export_bytes(records: Iterable[tuple[Record, str, bool]], *, isil: str) -> bytes:
+    return b"".join(export_collection(records, isil=isil))

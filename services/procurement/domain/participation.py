@@ -131,6 +131,8 @@ def opt_out(
         raise NotPermitted("effective_on", "an opt-out cannot be backdated")
     if effective_on < participation.joined_on:
         raise NotPermitted("effective_on", "must not be before the participation starts")
+    if effective_on > agreement.expires_on:
+        raise NotPermitted("effective_on", f"the agreement expires on {agreement.expires_on}")
     allowed = opt_out_dates(agreement, today)
     if allowed is not None and effective_on not in allowed:
         shown = ", ".join(str(d) for d in allowed) or "none left"

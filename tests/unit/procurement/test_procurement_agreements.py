@@ -177,7 +177,7 @@ class AgreementMachine(RuleBasedStateMachine):
         self.agreement = agreement(extensions=2)
         self.ended_seen = False
 
-    @rule(days=st.integers(0, 200))
+    @rule(days=st.integers(0, 300))
     def time_passes(self, days: int) -> None:
         self.today += timedelta(days=days)
 
@@ -185,7 +185,7 @@ class AgreementMachine(RuleBasedStateMachine):
     def renew(self) -> None:
         self._try(lambda: renew_agreement(self.agreement, self.today))
 
-    @rule(ahead=st.integers(0, 400))
+    @rule(ahead=st.integers(0, 1200))
     def terminate(self, ahead: int) -> None:
         on = self.today + timedelta(days=ahead)
         self._try(lambda: terminate_agreement(self.agreement, on, "reason", self.today))

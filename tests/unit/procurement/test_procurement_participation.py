@@ -97,6 +97,8 @@ def test_opt_out_any_time_when_annual_opt_out_is_permitted() -> None:
     assert left.left_on == date(2027, 2, 17) and left.leave_reason is LeaveReason.OPT_OUT
     with pytest.raises(NotPermitted, match="backdated"):
         opt_out(a, p, date(2027, 1, 31), TODAY)
+    with pytest.raises(NotPermitted, match="expires"):
+        opt_out(a, p, date(2028, 1, 2), TODAY)
     with pytest.raises(IllegalTransition):
         opt_out(a, left, date(2027, 3, 1), TODAY)
 

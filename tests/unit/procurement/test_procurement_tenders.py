@@ -224,7 +224,9 @@ def test_cancel_needs_a_reason_and_is_final() -> None:
 
 # --- the state machine, explored ----------------------------------------------------------
 
-ACTIONS = ("open", "evaluate", "award", "cancel", "bid", "test")
+# Cancelling is final, so it is drawn rarely; otherwise most runs would stop early and
+# never reach an award.
+ACTIONS = ("open", "evaluate", "award", "bid", "test") * 4 + ("cancel",)
 
 
 class TenderMachine(RuleBasedStateMachine):
@@ -276,10 +278,15 @@ class TenderMachine(RuleBasedStateMachine):
 
     @rule(
         action=st.sampled_from(ACTIONS),
-        offset=st.integers(min_value=-3, max_value=3),
+        # Mostly at the time the action is meant for, sometimes at the wrong side of the
+        # deadline, so that the timing refusals are exercised too.
+        punctual=st.sampled_from((True, True, True, False)),
+        days=st.integers(min_value=1, max_value=3),
     )
-    def command(self, action: str, offset: int) -> None:
-        self._attempt(action, DEADLINE + timedelta(days=offset))
+    def command(self, action: str, punctual: bool, days: int) -> None:
+        before_deadline = action in ("open", "bid")
+        sign = -1 if before_deadline == punctual else 1
+        self._attempt(action, DEADLINE + sign * timedelta(days=days) - timedelta(seconds=1))
 
     @precondition(lambda self: self.tender.state is TenderState.OPEN)
     @rule()
@@ -306,4 +313,4 @@ class TenderMachine(RuleBasedStateMachine):
 
 
 TestTenderMachine = TenderMachine.TestCase
-TestTenderMachine.settings = settings(max_examples=60, stateful_step_count=25, deadline=None)
+TestTenderMachine.settings = settings(max_examples=100, stateful_step_count=25, deadline=None)

@@ -67,9 +67,7 @@ class MemoryRepository:
             and (until is None or i.datestamp <= until)
         ]
         if after is not None:
-            matching = [
-                i for i in matching if f"{i.datestamp.isoformat()}|{i.identifier}" > after
-            ]
+            matching = [i for i in matching if f"{i.datestamp.isoformat()}|{i.identifier}" > after]
         page = matching[:limit]
         more = len(matching) > limit
         cursor = f"{page[-1].datestamp.isoformat()}|{page[-1].identifier}" if more else None

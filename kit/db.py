@@ -27,9 +27,7 @@ log = get_logger(__name__)
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # JSON columns come back as Python objects and go in as them, not as strings.
     for kind in ("json", "jsonb"):
-        await conn.set_type_codec(
-            kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
-        )
+        await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
 async def create_pool(dsn: str, max_size: int = 10) -> asyncpg.Pool:

@@ -97,9 +97,7 @@ def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
 
 def bind_trace(correlation_id: str | None, causation_id: str | None) -> None:
     """Bind the ids of the message being handled to every following log line."""
-    structlog.contextvars.bind_contextvars(
-        correlation_id=correlation_id, causation_id=causation_id
-    )
+    structlog.contextvars.bind_contextvars(correlation_id=correlation_id, causation_id=causation_id)
 
 
 def current_trace() -> tuple[str | None, str | None]:

@@ -21,16 +21,14 @@ from collections.abc import Awaitable, Callable, Sequence
 import asyncpg
 from prometheus_client import Counter, Gauge
 
+from contracts.base import Event
 from kit.envelope import OutgoingMessage, encode
 from kit.logging import current_trace, get_logger
-from contracts.base import Event
 
 log = get_logger(__name__)
 
 RELAY_LOCK_ID = 7_231_604_512
-OUTBOX_BACKLOG = Gauge(
-    "konsortio_outbox_backlog", "Outbox rows not yet published", ["service"]
-)
+OUTBOX_BACKLOG = Gauge("konsortio_outbox_backlog", "Outbox rows not yet published", ["service"])
 OUTBOX_PUBLISHED = Counter(
     "konsortio_outbox_published_total", "Outbox rows published to Kafka", ["service"]
 )
@@ -124,7 +122,7 @@ class OutboxRelay:
         while not self._stopping.is_set():
             try:
                 await self._lead()
-            except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as error:
+            except (TimeoutError, OSError, asyncpg.PostgresError) as error:
                 log.warning("outbox relay lost its connection", error=str(error))
             self.is_leader = False
             await self._sleep(self.poll_interval_s)

@@ -1,0 +1,305 @@
+"""The service factory: one composition root for every service.
+
+A service hands over a ``ServiceSpec`` (its routes, what it reacts to, its migrations and its
+periodic jobs); this builds the FastAPI app whose lifespan owns the pool, the Kafka clients,
+the outbox relay and the consumer, in the order start-up and graceful shutdown need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from prometheus_client import REGISTRY, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from contracts.base import Event, topic_for
+from kit.auth import TokenVerifier
+from kit.consumer import EventConsumer, Reactions
+from kit.db import apply_migrations, create_pool, pending_migrations
+from kit.errors import install_error_handlers, problem
+from kit.kafka import build_broker, build_producer, ensure_topics, publish_batch
+from kit.logging import bind_trace, configure_logging, get_logger
+from kit.outbox import OUTBOX_BACKLOG, OutboxRelay, backlog
+from kit.settings import Settings
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    """Work that falls due with time (dated notices, expiries, queued mail). Jobs must be
+    safe when two replicas run them at once: they claim rows with SKIP LOCKED or similar."""
+
+    name: str
+    run: Callable[[Runtime], Awaitable[Any]]
+    interval_s: float | None = None  # None: the settings' scheduler interval
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    title: str
+    description: str
+    migrations: Path
+    routers: Sequence[APIRouter] = ()
+    reactions: Reactions | None = None
+    publishes: Sequence[type[Event]] = ()
+    jobs: Sequence[PeriodicJob] = ()
+    # Hooks for service-specific resources (an SMTP client, a storage directory, ...).
+    on_startup: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+    on_shutdown: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+    max_body_bytes: int = 1024 * 1024
+    upload_paths: Sequence[str] = ()  # prefixes whose bodies may be up to upload_max_bytes
+    upload_max_bytes: int = 200 * 1024 * 1024
+
+
+@dataclass
+class Runtime:
+    """Everything a running service holds. Lives on ``app.state.runtime``."""
+
+    spec: ServiceSpec
+    settings: Settings
+    pool: asyncpg.Pool | None = None
+    broker: KafkaBroker | None = None
+    relay: OutboxRelay | None = None
+    consumer: EventConsumer | None = None
+    producer: AIOKafkaProducer | None = None
+    producer_started: bool = False
+    kafka_ready: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def source(self) -> str:
+        """CloudEvents ``source`` of everything this service publishes."""
+        return f"/konsortio/{self.spec.name}"
+
+
+def runtime_of(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def pool_of(request: Request) -> asyncpg.Pool:
+    pool = request.app.state.runtime.pool
+    assert pool is not None
+    return pool
+
+
+async def _connect_pool(settings: Settings, runtime: Runtime) -> asyncpg.Pool:
+    """Wait for the database: in containers it may come up after the service."""
+    delay = 0.5
+    while True:
+        try:
+            return await create_pool(settings.database_url, settings.database_pool_max)
+        except (OSError, asyncpg.PostgresError) as error:
+            log.warning("database not reachable yet", error=repr(error))
+            if runtime.stopping.is_set():
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5)
+
+
+async def _tcp_reachable(bootstrap: str, timeout_s: float = 1.0) -> bool:
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            _reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(host or "127.0.0.1", int(port)), timeout_s
+            )
+        except (TimeoutError, OSError, ValueError):
+            continue
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+        return True
+    return False
+
+
+def create_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
+    runtime = Runtime(spec=spec, settings=settings)
+    own_topic = topic_for(spec.name)
+
+    async def start_kafka() -> None:
+        """Connect to Kafka in the background, so the HTTP API accepts commands (into the
+        outbox) even while the broker is down."""
+        delay = 0.5
+        while not runtime.stopping.is_set():
+            try:
+                subscribed = spec.reactions.topics() if spec.reactions else []
+                await ensure_topics(settings.kafka, [own_topic, *subscribed], with_dlq=True)
+                if not runtime.producer_started:
+                    assert runtime.producer is not None
+                    await runtime.producer.start()
+                    runtime.producer_started = True
+                if runtime.broker is not None:
+                    await runtime.broker.start()
+                runtime.kafka_ready = True
+                log.info("kafka connected", subscribed=subscribed)
+                return
+            except Exception as error:
+                log.warning("kafka not reachable yet", error=repr(error))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5)
+
+    async def publish(messages: Sequence[Any]) -> None:
+        if runtime.producer is None or not runtime.producer_started:
+            raise ConnectionError("Kafka producer not connected yet")
+        await publish_batch(runtime.producer, messages)
+
+    async def run_job(job: PeriodicJob) -> None:
+        interval = job.interval_s or settings.scheduler_interval_s
+        while not runtime.stopping.is_set():
+            try:
+                await job.run(runtime)
+            except Exception as error:
+                log.warning("periodic job failed", job=job.name, error=repr(error))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(runtime.stopping.wait(), timeout=interval)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(spec.name, settings.log_level)
+        # aiokafka clients must be created inside the running event loop.
+        runtime.producer = build_producer(settings.kafka, client_id=f"konsortio-{spec.name}")
+        runtime.pool = await _connect_pool(settings, runtime)
+        await apply_migrations(runtime.pool, spec.migrations)
+        for hook in spec.on_startup:
+            await hook(runtime)  # may set runtime.extras["deps"] for the handlers
+        if spec.reactions is not None:
+            runtime.broker = build_broker(
+                settings.kafka, middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY)]
+            )
+            runtime.consumer = EventConsumer(
+                name=spec.name,
+                reactions=spec.reactions,
+                pool=runtime.pool,
+                dead_letters=publish,
+                deps=runtime.extras.get("deps"),
+                max_attempts=settings.consumer_max_attempts,
+                backoff_base_s=settings.consumer_backoff_base_s,
+                backoff_max_s=settings.consumer_backoff_max_s,
+            )
+            runtime.consumer.subscribe(runtime.broker)
+        runtime.relay = OutboxRelay(
+            service=spec.name,
+            dsn=settings.database_url,
+            pool=runtime.pool,
+            publish=publish,
+            batch_size=settings.relay_batch_size,
+            poll_interval_s=settings.relay_poll_interval_s,
+        )
+        runtime.tasks.append(asyncio.create_task(start_kafka(), name="kafka-connect"))
+        runtime.relay.start()
+        runtime.tasks.extend(asyncio.create_task(run_job(job), name=job.name) for job in spec.jobs)
+        log.info("service started", port=settings.http_port)
+        try:
+            yield
+        finally:
+            # Graceful order: stop consuming and finish what is in flight, flush the relay,
+            # then close the clients and the pool.
+            runtime.stopping.set()
+            if runtime.consumer is not None:
+                await runtime.consumer.drain_in_flight()
+            if runtime.broker is not None:
+                with contextlib.suppress(Exception):
+                    await runtime.broker.stop()
+            for task in runtime.tasks:
+                task.cancel()
+            await asyncio.gather(*runtime.tasks, return_exceptions=True)
+            await runtime.relay.stop()
+            for hook in spec.on_shutdown:
+                with contextlib.suppress(Exception):
+                    await hook(runtime)
+            if runtime.producer is not None and runtime.producer_started:
+                with contextlib.suppress(Exception):
+                    await runtime.producer.stop()
+            await runtime.pool.close()
+            log.info("service stopped")
+
+    app = FastAPI(
+        title=spec.title,
+        description=spec.description,
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.token_verifier = TokenVerifier(_public_key(settings), settings.jwt_issuer)
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def correlate_and_limit(request: Request, call_next):  # type: ignore[no-untyped-def]
+        correlation_id = request.headers.get("x-correlation-id") or str(uuid.uuid4())
+        bind_trace(correlation_id[:64], None)
+        limit = (
+            spec.upload_max_bytes
+            if any(request.url.path.startswith(p) for p in spec.upload_paths)
+            else spec.max_body_bytes
+        )
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return problem(413, "Payload too large", f"the body may be at most {limit} bytes")
+        response: Response = await call_next(request)
+        response.headers["X-Correlation-ID"] = correlation_id[:64]
+        return response
+
+    health = APIRouter(tags=["operations"])
+
+    @health.get("/health/live", summary="The process is up")
+    async def live() -> dict[str, str]:
+        return {"status": "alive", "service": spec.name}
+
+    @health.get(
+        "/health/ready",
+        summary="Ready: database and broker reachable, migrations applied",
+        responses={503: {"description": "not ready"}},
+    )
+    async def ready() -> JSONResponse:
+        checks: dict[str, bool] = {"database": False, "migrations": False, "broker": False}
+        if runtime.pool is not None:
+            try:
+                await asyncio.wait_for(runtime.pool.fetchval("SELECT 1"), timeout=2)
+                checks["database"] = True
+                checks["migrations"] = not await pending_migrations(runtime.pool, spec.migrations)
+            except Exception:
+                pass
+        checks["broker"] = runtime.kafka_ready and await _tcp_reachable(
+            settings.kafka.bootstrap_servers
+        )
+        ok = all(checks.values())
+        return JSONResponse(
+            {"status": "ready" if ok else "not ready", "checks": checks},
+            status_code=200 if ok else 503,
+        )
+
+    @health.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics() -> Response:
+        if runtime.pool is not None:
+            with contextlib.suppress(Exception):
+                OUTBOX_BACKLOG.labels(spec.name).set(await backlog(runtime.pool))
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(health)
+    for router in spec.routers:
+        app.include_router(router)
+    return app
+
+
+def _public_key(settings: Settings) -> str:
+    if settings.jwt_public_key:
+        return settings.jwt_public_key
+    if settings.jwt_public_key_file:
+        return Path(settings.jwt_public_key_file).read_text()
+    return ""

@@ -1,0 +1,319 @@
+"""Idempotent event consumers with bounded retries and a dead-letter topic.
+
+A service declares what it reacts to with ``Reactions`` (one handler per event type, in its
+``handlers.py``). ``EventConsumer`` does the rest for every message:
+
+1. decode the CloudEvent and validate the payload against the contracts model;
+2. in one transaction, claim ``(consumer, event id)`` in the inbox and run the handler, so the
+   effects and the claim commit together and a redelivery is skipped;
+3. retry transient failures (database or network) with exponential backoff, a bounded number
+   of times;
+4. send anything that cannot be processed to ``<topic>.dlq`` with the reason, and move on;
+5. commit the Kafka offset only after all of that (manual acknowledgement).
+
+FastStream's NACK_ON_ERROR would seek back to a poison message forever; here nothing is ever
+nacked, so no partition is blocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol, TypeVar
+
+import asyncpg
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from prometheus_client import Counter, Histogram
+from pydantic import ValidationError
+
+from contracts import EVENTS_BY_TYPE
+from contracts.base import Event, dead_letter_topic
+from kit.envelope import Envelope, OutgoingMessage, PoisonMessage, decode
+from kit.logging import bind_trace, get_logger
+
+log = get_logger(__name__)
+
+E = TypeVar("E", bound=Event)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a handler receives besides the event: the open transaction's connection, the
+    envelope (ids for causation), and the service's dependencies (templates, settings...)."""
+
+    conn: asyncpg.Connection
+    envelope: Envelope
+    deps: Any = None
+
+
+Handler = Callable[[Delivery, Any], Awaitable[None]]
+
+# Failures worth another attempt: the database or the network, not the message.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.TooManyConnectionsError,
+)
+
+MAX_DEAD_LETTER_VALUE = 512 * 1024
+
+MESSAGES = Counter(
+    "konsortio_consumer_messages_total",
+    "Messages seen by a consumer, by outcome",
+    ["consumer", "topic", "outcome"],
+)
+HANDLE_SECONDS = Histogram(
+    "konsortio_consumer_handle_seconds", "Time to handle one message", ["consumer"]
+)
+
+
+class Outcome(StrEnum):
+    HANDLED = "handled"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"  # a known event this consumer does not react to
+    DEAD_LETTERED = "dead-lettered"
+
+
+@dataclass(frozen=True)
+class Received:
+    """A Kafka record as the consumer sees it, whichever client delivered it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    headers: Mapping[str, bytes]
+    value: bytes
+
+
+class DeadLetterSink(Protocol):
+    async def __call__(self, messages: Sequence[OutgoingMessage]) -> None: ...
+
+
+class Reactions:
+    """What one service reacts to: a handler per event type."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, tuple[type[Event], Handler]] = {}
+
+    def on(self, event_type: type[E]) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self._handlers[event_type.ce_type()] = (event_type, handler)
+            return handler
+
+        return register
+
+    def topics(self) -> list[str]:
+        return sorted({model.topic() for model, _ in self._handlers.values()})
+
+    def lookup(self, ce_type: str) -> tuple[type[Event], Handler] | None:
+        return self._handlers.get(ce_type)
+
+    def event_types(self) -> list[type[Event]]:
+        return [model for model, _ in self._handlers.values()]
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        *,
+        name: str,
+        reactions: Reactions,
+        pool: asyncpg.Pool,
+        dead_letters: DeadLetterSink,
+        deps: Any = None,
+        max_attempts: int = 5,
+        backoff_base_s: float = 0.2,
+        backoff_max_s: float = 5.0,
+    ) -> None:
+        self.name = name
+        self.reactions = reactions
+        self.pool = pool
+        self.dead_letters = dead_letters
+        self.deps = deps
+        self.max_attempts = max_attempts
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self.stopping = False
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def subscribe(self, broker: KafkaBroker, *, group_id: str | None = None) -> None:
+        """One subscriber per topic the reactions need, in this consumer's group."""
+        for topic in self.reactions.topics():
+
+            async def on_message(message: KafkaMessage) -> None:
+                if self.stopping:
+                    return  # not acknowledged: redelivered to whoever consumes next
+                record = message.raw_message
+                self._in_flight += 1
+                self._idle.clear()
+                try:
+                    outcome = await self.process(
+                        Received(
+                            topic=record.topic,
+                            partition=record.partition,
+                            offset=record.offset,
+                            key=record.key,
+                            headers={name: value for name, value in (record.headers or [])},
+                            value=record.value or b"",
+                        )
+                    )
+                    if outcome is not None:  # None: stopped mid-retry; redelivered later
+                        await message.ack()
+                finally:
+                    self._in_flight -= 1
+                    if not self._in_flight:
+                        self._idle.set()
+
+            broker.subscriber(
+                topic,
+                group_id=group_id or self.name,
+                auto_offset_reset="earliest",
+                ack_policy=AckPolicy.MANUAL,
+                title=f"{self.name}:{topic}",
+                description=f"{self.name} reacts to events on {topic}",
+            )(on_message)
+
+    async def drain_in_flight(self, timeout_s: float = 10.0) -> None:
+        """Graceful shutdown: take no new messages and let the one in flight finish."""
+        self.stopping = True
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout=timeout_s)
+        except TimeoutError:
+            log.warning("in-flight message did not finish before shutdown; it is redelivered")
+
+    async def process(self, record: Received) -> Outcome | None:
+        started = time.perf_counter()
+        outcome = await self._process(record)
+        if outcome is not None:
+            MESSAGES.labels(self.name, record.topic, outcome.value).inc()
+            HANDLE_SECONDS.labels(self.name).observe(time.perf_counter() - started)
+        return outcome
+
+    async def _process(self, record: Received) -> Outcome | None:
+        try:
+            envelope = decode(record.headers, record.key, record.value)
+        except PoisonMessage as error:
+            return await self._dead_letter(record, error, attempts=1)
+        bind_trace(envelope.correlation_id, envelope.id)
+        model = EVENTS_BY_TYPE.get(envelope.type)
+        if model is None:
+            return await self._dead_letter(
+                record, PoisonMessage(f"unknown event type or version {envelope.type!r}"), 1
+            )
+        registered = self.reactions.lookup(envelope.type)
+        if registered is None:
+            return Outcome.IGNORED
+        _, handler = registered
+        try:
+            event = model.model_validate(envelope.data)
+        except ValidationError as error:
+            return await self._dead_letter(record, error, attempts=1)
+
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return await self._handle_once(handler, event, envelope)
+            except TRANSIENT_ERRORS as error:
+                if attempt == self.max_attempts:
+                    return await self._dead_letter(record, error, attempts=attempt)
+                delay = min(self.backoff_base_s * 2 ** (attempt - 1), self.backoff_max_s)
+                log.warning(
+                    "transient failure; retrying",
+                    event_type=envelope.type,
+                    attempt=attempt,
+                    delay_s=delay,
+                    error=repr(error),
+                )
+                if self.stopping:
+                    return None
+                await asyncio.sleep(delay)
+            except Exception as error:  # a violated rule or a bug: more attempts cannot help
+                return await self._dead_letter(record, error, attempts=attempt)
+        raise AssertionError("unreachable")
+
+    async def _handle_once(self, handler: Handler, event: Event, envelope: Envelope) -> Outcome:
+        async with self.pool.acquire() as conn, conn.transaction():
+            claimed = await conn.fetchval(
+                """
+                INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2, $3)
+                ON CONFLICT DO NOTHING RETURNING true
+                """,
+                self.name,
+                envelope.id,
+                envelope.type,
+            )
+            if not claimed:
+                return Outcome.DUPLICATE
+            await handler(Delivery(conn, envelope, self.deps), event)
+        return Outcome.HANDLED
+
+    async def _dead_letter(
+        self, record: Received, error: BaseException, attempts: int
+    ) -> Outcome | None:
+        reason = _describe(error)
+        log.warning(
+            "message dead-lettered",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            error_class=type(error).__name__,
+            reason=reason[:500],
+        )
+        headers = {name: value.decode(errors="replace") for name, value in record.headers.items()}
+        headers.update(
+            {
+                "dlq_original_topic": record.topic,
+                "dlq_original_partition": str(record.partition),
+                "dlq_original_offset": str(record.offset),
+                "dlq_consumer_group": self.name,
+                "dlq_exception_class": type(error).__name__,
+                "dlq_exception_message": reason[:2000],
+                "dlq_attempts": str(attempts),
+            }
+        )
+        value = record.value
+        if len(value) > MAX_DEAD_LETTER_VALUE:
+            # Keep the dead letter under the broker's message size limit; the headers still
+            # say where the original is.
+            headers["dlq_value_truncated_from"] = str(len(value))
+            value = value[:MAX_DEAD_LETTER_VALUE]
+        message = OutgoingMessage(
+            topic=dead_letter_topic(record.topic),
+            key=(record.key or b"").decode(errors="replace"),
+            headers=headers,
+            value=value,
+        )
+        # The offset must not move past a message that is neither handled nor dead-lettered,
+        # so publishing to the DLQ is retried until it succeeds or the service stops.
+        delay = self.backoff_base_s
+        while True:
+            try:
+                await self.dead_letters([message])
+                return Outcome.DEAD_LETTERED
+            except Exception as publish_error:
+                log.warning("dead-letter publish failed", error=repr(publish_error))
+                if self.stopping:
+                    return None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.backoff_max_s)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in item['loc']) or '(payload)'}: {item['msg']}"
+            for item in error.errors()
+        )
+    return str(error) or type(error).__name__

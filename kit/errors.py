@@ -1,0 +1,92 @@
+"""HTTP errors as RFC 9457 problem details that name the field and the problem.
+
+Every error a user can cause is a 4xx with a message. Database or network unavailability is
+a 503, because retrying later helps. A bug is logged with its traceback on the server and
+answered with a bare 500: the caller never sees a stack trace.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from kit.logging import get_logger
+
+log = get_logger(__name__)
+PROBLEM_JSON = "application/problem+json"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.field = field
+
+
+def problem(status: int, title: str, detail: str, errors: list[dict[str, Any]] | None = None):
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    body["detail"] = detail
+    if errors:
+        body["errors"] = errors
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    503: "Service unavailable",
+}
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    # ("body", "library", "isil") -> "library.isil"; keep "query."/"path." for non-body parts.
+    parts = [str(p) for p in loc]
+    if parts and parts[0] == "body":
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_request: Request, error: ApiError) -> JSONResponse:
+        errors = [{"field": error.field, "message": error.detail}] if error.field else None
+        return problem(error.status, TITLES.get(error.status, "Error"), error.detail, errors)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _field(item.get("loc", ())), "message": item.get("msg", "invalid")}
+            for item in error.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return problem(422, TITLES[422], detail, errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return problem(error.status_code, TITLES.get(error.status_code, "Error"), str(error.detail))
+
+    @app.exception_handler(asyncpg.UniqueViolationError)
+    async def conflict(_request: Request, error: asyncpg.UniqueViolationError) -> JSONResponse:
+        return problem(409, TITLES[409], "that already exists", None)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        if isinstance(error, OSError | asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
+            log.warning("dependency unavailable", path=request.url.path, error=repr(error))
+            return problem(503, TITLES[503], "a dependency is unavailable; try again shortly")
+        log.exception("unexpected error", path=request.url.path)
+        return problem(500, "Internal error", "the request could not be completed")

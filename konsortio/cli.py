@@ -1,0 +1,145 @@
+"""The ``konsortio`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kit.auth import Role, issue_token
+
+app = typer.Typer(
+    help="Konsortio: the shared work of a consortium of public libraries.", no_args_is_help=True
+)
+token_app = typer.Typer(help="Bearer tokens.", no_args_is_help=True)
+events_app = typer.Typer(help="The event stream.", no_args_is_help=True)
+contracts_app = typer.Typer(help="Event contracts: JSON Schema and AsyncAPI.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+app.add_typer(events_app, name="events")
+app.add_typer(contracts_app, name="contracts")
+
+DATA_DIR = Path(os.environ.get("KONSORTIO_DATA_DIR", "data"))
+
+
+@app.command()
+def up(
+    data_dir: Annotated[Path, typer.Option(help="Where data is kept across runs")] = DATA_DIR,
+) -> None:
+    """Start the whole system on embedded defaults (what `make up` runs)."""
+    from konsortio.launcher import up as launch
+
+    raise typer.Exit(launch(data_dir))
+
+
+@app.command()
+def run(service: Annotated[str, typer.Argument(help="membership, procurement, ...")]) -> None:
+    """Run one service (the container entrypoint). Settings come from the environment."""
+    import uvicorn
+
+    from kit.settings import Settings
+    from konsortio.stack import SERVICE_PORTS
+
+    if service not in SERVICE_PORTS:
+        raise typer.BadParameter(f"unknown service {service!r}; one of {', '.join(SERVICE_PORTS)}")
+    overrides: dict[str, object] = {"service": service}
+    if "KONSORTIO_HTTP_PORT" not in os.environ:
+        overrides["http_port"] = SERVICE_PORTS[service]
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    build = importlib.import_module(f"services.{service}.app").build
+    uvicorn.run(
+        build(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+    )
+
+
+@token_app.command("issue")
+def token_issue(
+    role: Annotated[Role, typer.Option(help="The caller's role")],
+    isil: Annotated[str | None, typer.Option(help="Library tokens: the library's ISIL")] = None,
+    hours: Annotated[float, typer.Option(help="Validity")] = 12,
+    key_file: Annotated[Path, typer.Option(help="Ed25519 private key (PEM)")] = DATA_DIR
+    / "keys"
+    / "jwt_private.pem",
+) -> None:
+    """Issue a signed bearer token."""
+    import datetime as dt
+
+    if not key_file.exists():
+        raise typer.BadParameter(
+            f"no private key at {key_file}; run `make up` once or pass --key-file"
+        )
+    try:
+        token = issue_token(
+            key_file.read_text(), role=role, isil=isil, ttl=dt.timedelta(hours=hours)
+        )
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+    typer.echo(token)
+
+
+@app.command()
+def demo(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+    data_dir: Annotated[Path, typer.Option(help="The running stack's data directory")] = DATA_DIR,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each reaction")] = 20,
+) -> None:
+    """Drive a realistic scenario through a running stack and wait for every reaction."""
+    from konsortio.demo import run_demo
+
+    summary = asyncio.run(run_demo(data_dir, timeout_s=timeout, quiet=as_json))
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2, default=str))
+    raise typer.Exit(0 if summary["ok"] else 1)
+
+
+@events_app.command("tail")
+def events_tail(
+    type_: Annotated[
+        str | None, typer.Option("--type", help="Only this event name, e.g. member-joined")
+    ] = None,
+    from_beginning: Annotated[bool, typer.Option(help="Start at the earliest offset")] = False,
+    bootstrap: Annotated[str, typer.Option(envvar="KONSORTIO_KAFKA_BOOTSTRAP_SERVERS")] = (
+        "127.0.0.1:9092"
+    ),
+    limit: Annotated[int | None, typer.Option(help="Stop after this many events")] = None,
+) -> None:
+    """Print the live event stream, one line per CloudEvent."""
+    from konsortio.tail import tail
+
+    asyncio.run(tail(bootstrap, event_name=type_, from_beginning=from_beginning, limit=limit))
+
+
+@contracts_app.command("export")
+def contracts_export(
+    out: Annotated[Path, typer.Option(help="Directory to write into")] = Path("contracts/schemas"),
+) -> None:
+    """Write the JSON Schemas and the AsyncAPI 3 document of every event."""
+    from contracts.export import write_all
+
+    for path in write_all(out):
+        typer.echo(path)
+
+
+@app.command()
+def settings() -> None:
+    """List every setting, its environment variable, default and meaning."""
+    from kit.settings import KafkaSettings, Settings
+
+    for prefix, model in (("KONSORTIO_", Settings), ("KONSORTIO_KAFKA_", KafkaSettings)):
+        for name, field in model.model_fields.items():
+            if name == "kafka":
+                continue
+            typer.echo(f"{prefix}{name.upper()}\t{field.default!r}\t{field.description}")
+
+
+if __name__ == "__main__":
+    app()

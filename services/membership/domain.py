@@ -1,0 +1,166 @@
+"""Membership rules, with no I/O.
+
+A library is registered once (its ISIL is permanent). Membership is a sequence of periods:
+signing the consortium agreement opens one, notice closes it on an effective date, and a
+re-join opens the next. History is never rewritten.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+# ISO 15511: a prefix (a country code or a non-country prefix of 1–4 characters), a hyphen,
+# and a library identifier; at most 16 characters in all, from A–Z a–z 0–9 - / :.
+ISIL = re.compile(r"^(?=.{3,16}$)([A-Z]{2}|[A-Za-z0-9]{1,4})-[A-Za-z0-9/:\-]{1,11}$")
+MUNICIPALITY_CODE = re.compile(r"^\d{3}$")
+LIBRARY_SYSTEMS = ("Koha", "Aurora", "Sierra", "Quria", "Alma", "Finna", "other")
+# Finland's population at the end of 2024 (Statistics Finland), for coverage shares.
+FINLAND_POPULATION = 5_635_971
+
+
+class MembershipRuleViolated(ValueError):
+    """A command that breaks a membership rule. ``field`` names what is wrong."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def check_isil(value: str) -> str:
+    value = value.strip()
+    if not ISIL.match(value):
+        raise MembershipRuleViolated(
+            f"{value!r} is not an ISO 15511 ISIL (e.g. FI-Tro: prefix, hyphen, up to 11 "
+            "characters of A-Z a-z 0-9 - / :; at most 16 in all)",
+            field="isil",
+        )
+    return value
+
+
+def check_municipalities(codes: list[str]) -> list[str]:
+    if not codes:
+        raise MembershipRuleViolated("at least one municipality is served", "municipalities")
+    for code in codes:
+        if not MUNICIPALITY_CODE.match(code):
+            raise MembershipRuleViolated(
+                f"{code!r} is not a 3-digit Statistics Finland municipality code",
+                "municipalities",
+            )
+    if len(set(codes)) != len(codes):
+        raise MembershipRuleViolated("a municipality is listed twice", "municipalities")
+    return sorted(codes)
+
+
+class Status(StrEnum):
+    REGISTERED = "registered"  # never a member
+    MEMBER = "member"
+    LEAVING = "leaving"  # notice given, effective date still ahead
+    FORMER = "former"
+
+
+@dataclass(frozen=True)
+class Period:
+    number: int
+    joined_on: dt.date
+    signatory: str
+    notice_given_on: dt.date | None = None
+    leaves_on: dt.date | None = None  # first day the library is no longer a member
+    left: bool = False  # the leave took effect and member-left was emitted
+
+    def covers(self, day: dt.date) -> bool:
+        return self.joined_on <= day and (self.leaves_on is None or day < self.leaves_on)
+
+
+def status(periods: list[Period], today: dt.date) -> Status:
+    if not periods:
+        return Status.REGISTERED
+    last = periods[-1]
+    if last.left or (last.leaves_on is not None and last.leaves_on <= today):
+        return Status.FORMER
+    if last.leaves_on is not None:
+        return Status.LEAVING
+    return Status.MEMBER
+
+
+def is_member_on(periods: list[Period], day: dt.date) -> bool:
+    return any(period.covers(day) for period in periods)
+
+
+def join(periods: list[Period], *, signed_on: dt.date, signatory: str) -> Period:
+    """Open a new period. A library cannot join while a period is open, and a new period
+    cannot start before the previous one ended."""
+    if not signatory.strip():
+        raise MembershipRuleViolated("the signatory is required", "signatory")
+    if periods:
+        last = periods[-1]
+        if not last.left and last.leaves_on is None:
+            raise MembershipRuleViolated(
+                f"the library is already a member since {last.joined_on}", "signed_on"
+            )
+        if not last.left:
+            raise MembershipRuleViolated(
+                f"the library's notice takes effect on {last.leaves_on}; it can re-join after",
+                "signed_on",
+            )
+        assert last.leaves_on is not None
+        if signed_on < last.leaves_on:
+            raise MembershipRuleViolated(
+                f"signed_on {signed_on} is before the previous period ended ({last.leaves_on})",
+                "signed_on",
+            )
+    return Period(number=len(periods) + 1, joined_on=signed_on, signatory=signatory.strip())
+
+
+def give_notice(periods: list[Period], *, effective_date: dt.date, given_on: dt.date) -> Period:
+    """Record notice on the open period. The leave takes effect on ``effective_date``."""
+    if not periods or periods[-1].left:
+        raise MembershipRuleViolated("the library is not a member", "effective_date")
+    current = periods[-1]
+    if current.leaves_on is not None:
+        raise MembershipRuleViolated(
+            f"notice was already given, effective {current.leaves_on}", "effective_date"
+        )
+    if effective_date <= current.joined_on:
+        raise MembershipRuleViolated(
+            f"effective_date must be after the joining date {current.joined_on}",
+            "effective_date",
+        )
+    if given_on < current.joined_on:
+        raise MembershipRuleViolated("notice cannot be given before joining", "given_on")
+    if effective_date < given_on:
+        raise MembershipRuleViolated(
+            "effective_date cannot be before the day notice is given", "effective_date"
+        )
+    return replace(current, notice_given_on=given_on, leaves_on=effective_date)
+
+
+def leave_is_due(period: Period, today: dt.date) -> bool:
+    return not period.left and period.leaves_on is not None and period.leaves_on <= today
+
+
+@dataclass(frozen=True)
+class CoverageTotals:
+    active_members: int
+    population: int
+    share_of_finland: float
+    by_municipality: dict[str, tuple[int, int]]  # code -> (libraries, population)
+
+
+def coverage(members: list[tuple[list[str], int]]) -> CoverageTotals:
+    """Totals over (municipalities, population) of active members. The overall population
+    counts each library once; per municipality, a joint library counts under each code."""
+    by_municipality: dict[str, tuple[int, int]] = {}
+    for municipalities, population in members:
+        for code in municipalities:
+            count, people = by_municipality.get(code, (0, 0))
+            by_municipality[code] = (count + 1, people + population)
+    population = sum(p for _, p in members)
+    return CoverageTotals(
+        active_members=len(members),
+        population=population,
+        share_of_finland=round(population / FINLAND_POPULATION, 4),
+        by_municipality=dict(sorted(by_municipality.items())),
+    )

@@ -1,0 +1,113 @@
+"""Outreach HTTP API: the audience, the delivery log, and (in development) the SMTP sink."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
+
+from kit.app import pool_of, runtime_of
+from kit.auth import Caller, Role, require_role
+from kit.errors import ApiError
+from konsortio.stack import read_sink
+from services.outreach import store
+
+router = APIRouter(tags=["outreach"])
+# The delivery log and audience hold contacts' addresses: staff roles only.
+Staff = Annotated[Caller, Depends(require_role(Role.COORDINATOR, Role.OPERATOR))]
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    cause_id: str
+    kind: str
+    isil: str | None
+    recipient: str
+    language: str
+    subject: str
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+
+
+class DeliveryPage(BaseModel):
+    items: list[DeliveryOut]
+    total: int
+    limit: int
+    offset: int
+    counts: dict[str, int]
+
+
+class AudienceLibrary(BaseModel):
+    isil: str
+    names: dict[str, Any]
+    municipalities: list[str]
+    library_system: str
+    is_member: bool
+    member_since: dt.date | None
+    left_on: dt.date | None
+    contacts: int
+
+
+class AudiencePage(BaseModel):
+    items: list[AudienceLibrary]
+    total: int
+    limit: int
+    offset: int
+
+
+@router.get("/deliveries", response_model=DeliveryPage, summary="The delivery log")
+async def deliveries(
+    request: Request,
+    _: Staff,
+    status: Annotated[str | None, Query(pattern="^(queued|sending|sent|failed)$")] = None,
+    kind: Annotated[str | None, Query(max_length=50)] = None,
+    isil: Annotated[str | None, Query(max_length=16)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> DeliveryPage:
+    pool = pool_of(request)
+    rows, total = await store.list_deliveries(
+        pool, status=status, kind=kind, isil=isil, limit=limit, offset=offset
+    )
+    return DeliveryPage(
+        items=[DeliveryOut(**row) for row in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+        counts=await store.delivery_counts(pool),
+    )
+
+
+@router.get("/audience", response_model=AudiencePage, summary="Libraries in the audience")
+async def audience(
+    request: Request,
+    _: Staff,
+    members_only: bool = True,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> AudiencePage:
+    rows, total = await store.list_audience(
+        pool_of(request), members_only=members_only, limit=limit, offset=offset
+    )
+    return AudiencePage(
+        items=[AudienceLibrary(**row) for row in rows], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get(
+    "/dev/mailbox",
+    summary="Development only: messages received by the local SMTP sink",
+    responses={404: {"description": "no sink configured (production)"}},
+)
+async def mailbox(request: Request, _: Staff) -> list[dict[str, Any]]:
+    sink_dir = runtime_of(request).extras["outreach_settings"].smtp_sink_dir
+    if not sink_dir:
+        raise ApiError(404, "no SMTP sink is configured in this deployment")
+    from pathlib import Path
+
+    return read_sink(Path(sink_dir))

@@ -1,0 +1,29 @@
+"""Outreach's own settings: where mail goes and where marketing kits are kept."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OutreachSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KONSORTIO_", extra="ignore")
+
+    smtp_host: str = Field("127.0.0.1", description="SMTP server for outgoing mail.")
+    smtp_port: int = Field(8025, description="SMTP port (587 with STARTTLS in production).")
+    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_username: str = Field("", description="SMTP user; empty for no authentication.")
+    smtp_password: SecretStr = Field(SecretStr(""), description="SMTP password.")
+    smtp_sender: str = Field(
+        "Konsortio <noreply@konsortio.localhost>", description="From: of every message."
+    )
+    smtp_timeout_s: float = Field(10.0, gt=0, description="SMTP connect and command timeout.")
+    smtp_sink_dir: str = Field(
+        "",
+        description=(
+            "Development only: directory of the local SMTP sink's received messages, listed "
+            "at GET /dev/mailbox. Empty in production (the route then answers 404)."
+        ),
+    )
+    mail_batch_size: int = Field(100, ge=1, description="Messages sent per sender round.")
+    mail_interval_s: float = Field(0.5, gt=0, description="Sender poll interval.")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -63,6 +64,9 @@ VERB_ARGUMENTS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 }
 
 DEFAULT_PAGE_SIZE = 100
+_UNRESERVED = r"[A-Za-z0-9\-_.!~*'()]"
+_SET_SPEC = re.compile(rf"{_UNRESERVED}+(:{_UNRESERVED}+)*")
+_PREFIX = re.compile(rf"{_UNRESERVED}+")
 TOKEN_VERSION = 1
 
 
@@ -324,6 +328,8 @@ async def handle_request(
     try:
         body = await _dispatch(verb, rest, repository, info, page_size)
     except OaiError as error:
+        if error.code == "badArgument":
+            return _error_response(now, info, {}, [error])
         # Arguments were well-formed, so the request element keeps them (spec 3.6).
         _sub(root, "error", error.message, code=error.code)
         return _serialise(root)
@@ -357,6 +363,14 @@ def _check_arguments(verb: str, args: Mapping[str, str]) -> None:
     for key, value in args.items():
         if not value:
             raise OaiError("badArgument", f"empty argument {key!r}")
+    # Values echoed in <request> must fit the schema's patterns, so check them here.
+    if "set" in args and not _SET_SPEC.fullmatch(args["set"]):
+        raise OaiError("badArgument", f"{args['set']!r} is not a valid setSpec")
+    if "metadataPrefix" in args and not _PREFIX.fullmatch(args["metadataPrefix"]):
+        raise OaiError("badArgument", f"{args['metadataPrefix']!r} is not a valid prefix")
+    for key in ("from", "until"):
+        if key in args:
+            parse_datestamp(args[key])
 
 
 async def _dispatch(

@@ -1,16 +1,11 @@
-"""Shared fixtures for the catalogue unit tests: fixture paths, the OAI-PMH schema and
-an in-memory OAI repository (the real one is the asyncpg store)."""
+"""Shared fixtures for the catalogue unit tests: fixture paths and the OAI-PMH schema."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 
 import pytest
 from lxml import etree
-
-from services.catalogue.oai import ItemPage, OaiItem, OaiSet
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "catalogue"
 
@@ -34,44 +29,3 @@ def oai_schema() -> etree.XMLSchema:
     </xs:schema>"""
     parser = etree.XMLParser(no_network=True)
     return etree.XMLSchema(etree.fromstring(driver.encode(), parser))
-
-
-class MemoryRepository:
-    """OaiRepository over a list; cursor = "<datestamp>|<identifier>" of the last item."""
-
-    def __init__(self, items: Sequence[OaiItem], sets: Sequence[OaiSet]) -> None:
-        self.items = sorted(items, key=lambda i: (i.datestamp, i.identifier))
-        self.sets = list(sets)
-
-    async def earliest_datestamp(self) -> datetime:
-        return self.items[0].datestamp
-
-    async def get_item(self, identifier: str) -> OaiItem | None:
-        return next((i for i in self.items if i.identifier == identifier), None)
-
-    async def list_items(
-        self,
-        *,
-        set_spec: str | None,
-        from_: datetime | None,
-        until: datetime | None,
-        after: str | None,
-        limit: int,
-        with_metadata: bool,
-    ) -> ItemPage:
-        matching = [
-            i
-            for i in self.items
-            if (set_spec is None or set_spec in i.set_specs)
-            and (from_ is None or i.datestamp >= from_)
-            and (until is None or i.datestamp <= until)
-        ]
-        if after is not None:
-            matching = [i for i in matching if f"{i.datestamp.isoformat()}|{i.identifier}" > after]
-        page = matching[:limit]
-        more = len(matching) > limit
-        cursor = f"{page[-1].datestamp.isoformat()}|{page[-1].identifier}" if more else None
-        return ItemPage(page, cursor, None)
-
-    async def list_sets(self) -> Sequence[OaiSet]:
-        return self.sets

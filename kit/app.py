@@ -192,7 +192,7 @@ def create_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
                 backoff_base_s=settings.consumer_backoff_base_s,
                 backoff_max_s=settings.consumer_backoff_max_s,
             )
-            runtime.consumer.subscribe(runtime.broker)
+            runtime.consumer.subscribe(runtime.broker, group_id=settings.consumer_group or None)
         runtime.relay = OutboxRelay(
             service=spec.name,
             dsn=settings.database_url,

@@ -179,6 +179,9 @@ class EventConsumer:
 
             broker.subscriber(
                 topic,
+                # Keep FastStream from parsing the body: a malformed value must reach
+                # process() and the dead-letter topic, not fail before the handler.
+                decoder=_raw_body,
                 group_id=group_id or self.name,
                 auto_offset_reset="earliest",
                 ack_policy=AckPolicy.MANUAL,
@@ -308,6 +311,10 @@ class EventConsumer:
                     return None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.backoff_max_s)
+
+
+async def _raw_body(message: Any) -> bytes:
+    return message.body
 
 
 def _describe(error: BaseException) -> str:

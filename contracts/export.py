@@ -62,7 +62,7 @@ def asyncapi_document() -> dict[str, Any]:
             messages[message_id] = {
                 "name": event.ce_type(),
                 "title": event.name,
-                "summary": (event.__doc__ or "").strip().splitlines()[0],
+                "summary": (event.__doc__ or event.name).strip().splitlines()[0],
                 "contentType": CONTENT_TYPE,
                 "headers": CLOUDEVENTS_HEADERS,
                 "payload": {"$ref": f"{event.ce_type()}.json"},

@@ -1,0 +1,58 @@
+"""Events published by the outreach service on ``konsortio.outreach``. They carry no contact
+addresses: who received a message is personal data and stays in outreach's database."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import Field
+
+from contracts.base import Event
+
+
+class MessageDelivered(Event):
+    """A message reached the SMTP server, or failed for good."""
+
+    name = "message-delivered"
+    producer = "outreach"
+    key_field = "isil"
+
+    delivery_id: int
+    kind: str = Field(description="welcome, announcement, kit, invitation, notice, campaign")
+    isil: str
+    cause_id: str = Field(description="Event or campaign that caused the message")
+    status: Literal["sent", "failed"]
+    attempts: int = Field(ge=1)
+
+
+class CampaignSent(Event):
+    """A campaign finished sending."""
+
+    name = "campaign-sent"
+    producer = "outreach"
+    key_field = "campaign_id"
+
+    campaign_id: str
+    title: str
+    audience: str = Field(description="The audience filter, as text")
+    recipients: int = Field(ge=0)
+    sent: int = Field(ge=0)
+    failed: int = Field(ge=0)
+    finished_at: dt.datetime
+
+
+class AnnouncementPublished(Event):
+    """An announcement entered the public Atom feed."""
+
+    name = "announcement-published"
+    producer = "outreach"
+    key_field = "announcement_id"
+
+    announcement_id: str
+    title: str
+    language: Literal["fi", "sv"]
+    published_at: dt.datetime
+
+
+EVENTS: tuple[type[Event], ...] = (MessageDelivered, CampaignSent, AnnouncementPublished)

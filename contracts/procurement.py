@@ -1,0 +1,188 @@
+"""Events published by the procurement service on ``konsortio.procurement``.
+
+Tender events are keyed by tender id, agreement and participation events by agreement id
+(so a library's joining never overtakes the agreement's signing), and needs by need id.
+Each carries what consumers need: outreach mails interested libraries from ``tender-opened``
+without asking procurement who they are; catalogue builds collections from ``agreement-signed``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import Field
+
+from contracts.base import Event, Payload
+
+MaterialType = Literal[
+    "e-book", "e-audiobook", "e-magazine", "e-newspaper", "streaming-video", "music", "database"
+]
+
+
+class Supplier(Payload):
+    name: str
+    country: str = Field(description="ISO 3166-1 alpha-2 code")
+
+
+class TermValue(Payload):
+    """One licence term as FOLIO models it: a typed value and an optional note."""
+
+    type: Literal["number", "permitted_status", "text", "choice"]
+    value: int | str
+    note: str = ""
+
+
+class AgreementPeriod(Payload):
+    start: dt.date
+    end: dt.date = Field(description="Last day in force")
+    cancellation_deadline: dt.date | None = None
+
+
+class NeedProposed(Event):
+    """A member library proposed a material need for a joint tender."""
+
+    name = "need-proposed"
+    producer = "procurement"
+    key_field = "need_id"
+
+    need_id: str
+    proposed_by: str = Field(description="ISIL")
+    material_type: MaterialType
+    description: str
+    accepted_licence_models: list[str]
+    required_devices: list[str]
+    required_library_systems: list[str]
+
+
+class InterestRegistered(Event):
+    """A member registered non-binding interest in a need."""
+
+    name = "interest-registered"
+    producer = "procurement"
+    key_field = "need_id"
+
+    need_id: str
+    isil: str
+    indicative_budget_cents: int | None = Field(None, ge=0)
+
+
+class TenderOpened(Event):
+    """A tender opened for bids; interested libraries are invited to comment."""
+
+    name = "tender-opened"
+    producer = "procurement"
+    key_field = "tender_id"
+
+    tender_id: str
+    title: str
+    kl_reference: str = Field(description="KL-Kuntahankinnat reference")
+    deadline: dt.datetime
+    need_ids: list[str]
+    material_types: list[MaterialType]
+    interested_libraries: list[str] = Field(description="ISILs with interest in the needs")
+    criteria: dict[str, int] = Field(description="price, quality, compatibility weights")
+
+
+class TenderAwarded(Event):
+    """A tender was awarded to a bid."""
+
+    name = "tender-awarded"
+    producer = "procurement"
+    key_field = "tender_id"
+
+    tender_id: str
+    bid_id: str
+    supplier: Supplier
+    product: str
+    total_score: float
+    overridden: bool = Field(description="The top-scoring bid was not chosen")
+    justification: str | None = None
+
+
+class TenderCancelled(Event):
+    """A tender was cancelled before an award."""
+
+    name = "tender-cancelled"
+    producer = "procurement"
+    key_field = "tender_id"
+
+    tender_id: str
+    reason: str
+
+
+class AgreementSigned(Event):
+    """A framework agreement was signed from an awarded bid; members may now opt in."""
+
+    name = "agreement-signed"
+    producer = "procurement"
+    key_field = "agreement_id"
+
+    agreement_id: str
+    tender_id: str
+    title: str
+    supplier: Supplier
+    product: str
+    material_types: list[MaterialType]
+    licence_terms: dict[str, TermValue]
+    periods: list[AgreementPeriod]
+    extension_options: int = Field(ge=0, description="Renewals still possible")
+    annual_cost_cents: int = Field(ge=0)
+    cost_share_model: Literal["per-capita", "base-plus-per-capita", "equal"]
+    signed_on: dt.date
+
+
+class AgreementEnded(Event):
+    """An agreement expired or was terminated; its participations end with it."""
+
+    name = "agreement-ended"
+    producer = "procurement"
+    key_field = "agreement_id"
+
+    agreement_id: str
+    kind: Literal["expired", "terminated"]
+    effective_on: dt.date = Field(description="First day no longer in force")
+    reason: str = ""
+
+
+class AgreementJoined(Event):
+    """A member library opted in to an agreement."""
+
+    name = "agreement-joined"
+    producer = "procurement"
+    key_field = "agreement_id"
+
+    agreement_id: str
+    isil: str
+    joined_on: dt.date
+    title: str
+    supplier: Supplier
+    product: str
+    participants: int = Field(ge=1, description="Participants after this one joined")
+
+
+class AgreementLeft(Event):
+    """A library's participation in an agreement ended."""
+
+    name = "agreement-left"
+    producer = "procurement"
+    key_field = "agreement_id"
+
+    agreement_id: str
+    isil: str
+    left_on: dt.date = Field(description="First day no longer participating")
+    reason: Literal["opt-out", "membership-ended", "agreement-ended"]
+    participants: int = Field(ge=0, description="Participants after this one left")
+
+
+EVENTS: tuple[type[Event], ...] = (
+    NeedProposed,
+    InterestRegistered,
+    TenderOpened,
+    TenderAwarded,
+    TenderCancelled,
+    AgreementSigned,
+    AgreementEnded,
+    AgreementJoined,
+    AgreementLeft,
+)

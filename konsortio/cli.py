@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -140,6 +141,18 @@ def settings() -> None:
                 continue
             typer.echo(f"{prefix}{name.upper()}\t{field.default!r}\t{field.description}")
 
+
+def _mount_service_commands() -> None:
+    """A service may ship its own sub-commands in ``services/<name>/cli.py`` as a Typer ``app``
+    (for example ``konsortio catalogue convert``); they are mounted under the service's name."""
+    for service in ("membership", "procurement", "catalogue", "outreach", "dashboard"):
+        if importlib.util.find_spec(f"services.{service}.cli") is None:
+            continue
+        sub = importlib.import_module(f"services.{service}.cli").app
+        app.add_typer(sub, name=service)
+
+
+_mount_service_commands()
 
 if __name__ == "__main__":
     app()

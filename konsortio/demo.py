@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import importlib
 import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,68 +35,23 @@ def service_urls() -> dict[str, str]:
     return urls
 
 
-def demo_libraries(suffix: str) -> list[dict[str, Any]]:
-    """Three libraries modelled on real Finnish ones; ISILs get a per-run suffix."""
-    return [
-        {
-            "isil": f"FI-Tr{suffix}",
-            "names": {
-                "fi": "Tornion kaupunginkirjasto",
-                "sv": "Torneå stadsbibliotek",
-                "en": "Tornio City Library",
-            },
-            "municipalities": ["851"],
-            "population": 21_500,
-            "library_system": "Koha",
-            "library_type": "municipal",
-            "contacts": [
-                {
-                    "name": "Aino Virtanen",
-                    "email": f"aino.{suffix}@tornio.example",
-                    "role": "director",
-                    "language": "fi",
-                },
-            ],
-        },
-        {
-            "isil": f"FI-Pa{suffix}",
-            "names": {"fi": "Paraisten kaupunginkirjasto", "sv": "Pargas stadsbibliotek"},
-            "municipalities": ["445"],
-            "population": 15_200,
-            "library_system": "Quria",
-            "library_type": "municipal",
-            "contacts": [
-                {
-                    "name": "Sara Lindholm",
-                    "email": f"sara.{suffix}@pargas.example",
-                    "role": "e-resources",
-                    "language": "sv",
-                },
-            ],
-        },
-        {
-            "isil": f"FI-Ke{suffix}",
-            "names": {"fi": "Keski-kirjastot", "en": "Keski Libraries"},
-            "municipalities": ["179", "182", "216"],
-            "population": 280_000,
-            "library_system": "Koha",
-            "library_type": "joint",
-            "contacts": [
-                {
-                    "name": "Mikko Järvinen",
-                    "email": f"mikko.{suffix}@keski.example",
-                    "role": "director",
-                    "language": "fi",
-                },
-                {
-                    "name": "Elina Koski",
-                    "email": f"elina.{suffix}@keski.example",
-                    "role": "marketing",
-                    "language": "fi",
-                },
-            ],
-        },
-    ]
+# The scenario runs in phases; each service's steps live in konsortio/demo_steps/<service>.py
+# as ``STEPS = [(phase, step), ...]`` and share one DemoContext.
+PHASES = ("setup", "membership", "procurement", "catalogue", "outreach", "checks")
+STEP_MODULES = ("membership", "procurement", "catalogue", "outreach", "dashboard")
+
+
+@dataclass
+class DemoContext:
+    private_key: str
+    urls: dict[str, str]
+    suffix: str
+    today: dt.date
+    libraries: list[dict[str, Any]] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)  # ids shared between steps
+
+    def token(self, role: Role | str = Role.COORDINATOR, isil: str | None = None) -> str:
+        return issue_token(self.private_key, role=role, isil=isil, subject=f"demo:{role}")
 
 
 class Scenario:
@@ -161,105 +118,28 @@ async def run_demo(data_dir: Path, *, timeout_s: float = 20, quiet: bool = False
 
 
 async def _scenario(private_key: str, *, timeout_s: float, quiet: bool) -> dict[str, Any]:
-    coordinator = issue_token(private_key, role=Role.COORDINATOR, subject="coordinator:demo")
-    urls = service_urls()
-    membership, outreach = urls["membership"], urls["outreach"]
-    suffix = secrets.token_hex(2)
-    libraries = demo_libraries(suffix)
-    today = dt.date.today()
-
+    context = DemoContext(
+        private_key=private_key,
+        urls=service_urls(),
+        suffix=secrets.token_hex(2),
+        today=dt.date.today(),
+    )
     async with httpx.AsyncClient(timeout=10) as client:
         s = Scenario(client, timeout_s, quiet)
-        s.say(f"[bold]Konsortio demo[/bold] (run {suffix})")
-
-        # Membership: register, sign the consortium agreement, update, give notice.
-        for library in libraries:
-            await s.call("POST", f"{membership}/libraries", coordinator, json=library)
-            await s.call(
-                "POST",
-                f"{membership}/libraries/{library['isil']}/membership",
-                coordinator,
-                # Signed some weeks ago, so that a notice can take effect today.
-                json={
-                    "signed_on": (today - dt.timedelta(days=60)).isoformat(),
-                    "signatory": "Kirjastotoimenjohtaja",
-                },
-            )
-        s.say(f"registered and admitted {len(libraries)} libraries")
-        tornio = libraries[0]["isil"]
-        library_token = issue_token(private_key, role=Role.LIBRARY, isil=tornio)
-        await s.call(
-            "PATCH",
-            f"{membership}/libraries/{tornio}",
-            library_token,
-            json={"population": 21_600, "library_system": "Koha"},
-        )
-        leaving = libraries[1]["isil"]
-        await s.call(
-            "POST",
-            f"{membership}/libraries/{leaving}/notice",
-            coordinator,
-            json={"effective_date": today.isoformat(), "given_on": today.isoformat()},
-        )
-
-        async def members_counted() -> Any:
-            body = (await s.call("GET", f"{membership}/libraries/{tornio}", coordinator)).json()
-            return body["population"] == 21_600 and body
-
-        await s.expect("a library updated its own details (member-updated)", members_counted)
-
-        contacts = [c["email"] for lib in libraries for c in lib["contacts"]]
-
-        async def welcomes_sent() -> Any:
-            body = (
-                await s.call(
-                    "GET",
-                    f"{outreach}/deliveries",
-                    coordinator,
-                    params={"kind": "welcome", "status": "sent", "limit": 500},
-                )
-            ).json()
-            sent = {d["recipient"] for d in body["items"]}
-            return set(contacts) <= sent and sorted(set(contacts))
-
-        await s.expect(
-            f"welcome messages sent to all {len(contacts)} contacts (member-joined → outreach)",
-            welcomes_sent,
-        )
-
-        async def in_mailbox() -> Any:
-            mails = (await s.call("GET", f"{outreach}/dev/mailbox", coordinator)).json()
-            got = [m for m in mails if set(m["rcpt_to"]) & set(contacts)]
-            languages = {m["headers"].get("Content-Language") for m in got}
-            return len(got) >= len(contacts) and {
-                "messages": len(got),
-                "languages": sorted(filter(None, languages)),
-            }
-
-        await s.expect("welcome emails arrived in the SMTP sink, in fi and sv", in_mailbox)
-
-        async def left_audience() -> Any:
-            body = (
-                await s.call(
-                    "GET",
-                    f"{outreach}/audience",
-                    coordinator,
-                    params={"members_only": "false", "limit": 500},
-                )
-            ).json()
-            entry = next((i for i in body["items"] if i["isil"] == leaving), None)
-            return entry is not None and not entry["is_member"] and entry
-
-        await s.expect(
-            "the library that gave notice left the audience (member-left)", left_audience
-        )
-
+        s.say(f"[bold]Konsortio demo[/bold] (run {context.suffix})")
+        for phase in PHASES:
+            for module_name in STEP_MODULES:
+                module = _steps_module(module_name)
+                for step_phase, step in getattr(module, "STEPS", ()):
+                    if step_phase == phase:
+                        await step(s, context)
     ok = all(step["ok"] for step in s.steps)
     summary = {
         "ok": ok,
-        "run": suffix,
+        "run": context.suffix,
         "seconds": round(time.monotonic() - s.started, 2),
-        "libraries": [lib["isil"] for lib in libraries],
+        "libraries": [lib["isil"] for lib in context.libraries],
+        "facts": context.facts,
         "steps": s.steps,
     }
     s.say(
@@ -267,3 +147,10 @@ async def _scenario(private_key: str, *, timeout_s: float, quiet: bool) -> dict[
         f"in {summary['seconds']} s"
     )
     return summary
+
+
+def _steps_module(name: str) -> Any:
+    try:
+        return importlib.import_module(f"konsortio.demo_steps.{name}")
+    except ImportError:
+        return None

@@ -1,0 +1,1 @@
+"""Demo steps, one module per service: ``STEPS = [(phase, step), ...]``."""

@@ -25,6 +25,11 @@ test: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/python -m pytest -q
 
+# The conformance lane: the integration suite against a real Apache Kafka (KRaft) broker that
+# deploy/kafka/lane.sh resolves from Maven Central and starts on loopback, idempotence on.
+test-kafka: $(STAMP)
+	bash deploy/kafka/lane.sh $(VENV)/bin/python -m pytest -m integration -q
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -115,7 +115,8 @@ class Lifecycle(RuleBasedStateMachine):
         before = list(self.periods)
         try:
             period = domain.give_notice(
-                self.periods, effective_date=self.today + dt.timedelta(days=ahead),
+                self.periods,
+                effective_date=self.today + dt.timedelta(days=ahead),
                 given_on=self.today,
             )
         except MembershipRuleViolated:

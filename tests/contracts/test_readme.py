@@ -1,0 +1,22 @@
+"""The README stays true: its event catalogue lists every event the contracts define, and its
+quick start has exactly the two commands."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from contracts import ALL_EVENTS
+
+README = (Path(__file__).parents[2] / "README.md").read_text()
+
+
+def test_every_event_is_in_the_catalogue() -> None:
+    listed = set(re.findall(r"^\| `([a-z-]+)` \| (\w+) \|", README, flags=re.MULTILINE))
+    assert listed == {(event.name, event.producer) for event in ALL_EVENTS}
+
+
+def test_the_quick_start_has_exactly_two_commands() -> None:
+    quick_start = README.split("## Quick start", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in quick_start.strip().splitlines()]
+    assert commands == ["make up", "make test"]

@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 import os
 import shutil
+import subprocess
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,26 @@ class Infra:
 
     def mails(self) -> list[dict[str, Any]]:
         return read_sink(self.smtp.directory)
+
+    @contextlib.contextmanager
+    def broker_down(self) -> Iterator[None]:
+        """An outage: Tansu is paused (a restart would lose its in-memory topics); on the
+        Apache Kafka lane the broker really stops and starts again."""
+        control = os.environ.get("KONSORTIO_TEST_KAFKA_CONTROL")
+        if self.broker is not None:
+            self.broker.pause()
+            try:
+                yield
+            finally:
+                self.broker.resume()
+        elif control:
+            subprocess.run(f"{control} stop", shell=True, check=True)
+            try:
+                yield
+            finally:
+                subprocess.run(f"{control} start", shell=True, check=True)
+        else:
+            pytest.skip("no way to stop this external broker")
 
 
 @pytest.fixture(scope="session")

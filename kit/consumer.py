@@ -53,13 +53,18 @@ class Delivery:
 
 Handler = Callable[[Delivery, Any], Awaitable[None]]
 
-# Failures worth another attempt: the database or the network, not the message.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+# The service's own database is unreachable: no message can be processed until it is back,
+# so waiting (with backoff) is right and dead-lettering would only lose good events.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
-    asyncio.TimeoutError,
     asyncpg.InterfaceError,
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
+)
+# Failures of one attempt that another attempt may not repeat: retried a bounded number of
+# times, then dead-lettered. Checked first: TimeoutError is also an OSError.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    asyncio.TimeoutError,
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
     asyncpg.TooManyConnectionsError,
@@ -225,7 +230,10 @@ class EventConsumer:
         except ValidationError as error:
             return await self._dead_letter(record, error, attempts=1)
 
-        for attempt in range(1, self.max_attempts + 1):
+        attempt = 0
+        unavailable_delay = self.backoff_base_s
+        while True:
+            attempt += 1
             try:
                 return await self._handle_once(handler, event, envelope)
             except TRANSIENT_ERRORS as error:
@@ -242,9 +250,15 @@ class EventConsumer:
                 if self.stopping:
                     return None
                 await asyncio.sleep(delay)
+            except UNAVAILABLE_ERRORS as error:
+                attempt -= 1  # not the message's fault: does not count as an attempt
+                log.warning("database unavailable; waiting", error=repr(error))
+                if self.stopping:
+                    return None
+                await asyncio.sleep(unavailable_delay)
+                unavailable_delay = min(unavailable_delay * 2, self.backoff_max_s)
             except Exception as error:  # a violated rule or a bug: more attempts cannot help
                 return await self._dead_letter(record, error, attempts=attempt)
-        raise AssertionError("unreachable")
 
     async def _handle_once(self, handler: Handler, event: Event, envelope: Envelope) -> Outcome:
         async with self.pool.acquire() as conn, conn.transaction():

@@ -119,6 +119,7 @@ class Recorder:
     def __init__(self) -> None:
         self.dead: list[OutgoingMessage] = []
         self.transient_failures = 0
+        self.unavailable_failures = 0
         self.calls = 0
 
     async def dead_letter(self, messages: Sequence[OutgoingMessage]) -> None:
@@ -131,9 +132,12 @@ def build_consumer(pool: asyncpg.Pool, recorder: Recorder, max_attempts: int = 3
     @reactions.on(MemberJoined)
     async def remember(delivery: Delivery, event: MemberJoined) -> None:
         recorder.calls += 1
+        if recorder.unavailable_failures:
+            recorder.unavailable_failures -= 1
+            raise ConnectionRefusedError("database restarting")
         if recorder.transient_failures:
             recorder.transient_failures -= 1
-            raise ConnectionResetError("database went away")
+            raise TimeoutError("statement timed out")
         if event.library.isil.startswith("FI-Rule"):
             raise ValueError("violates a business rule")
         await delivery.conn.execute(
@@ -190,6 +194,9 @@ async def test_handlers_through_testkafkabroker_are_idempotent_and_dead_letter_p
         await send(encode(joined("FI-Retry"), source="/t"))
         recorder.transient_failures = 5
         await send(encode(joined("FI-Never"), source="/t"))
+        # An unreachable database is waited out, however long: more than max_attempts here.
+        recorder.unavailable_failures = 6
+        await send(encode(joined("FI-Wait"), source="/t"))
         left = MemberLeft(
             library=joined("FI-Ok").library, effective_date=dt.date(2026, 2, 1), period=1
         )
@@ -204,10 +211,11 @@ async def test_handlers_through_testkafkabroker_are_idempotent_and_dead_letter_p
         Outcome.DEAD_LETTERED,
         Outcome.HANDLED,
         Outcome.DEAD_LETTERED,
+        Outcome.HANDLED,
         Outcome.IGNORED,
     ]
     effects = {r["isil"] for r in await pool.fetch("SELECT isil FROM effects")}
-    assert effects == {"FI-Ok", "FI-Retry"}
+    assert effects == {"FI-Ok", "FI-Retry", "FI-Wait"}
     reasons = [
         (m.key, m.headers["dlq_exception_class"], m.headers["dlq_attempts"]) for m in recorder.dead
     ]
@@ -216,7 +224,7 @@ async def test_handlers_through_testkafkabroker_are_idempotent_and_dead_letter_p
         ("FI-Inv", "ValidationError", "1"),
         ("FI-Ok", "PoisonMessage", "1"),
         ("FI-Rule1", "ValueError", "1"),
-        ("FI-Never", "ConnectionResetError", "3"),
+        ("FI-Never", "TimeoutError", "3"),
     ]
     assert all(m.topic == "konsortio.membership.dlq" for m in recorder.dead)
     assert recorder.dead[0].value == b"{not json"

@@ -44,5 +44,13 @@ schemas: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/konsortio demo
 
+# Benchmarks: every figure as a ratio to a reference measured in the same run.
+bench: $(STAMP)
+	$(VENV)/bin/python -m bench
+
+# Fault injection against the real stack; prints "N passed, N failed", writes reports/.
+reliability: $(STAMP)
+	$(VENV)/bin/python -m reliability
+
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache

@@ -12,9 +12,10 @@ import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-# ISO 15511: a prefix (a country code or a non-country prefix of 1–4 characters), a hyphen,
-# and a library identifier; at most 16 characters in all, from A–Z a–z 0–9 - / :.
-ISIL = re.compile(r"^(?=.{3,16}$)([A-Z]{2}|[A-Za-z0-9]{1,4})-[A-Za-z0-9/:\-]{1,11}$")
+# ISO 15511: a prefix, a hyphen, and a library identifier of up to 11 characters from
+# A–Z a–z 0–9 - / :, at most 16 in all. Two-character prefixes are ISO 3166 country codes
+# (upper case); non-country prefixes have 1, 3 or 4 characters.
+ISIL = re.compile(r"^(?=.{3,16}$)([A-Z]{2}|[A-Za-z0-9]|[A-Za-z0-9]{3,4})-[A-Za-z0-9/:\-]{1,11}$")
 MUNICIPALITY_CODE = re.compile(r"^\d{3}$")
 LIBRARY_SYSTEMS = ("Koha", "Aurora", "Sierra", "Quria", "Alma", "Finna", "other")
 # Finland's population at the end of 2024 (Statistics Finland), for coverage shares.

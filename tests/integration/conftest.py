@@ -70,8 +70,12 @@ def library_body(isil: str, contacts: list[dict[str, str]] | None = None, **extr
         "contacts": contacts
         if contacts is not None
         else [
-            {"name": "Aino", "email": f"aino.{isil.lower()}@example.org", "role": "director",
-             "language": "fi"},
+            {
+                "name": "Aino",
+                "email": f"aino.{isil.lower()}@example.org",
+                "role": "director",
+                "language": "fi",
+            },
         ],
     }
     body.update(extra)

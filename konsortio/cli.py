@@ -19,10 +19,15 @@ app = typer.Typer(
 )
 token_app = typer.Typer(help="Bearer tokens.", no_args_is_help=True)
 events_app = typer.Typer(help="The event stream.", no_args_is_help=True)
+dlq_app = typer.Typer(help="Dead-letter topics: list, replay, purge.", no_args_is_help=True)
 contracts_app = typer.Typer(help="Event contracts: JSON Schema and AsyncAPI.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 app.add_typer(events_app, name="events")
 app.add_typer(contracts_app, name="contracts")
+app.add_typer(dlq_app, name="dlq")
+TopicOption = Annotated[
+    str | None, typer.Option(help="One topic (e.g. konsortio.membership); default: all")
+]
 
 DATA_DIR = Path(os.environ.get("KONSORTIO_DATA_DIR", "data"))
 
@@ -117,6 +122,52 @@ def events_tail(
     from konsortio.tail import tail
 
     asyncio.run(tail(bootstrap, event_name=type_, from_beginning=from_beginning, limit=limit))
+
+
+@dlq_app.command("list")
+def dlq_list(
+    topic: TopicOption = None,
+    include_handled: Annotated[bool, typer.Option("--all", help="Include purged ones")] = False,
+) -> None:
+    """Dead letters not yet dealt with, one line each, with their reason."""
+    from kit.settings import KafkaSettings
+    from konsortio.dlq import read
+
+    letters, _ = asyncio.run(read(KafkaSettings(), topic, include_handled=include_handled))
+    for letter in letters:
+        typer.echo(letter.summary())
+    typer.echo(f"{len(letters)} dead letter(s)", err=True)
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    topic: TopicOption = None,
+    event_id: Annotated[str | None, typer.Option("--id", help="Only this CloudEvent id")] = None,
+) -> None:
+    """Republish dead letters to their original topics, keeping their event ids (idempotent:
+    consumers that handled an event already skip it)."""
+    from kit.settings import KafkaSettings
+    from konsortio.dlq import read, replay
+
+    kafka = KafkaSettings()
+    letters, _ = asyncio.run(read(kafka, topic))
+    if event_id:
+        letters = [letter for letter in letters if letter.header("ce_id") == event_id]
+    typer.echo(f"replayed {asyncio.run(replay(kafka, letters))} dead letter(s)")
+
+
+@dlq_app.command("purge")
+def dlq_purge(
+    topic: TopicOption = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask")] = False,
+) -> None:
+    """Mark every listed dead letter as dealt with (they stay on the topic for audit)."""
+    from kit.settings import KafkaSettings
+    from konsortio.dlq import purge
+
+    if not yes:
+        typer.confirm("Mark every dead letter as dealt with?", abort=True)
+    typer.echo(f"purged {asyncio.run(purge(KafkaSettings(), topic))} dead letter(s)")
 
 
 @contracts_app.command("export")

@@ -19,12 +19,14 @@ app = typer.Typer(
 )
 token_app = typer.Typer(help="Bearer tokens.", no_args_is_help=True)
 events_app = typer.Typer(help="The event stream.", no_args_is_help=True)
+consumers_app = typer.Typer(help="Consumer groups: lag and replay.", no_args_is_help=True)
 dlq_app = typer.Typer(help="Dead-letter topics: list, replay, purge.", no_args_is_help=True)
 contracts_app = typer.Typer(help="Event contracts: JSON Schema and AsyncAPI.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 app.add_typer(events_app, name="events")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(consumers_app, name="consumers")
 TopicOption = Annotated[
     str | None, typer.Option(help="One topic (e.g. konsortio.membership); default: all")
 ]
@@ -122,6 +124,34 @@ def events_tail(
     from konsortio.tail import tail
 
     asyncio.run(tail(bootstrap, event_name=type_, from_beginning=from_beginning, limit=limit))
+
+
+@consumers_app.command("lag")
+def consumers_lag(group: Annotated[str, typer.Argument(help="e.g. outreach")]) -> None:
+    """Committed offset, end offset and lag per partition of a consumer group."""
+    from kit.settings import KafkaSettings
+    from konsortio.consumers import lag
+
+    for row in asyncio.run(lag(KafkaSettings(), group)):
+        typer.echo(
+            f"{row.topic}[{row.partition}] committed={row.committed} end={row.end} lag={row.lag}"
+        )
+
+
+@consumers_app.command("reset")
+def consumers_reset(
+    group: Annotated[str, typer.Argument(help="e.g. outreach")],
+    topic: TopicOption = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask")] = False,
+) -> None:
+    """Replay: reset a stopped service's consumer group to the earliest offsets."""
+    from kit.settings import KafkaSettings
+    from konsortio.consumers import reset_to_earliest
+
+    if not yes:
+        typer.confirm(f"Are all replicas of {group} stopped? Reset it to earliest?", abort=True)
+    count = asyncio.run(reset_to_earliest(KafkaSettings(), group, [topic] if topic else None))
+    typer.echo(f"reset {count} partition(s) of {group} to the earliest offset")
 
 
 @dlq_app.command("list")

@@ -1,0 +1,69 @@
+"""Replaying a consumer group from the earliest offset repeats no effect."""
+
+from __future__ import annotations
+
+import pytest
+
+from kit.auth import Role
+from konsortio.consumers import lag, reset_to_earliest
+from konsortio.stack import SmtpSink, free_port, read_sink
+from services.outreach.app import build as build_outreach
+from services.outreach.settings import OutreachSettings
+from tests.conftest import Infra, consumer_ready, running, wait_for
+from tests.integration.conftest import Service, library_body, register_and_join, unique_isil
+
+pytestmark = pytest.mark.integration
+
+
+async def test_reset_to_earliest_and_restart_sends_nothing_twice(
+    infra: Infra, membership: Service
+) -> None:
+    group = f"outreach-replay-{unique_isil('x')[1:]}"
+    sink = SmtpSink(free_port(), infra.tmp / f"{group}-mailbox")
+    sink.start()
+    dsn = await infra.new_database("replay")
+    mail = OutreachSettings(smtp_port=sink.port, mail_interval_s=0.2)
+    settings = infra.settings("outreach", dsn, consumer_group=group)
+    first, second = unique_isil("FI-A"), unique_isil("FI-B")
+    try:
+        await register_and_join(membership, infra, library_body(first))
+        app = build_outreach(settings, mail)
+        async with running(app):
+            await consumer_ready(app)
+            await wait_for(
+                lambda: any(
+                    f"{first.lower()}@" in m["rcpt_to"][0] for m in read_sink(sink.directory)
+                )
+            )
+
+            async def caught_up() -> bool:
+                return all(
+                    p.lag == 0 for p in await lag(infra.kafka(), group, ["konsortio.membership"])
+                )
+
+            await wait_for(caught_up)
+        before = len(read_sink(sink.directory))
+
+        assert await reset_to_earliest(infra.kafka(), group, ["konsortio.membership"]) >= 1
+        assert not await caught_up()
+        await register_and_join(membership, infra, library_body(second))
+        app = build_outreach(settings, mail)
+        async with running(app) as client:
+            await consumer_ready(app)
+            await wait_for(
+                lambda: any(
+                    f"{second.lower()}@" in m["rcpt_to"][0] for m in read_sink(sink.directory)
+                )
+            )
+            await wait_for(caught_up)
+            log = await client.get(
+                "/deliveries",
+                params={"limit": 500},
+                headers={"Authorization": f"Bearer {infra.token(Role.OPERATOR)}"},
+            )
+        # Everything was read again, and only the new library's welcome was sent.
+        assert len(read_sink(sink.directory)) == before + 1
+        recipients = [d["recipient"] for d in log.json()["items"]]
+        assert len(recipients) == len(set(recipients))
+    finally:
+        sink.stop()

@@ -211,16 +211,69 @@ def contracts_export(
         typer.echo(path)
 
 
-@app.command()
-def settings() -> None:
-    """List every setting, its environment variable, default and meaning."""
+def all_settings() -> list[tuple[str, str, str]]:
+    """(environment variable, default, meaning) of every setting of the kit and services."""
+    import inspect
+
+    from pydantic import SecretStr
+    from pydantic_settings import BaseSettings
+
     from kit.settings import KafkaSettings, Settings
 
-    for prefix, model in (("KONSORTIO_", Settings), ("KONSORTIO_KAFKA_", KafkaSettings)):
+    models: list[type[BaseSettings]] = [Settings, KafkaSettings]
+    for service in ("membership", "procurement", "catalogue", "outreach", "dashboard"):
+        if importlib.util.find_spec(f"services.{service}.settings") is None:
+            continue
+        module = importlib.import_module(f"services.{service}.settings")
+        models += [
+            model
+            for _, model in inspect.getmembers(module, inspect.isclass)
+            if issubclass(model, BaseSettings) and model.__module__ == module.__name__
+        ]
+    rows = []
+    for model in models:
+        prefix = model.model_config.get("env_prefix", "")
         for name, field in model.model_fields.items():
             if name == "kafka":
                 continue
-            typer.echo(f"{prefix}{name.upper()}\t{field.default!r}\t{field.description}")
+            default = field.default
+            shown = "(secret)" if isinstance(default, SecretStr) else repr(default)
+            rows.append((f"{prefix}{name.upper()}", shown, field.description or ""))
+    return rows
+
+
+SETTINGS_START, SETTINGS_END = "<!-- settings:start -->", "<!-- settings:end -->"
+
+
+def settings_markdown() -> str:
+    lines = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    lines += [
+        f"| `{name}` | `{default}` | {meaning} |" for name, default, meaning in all_settings()
+    ]
+    return "\n".join(lines)
+
+
+@app.command()
+def settings(
+    markdown: Annotated[bool, typer.Option(help="As a Markdown table")] = False,
+    update_readme: Annotated[
+        Path | None, typer.Option(help="Rewrite the settings table in this README")
+    ] = None,
+) -> None:
+    """List every setting: its environment variable, default and meaning."""
+    if update_readme:
+        text = update_readme.read_text()
+        head, _, rest = text.partition(SETTINGS_START)
+        _, _, tail = rest.partition(SETTINGS_END)
+        table = f"{SETTINGS_START}\n{settings_markdown()}\n{SETTINGS_END}"
+        update_readme.write_text(head + table + tail)
+        return
+    if markdown:
+        typer.echo(settings_markdown())
+        return
+    rows = all_settings()
+    for name, default, meaning in rows:
+        typer.echo(f"{name}\t{default}\t{meaning}")
 
 
 def _mount_service_commands() -> None:

@@ -20,3 +20,11 @@ def test_the_quick_start_has_exactly_two_commands() -> None:
     quick_start = README.split("## Quick start", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
     commands = [line.split("#")[0].strip() for line in quick_start.strip().splitlines()]
     assert commands == ["make up", "make test"]
+
+
+def test_the_settings_table_lists_every_setting() -> None:
+    from konsortio.cli import settings_markdown
+
+    assert settings_markdown() in README, (
+        "run `konsortio settings --update-readme README.md` and commit"
+    )

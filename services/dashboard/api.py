@@ -1,0 +1,178 @@
+"""The dashboard's JSON API, for Grafana and other dashboards, and the live event stream.
+
+The figures and the feed are public: read-only aggregates of events that carry no personal
+data (contacts never leave membership's and outreach's events into the read model). The
+operator report needs the operator or coordinator role.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import AsyncIterator, Mapping
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from pydantic import BaseModel, Field
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from kit.app import pool_of, runtime_of
+from kit.auth import Caller
+from services.dashboard import i18n, store
+from services.dashboard.deps import dashboard_of, operator_caller
+from services.dashboard.figures import Figures, figures
+from services.dashboard.i18n import Lang
+from services.dashboard.operator import OperatorReport, build_report
+
+router = APIRouter(tags=["dashboard"])
+
+LangQuery = Annotated[Lang, Query(description="Language of summaries and times: fi or en")]
+# An empty value means "no filter", so the page's filter form can send its "all" option.
+TypeQuery = Annotated[
+    str | None,
+    Query(
+        alias="type",
+        pattern=r"^([a-z0-9-]{1,60})?$",
+        description="Only events of this name, e.g. member-joined",
+    ),
+]
+ServiceQuery = Annotated[
+    str | None,
+    Query(
+        pattern=r"^(membership|procurement|catalogue|outreach)?$",
+        description="Only events published by this service",
+    ),
+]
+Operator = Annotated[Caller, Depends(operator_caller)]
+STREAM_CATCH_UP = 500
+
+
+class FeedItem(BaseModel):
+    seq: int = Field(description="Position in this dashboard's feed; the SSE event id")
+    event_id: str
+    event_type: str = Field(description="The CloudEvents type")
+    service: str = Field(description="The producing service")
+    name: str = Field(description="The event's name, e.g. member-joined")
+    key: str = Field(description="The aggregate id: an ISIL, agreement id, …")
+    occurred_at: dt.datetime
+    time_display: str = Field(description="occurred_at in Helsinki time, in the language asked")
+    summary: str = Field(description="One line about the event, in the language asked")
+
+
+class FeedPage(BaseModel):
+    items: list[FeedItem]
+    total: int
+    limit: int
+    offset: int
+
+
+def feed_item(row: Mapping[str, Any], lang: Lang) -> FeedItem:
+    return FeedItem(
+        seq=row["seq"],
+        event_id=row["event_id"],
+        event_type=row["event_type"],
+        service=row["producer"],
+        name=row["name"],
+        key=row["key"],
+        occurred_at=row["occurred_at"],
+        time_display=i18n.time_of(row["occurred_at"], lang),
+        summary=i18n.summary(row["name"], row["details"] or {}, lang),
+    )
+
+
+def matches(row: Mapping[str, Any], name: str | None, service: str | None) -> bool:
+    return (not name or row["name"] == name) and (not service or row["producer"] == service)
+
+
+@router.get("/api/figures", response_model=Figures, summary="The consortium's key figures")
+async def get_figures(request: Request) -> Figures:
+    return await figures(pool_of(request), dt.date.today())
+
+
+@router.get("/api/events", response_model=FeedPage, summary="The event feed, newest first")
+async def get_events(
+    request: Request,
+    type_: TypeQuery = None,
+    service: ServiceQuery = None,
+    after: Annotated[int | None, Query(ge=0, description="Only events after this seq")] = None,
+    lang: LangQuery = i18n.DEFAULT_LANG,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> FeedPage:
+    rows, total = await store.feed_page(
+        pool_of(request),
+        name=type_ or None,
+        producer=service or None,
+        limit=limit,
+        offset=offset,
+        after=after,
+    )
+    return FeedPage(
+        items=[feed_item(row, lang) for row in rows], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get(
+    "/api/stream",
+    summary="Live events as server-sent events",
+    description=(
+        "Each event the dashboard handles is sent, after its transaction commits, as an SSE "
+        "message of type `feed` whose data is a FeedItem and whose id is its seq. A client "
+        "that reconnects with Last-Event-ID (browsers do) first gets what it missed."
+    ),
+    response_class=EventSourceResponse,
+)
+async def stream(
+    request: Request,
+    type_: TypeQuery = None,
+    service: ServiceQuery = None,
+    after: Annotated[
+        int | None, Query(ge=0, description="Start after this seq (the page's last seen)")
+    ] = None,
+    lang: LangQuery = i18n.DEFAULT_LANG,
+    last_event_id: Annotated[str | None, Header(max_length=20)] = None,
+) -> EventSourceResponse:
+    pool = pool_of(request)
+    broadcaster = dashboard_of(request).broadcaster
+    resume = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+    name, producer = type_ or None, service or None
+
+    def message(row: Mapping[str, Any]) -> ServerSentEvent:
+        item = feed_item(row, lang)
+        return ServerSentEvent(
+            data=json.dumps(item.model_dump(mode="json"), ensure_ascii=False),
+            event="feed",
+            id=str(item.seq),
+        )
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        # Subscribe first, then catch up: an event committed in between arrives both ways and
+        # is sent once.
+        async with broadcaster.subscribe() as subscription:
+            caught_up: set[int] = set()
+            yield ServerSentEvent(comment="connected", retry=1000)
+            if resume is not None:
+                for row in await store.feed_since(pool, resume, STREAM_CATCH_UP):
+                    caught_up.add(row["seq"])
+                    if matches(row, name, producer):
+                        yield message(row)
+            while (row := await subscription.next()) is not None:
+                if row["seq"] not in caught_up and matches(row, name, producer):
+                    yield message(row)
+
+    return EventSourceResponse(
+        events(), ping=15, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    )
+
+
+@router.get(
+    "/api/operator",
+    response_model=OperatorReport,
+    summary="Health, outbox backlog, consumer lag and dead letters (operator or coordinator)",
+    responses={401: {"description": "no valid token"}, 403: {"description": "wrong role"}},
+)
+async def get_operator(request: Request, _: Operator) -> OperatorReport:
+    dashboard = dashboard_of(request)
+    return await build_report(
+        runtime_of(request), dashboard.settings, dashboard.http, dashboard.probe
+    )

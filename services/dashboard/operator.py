@@ -1,0 +1,275 @@
+"""The operator view's figures: each service's health and outbox backlog, consumer lag per group
+and partition, and dead letters.
+
+Health and backlog are scraped over HTTP from each service's ``/health/ready`` and ``/metrics``
+(``konsortio_outbox_backlog``), as Prometheus would: operational monitoring, not a domain call.
+Lag is the broker's end offset minus the group's committed offset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+from collections.abc import Sequence
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client.parser import text_string_to_metric_families
+from pydantic import BaseModel, Field
+
+from contracts import TOPICS
+from kit.app import Runtime
+from kit.db import pending_migrations
+from kit.logging import get_logger
+from kit.outbox import backlog
+from kit.settings import KafkaSettings
+from services.dashboard import store
+from services.dashboard.kafka_admin import admin_client, existing_partitions, groupless_consumer
+from services.dashboard.settings import DashboardSettings
+
+log = get_logger(__name__)
+
+BACKLOG_METRIC = "konsortio_outbox_backlog"
+LATEST_DEAD_LETTERS = 20
+
+
+class ServiceHealth(BaseModel):
+    service: str
+    url: str | None = Field(description="Where it was scraped; None for the dashboard itself")
+    status: str = Field(description="ready, not ready or unreachable")
+    checks: dict[str, bool]
+    outbox_backlog: int | None = Field(description="Outbox rows not yet published")
+
+
+class PartitionLag(BaseModel):
+    topic: str
+    partition: int
+    committed: int | None = Field(description="None: the group has committed nothing here")
+    end: int
+    lag: int
+
+
+class GroupLag(BaseModel):
+    group: str
+    lag: int
+    partitions: list[PartitionLag]
+
+
+class DeadLetterCount(BaseModel):
+    original_topic: str
+    consumer_group: str
+    count: int
+    latest: dt.datetime | None
+
+
+class DeadLetterReason(BaseModel):
+    topic: str
+    partition: int
+    offset: int
+    original_topic: str | None
+    consumer_group: str | None
+    exception_class: str | None
+    reason: str | None
+    attempts: int | None
+    event_type: str | None
+    dead_lettered_at: dt.datetime | None
+
+
+class OperatorReport(BaseModel):
+    generated_at: dt.datetime
+    services: list[ServiceHealth]
+    lag: list[GroupLag]
+    lag_error: str | None = Field(description="Why lag could not be measured, if it could not")
+    dead_letters: list[DeadLetterCount]
+    latest_dead_letters: list[DeadLetterReason]
+
+
+def outbox_backlog(metrics_text: str, service: str) -> int | None:
+    """The service's ``konsortio_outbox_backlog`` gauge from a Prometheus exposition."""
+    try:
+        for family in text_string_to_metric_families(metrics_text):
+            if family.name != BACKLOG_METRIC:
+                continue
+            for sample in family.samples:
+                if sample.labels.get("service") == service:
+                    return int(sample.value)
+    except ValueError:
+        return None
+    return None
+
+
+async def scrape(client: httpx.AsyncClient, service: str, url: str) -> ServiceHealth:
+    try:
+        ready = await client.get(f"{url}/health/ready")
+        body = (
+            ready.json()
+            if ready.headers.get("content-type", "").startswith("application/json")
+            else {}
+        )
+    except (httpx.HTTPError, ValueError) as error:
+        log.info("service not reachable", service=service, error=repr(error))
+        return ServiceHealth(
+            service=service, url=url, status="unreachable", checks={}, outbox_backlog=None
+        )
+    checks = body.get("checks") if isinstance(body, dict) else None
+    backlog: int | None = None
+    with contextlib.suppress(httpx.HTTPError):
+        metrics = await client.get(f"{url}/metrics")
+        if metrics.status_code == 200:
+            backlog = outbox_backlog(metrics.text, service)
+    return ServiceHealth(
+        service=service,
+        url=url,
+        status="ready" if ready.status_code == 200 else "not ready",
+        checks={str(k): bool(v) for k, v in checks.items()} if isinstance(checks, dict) else {},
+        outbox_backlog=backlog,
+    )
+
+
+def group_lag(
+    group: str,
+    partitions: Sequence[TopicPartition],
+    committed: dict[TopicPartition, int],
+    beginning: dict[TopicPartition, int],
+    end: dict[TopicPartition, int],
+) -> GroupLag:
+    """Lag of one group on the topics it consumes: those where it has committed anything. A
+    partition of such a topic with no commit yet lags by everything still retained there."""
+    consumed = {tp.topic for tp, offset in committed.items() if offset >= 0}
+    rows: list[PartitionLag] = []
+    for tp in partitions:
+        if tp.topic not in consumed or tp not in end:
+            continue
+        offset = committed.get(tp, -1)
+        position = offset if offset >= 0 else beginning.get(tp, 0)
+        rows.append(
+            PartitionLag(
+                topic=tp.topic,
+                partition=tp.partition,
+                committed=offset if offset >= 0 else None,
+                end=end[tp],
+                lag=max(end[tp] - position, 0),
+            )
+        )
+    return GroupLag(group=group, lag=sum(r.lag for r in rows), partitions=rows)
+
+
+class LagProbe:
+    """An admin client and a group-less consumer for lag queries, started on first use and
+    started afresh after a failure (a broker outage must not leave a broken client behind)."""
+
+    def __init__(self, kafka: KafkaSettings) -> None:
+        self.kafka = kafka
+        self._admin: AIOKafkaAdminClient | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._lock = asyncio.Lock()
+
+    async def lag(
+        self, groups: Sequence[str], topics: Sequence[str], timeout_s: float
+    ) -> list[GroupLag]:
+        async with self._lock:
+            try:
+                return await asyncio.wait_for(self._measure(groups, topics), timeout_s)
+            except BaseException:
+                await self._close()
+                raise
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._close()
+
+    async def _measure(self, groups: Sequence[str], topics: Sequence[str]) -> list[GroupLag]:
+        if self._admin is None or self._consumer is None:
+            self._admin = admin_client(self.kafka, "konsortio-dashboard-lag")
+            self._consumer = groupless_consumer(self.kafka, "konsortio-dashboard-lag")
+            await self._admin.start()
+            await self._consumer.start()
+        partitions = await existing_partitions(self._admin, topics)
+        if not partitions:
+            return [GroupLag(group=group, lag=0, partitions=[]) for group in groups]
+        end = await self._consumer.end_offsets(partitions)
+        beginning = await self._consumer.beginning_offsets(partitions)
+        report = []
+        for group in groups:
+            # Partitions are always named: fetching "all of a group's offsets" breaks the
+            # connection to Tansu 0.6.
+            offsets = await self._admin.list_consumer_group_offsets(group, partitions=partitions)
+            committed = {tp: meta.offset for tp, meta in offsets.items()}
+            report.append(group_lag(group, partitions, committed, beginning, end))
+        return report
+
+    async def _close(self) -> None:
+        admin, consumer = self._admin, self._consumer
+        self._admin = self._consumer = None
+        if consumer is not None:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+        if admin is not None:
+            with contextlib.suppress(Exception):
+                await admin.close()
+
+
+async def dead_letter_summary(
+    pool: asyncpg.Pool,
+) -> tuple[list[DeadLetterCount], list[DeadLetterReason]]:
+    counts = [DeadLetterCount(**row) for row in await store.dead_letter_counts(pool)]
+    latest = [
+        DeadLetterReason(**row)
+        for row in await store.latest_dead_letters(pool, LATEST_DEAD_LETTERS)
+    ]
+    return counts, latest
+
+
+async def own_health(runtime: Runtime) -> ServiceHealth:
+    """The dashboard's own readiness, checked in process: it need not scrape itself."""
+    checks = {"database": False, "migrations": False, "broker": runtime.kafka_ready}
+    rows: int | None = None
+    if runtime.pool is not None:
+        try:
+            await asyncio.wait_for(runtime.pool.fetchval("SELECT 1"), timeout=2)
+            checks["database"] = True
+            checks["migrations"] = not await pending_migrations(
+                runtime.pool, runtime.spec.migrations
+            )
+            rows = await backlog(runtime.pool)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            pass
+    return ServiceHealth(
+        service=runtime.spec.name,
+        url=None,
+        status="ready" if all(checks.values()) else "not ready",
+        checks=checks,
+        outbox_backlog=rows,
+    )
+
+
+async def build_report(
+    runtime: Runtime, settings: DashboardSettings, client: httpx.AsyncClient, probe: LagProbe
+) -> OperatorReport:
+    assert runtime.pool is not None
+    own_group = runtime.settings.consumer_group or runtime.spec.name
+    measuring = asyncio.create_task(
+        probe.lag(settings.groups(own_group), TOPICS, settings.scrape_timeout_s * 2)
+    )
+    services = await asyncio.gather(
+        *(scrape(client, name, url) for name, url in settings.services(runtime.spec.name).items())
+    )
+    lag: list[GroupLag] = []
+    lag_error: str | None = None
+    try:
+        lag = await measuring
+    except Exception as error:  # the broker is down or too slow: say so and show the rest
+        log.warning("consumer lag not measured", error=repr(error))
+        lag_error = type(error).__name__
+    counts, latest = await dead_letter_summary(runtime.pool)
+    return OperatorReport(
+        generated_at=dt.datetime.now(dt.UTC),
+        services=[await own_health(runtime), *sorted(services, key=lambda s: s.service)],
+        lag=lag,
+        lag_error=lag_error,
+        dead_letters=counts,
+        latest_dead_letters=latest,
+    )

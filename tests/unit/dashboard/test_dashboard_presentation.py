@@ -1,0 +1,128 @@
+"""What the page shows: Finnish and English formats and summaries, SVG chart geometry, the
+operator view's parsing of metrics and lag, and the settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from aiokafka import TopicPartition
+
+from contracts import ALL_EVENTS
+from services.dashboard import charts, i18n
+from services.dashboard.operator import group_lag, outbox_backlog
+from services.dashboard.settings import DashboardSettings
+
+D = dt.date
+NBSP = "\u00a0"
+
+
+def test_numbers_follow_each_languages_convention() -> None:
+    assert i18n.number(5_635_971, "fi") == f"5{NBSP}635{NBSP}971"
+    assert i18n.number(5_635_971, "en") == "5,635,971"
+    assert i18n.percent(0.0123, "fi") == f"1,2{NBSP}%"
+    assert i18n.percent(0.0123, "en", 2) == "1.23%"
+    assert i18n.euros(1_234_550, "fi") == f"12{NBSP}346{NBSP}€"
+    assert i18n.euros(1_234_550, "en") == "€12,346"
+    assert i18n.date(D(2026, 5, 4), "fi") == "4.5.2026"
+    assert i18n.date(D(2026, 5, 4), "en") == "4 May 2026"
+
+
+def test_times_are_shown_in_helsinki_time() -> None:
+    moment = dt.datetime(2026, 1, 15, 10, 0, 5, tzinfo=dt.UTC)
+    assert i18n.time_of(moment, "fi") == "15.1. 12.00.05"
+    assert i18n.time_of(moment, "en") == "15 Jan 12:00:05"
+
+
+def test_every_text_exists_in_both_languages() -> None:
+    for key, entry in i18n.TEXTS.items():
+        assert set(entry) == {"fi", "en"}, key
+        assert entry["fi"] and entry["en"], key
+
+
+@pytest.mark.parametrize("lang", ["fi", "en"])
+def test_every_event_has_a_summary_even_when_fields_are_missing(lang: i18n.Lang) -> None:
+    for model in ALL_EVENTS:
+        line = i18n.summary(model.name, {}, lang)
+        assert line and "{" not in line, model.name
+
+
+def test_summaries_use_the_languages_formats() -> None:
+    details = {
+        "library_names_fi": "Keski-kirjastot",
+        "library_names_en": "Keski Libraries",
+        "library_population": 280_000,
+    }
+    assert i18n.summary("member-joined", details, "fi") == (
+        f"Keski-kirjastot liittyi jäseneksi (280{NBSP}000 asukasta)"
+    )
+    assert (
+        i18n.summary("member-joined", details, "en") == "Keski Libraries joined (280,000 residents)"
+    )
+    delivered = {"kind": "welcome", "isil": "FI-Tro", "status": "failed"}
+    assert i18n.summary("message-delivered", delivered, "fi").endswith("epäonnistui")
+    assert i18n.summary(
+        "agreement-signed",
+        {"title": "E-kirjat", "supplier_name": "Ellibs", "annual_cost_cents": 1_000_000},
+        "en",
+    ) == ("Agreement signed: E-kirjat (Ellibs, €10,000/yr)")
+    assert i18n.summary("some-new-event", {}, "en") == "some-new-event"
+
+
+def test_step_chart_geometry() -> None:
+    series = [(D(2026, 1, 1) + dt.timedelta(days=i), c) for i, c in enumerate([0, 0, 3, 3, 7, 6])]
+    chart = charts.step_chart(series, lambda d: f"{d.day}.{d.month}.")
+    assert chart is not None
+    assert (chart.first, chart.last, chart.maximum) == (0, 6, 7)
+    assert [t.label for t in chart.y_ticks] == ["0", "5", "10"]  # 7 rounds up to 10
+    assert chart.x_ticks[0].label == "1.1." and chart.x_ticks[-1].label == "6.1."
+    assert chart.line.startswith(f"M{charts.LEFT}") and chart.line.count("V") == 3
+    assert chart.area.endswith("Z")
+    assert charts.step_chart([], str) is None
+    assert [charts.nice_maximum(v) for v in (0, 1, 2, 3, 7, 11, 49, 51)] == [
+        1,
+        1,
+        2,
+        5,
+        10,
+        20,
+        50,
+        100,
+    ]
+
+
+def test_outbox_backlog_is_read_from_prometheus_text() -> None:
+    text = (
+        "# HELP konsortio_outbox_backlog Outbox rows not yet published\n"
+        "# TYPE konsortio_outbox_backlog gauge\n"
+        'konsortio_outbox_backlog{service="membership"} 4.0\n'
+        'konsortio_outbox_backlog{service="other"} 9.0\n'
+    )
+    assert outbox_backlog(text, "membership") == 4
+    assert outbox_backlog(text, "catalogue") is None
+    assert outbox_backlog("not { prometheus", "membership") is None
+
+
+def test_lag_covers_the_topics_a_group_consumes() -> None:
+    a0, a1, b0 = TopicPartition("a", 0), TopicPartition("a", 1), TopicPartition("b", 0)
+    report = group_lag(
+        "g",
+        [a0, a1, b0],
+        committed={a0: 5, a1: -1, b0: -1},
+        beginning={a0: 0, a1: 2, b0: 0},
+        end={a0: 8, a1: 4, b0: 10},
+    )
+    assert [(p.topic, p.partition, p.committed, p.lag) for p in report.partitions] == [
+        ("a", 0, 5, 3),
+        ("a", 1, None, 2),  # nothing committed yet: everything retained is still to read
+    ]
+    assert report.lag == 5
+
+
+def test_settings_parse_service_urls_and_groups() -> None:
+    settings = DashboardSettings(
+        service_urls="membership=http://m:8001/, dashboard=http://d:8000,bad,x=ftp://no",
+        lag_groups="membership, outreach",
+    )
+    assert settings.services() == {"membership": "http://m:8001"}
+    assert settings.groups("dashboard-replay") == ["membership", "outreach", "dashboard-replay"]

@@ -23,7 +23,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from contracts import TOPICS
 from kit.auth import Role, generate_keypair, issue_token
+from kit.kafka import ensure_topics
 from kit.settings import KafkaSettings, Settings
 from konsortio.stack import EmbeddedBroker, EmbeddedPostgres, SmtpSink, free_port, read_sink
 
@@ -99,6 +101,10 @@ def infra() -> Any:
     broker = None
     if external:
         bootstrap = external
+        # The Apache Kafka lane proves scale-out on 6 partitions per topic; create them
+        # before any service creates them with its default.
+        lane_kafka = KafkaSettings(bootstrap_servers=external, topic_partitions=6)
+        asyncio.run(ensure_topics(lane_kafka, list(TOPICS), with_dlq=True))
     else:
         broker = EmbeddedBroker(free_port(), log_path=tmp / "broker.log")
         broker.start()

@@ -26,9 +26,10 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from contracts.base import Event, topic_for
 from kit.auth import TokenVerifier
+from kit.body_limit import BodySizeLimit
 from kit.consumer import EventConsumer, Reactions
 from kit.db import apply_migrations, create_pool, pending_migrations
-from kit.errors import install_error_handlers, problem
+from kit.errors import install_error_handlers
 from kit.kafka import build_broker, build_producer, ensure_topics, publish_batch
 from kit.logging import bind_trace, configure_logging, get_logger
 from kit.outbox import OUTBOX_BACKLOG, OutboxRelay, backlog
@@ -239,18 +240,17 @@ def create_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
     app.state.token_verifier = TokenVerifier(_public_key(settings), settings.jwt_issuer)
     install_error_handlers(app)
 
+    def body_limit(path: str) -> int:
+        if any(path.startswith(prefix) for prefix in spec.upload_paths):
+            return spec.upload_max_bytes
+        return spec.max_body_bytes
+
+    app.add_middleware(BodySizeLimit, limit_for=body_limit)
+
     @app.middleware("http")
-    async def correlate_and_limit(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def correlate(request: Request, call_next):  # type: ignore[no-untyped-def]
         correlation_id = request.headers.get("x-correlation-id") or str(uuid.uuid4())
         bind_trace(correlation_id[:64], None)
-        limit = (
-            spec.upload_max_bytes
-            if any(request.url.path.startswith(p) for p in spec.upload_paths)
-            else spec.max_body_bytes
-        )
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            return problem(413, "Payload too large", f"the body may be at most {limit} bytes")
         response: Response = await call_next(request)
         response.headers["X-Correlation-ID"] = correlation_id[:64]
         return response

@@ -42,3 +42,14 @@ async def test_an_oversized_body_is_refused_before_it_is_read(membership: Servic
     )
     assert response.status_code == 413
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_chunked_body_is_cut_off_at_the_limit(membership: Service) -> None:
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(40):
+            yield b"x" * 32 * 1024  # 1.25 MiB in all, with no Content-Length
+
+    response = await membership.client.post(
+        "/libraries", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413

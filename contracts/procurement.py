@@ -4,6 +4,13 @@ Tender events are keyed by tender id, agreement and participation events by agre
 (so a library's joining never overtakes the agreement's signing), and needs by need id.
 Each carries what consumers need: outreach mails interested libraries from ``tender-opened``
 without asking procurement who they are; catalogue builds collections from ``agreement-signed``.
+
+Bids, compatibility tests and quality scores are not published: they are confidential until
+the award, and ``tender-awarded`` then carries the decision and its ranking figures.
+
+Dates follow the procurement domain: a period's ``start`` and ``end`` are both days in force;
+an *effective* date (``left_on``, ``effective_on``) is the first day no longer in force, as
+in membership's ``member-left``.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from contracts.base import Event, Payload
 MaterialType = Literal[
     "e-book", "e-audiobook", "e-magazine", "e-newspaper", "streaming-video", "music", "database"
 ]
+LicenceModel = Literal["annual-fee", "per-loan", "per-title"]
+CostShareModel = Literal["per-capita", "base-plus-per-capita", "equal"]
 
 
 class Supplier(Payload):
@@ -26,11 +35,17 @@ class Supplier(Payload):
 
 
 class TermValue(Payload):
-    """One licence term as FOLIO models it: a typed value and an optional note."""
+    """One licence term as FOLIO models it: a typed value and an optional note.
+
+    Keys of ``licence_terms`` are the term names of procurement's catalogue
+    (``concurrent_users``, ``loan_period_days``, ``drm``, ``annual_opt_out``, ...); a
+    ``permitted_status`` value is one of permitted, permitted_under_conditions, prohibited,
+    unmentioned. A term the bid did not state is absent."""
 
     type: Literal["number", "permitted_status", "text", "choice"]
     value: int | str
     note: str = ""
+    label: str | None = Field(None, description="Human-readable name, e.g. 'Concurrent users'")
 
 
 class AgreementPeriod(Payload):
@@ -50,9 +65,12 @@ class NeedProposed(Event):
     proposed_by: str = Field(description="ISIL")
     material_type: MaterialType
     description: str
-    accepted_licence_models: list[str]
-    required_devices: list[str]
-    required_library_systems: list[str]
+    accepted_licence_models: list[str] = Field(description="annual-fee, per-loan, per-title")
+    required_devices: list[str] = Field(description="ios, android, web, e-reader")
+    required_library_systems: list[str] = Field(
+        description="koha, aurora, sierra, quria, origo, other"
+    )
+    proposed_on: dt.date | None = None
 
 
 class InterestRegistered(Event):
@@ -82,6 +100,7 @@ class TenderOpened(Event):
     material_types: list[MaterialType]
     interested_libraries: list[str] = Field(description="ISILs with interest in the needs")
     criteria: dict[str, int] = Field(description="price, quality, compatibility weights")
+    price_model: LicenceModel | None = Field(None, description="The model every bid must price")
 
 
 class TenderAwarded(Event):
@@ -98,6 +117,11 @@ class TenderAwarded(Event):
     total_score: float
     overridden: bool = Field(description="The top-scoring bid was not chosen")
     justification: str | None = None
+    title: str | None = None
+    recommended_bid_id: str | None = Field(None, description="The top-ranked bid")
+    price_model: LicenceModel | None = None
+    price_cents: int | None = Field(None, ge=0, description="The awarded bid's price")
+    bids: int | None = Field(None, ge=1, description="How many bids were evaluated")
 
 
 class TenderCancelled(Event):
@@ -109,6 +133,7 @@ class TenderCancelled(Event):
 
     tender_id: str
     reason: str
+    title: str | None = None
 
 
 class AgreementSigned(Event):
@@ -128,8 +153,13 @@ class AgreementSigned(Event):
     periods: list[AgreementPeriod]
     extension_options: int = Field(ge=0, description="Renewals still possible")
     annual_cost_cents: int = Field(ge=0)
-    cost_share_model: Literal["per-capita", "base-plus-per-capita", "equal"]
+    cost_share_model: CostShareModel
     signed_on: dt.date
+    extension_months: int | None = Field(None, ge=1, description="Length of each renewal")
+    base_fee_cents: int = Field(0, ge=0, description="Per participant, base-plus-per-capita")
+    price_model: LicenceModel | None = None
+    bid_id: str | None = None
+    kl_reference: str | None = None
 
 
 class AgreementEnded(Event):
@@ -143,6 +173,7 @@ class AgreementEnded(Event):
     kind: Literal["expired", "terminated"]
     effective_on: dt.date = Field(description="First day no longer in force")
     reason: str = ""
+    title: str | None = None
 
 
 class AgreementJoined(Event):
@@ -158,7 +189,8 @@ class AgreementJoined(Event):
     title: str
     supplier: Supplier
     product: str
-    participants: int = Field(ge=1, description="Participants after this one joined")
+    participants: int = Field(ge=1, description="Participants on joined_on, this one included")
+    material_types: list[MaterialType] = Field(default_factory=list)
 
 
 class AgreementLeft(Event):
@@ -172,7 +204,8 @@ class AgreementLeft(Event):
     isil: str
     left_on: dt.date = Field(description="First day no longer participating")
     reason: Literal["opt-out", "membership-ended", "agreement-ended"]
-    participants: int = Field(ge=0, description="Participants after this one left")
+    participants: int = Field(ge=0, description="Participants on left_on, after this one left")
+    title: str | None = None
 
 
 EVENTS: tuple[type[Event], ...] = (

@@ -1,0 +1,709 @@
+"""Procurement commands: load, apply the domain rule, store, and record the events, all in one
+transaction. The HTTP API, the event handlers and the scheduled jobs all go through here.
+
+Lock order, the same in every command so that none can deadlock another:
+member → tender or agreement → participations.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from contracts import procurement as events
+from contracts.membership import Library
+from kit.outbox import record_event
+from services.procurement import domain, store
+from services.procurement.domain import (
+    TERM_CATALOGUE,
+    Agreement,
+    CostShare,
+    Criteria,
+    ExtensionOptions,
+    LeaveReason,
+    LibrarySystem,
+    Participation,
+    Period,
+    Tender,
+)
+
+SOURCE = "/konsortio/procurement"
+BATCH = 100
+
+
+class NotFound(LookupError):
+    def __init__(self, what: str, field: str, key: str) -> None:
+        super().__init__(f"no {what} {key}")
+        self.field = field
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+# --- the member list, from membership's events ----------------------------------------------
+
+
+def library_system_of(text: str) -> LibrarySystem:
+    """Membership keeps the library system as free text ("Koha", "Aurora 4"); procurement's
+    compatibility vocabulary is closed, so anything unrecognised is ``other``."""
+    words = text.strip().lower()
+    for system in LibrarySystem:
+        if system is not LibrarySystem.OTHER and (
+            words == system.value or words.split(" ", 1)[0] == system.value
+        ):
+            return system
+    return LibrarySystem.OTHER
+
+
+def _member_fields(library: Library) -> dict[str, object]:
+    return {
+        "isil": library.isil,
+        "names": library.names.model_dump(),
+        "population": library.population,
+        "municipalities": list(library.municipalities),
+        "library_system": library_system_of(library.library_system).value,
+        "library_system_text": library.library_system,
+    }
+
+
+async def member_joined(conn: asyncpg.Connection, library: Library, joined_on: dt.date) -> None:
+    await store.upsert_member(conn, **_member_fields(library), joined_on=joined_on)  # type: ignore[arg-type]
+
+
+async def member_updated(
+    conn: asyncpg.Connection, library: Library, is_member: bool, today: dt.date
+) -> None:
+    """Details only: the membership dates come from member-joined and member-left."""
+    known = await store.update_member_details(conn, **_member_fields(library))  # type: ignore[arg-type]
+    if not known and is_member:
+        # Its member-joined is older than the topic's retention: a member from now on.
+        await store.upsert_member(conn, **_member_fields(library), joined_on=today)  # type: ignore[arg-type]
+
+
+async def member_left(
+    conn: asyncpg.Connection, library: Library, effective_on: dt.date, today: dt.date
+) -> list[Participation]:
+    """The library leaves the consortium on ``effective_on``, and with it every agreement it
+    takes part in, whatever their terms; agreement-left is recorded for each."""
+    if not await store.update_member_details(conn, **_member_fields(library)):  # type: ignore[arg-type]
+        await store.upsert_member(conn, **_member_fields(library), joined_on=effective_on)  # type: ignore[arg-type]
+    await store.set_member_left(conn, library.isil, effective_on)
+    mine = await store.participations_of_library(conn, library.isil)
+    to_end = {
+        r.participation.agreement_id for r in mine if r.participation.still_open_on(effective_on)
+    }
+    agreements = {r.agreement.id: r for r in await store.lock_agreements(conn, sorted(to_end))}
+    ended: list[Participation] = []
+    for record in await store.participations_of_library(conn, library.isil):
+        for participation in domain.leave_on_membership_end(
+            [record.participation], library.isil, effective_on
+        ):
+            await _end_participation(
+                conn, agreements[participation.agreement_id], record.id, participation, today
+            )
+            ended.append(participation)
+    return ended
+
+
+# --- needs and interest ---------------------------------------------------------------------
+
+
+async def propose_need(
+    pool: asyncpg.Pool,
+    *,
+    proposed_by: str,
+    material_type: str,
+    description: str,
+    accepted_licence_models: Sequence[str],
+    required_devices: Sequence[str],
+    required_library_systems: Sequence[str],
+    today: dt.date,
+) -> domain.Need:
+    need = domain.Need(
+        id=new_id("need"),
+        proposed_by=proposed_by,
+        material_type=material_type,  # type: ignore[arg-type]
+        description=description,
+        accepted_licence_models=frozenset(accepted_licence_models),  # type: ignore[arg-type]
+        required_devices=frozenset(required_devices),  # type: ignore[arg-type]
+        required_library_systems=frozenset(required_library_systems),  # type: ignore[arg-type]
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        member = await store.get_member(conn, proposed_by, lock=True)
+        domain.propose_need(need, member, today)
+        await store.insert_need(conn, need, today)
+        await record_event(
+            conn,
+            events.NeedProposed(
+                need_id=need.id,
+                proposed_by=need.proposed_by,
+                material_type=need.material_type.value,
+                description=need.description,
+                accepted_licence_models=sorted(m.value for m in need.accepted_licence_models),
+                required_devices=sorted(d.value for d in need.required_devices),
+                required_library_systems=sorted(s.value for s in need.required_library_systems),
+                proposed_on=today,
+            ),
+            source=SOURCE,
+        )
+    return need
+
+
+async def register_interest(
+    pool: asyncpg.Pool,
+    need_id: str,
+    isil: str,
+    indicative_budget_cents: int | None,
+    today: dt.date,
+) -> domain.Interest:
+    interest = domain.Interest(need_id, isil, indicative_budget_cents)
+    async with pool.acquire() as conn, conn.transaction():
+        member = await store.get_member(conn, isil, lock=True)
+        need = await store.get_need(conn, need_id, lock=True)
+        if need is None:
+            raise NotFound("need", "need_id", need_id)
+        existing = [r.interest for r in await store.interests(conn, need_id)]
+        domain.register_interest(need.need, member, existing, interest, today)
+        await store.insert_interest(conn, interest, today)
+        await record_event(
+            conn,
+            events.InterestRegistered(
+                need_id=need_id, isil=isil, indicative_budget_cents=indicative_budget_cents
+            ),
+            source=SOURCE,
+        )
+    return interest
+
+
+# --- tenders --------------------------------------------------------------------------------
+
+
+async def _needs_exist(conn: asyncpg.Connection, need_ids: Sequence[str]) -> list[domain.Need]:
+    needs = await store.needs_by_ids(conn, need_ids)
+    missing = sorted(set(need_ids) - {n.id for n in needs})
+    if missing:
+        raise domain.InvalidValue("need_ids", f"unknown need(s): {', '.join(missing)}")
+    return needs
+
+
+async def _tender(conn: asyncpg.Connection, tender_id: str) -> Tender:
+    tender = await store.get_tender(conn, tender_id, lock=True)
+    if tender is None:
+        raise NotFound("tender", "tender_id", tender_id)
+    return tender
+
+
+async def create_tender(
+    pool: asyncpg.Pool,
+    *,
+    title: str,
+    kl_reference: str,
+    need_ids: Sequence[str],
+    deadline: dt.datetime,
+    criteria: Criteria,
+    price_model: str,
+) -> Tender:
+    tender = Tender(
+        id=new_id("tender"),
+        title=title,
+        kl_reference=kl_reference,
+        need_ids=tuple(need_ids),
+        deadline=deadline,
+        criteria=criteria,
+        price_model=price_model,  # type: ignore[arg-type]
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        await _needs_exist(conn, tender.need_ids)
+        await store.insert_tender(conn, tender)
+    return tender
+
+
+async def revise_tender(pool: asyncpg.Pool, tender_id: str, **changes: object) -> Tender:
+    async with pool.acquire() as conn, conn.transaction():
+        revised = domain.revise_draft(await _tender(conn, tender_id), **changes)
+        await _needs_exist(conn, revised.need_ids)
+        await store.update_tender(conn, revised)
+    return revised
+
+
+def criteria_dict(criteria: Criteria) -> dict[str, int]:
+    return {
+        "price": criteria.price_weight,
+        "quality": criteria.quality_weight,
+        "compatibility": criteria.compatibility_weight,
+    }
+
+
+async def open_tender(pool: asyncpg.Pool, tender_id: str, now: dt.datetime) -> Tender:
+    async with pool.acquire() as conn, conn.transaction():
+        opened = domain.open_tender(await _tender(conn, tender_id), now)
+        await store.update_tender(conn, opened)
+        needs = await store.needs_by_ids(conn, opened.need_ids)
+        await record_event(
+            conn,
+            events.TenderOpened(
+                tender_id=opened.id,
+                title=opened.title,
+                kl_reference=opened.kl_reference,
+                deadline=opened.deadline,
+                need_ids=list(opened.need_ids),
+                material_types=sorted({n.material_type.value for n in needs}),
+                # Outreach invites these libraries to comment, without asking who they are.
+                interested_libraries=await store.interested_isils(conn, opened.need_ids),
+                criteria=criteria_dict(opened.criteria),
+                price_model=opened.price_model.value,
+            ),
+            source=SOURCE,
+        )
+    return opened
+
+
+async def start_evaluation(pool: asyncpg.Pool, tender_id: str, now: dt.datetime) -> Tender:
+    """Bids stay confidential, so opening them publishes nothing."""
+    async with pool.acquire() as conn, conn.transaction():
+        evaluated = domain.start_evaluation(await _tender(conn, tender_id), now)
+        await store.update_tender(conn, evaluated)
+    return evaluated
+
+
+async def cancel_tender(pool: asyncpg.Pool, tender_id: str, reason: str) -> Tender:
+    async with pool.acquire() as conn, conn.transaction():
+        cancelled = domain.cancel_tender(await _tender(conn, tender_id), reason)
+        await store.update_tender(conn, cancelled)
+        await record_event(
+            conn,
+            events.TenderCancelled(tender_id=cancelled.id, reason=reason, title=cancelled.title),
+            source=SOURCE,
+        )
+    return cancelled
+
+
+@dataclass(frozen=True)
+class BidIn:
+    supplier_name: str
+    supplier_country: str
+    product: str
+    price_model: str
+    price_cents: int
+    supported_devices: Sequence[str]
+    supported_library_systems: Sequence[str]
+    terms: dict[str, object]
+
+
+async def submit_bid(
+    pool: asyncpg.Pool, tender_id: str, given: BidIn, now: dt.datetime
+) -> domain.Bid:
+    bid = domain.Bid(
+        id=new_id("bid"),
+        tender_id=tender_id,
+        supplier=domain.Supplier(given.supplier_name, given.supplier_country),
+        product=given.product,
+        price_model=given.price_model,  # type: ignore[arg-type]
+        price_cents=given.price_cents,
+        submitted_at=now,
+        supported_devices=frozenset(given.supported_devices),  # type: ignore[arg-type]
+        supported_library_systems=frozenset(given.supported_library_systems),  # type: ignore[arg-type]
+        terms=domain.parse_licence_terms(given.terms),
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        tender = await _tender(conn, tender_id)
+        domain.submit_bid(tender, bid, await store.bids_of(conn, tender_id))
+        await store.insert_bid(conn, bid)
+    return bid
+
+
+async def record_compatibility_result(
+    pool: asyncpg.Pool, tender_id: str, result: domain.CompatibilityResult
+) -> domain.CompatibilityResult:
+    async with pool.acquire() as conn, conn.transaction():
+        tender = await _tender(conn, tender_id)
+        existing = [r.result for r in await store.compatibility_results(conn, tender_id)]
+        domain.record_compatibility_result(
+            tender, await store.bids_of(conn, tender_id), existing, result
+        )
+        await store.upsert_compatibility_result(conn, result)
+    return result
+
+
+async def record_quality_score(
+    pool: asyncpg.Pool, tender_id: str, score: domain.QualityScore
+) -> domain.QualityScore:
+    async with pool.acquire() as conn, conn.transaction():
+        tender = await _tender(conn, tender_id)
+        domain.record_quality_score(
+            tender,
+            await store.bids_of(conn, tender_id),
+            await store.quality_scores(conn, tender_id),
+            score,
+        )
+        await store.upsert_quality_score(conn, score)
+    return score
+
+
+def score_rows(scores: Sequence[domain.BidScore]) -> list[dict[str, object]]:
+    """The ranking as plain figures (two decimals), for the award record and the API."""
+    rows: list[dict[str, object]] = []
+    for s in scores:
+        rounded = s.rounded()
+        rows.append(
+            {
+                "bid_id": s.bid_id,
+                "rank": s.rank,
+                "price_points": float(rounded["price"]),
+                "quality_points": float(rounded["quality"]),
+                "compatibility_points": float(rounded["compatibility"]),
+                "total": float(rounded["total"]),
+                "tests_passed": s.tests_passed,
+                "tests_recorded": s.tests_recorded,
+                "quality_missing": s.quality_missing,
+            }
+        )
+    return rows
+
+
+async def award_tender(
+    pool: asyncpg.Pool,
+    tender_id: str,
+    *,
+    chosen_bid_id: str | None,
+    justification: str | None,
+    now: dt.datetime,
+    awarded_by: str,
+) -> tuple[Tender, domain.Award]:
+    async with pool.acquire() as conn, conn.transaction():
+        tender = await _tender(conn, tender_id)
+        bids = await store.bids_of(conn, tender_id)
+        awarded, award = domain.award_tender(
+            tender,
+            bids,
+            [r.result for r in await store.compatibility_results(conn, tender_id)],
+            await store.quality_scores(conn, tender_id),
+            now,
+            chosen_bid_id,
+            justification,
+        )
+        await store.update_tender(conn, awarded)
+        await store.insert_award(conn, award, score_rows(award.scores), awarded_by)
+        bid = next(b for b in bids if b.id == award.bid_id)
+        chosen = next(s for s in award.scores if s.bid_id == award.bid_id)
+        await record_event(
+            conn,
+            events.TenderAwarded(
+                tender_id=tender_id,
+                bid_id=bid.id,
+                supplier=events.Supplier(name=bid.supplier.name, country=bid.supplier.country),
+                product=bid.product,
+                total_score=float(domain.to_decimal(chosen.total)),
+                overridden=award.overridden,
+                justification=award.justification,
+                title=awarded.title,
+                recommended_bid_id=award.recommended_bid_id,
+                price_model=bid.price_model.value,
+                price_cents=bid.price_cents,
+                bids=len(bids),
+            ),
+            source=SOURCE,
+        )
+    return awarded, award
+
+
+# --- agreements -----------------------------------------------------------------------------
+
+
+async def _agreement(conn: asyncpg.Connection, agreement_id: str) -> store.AgreementRecord:
+    record = await store.get_agreement(conn, agreement_id, lock=True)
+    if record is None:
+        raise NotFound("agreement", "agreement_id", agreement_id)
+    return record
+
+
+def _supplier(agreement: Agreement) -> events.Supplier:
+    return events.Supplier(name=agreement.supplier.name, country=agreement.supplier.country)
+
+
+def licence_terms_payload(terms: domain.LicenceTerms) -> dict[str, events.TermValue]:
+    return {
+        term.name.value: events.TermValue(
+            type=term.type.value,
+            value=term.value if isinstance(term.value, int) else str(term.value),
+            note=term.note,
+            label=TERM_CATALOGUE[term.name].label,
+        )
+        for term in terms.terms
+    }
+
+
+def periods_payload(agreement: Agreement) -> list[events.AgreementPeriod]:
+    return [
+        events.AgreementPeriod(
+            start=p.start, end=p.end, cancellation_deadline=p.cancellation_deadline
+        )
+        for p in agreement.periods
+    ]
+
+
+async def sign_agreement(
+    pool: asyncpg.Pool,
+    *,
+    tender_id: str,
+    title: str | None,
+    first_period: Period,
+    extension_options: ExtensionOptions,
+    annual_cost_cents: int,
+    cost_share: domain.CostSharePolicy,
+    signed_on: dt.date,
+) -> store.AgreementRecord:
+    async with pool.acquire() as conn, conn.transaction():
+        tender = await _tender(conn, tender_id)
+        award = await store.get_award(conn, tender_id)
+        if award is None:
+            # Let the domain word the refusal of a tender that is not awarded.
+            raise domain.IllegalTransition("tender", tender.state.value, "sign an agreement for")
+        if await store.agreement_of_tender(conn, tender_id):
+            raise domain.DuplicateEntry("tender_id", f"tender {tender_id} already has one")
+        bid = await store.get_bid(conn, award.award.bid_id)
+        assert bid is not None
+        agreement = domain.sign_agreement(
+            agreement_id=new_id("agreement"),
+            tender=tender,
+            award=award.award,
+            bid=bid,
+            needs=await store.needs_by_ids(conn, tender.need_ids),
+            first_period=first_period,
+            extension_options=extension_options,
+            annual_cost_cents=annual_cost_cents,
+            cost_share=cost_share,
+            signed_on=signed_on,
+        )
+        record = store.AgreementRecord(agreement, title or tender.title)
+        await store.insert_agreement(conn, agreement, record.title)
+        await record_event(
+            conn,
+            events.AgreementSigned(
+                agreement_id=agreement.id,
+                tender_id=tender.id,
+                title=record.title,
+                supplier=_supplier(agreement),
+                product=agreement.product,
+                material_types=sorted(m.value for m in agreement.material_types),
+                licence_terms=licence_terms_payload(agreement.terms),
+                periods=periods_payload(agreement),
+                extension_options=agreement.renewals_left,
+                annual_cost_cents=agreement.annual_cost_cents,
+                cost_share_model=agreement.cost_share.model.value,
+                signed_on=agreement.signed_on,
+                extension_months=agreement.extension_options.months,
+                base_fee_cents=agreement.cost_share.base_fee_cents,
+                price_model=agreement.price_model.value,
+                bid_id=agreement.bid_id,
+                kl_reference=tender.kl_reference,
+            ),
+            source=SOURCE,
+        )
+    return record
+
+
+async def renew_agreement(
+    pool: asyncpg.Pool,
+    agreement_id: str,
+    today: dt.date,
+    cancellation_deadline: dt.date | None = None,
+) -> store.AgreementRecord:
+    """Open the next period. The contracts have no renewal event yet, so nothing is
+    published; expiry moves, and the scheduler ends the agreement on the new date."""
+    async with pool.acquire() as conn, conn.transaction():
+        record = await _agreement(conn, agreement_id)
+        renewed = domain.renew_agreement(record.agreement, today, cancellation_deadline)
+        await store.update_agreement(conn, renewed)
+    return store.AgreementRecord(renewed, record.title)
+
+
+async def terminate_agreement(
+    pool: asyncpg.Pool, agreement_id: str, effective_on: dt.date, reason: str, today: dt.date
+) -> store.AgreementRecord:
+    """Terminate from ``effective_on``: today ends it now, a later date is scheduled."""
+    async with pool.acquire() as conn, conn.transaction():
+        record = await _agreement(conn, agreement_id)
+        terminated = domain.terminate_agreement(record.agreement, effective_on, reason, today)
+        await store.update_agreement(conn, terminated)
+        if terminated.state is domain.AgreementState.ENDED:
+            await _agreement_ended(conn, store.AgreementRecord(terminated, record.title), today)
+    return store.AgreementRecord(terminated, record.title)
+
+
+async def end_due_agreements(pool: asyncpg.Pool, today: dt.date) -> int:
+    """End every agreement whose expiry or scheduled termination has come. Safe with several
+    replicas: each claims its rows with SKIP LOCKED."""
+    ended = 0
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            due = await store.claim_due_agreements(conn, today, limit=BATCH)
+            for record in await store.agreements_by_ids(conn, due):
+                finished = domain.end_agreement(record.agreement, today)
+                await store.update_agreement(conn, finished)
+                await _agreement_ended(conn, store.AgreementRecord(finished, record.title), today)
+        ended += len(due)
+        if len(due) < BATCH:
+            return ended
+
+
+async def _agreement_ended(
+    conn: asyncpg.Connection, record: store.AgreementRecord, today: dt.date
+) -> None:
+    agreement = record.agreement
+    assert agreement.end is not None
+    await record_event(
+        conn,
+        events.AgreementEnded(
+            agreement_id=agreement.id,
+            kind="expired" if agreement.end.kind is domain.EndKind.EXPIRY else "terminated",
+            effective_on=agreement.end.effective_on,
+            reason=agreement.end.reason or "",
+            title=record.title,
+        ),
+        source=SOURCE,
+    )
+    for stored in await store.participations_of(conn, agreement.id):
+        for participation in domain.end_participations(agreement, [stored.participation]):
+            await _end_participation(conn, record, stored.id, participation, today)
+
+
+# --- participation --------------------------------------------------------------------------
+
+LEAVE_REASONS = {
+    LeaveReason.OPT_OUT: "opt-out",
+    LeaveReason.MEMBER_LEFT: "membership-ended",
+    LeaveReason.AGREEMENT_ENDED: "agreement-ended",
+}
+
+
+def _participants_on(records: Sequence[store.ParticipationRecord], day: dt.date) -> int:
+    return sum(1 for r in records if r.participation.participates_on(day))
+
+
+async def opt_in(
+    pool: asyncpg.Pool, agreement_id: str, isil: str, from_date: dt.date, today: dt.date
+) -> Participation:
+    async with pool.acquire() as conn, conn.transaction():
+        member = await store.get_member(conn, isil, lock=True)
+        record = await _agreement(conn, agreement_id)
+        agreement = record.agreement
+        existing = await store.participations_of(conn, agreement_id)
+        participation = domain.opt_in(
+            agreement, member, [r.participation for r in existing], isil, from_date, today
+        )
+        everyone = [r.participation for r in existing] + [participation]
+        members = await store.members_by_isil(conn, sorted({p.isil for p in everyone}))
+        try:
+            domain.agreement_cost_shares(agreement, everyone, members, from_date)
+        except domain.InvalidValue as error:
+            # Base fees that no longer fit the annual cost: the table could not be made.
+            raise domain.NotPermitted("isil", error.problem) from error
+        record_id = await store.insert_participation(conn, participation)
+        count = _participants_on(
+            [*existing, store.ParticipationRecord(record_id, participation, False)], from_date
+        )
+        await record_event(
+            conn,
+            events.AgreementJoined(
+                agreement_id=agreement.id,
+                isil=isil,
+                joined_on=from_date,
+                title=record.title,
+                supplier=_supplier(agreement),
+                product=agreement.product,
+                participants=max(count, 1),
+                material_types=sorted(m.value for m in agreement.material_types),
+            ),
+            source=SOURCE,
+        )
+    return participation
+
+
+async def opt_out(
+    pool: asyncpg.Pool, agreement_id: str, isil: str, effective_on: dt.date, today: dt.date
+) -> Participation:
+    """Opt out under the agreement's terms. An effective date later than today is kept, and
+    agreement-left is published on that date by :func:`announce_due_leaves`."""
+    async with pool.acquire() as conn, conn.transaction():
+        record = await _agreement(conn, agreement_id)
+        mine = [
+            r
+            for r in await store.participations_of(conn, agreement_id)
+            if r.participation.isil == isil and r.participation.still_open_on(today)
+        ]
+        if not mine:
+            raise domain.NotPermitted("isil", f"{isil} does not take part in {agreement_id}")
+        current = mine[-1]
+        left = domain.opt_out(record.agreement, current.participation, effective_on, today)
+        await _end_participation(conn, record, current.id, left, today)
+    return left
+
+
+async def _end_participation(
+    conn: asyncpg.Connection,
+    record: store.AgreementRecord,
+    record_id: int,
+    participation: Participation,
+    today: dt.date,
+) -> None:
+    """Store an ended participation. A library forced out (consortium left, agreement ended)
+    is announced at once; an opt-out given with notice is announced on its date."""
+    assert participation.left_on is not None
+    announce = participation.leave_reason is not LeaveReason.OPT_OUT or (
+        participation.left_on <= today
+    )
+    await store.set_participation_left(conn, record_id, participation, announced=announce)
+    if announce:
+        await _announce_leave(conn, record, participation)
+
+
+async def _announce_leave(
+    conn: asyncpg.Connection, record: store.AgreementRecord, participation: Participation
+) -> None:
+    assert participation.left_on is not None and participation.leave_reason is not None
+    remaining = await store.participations_of(conn, record.agreement.id)
+    await record_event(
+        conn,
+        events.AgreementLeft(
+            agreement_id=record.agreement.id,
+            isil=participation.isil,
+            left_on=participation.left_on,
+            reason=LEAVE_REASONS[participation.leave_reason],  # type: ignore[arg-type]
+            participants=_participants_on(remaining, participation.left_on),
+            title=record.title,
+        ),
+        source=SOURCE,
+    )
+
+
+async def announce_due_leaves(pool: asyncpg.Pool, today: dt.date) -> int:
+    """Publish agreement-left for opt-outs whose date has come. Each is re-checked under the
+    agreement's lock, so two replicas never announce one twice."""
+    announced = 0
+    async with pool.acquire() as conn:
+        due = await store.due_leaves(conn, today, limit=1000)
+    for record_id, agreement_id in due:
+        async with pool.acquire() as conn, conn.transaction():
+            record = await store.get_agreement(conn, agreement_id, lock=True)
+            stored = await store.get_participation(conn, record_id, lock=True)
+            if record is None or stored is None or stored.left_event_sent:
+                continue
+            await store.mark_leave_announced(conn, record_id)
+            await _announce_leave(conn, record, stored.participation)
+            announced += 1
+    return announced
+
+
+async def cost_shares(
+    conn: asyncpg.Connection | asyncpg.Pool, record: store.AgreementRecord, day: dt.date
+) -> tuple[CostShare, ...]:
+    participations = await store.participations_of(conn, record.agreement.id)
+    current = [r.participation for r in participations]
+    members = await store.members_by_isil(conn, sorted({p.isil for p in current}))
+    return domain.agreement_cost_shares(record.agreement, current, members, day)

@@ -1,0 +1,36 @@
+"""What procurement reacts to: membership's events, which keep its own list of members.
+
+Procurement never asks membership anything. Leaving the consortium also ends the library's
+participation in every agreement on the same effective date, and ``agreement-left`` is
+recorded for each in the same inbox transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from contracts.membership import MemberJoined, MemberLeft, MemberUpdated
+from kit.consumer import Delivery, Reactions
+from services.procurement import commands
+
+reactions = Reactions()
+
+
+def _today(delivery: Delivery) -> dt.date:
+    clock = getattr(delivery.deps, "today", None)
+    return clock() if clock is not None else dt.date.today()
+
+
+@reactions.on(MemberJoined)
+async def add_member(delivery: Delivery, event: MemberJoined) -> None:
+    await commands.member_joined(delivery.conn, event.library, event.joined_on)
+
+
+@reactions.on(MemberUpdated)
+async def refresh_member(delivery: Delivery, event: MemberUpdated) -> None:
+    await commands.member_updated(delivery.conn, event.library, event.is_member, _today(delivery))
+
+
+@reactions.on(MemberLeft)
+async def leave_agreements(delivery: Delivery, event: MemberLeft) -> None:
+    await commands.member_left(delivery.conn, event.library, event.effective_date, _today(delivery))

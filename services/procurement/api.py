@@ -500,15 +500,28 @@ class SupplierIn(BaseModel):
     country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
 
 
-class TermIn(BaseModel):
-    value: int | Annotated[Text, Field(max_length=10_000)]
-    note: Annotated[Text, Field(max_length=10_000)] = ""
+def _clean_terms(raw: dict[str, Any]) -> dict[str, Any]:
+    """Terms are checked by the domain's catalogue (which names the term in its refusal);
+    here only text that could never be stored is refused, wherever it is nested."""
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            _clean(value)
+            if len(value) > 10_000:
+                raise ValueError("a term's text may be at most 10000 characters")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(key)
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(raw)
+    return raw
 
 
-TermsIn = dict[
-    Annotated[Text, Field(max_length=50)],
-    int | Annotated[Text, Field(max_length=10_000)] | TermIn,
-]
+TermsIn = Annotated[dict[str, Any], AfterValidator(_clean_terms)]
 
 
 class BidIn(BaseModel):
@@ -603,10 +616,7 @@ async def _bid(request: Request, tender_id: str, bid_id: str) -> domain.Bid:
 )
 async def submit_bid(tender_id: IdPath, body: BidIn, request: Request, _: Procurement) -> BidOut:
     tender = await _tender(request, tender_id)
-    terms = {
-        name: value.model_dump() if isinstance(value, TermIn) else value
-        for name, value in body.terms.items()
-    }
+    terms = body.terms
     bid = await _run(
         commands.submit_bid(
             pool_of(request),

@@ -152,9 +152,7 @@ async def need_with_interest(
 ) -> str:
     proposer = await add_member(procurement)
     need = ok(
-        await procurement.client.post(
-            "/needs", json=need_body(), headers=actors.library(proposer)
-        ),
+        await procurement.client.post("/needs", json=need_body(), headers=actors.library(proposer)),
         201,
     )
     for isil in interested or []:
@@ -185,7 +183,10 @@ async def open_tender(
 
 
 async def in_evaluation(
-    procurement: Service, actors: Actors, prices: tuple[int, ...] = (10_000_000, 12_000_000)
+    procurement: Service,
+    actors: Actors,
+    prices: tuple[int, ...] = (10_000_000, 12_000_000),
+    terms: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """An open tender with bids, moved past its deadline into evaluation."""
     tender = await open_tender(procurement, actors)
@@ -193,7 +194,9 @@ async def in_evaluation(
         ok(
             await procurement.client.post(
                 f"/tenders/{tender['id']}/bids",
-                json=bid_body(f"Supplier {i}", price),
+                json=bid_body(f"Supplier {i}", price)
+                if terms is None
+                else bid_body(f"Supplier {i}", price, terms=terms),
                 headers=actors.procurement,
             ),
             201,
@@ -205,8 +208,10 @@ async def in_evaluation(
     return tender, bids
 
 
-async def awarded(procurement: Service, actors: Actors) -> tuple[dict[str, Any], list[dict]]:
-    tender, bids = await in_evaluation(procurement, actors)
+async def awarded(
+    procurement: Service, actors: Actors, terms: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], list[dict]]:
+    tender, bids = await in_evaluation(procurement, actors, terms=terms)
     for bid, score in zip(bids, (70, 90), strict=True):
         ok(
             await procurement.client.put(
@@ -249,8 +254,10 @@ def agreement_body(tender_id: str, **extra: Any) -> dict[str, Any]:
     return body
 
 
-async def signed_agreement(procurement: Service, actors: Actors, **extra: Any) -> dict[str, Any]:
-    tender, _ = await awarded(procurement, actors)
+async def signed_agreement(
+    procurement: Service, actors: Actors, terms: dict[str, Any] | None = None, **extra: Any
+) -> dict[str, Any]:
+    tender, _ = await awarded(procurement, actors, terms)
     return ok(
         await procurement.client.post(
             "/agreements", json=agreement_body(tender["id"], **extra), headers=actors.coordinator
@@ -327,6 +334,4 @@ async def published(
         await wait_for(enough)
     finally:
         await consumer.stop()
-    return [
-        (dict(r.headers)["ce_type"].decode().split(".")[-2], json.loads(r.value)) for r in seen
-    ]
+    return [(dict(r.headers)["ce_type"].decode().split(".")[-2], json.loads(r.value)) for r in seen]

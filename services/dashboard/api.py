@@ -95,6 +95,9 @@ async def get_events(
     type_: TypeQuery = None,
     service: ServiceQuery = None,
     after: Annotated[int | None, Query(ge=0, description="Only events after this seq")] = None,
+    key: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="Only this aggregate's")
+    ] = None,
     lang: LangQuery = i18n.DEFAULT_LANG,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
@@ -106,6 +109,7 @@ async def get_events(
         limit=limit,
         offset=offset,
         after=after,
+        key=key,
     )
     return FeedPage(
         items=[feed_item(row, lang) for row in rows], total=total, limit=limit, offset=offset

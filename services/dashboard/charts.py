@@ -10,15 +10,17 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-WIDTH = 640
-HEIGHT = 240
-LEFT, RIGHT, TOP, BOTTOM = 48, 16, 16, 36
+# Drawn at about its own width in the page's column, so 13-unit text stays readable.
+WIDTH = 600
+HEIGHT = 220
+LEFT, RIGHT, TOP, BOTTOM = 44, 12, 14, 34
 
 
 @dataclass(frozen=True)
 class Tick:
     position: float
     label: str
+    anchor: str = "middle"  # SVG text-anchor: the outermost labels stay inside the chart
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,15 @@ def step_chart(
 
     spread = max(x_tick_count - 1, 1)
     tick_indexes = sorted({round(i * (days - 1) / spread) for i in range(x_tick_count)})
-    x_ticks = [Tick(x(i), date_label(series[i][0])) for i in tick_indexes]
+    last = tick_indexes[-1]
+    x_ticks = [
+        Tick(
+            x(i),
+            date_label(series[i][0]),
+            "start" if i == 0 and last else "end" if i == last and last else "middle",
+        )
+        for i in tick_indexes
+    ]
     y_values = sorted({0, top_value // 2, top_value}) if top_value > 1 else [0, 1]
     y_ticks = [Tick(y(v), str(v)) for v in y_values]
     return StepChart(

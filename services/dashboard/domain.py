@@ -244,10 +244,10 @@ FEED_FIELDS: dict[str, tuple[str, ...]] = {
     "need-proposed": ("material_type", "proposed_by"),
     "interest-registered": ("isil", "need_id"),
     "tender-opened": ("title", "kl_reference"),
-    "tender-awarded": ("supplier.name", "product"),
-    "tender-cancelled": ("tender_id",),
+    "tender-awarded": ("title", "supplier.name", "product"),
+    "tender-cancelled": ("tender_id", "title"),
     "agreement-signed": ("title", "supplier.name", "annual_cost_cents"),
-    "agreement-ended": ("kind", "effective_on"),
+    "agreement-ended": ("title", "kind", "effective_on"),
     "agreement-joined": ("isil", "title", "participants"),
     "agreement-left": ("isil", "participants", "reason"),
     "titles-ingested": (

@@ -8,6 +8,7 @@ shown in Helsinki time, the consortium's own.
 from __future__ import annotations
 
 import datetime as dt
+import string
 from collections.abc import Mapping
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -37,7 +38,7 @@ TEXTS: dict[str, dict[Lang, str]] = {
     "annual_cost_total": {"fi": "vuosikustannukset yhteensä", "en": "annual cost in total"},
     "catalogue": {"fi": "Luettelointi", "en": "Catalogue"},
     "records_total": {"fi": "tietuetta kokoelmissa", "en": "records in collections"},
-    "collections_n": {"fi": "kokoelmaa", "en": "collections"},
+    "collections_n": {"fi": "Kokoelmia", "en": "Collections"},
     "outreach": {"fi": "Viestintä", "en": "Outreach"},
     "sent": {"fi": "lähetetty", "en": "sent"},
     "failed": {"fi": "epäonnistunut", "en": "failed"},
@@ -271,6 +272,20 @@ _SUMMARIES: dict[str, dict[Lang, str]] = {
     },
 }
 
+# Richer lines for payloads that carry optional fields (added to the contracts later): used
+# when every field they name is present, else the plain line above.
+_RICHER: dict[str, dict[Lang, str]] = {
+    "tender-awarded": {
+        "fi": "Kilpailutus ratkaistu: {title} – {supplier_name}, {product}",
+        "en": "Tender awarded: {title} – {supplier_name}, {product}",
+    },
+    "tender-cancelled": {"fi": "Kilpailutus peruttu: {title}", "en": "Tender cancelled: {title}"},
+    "agreement-ended": {
+        "fi": "Sopimus {title} päättyi {effective_on}",
+        "en": "Agreement {title} ended {effective_on}",
+    },
+}
+
 _STATUS: dict[str, dict[Lang, str]] = {
     "sent": {"fi": "lähetetty", "en": "sent"},
     "failed": {"fi": "epäonnistui", "en": "failed"},
@@ -284,10 +299,17 @@ class _Blank(dict[str, Any]):
         return "–"
 
 
+def _fields(template: str) -> set[str]:
+    return {field for _, field, _, _ in string.Formatter().parse(template) if field}
+
+
 def summary(name: str, details: Mapping[str, Any], lang: Lang) -> str:
     template = _SUMMARIES.get(name)
     if template is None:
         return name
+    richer = _RICHER.get(name)
+    if richer and _fields(richer[lang]) <= set(details):
+        template = richer
     values = _Blank()
     for key, value in details.items():
         if isinstance(value, bool):

@@ -353,6 +353,7 @@ async def feed_page(
     limit: int,
     offset: int,
     after: int | None = None,
+    key: str | None = None,
 ) -> tuple[list[Mapping[str, Any]], int]:
     rows = await conn.fetch(
         """
@@ -360,7 +361,7 @@ async def feed_page(
                count(*) OVER () AS total
         FROM feed
         WHERE ($1::text IS NULL OR name = $1) AND ($2::text IS NULL OR producer = $2)
-          AND ($3::bigint IS NULL OR seq > $3)
+          AND ($3::bigint IS NULL OR seq > $3) AND ($6::text IS NULL OR key = $6)
         ORDER BY seq DESC LIMIT $4 OFFSET $5
         """,
         name,
@@ -368,6 +369,7 @@ async def feed_page(
         after,
         limit,
         offset,
+        key,
     )
     if rows:
         return [dict(row) for row in rows], rows[0]["total"]
@@ -375,11 +377,12 @@ async def feed_page(
         """
         SELECT count(*) FROM feed
         WHERE ($1::text IS NULL OR name = $1) AND ($2::text IS NULL OR producer = $2)
-          AND ($3::bigint IS NULL OR seq > $3)
+          AND ($3::bigint IS NULL OR seq > $3) AND ($4::text IS NULL OR key = $4)
         """,
         name,
         producer,
         after,
+        key,
     )
     return [], total
 

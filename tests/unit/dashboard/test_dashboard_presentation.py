@@ -67,6 +67,11 @@ def test_summaries_use_the_languages_formats() -> None:
         "en",
     ) == ("Agreement signed: E-kirjat (Ellibs, €10,000/yr)")
     assert i18n.summary("some-new-event", {}, "en") == "some-new-event"
+    # An optional field, when present, makes a richer line.
+    ended = {"effective_on": "2026-05-04", "kind": "expired"}
+    assert i18n.summary("agreement-ended", ended, "fi") == "Sopimus päättyi 4.5.2026"
+    ended["title"] = "E-kirjat"
+    assert i18n.summary("agreement-ended", ended, "en") == "Agreement E-kirjat ended 4 May 2026"
 
 
 def test_step_chart_geometry() -> None:
@@ -76,6 +81,11 @@ def test_step_chart_geometry() -> None:
     assert (chart.first, chart.last, chart.maximum) == (0, 6, 7)
     assert [t.label for t in chart.y_ticks] == ["0", "5", "10"]  # 7 rounds up to 10
     assert chart.x_ticks[0].label == "1.1." and chart.x_ticks[-1].label == "6.1."
+    assert (chart.x_ticks[0].anchor, chart.x_ticks[1].anchor, chart.x_ticks[-1].anchor) == (
+        "start",
+        "middle",
+        "end",
+    )
     assert chart.line.startswith(f"M{charts.LEFT}") and chart.line.count("V") == 3
     assert chart.area.endswith("Z")
     assert charts.step_chart([], str) is None

@@ -140,7 +140,7 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
-async def wait_for(predicate: Any, timeout_s: float = 20.0, interval_s: float = 0.1) -> Any:
+async def wait_for(predicate: Any, timeout_s: float = 45.0, interval_s: float = 0.1) -> Any:
     """Poll until ``predicate`` (sync or async) returns something truthy."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s

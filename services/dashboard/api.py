@@ -45,6 +45,7 @@ ServiceQuery = Annotated[
 ]
 Operator = Annotated[Caller, Depends(operator_caller)]
 STREAM_CATCH_UP = 500
+MAX_SEQ = 2**63 - 1  # PostgreSQL bigint: a larger "after" is a bad request, not a crash
 
 
 class FeedItem(BaseModel):
@@ -94,7 +95,9 @@ async def get_events(
     request: Request,
     type_: TypeQuery = None,
     service: ServiceQuery = None,
-    after: Annotated[int | None, Query(ge=0, description="Only events after this seq")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_SEQ, description="Only events after this seq")
+    ] = None,
     key: Annotated[
         str | None, Query(min_length=1, max_length=200, description="Only this aggregate's")
     ] = None,
@@ -131,14 +134,19 @@ async def stream(
     type_: TypeQuery = None,
     service: ServiceQuery = None,
     after: Annotated[
-        int | None, Query(ge=0, description="Start after this seq (the page's last seen)")
+        int | None,
+        Query(ge=0, le=MAX_SEQ, description="Start after this seq (the page's last seen)"),
     ] = None,
     lang: LangQuery = i18n.DEFAULT_LANG,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> EventSourceResponse:
     pool = pool_of(request)
     broadcaster = dashboard_of(request).broadcaster
-    resume = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+    # A Last-Event-ID that is not one of ours (not a seq) is ignored, as the SSE spec allows.
+    if last_event_id and last_event_id.isdigit() and int(last_event_id) <= MAX_SEQ:
+        resume: int | None = int(last_event_id)
+    else:
+        resume = after
     name, producer = type_ or None, service or None
 
     def message(row: Mapping[str, Any]) -> ServerSentEvent:

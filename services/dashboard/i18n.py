@@ -237,12 +237,12 @@ _SUMMARIES: dict[str, dict[Lang, str]] = {
         "en": "Agreement ended {effective_on}",
     },
     "agreement-joined": {
-        "fi": "{isil} liittyi sopimukseen {title} ({participants} osallistujaa)",
-        "en": "{isil} joined {title} ({participants} participants)",
+        "fi": "{isil} liittyi sopimukseen {title} (osallistujia nyt {participants})",
+        "en": "{isil} joined {title} (participants now: {participants})",
     },
     "agreement-left": {
-        "fi": "{isil} erosi sopimuksesta ({participants} osallistujaa)",
-        "en": "{isil} left the agreement ({participants} participants)",
+        "fi": "{isil} erosi sopimuksesta (osallistujia nyt {participants})",
+        "en": "{isil} left the agreement (participants now: {participants})",
     },
     "titles-ingested": {
         "fi": "{collection_id}: {counts_accepted} uutta, {counts_rejected} hylättyä, "

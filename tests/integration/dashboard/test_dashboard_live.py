@@ -61,6 +61,8 @@ async def test_membership_commands_move_the_figures_without_showing_contacts(
     assert after["members"]["population_share"] == domain.share(after["members"]["population"])
     item = await feed_has(dashboard, "member-joined", first)
     assert item is not None and item["service"] == "membership"
+    history = (await dashboard.client.get("/api/events", params={"key": first})).json()
+    assert history["total"] == 1 and history["items"][0]["event_id"] == item["event_id"]
     assert item["summary"] == f"Testikirjasto {first} joined (40,000 residents)"
 
     page = await dashboard.client.get("/", params={"lang": "en"})
@@ -264,6 +266,8 @@ async def _has_agreement(dashboard: DashboardUnderTest, agreement: str) -> bool:
         ("/api/events", {"limit": 0}, "query.limit"),
         ("/api/events", {"lang": "sv"}, "query.lang"),
         ("/api/stream", {"after": -1}, "query.after"),
+        ("/api/events", {"after": 2**63}, "query.after"),
+        ("/api/events", {"key": ""}, "query.key"),
         ("/", {"lang": "de"}, "query.lang"),
         ("/fragments/figures", {"lang": ""}, "query.lang"),
     ],

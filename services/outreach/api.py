@@ -1,8 +1,11 @@
-"""Outreach HTTP API: the audience, the delivery log, and (in development) the SMTP sink."""
+"""Outreach HTTP API: the audience, the delivery log, and (in development) the SMTP sink.
+Kits, campaigns and the feed have their own modules (``api_kits``, ``api_campaigns``,
+``api_feed``); ``ROUTERS`` lists them all."""
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -19,6 +22,14 @@ router = APIRouter(tags=["outreach"])
 Staff = Annotated[Caller, Depends(require_role(Role.COORDINATOR, Role.OPERATOR))]
 
 
+class AttachmentOut(BaseModel):
+    file_id: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+
+
 class DeliveryOut(BaseModel):
     id: int
     cause_id: str
@@ -32,6 +43,7 @@ class DeliveryOut(BaseModel):
     last_error: str | None
     created_at: dt.datetime
     sent_at: dt.datetime | None
+    attachments: list[AttachmentOut]
 
 
 class DeliveryPage(BaseModel):
@@ -67,12 +79,15 @@ async def deliveries(
     status: Annotated[str | None, Query(pattern="^(queued|sending|sent|failed)$")] = None,
     kind: Annotated[str | None, Query(max_length=50)] = None,
     isil: Annotated[str | None, Query(max_length=16)] = None,
+    cause_id: Annotated[
+        str | None, Query(max_length=100, description="Event or campaign id")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> DeliveryPage:
     pool = pool_of(request)
     rows, total = await store.list_deliveries(
-        pool, status=status, kind=kind, isil=isil, limit=limit, offset=offset
+        pool, status=status, kind=kind, isil=isil, cause_id=cause_id, limit=limit, offset=offset
     )
     return DeliveryPage(
         items=[DeliveryOut(**row) for row in rows],
@@ -92,7 +107,11 @@ async def audience(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> AudiencePage:
     rows, total = await store.list_audience(
-        pool_of(request), members_only=members_only, limit=limit, offset=offset
+        pool_of(request),
+        members_only=members_only,
+        limit=limit,
+        offset=offset,
+        today=dt.date.today(),
     )
     return AudiencePage(
         items=[AudienceLibrary(**row) for row in rows], total=total, limit=limit, offset=offset
@@ -108,6 +127,4 @@ async def mailbox(request: Request, _: Staff) -> list[dict[str, Any]]:
     sink_dir = runtime_of(request).extras["outreach_settings"].smtp_sink_dir
     if not sink_dir:
         raise ApiError(404, "no SMTP sink is configured in this deployment")
-    from pathlib import Path
-
     return read_sink(Path(sink_dir))

@@ -1,47 +1,276 @@
 """What outreach reacts to. Each handler runs inside the consumer's inbox transaction, so the
-audience change and the queued messages commit together with the event's inbox row; the
-sender (``mailer.py``) delivers queued messages afterwards, so an SMTP outage only delays."""
+audience change, the queued messages, the feed entry and their events commit together with
+the event's inbox row; a redelivered event is skipped by the inbox, and the deliveries'
+unique key (cause, recipient, kind) would stop a second message anyway. The sender
+(``mailer.py``) delivers queued messages afterwards, so an SMTP outage only delays them.
+
+- member-joined      → audience; welcome message with the onboarding kit
+- member-updated     → audience (contacts, names, library system)
+- member-left        → off the audience from its effective date
+- agreement-signed   → announcement to all active members, a draft campaign, a feed entry
+- agreement-joined   → participation; the e-service's marketing kit to that library
+- agreement-left     → participation ends
+- agreement-ended    → every participation ends
+- tender-opened      → invitation to comment, to the interested member libraries
+- records-available  → "new e-materials" notice to that library
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+import uuid
 
+from contracts.catalogue import RecordsAvailable
 from contracts.membership import MemberJoined, MemberLeft, MemberUpdated
+from contracts.procurement import (
+    AgreementEnded,
+    AgreementJoined,
+    AgreementLeft,
+    AgreementSigned,
+    TenderOpened,
+)
 from kit.consumer import Delivery, Reactions
-from services.outreach import domain, store
+from kit.logging import current_trace, get_logger
+from services.outreach import campaign_store, commands, domain, kit_store, store
+from services.outreach.deps import OutreachDeps
+from services.outreach.domain import LANGUAGES, AudienceFilter, Recipient
 
+log = get_logger(__name__)
 reactions = Reactions()
 
+# Draft campaigns made from an event get an id derived from it, so the draft is one per event.
+DRAFT_NAMESPACE = uuid.UUID("6f1d3c1e-7a51-4c0e-9d7e-3b2f0b8e5a11")
 
-@dataclass(frozen=True)
-class OutreachDeps:
-    renderer: domain.Renderer
-    mail_domain: str
+
+def _today() -> dt.date:
+    return dt.date.today()
+
+
+async def _queue(
+    delivery: Delivery,
+    kind: str,
+    recipients: list[Recipient],
+    context: dict[str, object],
+    files: list[domain.KitFile] | None = None,
+) -> int:
+    deps: OutreachDeps = delivery.deps
+    mails = domain.compose(
+        deps.renderer,
+        kind,
+        domain.unique_recipients(recipients),
+        context,
+        files,
+        file_url=deps.file_url,
+        attachment_max_bytes=deps.attachment_max_bytes,
+    )
+    correlation_id, _ = current_trace()
+    return await store.queue(
+        delivery.conn,
+        delivery.envelope.id,
+        mails,
+        deps.mail_domain,
+        correlation_id=correlation_id or delivery.envelope.correlation_id,
+    )
+
+
+# --- membership --------------------------------------------------------------------------------
 
 
 @reactions.on(MemberJoined)
 async def welcome_new_member(delivery: Delivery, event: MemberJoined) -> None:
-    deps: OutreachDeps = delivery.deps
     await store.upsert_library(
         delivery.conn, event.library, is_member=True, member_since=event.joined_on
     )
-    mails = domain.compose(
-        deps.renderer,
+    await _queue(
+        delivery,
         "welcome",
         domain.recipients_of(event.library),
-        {"library": event.library, "joined_on": event.joined_on},
+        {"library": event.library.model_dump(), "joined_on": event.joined_on},
+        await kit_store.onboarding_files(delivery.conn),
     )
-    await store.queue(delivery.conn, delivery.envelope.id, mails, deps.mail_domain)
 
 
 @reactions.on(MemberUpdated)
 async def keep_contacts_current(delivery: Delivery, event: MemberUpdated) -> None:
-    await store.upsert_library(delivery.conn, event.library, is_member=event.is_member)
+    await store.upsert_library(
+        delivery.conn, event.library, is_member=event.is_member, keep_dates=True
+    )
 
 
 @reactions.on(MemberLeft)
 async def remove_from_audience(delivery: Delivery, event: MemberLeft) -> None:
-    # member-left is emitted on the effective date, so the library leaves the audience now.
+    # member-left is emitted on the effective date; should one arrive early, the library
+    # stays in the audience until that date (the audience queries compare left_on).
     await store.upsert_library(
-        delivery.conn, event.library, is_member=False, left_on=event.effective_date
+        delivery.conn,
+        event.library,
+        is_member=event.effective_date > _today(),
+        left_on=event.effective_date,
+    )
+
+
+# --- procurement -------------------------------------------------------------------------------
+
+
+def _agreement_context(event: AgreementSigned) -> dict[str, object]:
+    current = event.periods[0] if event.periods else None
+    return {
+        "agreement_id": event.agreement_id,
+        "title": event.title,
+        "product": event.product,
+        "supplier": event.supplier.name,
+        "material_types": list(event.material_types),
+        "signed_on": event.signed_on,
+        "start": current.start if current else None,
+        "end": current.end if current else None,
+    }
+
+
+@reactions.on(AgreementSigned)
+async def announce_agreement(delivery: Delivery, event: AgreementSigned) -> None:
+    deps: OutreachDeps = delivery.deps
+    conn = delivery.conn
+    agreement = _agreement_context(event)
+    await store.upsert_agreement(
+        conn,
+        event.agreement_id,
+        title=event.title,
+        product=event.product,
+        supplier=event.supplier.name,
+        signed_on=event.signed_on,
+    )
+    queued = await _queue(
+        delivery,
+        "announcement",
+        await store.member_recipients(conn, _today()),
+        {"agreement": agreement, "feed_url": deps.feed_url},
+    )
+    # A draft for the coordinator to review, preview and send: the e-service, told to the
+    # libraries' patrons through every member.
+    subject = {
+        lang: deps.renderer.snippet("agreement_campaign.subject", lang, {"agreement": agreement})
+        for lang in LANGUAGES
+    }
+    body = {
+        lang: deps.renderer.snippet("agreement_campaign.body", lang, {"agreement": agreement})
+        for lang in LANGUAGES
+    }
+    audience = AudienceFilter(kind="all")
+    kit_files = await kit_store.service_files(conn, event.agreement_id, event.product)
+    await campaign_store.create(
+        conn,
+        campaign_id=uuid.uuid5(DRAFT_NAMESPACE, delivery.envelope.id),
+        title=f"{event.product}: {event.title}",
+        audience=audience.model_dump(),
+        audience_text=audience.describe(),
+        subject=subject,
+        body=body,
+        kit_id=uuid.UUID(kit_files[0].kit_id) if kit_files else None,
+        origin="agreement-signed",
+        agreement_id=event.agreement_id,
+        created_by="event:agreement-signed",
+    )
+    await commands.publish_announcement(
+        conn,
+        cause_id=delivery.envelope.id,
+        versions={
+            lang: (
+                deps.renderer.snippet("agreement_feed.title", lang, {"agreement": agreement}),
+                deps.renderer.snippet("agreement_feed.summary", lang, {"agreement": agreement}),
+            )
+            for lang in LANGUAGES
+        },
+        link=None,
+        published_at=delivery.envelope.time or dt.datetime.now(dt.UTC),
+    )
+    log.info("agreement announced", agreement_id=event.agreement_id, messages=queued)
+
+
+@reactions.on(AgreementJoined)
+async def send_marketing_kit(delivery: Delivery, event: AgreementJoined) -> None:
+    conn = delivery.conn
+    await store.join_agreement(conn, event.agreement_id, event.isil, event.joined_on)
+    files = await kit_store.service_files(conn, event.agreement_id, event.product)
+    library = await store.active_library(conn, event.isil, _today())
+    if not files or library is None:
+        # Nothing to send yet (no kit for this e-service) or nobody to send it to.
+        log.info(
+            "no marketing kit sent",
+            agreement_id=event.agreement_id,
+            isil=event.isil,
+            reason="no kit" if not files else "not in the audience",
+        )
+        return
+    await _queue(
+        delivery,
+        "kit",
+        await store.library_recipients(conn, event.isil, _today()),
+        {
+            "library": library,
+            "agreement": {
+                "agreement_id": event.agreement_id,
+                "title": event.title,
+                "product": event.product,
+                "supplier": event.supplier.name,
+                "joined_on": event.joined_on,
+            },
+            "kits_url": delivery.deps.kits_url,
+        },
+        files,
+    )
+
+
+@reactions.on(AgreementLeft)
+async def end_participation(delivery: Delivery, event: AgreementLeft) -> None:
+    await store.leave_agreement(delivery.conn, event.agreement_id, event.isil, event.left_on)
+
+
+@reactions.on(AgreementEnded)
+async def end_agreement(delivery: Delivery, event: AgreementEnded) -> None:
+    await store.end_agreement(delivery.conn, event.agreement_id, event.effective_on)
+
+
+@reactions.on(TenderOpened)
+async def invite_to_comment(delivery: Delivery, event: TenderOpened) -> None:
+    conn = delivery.conn
+    tender = {
+        "title": event.title,
+        "kl_reference": event.kl_reference,
+        "deadline": event.deadline,
+        "material_types": list(event.material_types),
+    }
+    for isil in dict.fromkeys(event.interested_libraries):
+        library = await store.active_library(conn, isil, _today())
+        if library is None:
+            continue  # interest from a library that is no longer a member
+        await _queue(
+            delivery,
+            "invitation",
+            await store.library_recipients(conn, isil, _today()),
+            {"library": library, "tender": tender},
+        )
+
+
+# --- catalogue ---------------------------------------------------------------------------------
+
+
+@reactions.on(RecordsAvailable)
+async def notice_new_materials(delivery: Delivery, event: RecordsAvailable) -> None:
+    conn = delivery.conn
+    library = await store.active_library(conn, event.isil, _today())
+    if library is None or event.count == 0:
+        return
+    await _queue(
+        delivery,
+        "notice",
+        await store.library_recipients(conn, event.isil, _today()),
+        {
+            "library": library,
+            "collection": {
+                "collection_id": event.collection_id,
+                "agreement_id": event.agreement_id,
+                "title": event.title,
+                "count": event.count,
+            },
+        },
     )

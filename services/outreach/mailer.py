@@ -2,25 +2,45 @@
 
 Temporary failures (connection refused, timeouts, 4xx replies) leave a message queued for a
 later attempt, so an outage delays mail and never loses it. A permanent 5xx rejection of a
-recipient marks that message failed, with the server's reason.
+recipient, or a kit attachment that no longer matches its checksum, marks that message
+failed, with the reason. Marking a message sent or failed for good and recording its
+message-delivered event happen in one transaction.
+
+Stopping: the message in flight is finished (its SMTP transaction and its bookkeeping), and the
+rest of the claimed batch is handed back at once, so a graceful stop neither resends nor
+leaves messages waiting out their lease. Only a hard crash between the server's reply and the
+bookkeeping can resend a message; it then carries the same Message-ID.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from email.message import EmailMessage
 from email.utils import formatdate
+from typing import Any, Literal
 
 import aiosmtplib
 import asyncpg
 
-from kit.logging import get_logger
+from contracts.outreach import MessageDelivered
+from kit.logging import bind_trace, get_logger
+from kit.outbox import record_event
 from services.outreach import domain, store
+from services.outreach.deps import SOURCE
 from services.outreach.settings import OutreachSettings
+from services.outreach.storage import ChecksumMismatch, KitStorage
 
 log = get_logger(__name__)
 
+Outcome = Literal["sent", "retry", "failed"]
 
-def build_message(row: asyncpg.Record, sender: str) -> EmailMessage:
+
+def build_message(
+    row: asyncpg.Record | dict[str, Any],
+    sender: str,
+    attachments: list[tuple[dict[str, Any], bytes]] = (),  # type: ignore[assignment]
+) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
     message["To"] = row["recipient"]
@@ -30,71 +50,145 @@ def build_message(row: asyncpg.Record, sender: str) -> EmailMessage:
     message["X-Konsortio-Kind"] = row["kind"]
     message.set_content(row["text_body"])
     message.add_alternative(row["html_body"], subtype="html")
+    for meta, data in attachments:
+        maintype, _, subtype = meta["content_type"].split(";")[0].strip().partition("/")
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=meta["filename"])
     # After set_content, which clears every Content-* header it finds.
     message["Content-Language"] = row["language"]
     return message
 
 
-async def send_due(pool: asyncpg.Pool, settings: OutreachSettings) -> int:
+async def _settle(
+    pool: asyncpg.Pool, row: asyncpg.Record, status: Literal["sent", "failed"], error: str = ""
+) -> None:
+    """Record the outcome and its message-delivered event together. Nothing is recorded when
+    the claim is no longer current (another sender took the message over after the lease)."""
+    async with pool.acquire() as conn, conn.transaction():
+        if status == "sent":
+            current = await store.mark_sent(conn, row["id"], row["attempts"])
+        else:
+            current = await store.mark_failed(conn, row["id"], row["attempts"], error)
+        if current and row["isil"]:
+            bind_trace(row["correlation_id"] or row["cause_id"], row["cause_id"])
+            await record_event(
+                conn,
+                MessageDelivered(
+                    delivery_id=row["id"],
+                    kind=row["kind"],
+                    isil=row["isil"],
+                    cause_id=row["cause_id"],
+                    status=status,
+                    attempts=max(row["attempts"], 1),
+                ),
+                source=SOURCE,
+                causation_id=row["cause_id"],
+            )
+
+
+async def _load_attachments(
+    row: asyncpg.Record, storage: KitStorage
+) -> list[tuple[dict[str, Any], bytes]]:
+    loaded = []
+    for meta in row["attachments"] or []:
+        data = await asyncio.to_thread(storage.read_verified, meta["sha256"])
+        loaded.append((meta, data))
+    return loaded
+
+
+async def _deliver(
+    pool: asyncpg.Pool,
+    client: aiosmtplib.SMTP,
+    row: asyncpg.Record,
+    settings: OutreachSettings,
+    storage: KitStorage,
+) -> Outcome:
+    def delay() -> float:
+        return domain.retry_delay_s(
+            row["attempts"], settings.mail_retry_base_s, settings.mail_retry_max_s
+        )
+
+    try:
+        attachments = await _load_attachments(row, storage)
+    except ChecksumMismatch as error:
+        await _settle(pool, row, "failed", f"attachment corrupted: {error}")
+        return "failed"
+    except (OSError, ValueError) as error:
+        # The kit volume may be unmounted for a moment: keep the message, try later.
+        await store.mark_retry(pool, row["id"], f"attachment unreadable: {error}", delay())
+        return "retry"
+    try:
+        await client.send_message(build_message(row, settings.smtp_sender, attachments))
+    except aiosmtplib.SMTPRecipientsRefused as error:
+        if all(r.code >= 500 for r in error.recipients):
+            await _settle(pool, row, "failed", f"recipient refused: {error}")
+            return "failed"
+        await store.mark_retry(pool, row["id"], str(error), delay())
+        return "retry"
+    except aiosmtplib.SMTPResponseException as error:
+        if error.code >= 500:
+            await _settle(pool, row, "failed", f"{error.code} {error.message}")
+            return "failed"
+        await store.mark_retry(pool, row["id"], f"{error.code} {error.message}", delay())
+        return "retry"
+    except (aiosmtplib.SMTPException, OSError) as error:
+        await store.mark_retry(pool, row["id"], f"SMTP error: {error}", delay())
+        return "retry"
+    await _settle(pool, row, "sent")
+    return "sent"
+
+
+async def send_due(pool: asyncpg.Pool, settings: OutreachSettings, storage: KitStorage) -> int:
     """One sender round: claim due messages, send them on one SMTP connection, record the
     outcome of each. Returns how many were sent."""
     async with pool.acquire() as conn, conn.transaction():
         rows = await store.claim_due(conn, settings.mail_batch_size)
     if not rows:
         return 0
-    sent = 0
-    client = aiosmtplib.SMTP(
-        hostname=settings.smtp_host,
-        port=settings.smtp_port,
-        start_tls=settings.smtp_starttls,
-        timeout=settings.smtp_timeout_s,
-    )
+    unattempted = [row["id"] for row in rows]
     try:
-        await client.connect()
-        if settings.smtp_username:
-            await client.login(settings.smtp_username, settings.smtp_password.get_secret_value())
-    except (aiosmtplib.SMTPException, OSError) as error:
-        log.warning("SMTP unavailable; messages stay queued", error=type(error).__name__)
-        for row in rows:
-            await store.mark_retry(
-                pool, row["id"], f"SMTP unavailable: {error}", domain.retry_delay_s(row["attempts"])
-            )
-        return 0
-    try:
-        for row in rows:
-            try:
-                await client.send_message(build_message(row, settings.smtp_sender))
-            except aiosmtplib.SMTPRecipientsRefused as error:
-                permanent = all(r.code >= 500 for r in error.recipients)
-                if permanent:
-                    await store.mark_failed(pool, row["id"], f"recipient refused: {error}")
-                else:
-                    await store.mark_retry(
-                        pool, row["id"], str(error), domain.retry_delay_s(row["attempts"])
-                    )
-                continue
-            except aiosmtplib.SMTPResponseException as error:
-                if error.code >= 500:
-                    await store.mark_failed(pool, row["id"], f"{error.code} {error.message}")
-                else:
-                    await store.mark_retry(
-                        pool,
-                        row["id"],
-                        f"{error.code} {error.message}",
-                        domain.retry_delay_s(row["attempts"]),
-                    )
-                continue
-            except (aiosmtplib.SMTPException, OSError) as error:
-                await store.mark_retry(
-                    pool, row["id"], f"SMTP error: {error}", domain.retry_delay_s(row["attempts"])
-                )
-                continue
-            await store.mark_sent(pool, row["id"])
-            sent += 1
-    finally:
+        client = aiosmtplib.SMTP(
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            start_tls=settings.smtp_starttls,
+            timeout=settings.smtp_timeout_s,
+        )
         try:
-            await client.quit()
-        except (aiosmtplib.SMTPException, OSError):
+            await client.connect()
+            if settings.smtp_username:
+                await client.login(
+                    settings.smtp_username, settings.smtp_password.get_secret_value()
+                )
+        except (aiosmtplib.SMTPException, OSError) as error:
+            log.warning("SMTP unavailable; messages stay queued", error=type(error).__name__)
+            for row in rows:
+                delay = domain.retry_delay_s(
+                    row["attempts"], settings.mail_retry_base_s, settings.mail_retry_max_s
+                )
+                await store.mark_retry(pool, row["id"], f"SMTP unavailable: {error}", delay)
+            unattempted = []
             client.close()
-    log.info("mail round done", sent=sent, claimed=len(rows))
-    return sent
+            return 0
+        outcomes: dict[Outcome, int] = {"sent": 0, "retry": 0, "failed": 0}
+        try:
+            for row in rows:
+                unattempted.remove(row["id"])
+                # Shielded: a stop request lets this message finish, SMTP reply and
+                # bookkeeping both, before the round ends.
+                in_flight = asyncio.ensure_future(_deliver(pool, client, row, settings, storage))
+                try:
+                    outcome = await asyncio.shield(in_flight)
+                except asyncio.CancelledError:
+                    with contextlib.suppress(Exception):
+                        await in_flight
+                    raise
+                outcomes[outcome] += 1
+        finally:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                client.close()
+    finally:
+        if unattempted:
+            await store.release(pool, unattempted)
+    log.info("mail round done", claimed=len(rows), **outcomes)
+    return outcomes["sent"]

@@ -27,3 +27,27 @@ class OutreachSettings(BaseSettings):
     )
     mail_batch_size: int = Field(100, ge=1, description="Messages sent per sender round.")
     mail_interval_s: float = Field(0.5, gt=0, description="Sender poll interval.")
+    mail_retry_base_s: float = Field(
+        2.0, gt=0, description="First retry delay after a temporary SMTP failure; doubles."
+    )
+    mail_retry_max_s: float = Field(
+        300.0, gt=0, description="Longest retry delay; a message is retried until it is sent."
+    )
+    mail_attachment_max_bytes: int = Field(
+        10 * 1024 * 1024,
+        ge=0,
+        description="Kit files are attached up to this total per message; the rest are links.",
+    )
+    kit_storage_dir: str = Field(
+        "data/kits",
+        description=(
+            "Directory of marketing-kit files (content-addressed by SHA-256). Every replica "
+            "must see the same directory."
+        ),
+    )
+    kit_max_file_bytes: int = Field(
+        25 * 1024 * 1024, ge=1, description="Largest marketing-kit file accepted for upload."
+    )
+    campaign_batch_size: int = Field(
+        500, ge=1, description="Recipients turned into queued messages per campaign batch."
+    )

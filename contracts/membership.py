@@ -12,6 +12,9 @@ from pydantic import Field
 from contracts.base import Event, Payload
 
 Language = Literal["fi", "sv"]
+# Finland's population at the end of 2024 (Statistics Finland): the denominator of every
+# "share of Finland's population served" figure, shared by membership and the dashboard.
+FINLAND_POPULATION = 5_635_971
 ISIL_PATTERN = r"^[A-Z]{2}-[A-Za-z0-9:/\-]{1,11}$"
 
 

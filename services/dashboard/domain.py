@@ -15,9 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# Finland's population at the end of 2024 (Statistics Finland). The dashboard keeps its own
-# copy because a service never imports another service (membership has the same figure).
-FINLAND_POPULATION = 5_635_971
+from contracts.membership import FINLAND_POPULATION
 
 # The chart shows at least a month and at most a year of daily points.
 CHART_MIN_DAYS = 30

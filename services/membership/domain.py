@@ -12,14 +12,14 @@ import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from contracts.membership import FINLAND_POPULATION
+
 # ISO 15511: a prefix, a hyphen, and a library identifier of up to 11 characters from
 # A–Z a–z 0–9 - / :, at most 16 in all. Two-character prefixes are ISO 3166 country codes
 # (upper case); non-country prefixes have 1, 3 or 4 characters.
 ISIL = re.compile(r"^(?=.{3,16}$)([A-Z]{2}|[A-Za-z0-9]|[A-Za-z0-9]{3,4})-[A-Za-z0-9/:\-]{1,11}$")
 MUNICIPALITY_CODE = re.compile(r"^\d{3}$")
 LIBRARY_SYSTEMS = ("Koha", "Aurora", "Sierra", "Quria", "Alma", "Finna", "other")
-# Finland's population at the end of 2024 (Statistics Finland), for coverage shares.
-FINLAND_POPULATION = 5_635_971
 
 
 class MembershipRuleViolated(ValueError):

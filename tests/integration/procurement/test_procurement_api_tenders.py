@@ -303,6 +303,7 @@ async def test_tender_creation_checks_weights_needs_and_deadline(
         (tender_body([]), "need_ids"),
         (tender_body([need_id, need_id]), "need_ids"),
         (tender_body([need_id], deadline=naive.isoformat()), "deadline"),
+        (tender_body([need_id], deadline="0001-01-01T00:00:00+14:00"), "deadline"),
         (tender_body([need_id], kl_reference=""), "kl_reference"),
         (tender_body([need_id], price_model="barter"), "price_model"),
     ]

@@ -1,0 +1,291 @@
+"""Each event outreach reacts to, on the real broker, database and SMTP server: exactly the
+right recipients, in their language, with the right kit files, and nothing twice when the
+event is delivered again (every event here is published twice, with the same id)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from contracts.catalogue import RecordsAvailable
+from contracts.membership import MemberLeft
+from contracts.procurement import (
+    AgreementJoined,
+    AgreementPeriod,
+    AgreementSigned,
+    Supplier,
+    TenderOpened,
+)
+from kit.auth import Role
+from services.outreach import store
+from tests.conftest import Infra, wait_for
+from tests.integration.conftest import auth
+from tests.integration.outreach.conftest import (
+    TODAY,
+    MailServer,
+    Outreach,
+    all_sent,
+    contact,
+    deliveries_of,
+    handled,
+    joined,
+    library,
+    members_known,
+    publish,
+    unique_isil,
+)
+
+pytestmark = pytest.mark.integration
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+async def create_kit(infra: Infra, outreach: Outreach, **body: Any) -> dict[str, Any]:
+    response = await outreach.client.post(
+        "/kits", json=body, headers=auth(infra.token(Role.COORDINATOR))
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def upload(
+    infra: Infra,
+    outreach: Outreach,
+    kit_id: str,
+    name: str,
+    content: bytes,
+    language: str,
+    category: str = "poster",
+) -> dict[str, Any]:
+    response = await outreach.client.post(
+        f"/kits/{kit_id}/files",
+        files={"file": (name, content, "application/octet-stream")},
+        data={"language": language, "category": category},
+        headers=auth(infra.token(Role.COORDINATOR)),
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def sha(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def signed(agreement_id: str, product: str) -> AgreementSigned:
+    return AgreementSigned(
+        agreement_id=agreement_id,
+        tender_id=f"T-{agreement_id}",
+        title=f"E-kirjat {agreement_id}",
+        supplier=Supplier(name="Ellibs Oy", country="FI"),
+        product=product,
+        material_types=["e-book"],
+        licence_terms={},
+        periods=[AgreementPeriod(start=TODAY, end=TODAY + dt.timedelta(days=364))],
+        extension_options=1,
+        annual_cost_cents=1_000_000,
+        cost_share_model="per-capita",
+        signed_on=TODAY,
+    )
+
+
+def opted_in(agreement_id: str, isil: str, product: str) -> AgreementJoined:
+    return AgreementJoined(
+        agreement_id=agreement_id,
+        isil=isil,
+        joined_on=TODAY,
+        title=f"E-kirjat {agreement_id}",
+        supplier=Supplier(name="Ellibs Oy", country="FI"),
+        product=product,
+        participants=1,
+    )
+
+
+async def delivered_events(outreach: Outreach) -> list[dict[str, Any]]:
+    rows = await outreach.pool.fetch(
+        "SELECT payload FROM outbox WHERE event_type LIKE '%.message-delivered.%'"
+    )
+    return [json.loads(bytes(r["payload"])) for r in rows]
+
+
+async def test_member_joined_sends_a_welcome_with_the_onboarding_kit_in_each_language(
+    infra: Infra, outreach_own: Outreach, mail_server: MailServer
+) -> None:
+    kit = await create_kit(infra, outreach_own, title="Aloituspaketti", onboarding=True)
+    guide_fi, guide_sv = (
+        "Tervetuloa! Näin aloitat.\n".encode(),
+        "Välkommen! Så börjar du.\n".encode(),
+    )
+    await upload(infra, outreach_own, kit["id"], "aloitusopas.txt", guide_fi, "fi", "guide")
+    await upload(infra, outreach_own, kit["id"], "startguide.txt", guide_sv, "sv", "guide")
+    await upload(infra, outreach_own, kit["id"], "konsortio-logo.png", PNG, "any", "logo")
+
+    isil = unique_isil()
+    aino, sara = contact(isil, "Aino", "fi"), contact(isil, "Sara", "sv")
+    [event_id] = await publish(infra, joined(library(isil, [aino, sara])), times=2)
+
+    rows = await all_sent(infra, outreach_own, event_id, expected=2)
+    assert {(r["recipient"], r["kind"], r["language"]) for r in rows} == {
+        (aino.email, "welcome", "fi"),
+        (sara.email, "welcome", "sv"),
+    }
+    [finnish] = mail_server.to(aino.email)
+    [swedish] = mail_server.to(sara.email)
+    assert finnish.subject.startswith("Tervetuloa") and swedish.subject.startswith("Välkommen")
+    assert "aloitusopas.txt" in finnish.text and "startguide.txt" in swedish.html
+    # Onboarding kits of earlier tests may be attached too; ours must be, per language.
+    assert {
+        ("aloitusopas.txt", "text/plain", sha(guide_fi)),
+        ("konsortio-logo.png", "image/png", sha(PNG)),
+    } <= set(finnish.attachments)
+    assert ("startguide.txt", "text/plain", sha(guide_sv)) in swedish.attachments
+    assert all(a[0] != "aloitusopas.txt" for a in swedish.attachments)
+
+    # message-delivered for each, through the outbox, with no address in it.
+    events = [e for e in await delivered_events(outreach_own) if e["cause_id"] == event_id]
+    assert sorted(e["delivery_id"] for e in events) == sorted(r["id"] for r in rows)
+    assert all(e["status"] == "sent" and e["isil"] == isil for e in events)
+    assert all("@" not in json.dumps(e) for e in await delivered_events(outreach_own))
+
+
+async def test_agreement_signed_announces_to_every_active_member_and_drafts_a_campaign(
+    infra: Infra, outreach_own: Outreach, mail_server: MailServer
+) -> None:
+    staying, leaving = unique_isil("FI-S"), unique_isil("FI-L")
+    staying_lib = library(staying, [contact(staying, "Aino", "fi"), contact(staying, "Sara", "sv")])
+    leaving_lib = library(leaving)
+    await publish(infra, joined(staying_lib), joined(leaving_lib))
+    await members_known(outreach_own, staying, leaving)
+    [left_id] = await publish(
+        infra, MemberLeft(library=leaving_lib, effective_date=TODAY, period=1)
+    )
+    await handled(outreach_own, left_id)
+
+    agreement_id, product = f"AG-{uuid.uuid4().hex[:6]}", f"E-palvelu {uuid.uuid4().hex[:4]}"
+    [event_id] = await publish(infra, signed(agreement_id, product), times=2)
+    await handled(outreach_own, event_id)
+
+    expected = {r.email for r in await store.member_recipients(outreach_own.pool, TODAY)}
+    assert {c.email for c in staying_lib.contacts} <= expected
+    assert leaving_lib.contacts[0].email not in expected
+    rows = await all_sent(infra, outreach_own, event_id, expected=len(expected), timeout_s=40)
+    assert {r["recipient"] for r in rows} == expected
+    assert {r["kind"] for r in rows} == {"announcement"}
+    [to_sara] = mail_server.to(staying_lib.contacts[1].email, "announcement")
+    assert to_sara.subject.startswith("Nytt ramavtal") and product in to_sara.subject
+    assert not mail_server.to(leaving_lib.contacts[0].email, "announcement")
+
+    campaigns = await outreach_own.client.get(
+        "/campaigns",
+        params={"status": "draft", "limit": 500},
+        headers=auth(infra.token(Role.COORDINATOR)),
+    )
+    [draft] = [c for c in campaigns.json()["items"] if c["agreement_id"] == agreement_id]
+    assert draft["origin"] == "agreement-signed" and draft["audience"]["kind"] == "all"
+    assert product in draft["subject"]["fi"] and product in draft["subject"]["sv"]
+
+    announcements = await outreach_own.client.get("/announcements", params={"limit": 200})
+    ours = [a for a in announcements.json() if product in a["title"]]
+    assert sorted(a["language"] for a in ours) == ["fi", "sv"]
+
+
+async def test_agreement_joined_sends_that_services_kit_to_that_library_only(
+    infra: Infra, outreach_own: Outreach, mail_server: MailServer
+) -> None:
+    product = f"Ellibs {uuid.uuid4().hex[:4]}"
+    kit = await create_kit(infra, outreach_own, title=f"{product} kit", product=product)
+    poster_fi, poster_sv = b"%PDF-1.7 juliste", b"%PDF-1.7 affisch"
+    big = b"%PDF-1.7 " + b"x" * (70 * 1024)  # over the attachment limit: linked only
+    await upload(infra, outreach_own, kit["id"], "juliste.pdf", poster_fi, "fi")
+    await upload(infra, outreach_own, kit["id"], "affisch.pdf", poster_sv, "sv")
+    await upload(infra, outreach_own, kit["id"], "iso-juliste.pdf", big, "any")
+    other = await create_kit(infra, outreach_own, title="other", product=f"Muu {uuid.uuid4().hex}")
+    await upload(infra, outreach_own, other["id"], "muu.pdf", b"%PDF-1.7 muu", "fi")
+
+    joining, bystander = unique_isil("FI-J"), unique_isil("FI-B")
+    joining_lib = library(joining, [contact(joining, "Aino", "fi"), contact(joining, "Sara", "sv")])
+    await publish(infra, joined(joining_lib), joined(library(bystander)))
+    await members_known(outreach_own, joining, bystander)
+    welcome_done = [c.email for c in joining_lib.contacts]
+    await wait_for(lambda: all(mail_server.to(e, "welcome") for e in welcome_done))
+
+    agreement_id = f"AG-{uuid.uuid4().hex[:6]}"
+    [event_id] = await publish(infra, opted_in(agreement_id, joining, product), times=2)
+    rows = await all_sent(infra, outreach_own, event_id, expected=2)
+    assert {(r["recipient"], r["kind"]) for r in rows} == {(e, "kit") for e in welcome_done}
+
+    [finnish] = mail_server.to(joining_lib.contacts[0].email, "kit")
+    [swedish] = mail_server.to(joining_lib.contacts[1].email, "kit")
+    assert set(finnish.attachments) == {("juliste.pdf", "application/pdf", sha(poster_fi))}
+    assert set(swedish.attachments) == {("affisch.pdf", "application/pdf", sha(poster_sv))}
+    assert "iso-juliste.pdf" in finnish.text and "muu.pdf" not in finnish.text
+    assert f"https://outreach.test/kits/{kit['id']}/files/" in finnish.text
+    assert swedish.subject == f"Marknadsföringspaket: {product}"
+    assert not mail_server.to(library(bystander).contacts[0].email, "kit")
+
+    # Participation is kept for campaign audiences.
+    assert await store.participants(outreach_own.pool, agreement_id, TODAY) == [joining]
+
+    # An e-service without a kit: the participation is recorded, no message is sent.
+    [no_kit] = await publish(infra, opted_in(f"AG-{uuid.uuid4().hex[:6]}", joining, "Ei pakettia"))
+    await handled(outreach_own, no_kit)
+    assert await deliveries_of(infra, outreach_own, no_kit) == []
+
+
+async def test_tender_opened_invites_exactly_the_interested_member_libraries(
+    infra: Infra, outreach_own: Outreach, mail_server: MailServer
+) -> None:
+    first, second, uninterested = unique_isil("FI-I"), unique_isil("FI-I"), unique_isil("FI-U")
+    libs = {
+        first: library(first, [contact(first, "Aino", "fi"), contact(first, "Sara", "sv")]),
+        second: library(second),
+        uninterested: library(uninterested),
+    }
+    await publish(infra, *(joined(lib) for lib in libs.values()))
+    await members_known(outreach_own, *libs)
+    tender = TenderOpened(
+        tender_id=f"T-{uuid.uuid4().hex[:6]}",
+        title="E-äänikirjat 2027",
+        kl_reference="KL-2026-42",
+        deadline=dt.datetime.now(dt.UTC) + dt.timedelta(days=30),
+        need_ids=["N-1"],
+        material_types=["e-audiobook"],
+        interested_libraries=[first, second, "FI-Notamember", first],
+        criteria={"price": 50, "quality": 30, "compatibility": 20},
+    )
+    [event_id] = await publish(infra, tender, times=2)
+    expected = {c.email for isil in (first, second) for c in libs[isil].contacts}
+    rows = await all_sent(infra, outreach_own, event_id, expected=len(expected))
+    assert {r["recipient"] for r in rows} == expected
+    assert {r["kind"] for r in rows} == {"invitation"}
+    [swedish] = mail_server.to(libs[first].contacts[1].email, "invitation")
+    assert swedish.subject == "Inbjudan att kommentera upphandlingen: E-äänikirjat 2027"
+    assert "KL-2026-42" in swedish.text
+    assert not mail_server.to(libs[uninterested].contacts[0].email, "invitation")
+
+
+async def test_records_available_sends_a_new_e_materials_notice_to_that_library(
+    infra: Infra, outreach_own: Outreach, mail_server: MailServer
+) -> None:
+    isil, other = unique_isil("FI-R"), unique_isil("FI-R")
+    lib = library(isil, [contact(isil, "Sara", "sv")])
+    await publish(infra, joined(lib), joined(library(other)))
+    await members_known(outreach_own, isil, other)
+    event = RecordsAvailable(
+        isil=isil,
+        collection_id="C-1",
+        agreement_id="AG-1",
+        title="Ellibs e-böcker",
+        count=1234,
+    )
+    [event_id] = await publish(infra, event, times=2)
+    [row] = await all_sent(infra, outreach_own, event_id, expected=1)
+    assert (row["recipient"], row["kind"], row["isil"]) == (lib.contacts[0].email, "notice", isil)
+    [notice] = mail_server.to(lib.contacts[0].email, "notice")
+    assert notice.subject == "Nya e-material: Ellibs e-böcker" and "1234" in notice.text
+    assert notice.language == "sv"
+    assert not mail_server.to(library(other).contacts[0].email, "notice")

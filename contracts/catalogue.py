@@ -52,6 +52,13 @@ class RecordsAvailable(Event):
     agreement_id: str | None
     title: str = Field(description="The collection's title, for notices")
     count: int = Field(ge=0, description="Records made available by this change")
+    reason: Literal["agreement-joined", "titles-added"] | None = Field(
+        None,
+        description=(
+            "agreement-joined: the library's set gained the whole collection; titles-added: "
+            "new titles were loaded into a collection the library already has"
+        ),
+    )
 
 
 class RecordsWithdrawn(Event):

@@ -7,15 +7,14 @@ form decides whether anything changed, so re-ingesting the same file is a no-op.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from dataclasses import dataclass
 from typing import Literal
 
-from pymarc import Record
+from pymarc import Field, Record
 
-from services.catalogue.profile import richness
+from services.catalogue.profile import copy_record, richness
 
 Outcome = Literal["accepted", "updated", "unchanged", "duplicate"]
 
@@ -66,13 +65,15 @@ def merge(existing: Record, incoming: Record) -> Merge:
         kept, other, which = existing, incoming, "existing"
     else:
         kept, other, which = incoming, existing, "incoming"
-    result = copy.deepcopy(kept)
+    result = copy_record(kept)
     have = {_url_key(u) for f in result.get_fields("856") for u in f.get_subfields("u")}
     added: list[str] = []
     for field in other.get_fields("856"):
         urls = field.get_subfields("u")
         if urls and all(_url_key(u) not in have for u in urls):
-            result.add_ordered_field(copy.deepcopy(field))
+            result.add_ordered_field(
+                Field(tag=field.tag, indicators=field.indicators, subfields=list(field.subfields))
+            )
             have.update(_url_key(u) for u in urls)
             added.extend(urls)
     return Merge(result, which, tuple(added))  # type: ignore[arg-type]

@@ -16,13 +16,12 @@ punctuation-free, leader/18 "c"), and LOW/SID tags, which the adapter adds per j
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Iterator
 
 from pymarc import Field, Indicators, Record, Subfield
 from pymarc.marcxml import record_to_xml
 
-from services.catalogue.profile import COLLECTION_TAG
+from services.catalogue.profile import COLLECTION_TAG, copy_record
 
 MARCXML_NS = "http://www.loc.gov/MARC21/slim"
 LOCAL_TAGS = frozenset({COLLECTION_TAG})
@@ -30,7 +29,7 @@ DROPPED_TAGS = frozenset({"001", "003", "005"})
 
 
 def to_melinda(record: Record, *, isil: str, local_id: str, corrected: bool = False) -> Record:
-    out = copy.deepcopy(record)
+    out = copy_record(record)
     out.fields = [f for f in out.fields if f.tag not in DROPPED_TAGS and f.tag not in LOCAL_TAGS]
     own = f"({isil}){local_id}"
     has_own = any(own in f.get_subfields("a") for f in out.get_fields("035"))

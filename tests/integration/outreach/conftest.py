@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaProducer
 
 from contracts.base import Event
 from contracts.membership import Contact, Library, LibraryNames, MemberJoined
+from contracts.procurement import AgreementJoined, AgreementPeriod, AgreementSigned, Supplier
 from kit.auth import Role
 from kit.envelope import OutgoingMessage, encode
 from konsortio.consumers import lag
@@ -276,3 +277,63 @@ async def all_sent(
         return rows if ok else None
 
     return await wait_for(sent, timeout_s)
+
+
+async def create_kit(infra: Infra, outreach: Outreach, **body: Any) -> dict[str, Any]:
+    response = await outreach.client.post(
+        "/kits", json=body, headers=auth(infra.token(Role.COORDINATOR))
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def upload(
+    infra: Infra,
+    outreach: Outreach,
+    kit_id: str,
+    name: str,
+    content: bytes,
+    language: str,
+    category: str = "poster",
+) -> dict[str, Any]:
+    response = await outreach.client.post(
+        f"/kits/{kit_id}/files",
+        files={"file": (name, content, "application/octet-stream")},
+        data={"language": language, "category": category},
+        headers=auth(infra.token(Role.COORDINATOR)),
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def sha(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def signed(agreement_id: str, product: str) -> AgreementSigned:
+    return AgreementSigned(
+        agreement_id=agreement_id,
+        tender_id=f"T-{agreement_id}",
+        title=f"E-kirjat {agreement_id}",
+        supplier=Supplier(name="Ellibs Oy", country="FI"),
+        product=product,
+        material_types=["e-book"],
+        licence_terms={},
+        periods=[AgreementPeriod(start=TODAY, end=TODAY + dt.timedelta(days=364))],
+        extension_options=1,
+        annual_cost_cents=1_000_000,
+        cost_share_model="per-capita",
+        signed_on=TODAY,
+    )
+
+
+def opted_in(agreement_id: str, isil: str, product: str) -> AgreementJoined:
+    return AgreementJoined(
+        agreement_id=agreement_id,
+        isil=isil,
+        joined_on=TODAY,
+        title=f"E-kirjat {agreement_id}",
+        supplier=Supplier(name="Ellibs Oy", country="FI"),
+        product=product,
+        participants=1,
+    )

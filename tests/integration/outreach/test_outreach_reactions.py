@@ -5,7 +5,6 @@ event is delivered again (every event here is published twice, with the same id)
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import uuid
 from typing import Any
@@ -15,10 +14,6 @@ import pytest
 from contracts.catalogue import RecordsAvailable
 from contracts.membership import MemberLeft
 from contracts.procurement import (
-    AgreementJoined,
-    AgreementPeriod,
-    AgreementSigned,
-    Supplier,
     TenderOpened,
 )
 from kit.auth import Role
@@ -31,78 +26,23 @@ from tests.integration.outreach.conftest import (
     Outreach,
     all_sent,
     contact,
+    create_kit,
     deliveries_of,
     handled,
     joined,
     library,
     members_known,
+    opted_in,
     publish,
+    sha,
+    signed,
     unique_isil,
+    upload,
 )
 
 pytestmark = pytest.mark.integration
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-
-
-async def create_kit(infra: Infra, outreach: Outreach, **body: Any) -> dict[str, Any]:
-    response = await outreach.client.post(
-        "/kits", json=body, headers=auth(infra.token(Role.COORDINATOR))
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def upload(
-    infra: Infra,
-    outreach: Outreach,
-    kit_id: str,
-    name: str,
-    content: bytes,
-    language: str,
-    category: str = "poster",
-) -> dict[str, Any]:
-    response = await outreach.client.post(
-        f"/kits/{kit_id}/files",
-        files={"file": (name, content, "application/octet-stream")},
-        data={"language": language, "category": category},
-        headers=auth(infra.token(Role.COORDINATOR)),
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def sha(content: bytes) -> str:
-    return hashlib.sha256(content).hexdigest()
-
-
-def signed(agreement_id: str, product: str) -> AgreementSigned:
-    return AgreementSigned(
-        agreement_id=agreement_id,
-        tender_id=f"T-{agreement_id}",
-        title=f"E-kirjat {agreement_id}",
-        supplier=Supplier(name="Ellibs Oy", country="FI"),
-        product=product,
-        material_types=["e-book"],
-        licence_terms={},
-        periods=[AgreementPeriod(start=TODAY, end=TODAY + dt.timedelta(days=364))],
-        extension_options=1,
-        annual_cost_cents=1_000_000,
-        cost_share_model="per-capita",
-        signed_on=TODAY,
-    )
-
-
-def opted_in(agreement_id: str, isil: str, product: str) -> AgreementJoined:
-    return AgreementJoined(
-        agreement_id=agreement_id,
-        isil=isil,
-        joined_on=TODAY,
-        title=f"E-kirjat {agreement_id}",
-        supplier=Supplier(name="Ellibs Oy", country="FI"),
-        product=product,
-        participants=1,
-    )
 
 
 async def delivered_events(outreach: Outreach) -> list[dict[str, Any]]:

@@ -1,0 +1,82 @@
+"""An SMTP outage delays messages and never loses them: with this package's own aiosmtpd
+server stopped, messages are queued and retried with backoff; when it is back, every message
+arrives exactly once, and each is reported by exactly one message-delivered event."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from contracts.catalogue import RecordsAvailable
+from tests.conftest import Infra, wait_for
+from tests.integration.outreach.conftest import (
+    MailServer,
+    Outreach,
+    all_sent,
+    contact,
+    deliveries_of,
+    joined,
+    library,
+    members_known,
+    publish,
+    unique_isil,
+)
+
+pytestmark = pytest.mark.integration
+
+
+async def test_an_smtp_outage_delays_mail_and_every_message_arrives_exactly_once(
+    infra: Infra, outreach_own: Outreach, mail_server: MailServer
+) -> None:
+    isils = [unique_isil("FI-M") for _ in range(3)]
+    libraries = [library(i, [contact(i, "Aino", "fi"), contact(i, "Sara", "sv")]) for i in isils]
+    addresses = [c.email for lib in libraries for c in lib.contacts]
+    mail_server.stop()
+    try:
+        causes = await publish(infra, *(joined(lib) for lib in libraries), times=2)
+        await members_known(outreach_own, *isils)
+        causes += await publish(
+            infra,
+            *(
+                RecordsAvailable(
+                    isil=i, collection_id="C-9", agreement_id=None, title="Uutuudet", count=7
+                )
+                for i in isils
+            ),
+            times=2,
+        )
+
+        async def waiting_for_smtp() -> bool:
+            rows = [d for cause in causes for d in await deliveries_of(infra, outreach_own, cause)]
+            return (
+                len(rows) == 2 * len(addresses)
+                and all(r["status"] in ("queued", "sending") for r in rows)
+                and all("SMTP unavailable" in (r["last_error"] or "") for r in rows)
+                and min(r["attempts"] for r in rows) >= 2  # retried, with backoff
+            )
+
+        await wait_for(waiting_for_smtp, timeout_s=30)
+        assert not any(mail_server.to(address) for address in addresses)
+    finally:
+        mail_server.start()
+
+    rows = []
+    for cause in causes:
+        rows += await all_sent(infra, outreach_own, cause, expected=2)  # one library's 2
+    assert len(rows) == 2 * len(addresses)
+    received = Counter(
+        (address, message.kind) for address in addresses for message in mail_server.to(address)
+    )
+    assert received == Counter({(a, k): 1 for a in addresses for k in ("welcome", "notice")})
+
+    payloads = [
+        json.loads(bytes(r["payload"]))
+        for r in await outreach_own.pool.fetch(
+            "SELECT payload FROM outbox WHERE event_type LIKE '%.message-delivered.%'"
+        )
+    ]
+    reported = Counter(p["delivery_id"] for p in payloads if p["cause_id"] in causes)
+    assert reported == Counter({r["id"]: 1 for r in rows})
+    assert all(p["attempts"] >= 2 for p in payloads if p["cause_id"] in causes)

@@ -58,6 +58,15 @@ IsilPath = Annotated[Text, Path(max_length=16)]
 EARLIEST, LATEST = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
 Day = Annotated[dt.date, Field(ge=EARLIEST, le=LATEST)]
 DayQuery = Annotated[dt.date | None, Query(ge=EARLIEST, le=LATEST)]
+
+
+def _in_range(value: dt.datetime) -> dt.datetime:
+    if not EARLIEST <= value.date() <= LATEST:
+        raise ValueError(f"must lie between {EARLIEST} and {LATEST}")
+    return value
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_in_range)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 MAX_CENTS = 10**12
@@ -338,7 +347,7 @@ class TenderIn(BaseModel):
         description="KL-Kuntahankinnat reference", examples=["KL-2027-014"]
     )
     need_ids: list[Annotated[Text, Field(max_length=100)]] = Field(min_length=1, max_length=50)
-    deadline: AwareDatetime = Field(description="Bids are accepted strictly before this")
+    deadline: Moment = Field(description="Bids are accepted strictly before this")
     criteria: CriteriaIn
     price_model: LicenceModel = Field(description="The model every bid must price")
 
@@ -351,7 +360,7 @@ class TenderPatch(BaseModel):
     need_ids: list[Annotated[Text, Field(max_length=100)]] | None = Field(
         None, min_length=1, max_length=50
     )
-    deadline: AwareDatetime | None = None
+    deadline: Moment | None = None
     criteria: CriteriaIn | None = None
     price_model: LicenceModel | None = None
 

@@ -2,8 +2,8 @@
 and builders that take a tender or an agreement to the state a test is about.
 
 Members normally arrive from membership's events; ``add_member`` writes them through the
-same command the handler uses, so the API tests do not wait for the broker. The tests in
-``test_procurement_events.py`` go through the broker.
+same command the handler uses, so the API tests need no broker. The tests in
+``test_procurement_events.py`` use ``live_procurement``, on the real broker.
 
 Time: a tender's deadline is real time. ``in_evaluation`` moves the clock by passing an
 explicit ``now`` after the deadline to the command, instead of sleeping; one API test waits for
@@ -25,6 +25,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from contracts.membership import Library, LibraryNames
 from kit.auth import Role
+from kit.settings import KafkaSettings, Settings
+from konsortio.stack import free_port
 from services.procurement import commands
 from services.procurement.app import build
 from tests.conftest import Infra, consumer_ready, running, wait_for
@@ -36,9 +38,29 @@ TODAY = dt.date.today()
 AN_HOUR = dt.timedelta(hours=1)
 
 
+def offline_settings(infra: Infra, service: str, dsn: str) -> Settings:
+    """Settings whose broker address has no listener: the service works and records its
+    events in the outbox, and none of them is published."""
+    kafka = KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}")
+    return infra.settings(service, dsn, kafka=kafka)
+
+
 @pytest.fixture(scope="session")
 async def procurement(infra: Infra) -> AsyncIterator[Service]:
+    """For the API tests: the real database, and no broker. They check what each command
+    records in the outbox (the same transaction as the state change); keeping the hundreds of
+    events they record off the shared broker keeps other services' consumers in this session
+    (outreach mails every member about every agreement-signed) from reacting to them."""
     dsn = await infra.new_database("procurement")
+    app = build(offline_settings(infra, "procurement", dsn))
+    async with running(app) as client:
+        yield Service(app, client, dsn)
+
+
+@pytest.fixture(scope="session")
+async def live_procurement(infra: Infra) -> AsyncIterator[Service]:
+    """On the real broker: it consumes membership's topic and publishes its own."""
+    dsn = await infra.new_database("procurement_live")
     app = build(infra.settings("procurement", dsn))
     async with running(app) as client:
         await consumer_ready(app)

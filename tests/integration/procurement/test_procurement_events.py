@@ -60,8 +60,9 @@ async def shares(procurement: Service, actors: Actors, agreement_id: str) -> dic
 
 
 async def test_a_library_that_leaves_the_consortium_leaves_its_agreements(
-    infra: Infra, membership: Service, procurement: Service, actors: Actors
+    infra: Infra, membership: Service, live_procurement: Service, actors: Actors
 ) -> None:
+    procurement = live_procurement
     leaving, staying = unique_isil("FI-L"), unique_isil("FI-S")
     await register_and_join(
         membership, infra, library_body(leaving, population=30_000, library_system="QURIA")
@@ -118,8 +119,9 @@ async def test_a_library_that_leaves_the_consortium_leaves_its_agreements(
 
 
 async def test_member_updated_refreshes_the_population_behind_the_cost_shares(
-    infra: Infra, membership: Service, procurement: Service, actors: Actors
+    infra: Infra, membership: Service, live_procurement: Service, actors: Actors
 ) -> None:
+    procurement = live_procurement
     a, b = unique_isil("FI-U"), unique_isil("FI-U")
     for isil in (a, b):
         await register_and_join(membership, infra, library_body(isil, population=10_000))
@@ -139,8 +141,9 @@ async def test_member_updated_refreshes_the_population_behind_the_cost_shares(
 
 
 async def test_a_redelivered_member_left_emits_agreement_left_once(
-    infra: Infra, procurement: Service, actors: Actors
+    infra: Infra, live_procurement: Service, actors: Actors
 ) -> None:
+    procurement = live_procurement
     isil = await add_member(procurement)
     agreement = await signed_agreement(procurement, actors)
     await opt_in(procurement, actors, agreement["id"], isil)
@@ -167,8 +170,9 @@ async def test_a_redelivered_member_left_emits_agreement_left_once(
 
 
 async def test_procurement_events_reach_the_topic_as_cloudevents(
-    infra: Infra, procurement: Service, actors: Actors
+    infra: Infra, live_procurement: Service, actors: Actors
 ) -> None:
+    procurement = live_procurement
     interested = [await add_member(procurement) for _ in range(2)]
     need_id = await need_with_interest(procurement, actors, interested)
     tender = await open_tender(procurement, actors, [need_id])
@@ -191,8 +195,9 @@ async def test_procurement_events_reach_the_topic_as_cloudevents(
 
 
 async def test_scheduled_ends_fire_on_their_date(
-    infra: Infra, procurement: Service, actors: Actors
+    infra: Infra, live_procurement: Service, actors: Actors
 ) -> None:
+    procurement = live_procurement
     # Three days long: expiry's effective date is TODAY + 3. Every other agreement of this
     # session runs a year, or is terminated further ahead, so driving the job to TODAY + 4
     # ends only these.

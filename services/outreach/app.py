@@ -3,6 +3,7 @@ campaign job, the routes, and what it reacts to."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -54,8 +55,15 @@ def _wire(settings: Settings, outreach_settings: OutreachSettings) -> tuple[Job,
 
     async def send_mail(runtime: Runtime) -> None:
         assert runtime.pool is not None
-        while await mailer.send_due(runtime.pool, outreach_settings, storage):
-            pass  # keep going while there is a backlog
+        pool = runtime.pool
+
+        async def drain() -> None:
+            while await mailer.send_due(pool, outreach_settings, storage):
+                pass  # keep going while there is a backlog
+
+        # Each connection claims its own batch (SKIP LOCKED), so they never share a message;
+        # SMTP and database round trips overlap instead of queueing behind each other.
+        await asyncio.gather(*(drain() for _ in range(outreach_settings.mail_connections)))
 
     async def run_campaigns(runtime: Runtime) -> None:
         assert runtime.pool is not None

@@ -27,6 +27,9 @@ class OutreachSettings(BaseSettings):
     )
     mail_batch_size: int = Field(100, ge=1, description="Messages sent per sender round.")
     mail_interval_s: float = Field(0.5, gt=0, description="Sender poll interval.")
+    mail_connections: int = Field(
+        4, ge=1, le=32, description="SMTP connections a replica sends on at once."
+    )
     mail_retry_base_s: float = Field(
         2.0, gt=0, description="First retry delay after a temporary SMTP failure; doubles."
     )

@@ -177,7 +177,9 @@ class AgreementEnded(Event):
 
 
 class AgreementJoined(Event):
-    """A member library opted in to an agreement."""
+    """A member library opted in to an agreement.
+
+    Published when the library opts in; ``joined_on``, its first day, may lie ahead."""
 
     name = "agreement-joined"
     producer = "procurement"
@@ -194,7 +196,11 @@ class AgreementJoined(Event):
 
 
 class AgreementLeft(Event):
-    """A library's participation in an agreement ended."""
+    """A library's participation in an agreement ended.
+
+    An opt-out given with notice is published on its ``left_on``. A library forced out, by
+    leaving the consortium (``membership-ended``) or by the agreement's end
+    (``agreement-ended``), is published at once."""
 
     name = "agreement-left"
     producer = "procurement"

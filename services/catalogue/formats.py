@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Literal
 
 from lxml import etree
-from pymarc import Field, MARCReader, Record, Subfield
+from pymarc import Field, Record, Subfield
 
 from services.catalogue import kbart, onix
 
@@ -115,16 +115,58 @@ def read_records(
     raise UnknownFormat(f"unknown format {fmt!r}")
 
 
+RECORD_TERMINATOR = b"\x1d"
+MAX_RECORD_BYTES = 99_999  # the leader's five-digit record length
+READ_BYTES = 256 * 1024
+
+
+def _raw_records(stream: BinaryIO) -> Iterator[bytes | None]:
+    """ISO 2709 records split on the record terminator (None: a run of bytes with none).
+
+    The terminator, not the leader's declared length, decides where a record ends, so one
+    record with a wrong length costs that record only: the reader finds the next one. The
+    byte 0x1D cannot occur inside a record's data (UTF-8 continuation bytes are 0x80-0xBF)."""
+    buffer = b""
+    while True:
+        chunk = stream.read(READ_BYTES)
+        if not chunk:
+            break
+        buffer += chunk
+        start = 0
+        while (end := buffer.find(RECORD_TERMINATOR, start)) != -1:
+            yield buffer[start : end + 1]
+            start = end + 1
+        buffer = buffer[start:]
+        if len(buffer) > MAX_RECORD_BYTES:
+            yield None  # no terminator where one must have been: skip to the next
+            buffer = b""
+            while (chunk := stream.read(READ_BYTES)) and RECORD_TERMINATOR not in chunk:
+                pass
+            buffer = chunk[chunk.find(RECORD_TERMINATOR) + 1 :] if chunk else b""
+    if buffer.strip(b" \r\n\t\x00\x1a"):
+        yield buffer
+
+
 def read_marc(stream: BinaryIO) -> Iterator[ReadResult]:
-    reader = MARCReader(
-        stream, to_unicode=True, force_utf8=True, utf8_handling="replace", permissive=True
-    )
-    for position, record in enumerate(reader, start=1):
-        if record is None:
-            error = reader.current_exception
+    position = 0
+    for raw in _raw_records(stream):
+        if raw is None:
+            position += 1
+            yield ParseFailure(position, "no record terminator within 99,999 bytes")
+            continue
+        if not raw.strip(b" \r\n\t\x1d"):
+            continue
+        position += 1
+        # Line breaks between records, which some tools write, are not part of a record.
+        raw = raw.lstrip(b"\r\n")
+        try:
+            record = Record(data=raw, to_unicode=True, force_utf8=True, utf8_handling="replace")
+            if not record.fields:
+                raise ValueError("no fields")
+        except Exception as error:  # a bad record must not stop the batch
             yield ParseFailure(position, f"{type(error).__name__}: {error}")
-        else:
-            yield record
+            continue
+        yield record
 
 
 def _iter_elements(

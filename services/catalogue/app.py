@@ -1,0 +1,88 @@
+"""Catalogue composition root."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from contracts import catalogue as events
+from kit.app import PeriodicJob, Runtime, ServiceSpec, create_app
+from kit.settings import Settings
+from services.catalogue import commands, melinda_jobs
+from services.catalogue.api import router
+from services.catalogue.deps import CatalogueDeps
+from services.catalogue.handlers import reactions
+from services.catalogue.melinda_client import MelindaClient
+from services.catalogue.settings import CatalogueSettings
+
+
+def melinda_deps(settings: CatalogueSettings) -> melinda_jobs.MelindaDeps:
+    factory = None
+    if settings.melinda_url:
+
+        def factory() -> MelindaClient:
+            return MelindaClient(
+                settings.melinda_url,
+                username=settings.melinda_username,
+                password=settings.melinda_password.get_secret_value(),
+                library=settings.melinda_library,
+                timeout_s=settings.melinda_timeout_s,
+            )
+
+    return melinda_jobs.MelindaDeps(
+        client=factory,
+        isil=settings.catalogue_agency_isil,
+        lease=dt.timedelta(seconds=settings.melinda_lease_s),
+        poll_interval_s=settings.melinda_poll_interval_s,
+    )
+
+
+def _wire(catalogue_settings: CatalogueSettings):  # type: ignore[no-untyped-def]
+    deps = CatalogueDeps(
+        settings=catalogue_settings,
+        melinda=melinda_deps(catalogue_settings),
+        spool_dir=Path(catalogue_settings.catalogue_spool_dir or tempfile.gettempdir()),
+    )
+
+    async def on_startup(runtime: Runtime) -> None:
+        deps.spool_dir.mkdir(parents=True, exist_ok=True)
+        runtime.extras["catalogue"] = deps
+
+    async def reconcile_due(runtime: Runtime) -> None:
+        assert runtime.pool is not None
+        await commands.reconcile_due(runtime.pool, dt.date.today())
+        await commands.fail_stale_batches(runtime.pool)
+
+    async def resume_melinda(runtime: Runtime) -> None:
+        assert runtime.pool is not None
+        await melinda_jobs.resume_due(runtime.pool, deps.melinda)
+
+    return on_startup, reconcile_due, resume_melinda
+
+
+def build(settings: Settings, catalogue_settings: CatalogueSettings | None = None) -> FastAPI:
+    catalogue_settings = catalogue_settings or CatalogueSettings()
+    on_startup, reconcile_due, resume_melinda = _wire(catalogue_settings)
+    spec = ServiceSpec(
+        name="catalogue",
+        title="Konsortio catalogue",
+        description=(
+            "The unified metadata process: supplier title lists into collections, quality "
+            "reports, per-library record sets, exports, OAI-PMH and Melinda-ready export."
+        ),
+        migrations=Path(__file__).parent / "migrations",
+        routers=[router],
+        reactions=reactions,
+        publishes=events.EVENTS,
+        jobs=[
+            PeriodicJob("reconcile-record-sets", reconcile_due, interval_s=60.0),
+            PeriodicJob("resume-melinda-jobs", resume_melinda, interval_s=30.0),
+        ],
+        on_startup=[on_startup],
+        upload_paths=["/batches"],
+        upload_max_bytes=catalogue_settings.catalogue_upload_max_bytes,
+    )
+    return create_app(spec, settings)

@@ -1,0 +1,201 @@
+"""Catalogue rules with no I/O: who should have which collection's records on a day, what a
+withdrawal is called, and what an upload may look like.
+
+The metadata rules themselves (formats, profile, dedup, quality, OAI-PMH, Melinda) live in
+their own pure modules next to this one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+WithdrawReason = Literal["agreement-left", "agreement-ended", "member-left", "titles-removed"]
+LeaveReason = Literal["opt-out", "membership-ended", "agreement-ended"]
+Mode = Literal["full", "delta"]
+
+# Collection ids go into OAI-PMH setSpecs and URLs, so they keep to the setSpec's safe letters.
+COLLECTION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9\-_.]{0,63}$"
+ISIL_PATTERN = r"^[A-Z]{2}-[A-Za-z0-9:/\-]{1,11}$"
+MAX_FILENAME_CHARS = 200
+
+# What a title list may be sent as. Multipart is the browser's and curl -F's way; the rest
+# are raw bodies. The content decides the format; the type only has to be plausible.
+RAW_CONTENT_TYPES = frozenset(
+    {
+        "application/octet-stream",
+        "application/marc",
+        "application/marcxml+xml",
+        "application/xml",
+        "text/xml",
+        "application/onix+xml",
+        "text/tab-separated-values",
+        "text/plain",
+    }
+)
+MULTIPART = "multipart/form-data"
+
+
+class CatalogueRuleViolated(ValueError):
+    """A request that breaks a catalogue rule; ``field`` names what to fix."""
+
+    def __init__(self, message: str, field: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.status = status
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+# --- participation ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Participation:
+    joined_on: dt.date
+    left_on: dt.date | None = None  # first day no longer participating
+    leave_reason: LeaveReason | None = None
+
+    def on(self, day: dt.date) -> bool:
+        return self.joined_on <= day and (self.left_on is None or day < self.left_on)
+
+
+def should_have_records(
+    participations: Iterable[Participation], ended_on: dt.date | None, day: dt.date
+) -> bool:
+    """A library's record set holds a collection's records while it takes part in the
+    agreement and the agreement is in force."""
+    if ended_on is not None and ended_on <= day:
+        return False
+    return any(p.on(day) for p in participations)
+
+
+def withdraw_reason(
+    participations: Iterable[Participation], ended_on: dt.date | None, day: dt.date
+) -> WithdrawReason:
+    """Why a library lost a collection's records, as records-withdrawn says it."""
+    if ended_on is not None and ended_on <= day:
+        return "agreement-ended"
+    ended = [p for p in participations if p.left_on is not None and p.left_on <= day]
+    latest = max(ended, key=lambda p: p.left_on or p.joined_on, default=None)
+    if latest is not None and latest.leave_reason == "membership-ended":
+        return "member-left"
+    if latest is not None and latest.leave_reason == "agreement-ended":
+        return "agreement-ended"
+    return "agreement-left"
+
+
+def open_participation(
+    participations: Iterable[tuple[int, Participation]], left_on: dt.date
+) -> int | None:
+    """The participation an ``agreement-left`` with ``left_on`` ends: the latest that began
+    before that day and has not ended before it."""
+    candidates = [
+        (pid, p)
+        for pid, p in participations
+        if p.joined_on <= left_on and (p.left_on is None or p.left_on > left_on)
+    ]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda item: item[1].joined_on)[0]
+
+
+# --- uploads -----------------------------------------------------------------------------------
+
+
+def media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def check_content_type(content_type: str | None) -> Literal["multipart", "raw"]:
+    kind = media_type(content_type)
+    if kind == MULTIPART:
+        return "multipart"
+    if kind in RAW_CONTENT_TYPES:
+        return "raw"
+    allowed = ", ".join(sorted(RAW_CONTENT_TYPES | {MULTIPART}))
+    raise CatalogueRuleViolated(
+        f"a title list cannot be sent as {kind or '(no content type)'}; use one of {allowed}",
+        field="content-type",
+        status=415,
+    )
+
+
+def check_filename(raw: str | None, *, field: str = "filename") -> str | None:
+    """The file name to keep (metadata only: uploads are spooled under generated names).
+    A name with path parts, control characters or a leading dot is refused, because it
+    would be shown in reports and reach people's file systems through exports."""
+    if raw is None or raw == "":
+        return None
+    name = unicodedata.normalize("NFC", raw)
+    if len(name) > MAX_FILENAME_CHARS:
+        raise CatalogueRuleViolated(
+            f"the file name may be at most {MAX_FILENAME_CHARS} characters", field
+        )
+    for char in name:
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+            raise CatalogueRuleViolated(
+                f"the file name contains a control character (U+{ord(char):04X})", field
+            )
+    if "/" in name or "\\" in name or ":" in name:
+        raise CatalogueRuleViolated("the file name may not contain a path (/, \\ or :)", field)
+    if name.startswith(".") or name != name.strip() or name.endswith("."):
+        raise CatalogueRuleViolated(
+            "the file name may not start with a dot or end with a dot or space", field
+        )
+    return name
+
+
+def check_url_template(template: str | None) -> str | None:
+    """An ONIX access-URL template: HTTP(S), with only the {isbn} and {reference} fields."""
+    if template is None or template == "":
+        return None
+    if not template.startswith(("https://", "http://")):
+        raise CatalogueRuleViolated("the URL template must be an http(s) URL", "url_template")
+    for name in re.findall(r"{([^{}]*)}", template):
+        if name not in ("isbn", "reference"):
+            raise CatalogueRuleViolated(
+                f"unknown field {{{name}}} in the URL template; use {{isbn}} or {{reference}}",
+                "url_template",
+            )
+    try:
+        template.format(isbn="9780000000000", reference="x")
+    except (ValueError, IndexError, KeyError) as error:
+        raise CatalogueRuleViolated(f"bad URL template: {error}", "url_template") from error
+    return template
+
+
+# --- OAI-PMH identifiers ---------------------------------------------------------------------
+
+
+def master_identifier(namespace: str, record_id: int) -> str:
+    """The OAI identifier of a collection's record."""
+    return f"oai:{namespace}:{record_id}"
+
+
+def library_identifier(namespace: str, isil: str, record_id: int) -> str:
+    """The OAI identifier of a record in one library's set. It is a separate item from the
+    collection's record because it has its own datestamp and deleted state."""
+    return f"oai:{namespace}:{isil}:{record_id}"
+
+
+def parse_identifier(namespace: str, identifier: str) -> tuple[str | None, int] | None:
+    """(ISIL or None, record id), or None when the identifier is not one of ours."""
+    prefix = f"oai:{namespace}:"
+    if not identifier.startswith(prefix):
+        return None
+    local = identifier[len(prefix) :]
+    isil, _, number = local.rpartition(":")
+    if not number.isdigit() or len(number) > 18:
+        return None
+    if isil and not re.match(ISIL_PATTERN, isil):
+        return None
+    return (isil or None), int(number)

@@ -1,0 +1,385 @@
+"""Title-list ingest: a spooled upload, read record by record, into a collection.
+
+The file is read in chunks (``chunk_size`` records): the pure pipeline (read → convert →
+normalise → validate) and the dedup decisions run in a worker thread, so the event loop keeps
+serving requests; each chunk is then written with one set-based statement per kind of change.
+Memory holds one chunk and the quality report's bounded counters, never the file.
+
+A batch is one database transaction: its records, findings, record-set changes, quality
+report and events commit together, or nothing does. Only its status row (with progress) is
+committed beforehand, so the upload can be watched. Two batches never run in one collection
+at once (an advisory lock; the API refuses a second upload before spooling it).
+
+Outcomes per record, as ``titles-ingested`` counts them:
+- accepted: a title new to the collection (or one withdrawn before that comes back);
+- updated: a title whose merged record differs from the stored one;
+- unchanged: same content (re-ingesting a file changes nothing);
+- duplicate: the title was already in this batch; the richer record is kept, URLs merged;
+- rejected: unreadable, or an error against the consortium profile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from pymarc import Record
+
+from contracts.catalogue import IngestCounts, RecordsAvailable, RecordsWithdrawn, TitlesIngested
+from kit.logging import get_logger
+from kit.outbox import record_event
+from services.catalogue import store
+from services.catalogue.dedup import content_hash, resolve, stored_bytes
+from services.catalogue.formats import Format
+from services.catalogue.pipeline import Processed, process_stream
+from services.catalogue.profile import Finding
+from services.catalogue.quality import QualityReport
+
+log = get_logger(__name__)
+SOURCE = "/konsortio/catalogue"
+LOCK_NAMESPACE = "konsortio-catalogue-ingest:"
+MAX_TEXT = 2000
+MAX_TITLE = 500
+
+
+class IngestFailed(Exception):
+    """The batch could not run at all (not a bad record: those are findings)."""
+
+
+@dataclass(frozen=True)
+class IngestJob:
+    batch_id: str
+    collection_id: str
+    fmt: Format
+    mode: str
+    path: Path
+    language: str | None
+    url_template: str | None
+    chunk_size: int = 500
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    batch_id: str
+    counts: IngestCounts
+    records_in_collection: int
+    available: dict[str, int]
+    withdrawn: dict[str, int]
+
+
+def clean(text: str | None, limit: int = MAX_TEXT) -> str | None:
+    """PostgreSQL text and jsonb cannot hold NUL; supplier data sometimes does."""
+    if text is None:
+        return None
+    return text.replace("\x00", "\ufffd")[:limit]
+
+
+def record_title(record: Record) -> str:
+    f245 = record.get("245")
+    if f245 is None:
+        return ""
+    return " ".join(v.strip() for v in f245.get_subfields("a", "b") if v.strip())
+
+
+# --- planning a chunk (pure, runs in a worker thread) -----------------------------------------
+
+
+@dataclass
+class _Pending:
+    """The decided state of one title seen in this chunk."""
+
+    key: str
+    stored: store.StoredRecord | None
+    record: Record | None  # None: unchanged from the stored bytes (parsed when needed)
+    content_hash: str
+    marc: bytes | None
+    reference: str | None
+    new: bool  # a title new to the collection, or a withdrawn one coming back
+    changed: bool
+
+    def current(self) -> Record:
+        if self.record is None:
+            assert self.stored is not None
+            self.record = Record(data=self.stored.marc, force_utf8=True)
+        return self.record
+
+
+@dataclass
+class ChunkPlan:
+    inserts: list[store.NewRecord] = field(default_factory=list)
+    updates: list[store.ChangedRecord] = field(default_factory=list)
+    reinstated: set[int] = field(default_factory=set)
+    seen: set[int] = field(default_factory=set)
+    findings: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+def _clean_findings(findings: tuple[Finding, ...]) -> tuple[Finding, ...]:
+    return tuple(Finding(f.severity, f.code, f.field, clean(f.message) or "") for f in findings)
+
+
+def plan_chunk(
+    items: list[Processed],
+    existing: dict[str, store.StoredRecord],
+    batch_id: str,
+    report: QualityReport,
+) -> ChunkPlan:
+    """Decide each record's outcome against the stored records and the earlier records of
+    the batch; count it in the report. No I/O."""
+    plan = ChunkPlan()
+    pending: dict[str, _Pending] = {}
+    for item in items:
+        reference = clean(item.reference, 200)
+        findings = _clean_findings(item.findings)
+        if findings:
+            plan.findings += [
+                (batch_id, item.position, reference, f.severity, f.code, f.field, f.message)
+                for f in findings
+            ]
+        key = item.match_key
+        if not item.accepted or item.record is None or key is None:
+            report.add("rejected", findings, reference)
+            stored = existing.get(key) if key else None
+            if stored is not None and not stored.deleted:
+                # The title is still on the supplier's list, only its record is bad this
+                # time: a full load must not withdraw the good record we have.
+                plan.seen.add(stored.id)
+            continue
+        try:
+            outcome = _decide(item.record, key, reference, existing, pending, batch_id)
+        except Exception as error:  # a record pymarc cannot serialise must not stop the batch
+            problem = Finding(
+                "error", "unserialisable-record", "record", clean(f"{error!r}", 500) or ""
+            )
+            plan.findings.append(
+                (
+                    batch_id,
+                    item.position,
+                    reference,
+                    "error",
+                    problem.code,
+                    "record",
+                    problem.message,
+                )
+            )
+            report.add("rejected", (*findings, problem), reference)
+            continue
+        report.add(outcome, findings, reference)
+    for entry in pending.values():
+        if entry.stored is None:
+            assert entry.marc is not None and entry.record is not None
+            plan.inserts.append(
+                store.NewRecord(
+                    entry.key,
+                    entry.content_hash,
+                    entry.marc,
+                    clean(record_title(entry.record), MAX_TITLE) or "",
+                    entry.reference,
+                )
+            )
+        elif entry.new or entry.changed:
+            assert entry.marc is not None and entry.record is not None
+            plan.updates.append(
+                store.ChangedRecord(
+                    entry.stored.id,
+                    entry.content_hash,
+                    entry.marc,
+                    clean(record_title(entry.record), MAX_TITLE) or "",
+                    entry.reference,
+                )
+            )
+            if entry.new:
+                plan.reinstated.add(entry.stored.id)
+        else:
+            plan.seen.add(entry.stored.id)
+    return plan
+
+
+def _decide(
+    incoming: Record,
+    key: str,
+    reference: str | None,
+    existing: dict[str, store.StoredRecord],
+    pending: dict[str, _Pending],
+    batch_id: str,
+) -> str:
+    earlier = pending.get(key)
+    if earlier is not None:
+        # The same title twice in one chunk: merge into what the chunk already decided.
+        current = earlier.current()
+        resolution = resolve(current, incoming, seen_in_batch=True)
+        if resolution.record is not current:
+            earlier.record = resolution.record
+            earlier.content_hash = resolution.content_hash
+            earlier.marc = stored_bytes(resolution.record)
+            earlier.changed = True
+        return "duplicate"
+    stored = existing.get(key)
+    if stored is None or stored.deleted:
+        resolution = resolve(None, incoming)
+        pending[key] = _Pending(
+            key,
+            stored,
+            incoming,
+            resolution.content_hash,
+            stored_bytes(incoming),
+            reference,
+            new=True,
+            changed=True,
+        )
+        return "accepted"
+    seen_in_batch = stored.seen_batch == batch_id
+    incoming_hash = content_hash(incoming)
+    if incoming_hash == stored.content_hash:
+        # The common re-ingest case: no need to parse the stored record to know.
+        pending[key] = _Pending(
+            key, stored, None, stored.content_hash, None, reference, new=False, changed=False
+        )
+        return "duplicate" if seen_in_batch else "unchanged"
+    existing_record = Record(data=stored.marc, force_utf8=True)
+    resolution = resolve(existing_record, incoming, seen_in_batch=seen_in_batch)
+    changed = resolution.record is not existing_record
+    pending[key] = _Pending(
+        key,
+        stored,
+        resolution.record,
+        resolution.content_hash,
+        stored_bytes(resolution.record) if changed else None,
+        reference,
+        new=False,
+        changed=changed,
+    )
+    return resolution.outcome
+
+
+def _take(items: Iterator[Processed], n: int) -> list[Processed]:
+    return list(itertools.islice(items, n))
+
+
+# --- running a batch ---------------------------------------------------------------------------
+
+Progress = Callable[[int], Awaitable[None]]
+
+
+async def run(
+    conn: asyncpg.Connection,
+    job: IngestJob,
+    collection: store.Collection,
+    progress: Progress,
+) -> IngestResult:
+    """Process the spooled file in ONE transaction on ``conn`` (the caller's)."""
+    report = QualityReport()
+    processed = 0
+    async with conn.transaction():
+        if not await conn.fetchval(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))",
+            LOCK_NAMESPACE + job.collection_id,
+        ):
+            raise IngestFailed("another batch is being ingested into this collection")
+        changes: list[tuple[int, str]] = []
+        with job.path.open("rb") as stream:
+            items = process_stream(
+                stream,
+                job.fmt,
+                collection_code=job.collection_id,
+                default_language=job.language,
+                url_template=job.url_template,
+            )
+            while chunk := await asyncio.to_thread(_take, items, job.chunk_size):
+                keys = sorted({item.match_key for item in chunk if item.match_key})
+                existing = await store.records_by_keys(conn, job.collection_id, keys)
+                plan = await asyncio.to_thread(plan_chunk, chunk, existing, job.batch_id, report)
+                new_ids = await store.insert_records(
+                    conn, job.collection_id, job.batch_id, plan.inserts
+                )
+                await store.update_records(conn, job.batch_id, plan.updates)
+                await store.mark_seen(conn, job.batch_id, plan.seen)
+                changes = [(record_id, "new") for record_id in new_ids.values()]
+                changes += [
+                    (u.id, "new" if u.id in plan.reinstated else "changed") for u in plan.updates
+                ]
+                await store.insert_batch_records(conn, job.batch_id, changes)
+                await store.insert_findings(conn, plan.findings)
+                processed += len(chunk)
+                await progress(processed)
+        withdrawn_titles = 0
+        seen_any = report.total - report.outcomes.get("rejected", 0) > 0
+        if job.mode == "full" and seen_any:
+            # A full load whose every record failed says nothing about what the supplier
+            # still offers, so it withdraws nothing.
+            withdrawn_titles = await store.withdraw_missing(conn, job.collection_id, job.batch_id)
+        # The collection's row lock orders this against a library joining or leaving at
+        # the same moment, so no library misses the new records or keeps withdrawn ones.
+        await store.get_collection(conn, job.collection_id, lock=True)
+        gained, lost = await store.distribute_batch(conn, job.collection_id, job.batch_id)
+        in_collection = await store.active_record_count(conn, job.collection_id)
+        counts = IngestCounts(
+            received=report.total,
+            accepted=report.outcomes.get("accepted", 0),
+            updated=report.outcomes.get("updated", 0),
+            unchanged=report.outcomes.get("unchanged", 0),
+            duplicate=report.outcomes.get("duplicate", 0),
+            rejected=report.outcomes.get("rejected", 0),
+            withdrawn=withdrawn_titles,
+            warnings=report.records_with_warnings,
+        )
+        summary = report.as_dict(top=20)
+        summary["mode"] = job.mode
+        summary["withdrawn"] = withdrawn_titles
+        if job.mode == "full" and not seen_any:
+            summary["note"] = "no usable record in a full load: nothing was withdrawn"
+        await store.finish_batch(conn, job.batch_id, processed, counts.model_dump(), summary)
+        await record_event(
+            conn,
+            TitlesIngested(
+                batch_id=job.batch_id,
+                collection_id=job.collection_id,
+                agreement_id=collection.agreement_id,
+                format=job.fmt,
+                mode=job.mode,  # type: ignore[arg-type]
+                counts=counts,
+                records_in_collection=in_collection,
+            ),
+            source=SOURCE,
+        )
+        for isil, count in sorted(gained.items()):
+            await record_event(
+                conn,
+                RecordsAvailable(
+                    isil=isil,
+                    collection_id=job.collection_id,
+                    agreement_id=collection.agreement_id,
+                    title=collection.title,
+                    count=count,
+                    reason="titles-added",
+                ),
+                source=SOURCE,
+            )
+        for isil, count in sorted(lost.items()):
+            await record_event(
+                conn,
+                RecordsWithdrawn(
+                    isil=isil,
+                    collection_id=job.collection_id,
+                    agreement_id=collection.agreement_id,
+                    count=count,
+                    reason="titles-removed",
+                ),
+                source=SOURCE,
+            )
+    log.info(
+        "batch ingested",
+        batch_id=job.batch_id,
+        collection_id=job.collection_id,
+        **counts.model_dump(),
+    )
+    return IngestResult(job.batch_id, counts, in_collection, gained, lost)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

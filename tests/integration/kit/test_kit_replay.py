@@ -15,6 +15,12 @@ from tests.integration.conftest import Service, library_body, register_and_join,
 pytestmark = pytest.mark.integration
 
 
+def welcomes(sink: SmtpSink) -> list[dict]:
+    return [
+        m for m in read_sink(sink.directory) if m["headers"].get("X-Konsortio-Kind") == "welcome"
+    ]
+
+
 async def test_reset_to_earliest_and_restart_sends_nothing_twice(
     infra: Infra, membership: Service
 ) -> None:
@@ -45,8 +51,10 @@ async def test_reset_to_earliest_and_restart_sends_nothing_twice(
                 )
 
             await wait_for(caught_up, timeout_s=120)
-            deliveries_before = (await client.get("/deliveries", headers=operator)).json()["total"]
-        before = len(read_sink(sink.directory))
+            deliveries_before = (
+                await client.get("/deliveries", params={"kind": "welcome"}, headers=operator)
+            ).json()["total"]
+        before = len(welcomes(sink))
 
         assert await reset_to_earliest(infra.kafka(), group, ["konsortio.membership"]) >= 1
         assert not await caught_up()
@@ -61,9 +69,13 @@ async def test_reset_to_earliest_and_restart_sends_nothing_twice(
                 timeout_s=120,
             )
             await wait_for(caught_up, timeout_s=120)
-            deliveries_after = (await client.get("/deliveries", headers=operator)).json()["total"]
-        # Everything was read again, and only the new library's welcome was queued and sent.
+            deliveries_after = (
+                await client.get("/deliveries", params={"kind": "welcome"}, headers=operator)
+            ).json()["total"]
+        # The membership topic was read again from the start, and only the new library's
+        # welcome was queued and sent. (Other topics' reactions are not this test's business:
+        # other tests keep publishing on them meanwhile.)
         assert deliveries_after == deliveries_before + 1
-        assert len(read_sink(sink.directory)) == before + 1
+        assert len(welcomes(sink)) == before + 1
     finally:
         sink.stop()

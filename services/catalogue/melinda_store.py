@@ -44,7 +44,18 @@ async def insert_job(
     operation: str,
     created_by: str,
 ) -> None:
-    total = await conn.fetchval(
+    await conn.execute(
+        """
+        INSERT INTO melinda_jobs (id, batch_id, mode, operation, status, total, created_by)
+        VALUES ($1, $2, $3, $4, 'pending', 0, $5)
+        """,
+        job_id,
+        batch_id,
+        mode,
+        operation,
+        created_by,
+    )
+    await conn.execute(
         """
         WITH chosen AS (
             INSERT INTO melinda_job_records (job_id, record_id, position, melinda_id)
@@ -57,23 +68,11 @@ async def insert_job(
                         ELSE ml.melinda_id IS NOT NULL END)
             RETURNING 1
         )
-        SELECT count(*) FROM chosen
+        UPDATE melinda_jobs SET total = (SELECT count(*) FROM chosen) WHERE id = $1
         """,
         job_id,
         batch_id,
         operation,
-    )
-    await conn.execute(
-        """
-        INSERT INTO melinda_jobs (id, batch_id, mode, operation, status, total, created_by)
-        VALUES ($1, $2, $3, $4, 'pending', $5, $6)
-        """,
-        job_id,
-        batch_id,
-        mode,
-        operation,
-        total,
-        created_by,
     )
 
 

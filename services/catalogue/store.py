@@ -254,15 +254,15 @@ async def end_open_participations(
     isil: str | None = None,
 ) -> list[tuple[str, str]]:
     """End every participation still open on ``left_on`` (of one agreement, or of one library);
-    return the (agreement id, ISIL) pairs touched. One that only begins on or after that day
-    (a re-join) is left alone."""
+    return the (agreement id, ISIL) pairs touched. One that only begins after that day (a
+    re-join) is left alone."""
     rows = await conn.fetch(
         """
         UPDATE participations
         SET left_on = greatest($1::date, joined_on), leave_reason = $2
         WHERE ($3::text IS NULL OR agreement_id = $3)
           AND ($4::text IS NULL OR isil = $4)
-          AND joined_on < $1
+          AND joined_on <= $1
           AND (left_on IS NULL OR left_on > $1)
         RETURNING agreement_id, isil
         """,

@@ -227,7 +227,7 @@ async def catalogue_events(infra: Infra, key: str) -> list[tuple[str, dict[str, 
         await consumer.seek_to_beginning(*partitions)
         end = await consumer.end_offsets(partitions)
         found: list[tuple[int, str, dict[str, Any]]] = []
-        while any(await consumer.position(p) < end[p] for p in partitions):
+        while [p for p in partitions if await consumer.position(p) < end[p]]:
             batch = await consumer.getmany(timeout_ms=200)
             for records in batch.values():
                 for record in records:
@@ -317,3 +317,21 @@ async def upload(
 
 def onix_sample() -> bytes:
     return (FIXTURES / "onix_sample.xml").read_bytes()
+
+
+@pytest.fixture(scope="session")
+def oai_schema() -> Any:
+    """The OAI-PMH schema with both payload schemas, all from local files (nothing fetched),
+    so the strict wildcard in <metadata> is validated too."""
+    from lxml import etree
+
+    driver = f"""<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">
+      <xs:import namespace="http://www.openarchives.org/OAI/2.0/"
+                 schemaLocation="{(FIXTURES / "OAI-PMH.xsd").as_uri()}"/>
+      <xs:import namespace="http://www.loc.gov/MARC21/slim"
+                 schemaLocation="{(FIXTURES / "MARC21slim.xsd").as_uri()}"/>
+      <xs:import namespace="http://www.openarchives.org/OAI/2.0/oai_dc/"
+                 schemaLocation="{(FIXTURES / "oai_dc.xsd").as_uri()}"/>
+    </xs:schema>"""
+    parser = etree.XMLParser(no_network=True)
+    return etree.XMLSchema(etree.fromstring(driver.encode(), parser))

@@ -13,6 +13,16 @@ A service declares what it reacts to with ``Reactions`` (one handler per event t
 
 FastStream's NACK_ON_ERROR would seek back to a poison message forever; here nothing is ever
 nacked, so no partition is blocked.
+
+Opt-in batch path, for high-volume consumers: ``subscribe(broker, batch=True, max_records=N)``
+takes up to N records per poll and ``process_batch`` handles them in ONE transaction (one inbox
+``INSERT … SELECT unnest … ON CONFLICT DO NOTHING RETURNING`` finds the new event ids, then
+the handlers run in record order) with ONE offset commit afterwards. Handlers may take a list
+(``@reactions.on_batch(Model)``: ``async def f(delivery: BatchDelivery, events: list[Model])``);
+a plain ``@reactions.on`` handler also works there, called once per new event inside the batch
+transaction. If the batch transaction fails for any reason, nothing of it is committed and every
+record is processed again on its own through ``process``, so a poison message is retried and
+dead-lettered individually exactly as on the one-at-a-time path.
 """
 
 from __future__ import annotations
@@ -51,7 +61,18 @@ class Delivery:
     deps: Any = None
 
 
+@dataclass(frozen=True)
+class BatchDelivery:
+    """What a batch handler receives besides its events: the open transaction's connection,
+    the envelopes (``envelopes[i]`` belongs to ``events[i]``), and the service's dependencies."""
+
+    conn: asyncpg.Connection
+    envelopes: Sequence[Envelope]
+    deps: Any = None
+
+
 Handler = Callable[[Delivery, Any], Awaitable[None]]
+BatchHandler = Callable[[BatchDelivery, list[Any]], Awaitable[None]]
 
 # The service's own database is unreachable: no message can be processed until it is back,
 # so waiting (with backoff) is right and dead-lettering would only lose good events.
@@ -110,6 +131,7 @@ class Reactions:
 
     def __init__(self) -> None:
         self._handlers: dict[str, tuple[type[Event], Handler]] = {}
+        self._batch_handlers: dict[str, tuple[type[Event], BatchHandler]] = {}
 
     def on(self, event_type: type[E]) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
@@ -118,14 +140,61 @@ class Reactions:
 
         return register
 
+    def on_batch(self, event_type: type[E]) -> Callable[[BatchHandler], BatchHandler]:
+        """Register a handler that takes a list of events (in record order) and one
+        ``BatchDelivery``, for the batch path. On the one-at-a-time path, and when a failed
+        batch is retried record by record, it is called with a list of one."""
+
+        def register(handler: BatchHandler) -> BatchHandler:
+            self._batch_handlers[event_type.ce_type()] = (event_type, handler)
+            return handler
+
+        return register
+
+    def _models(self) -> dict[str, type[Event]]:
+        models = {ce_type: model for ce_type, (model, _) in self._batch_handlers.items()}
+        models.update({ce_type: model for ce_type, (model, _) in self._handlers.items()})
+        return models
+
     def topics(self) -> list[str]:
-        return sorted({model.topic() for model, _ in self._handlers.values()})
+        return sorted({model.topic() for model in self._models().values()})
 
     def lookup(self, ce_type: str) -> tuple[type[Event], Handler] | None:
-        return self._handlers.get(ce_type)
+        """The one-at-a-time handler; for a type with only a batch handler, an adapter that
+        calls it with a list of one."""
+        registered = self._handlers.get(ce_type)
+        if registered is not None:
+            return registered
+        batch = self._batch_handlers.get(ce_type)
+        if batch is None:
+            return None
+        model, batch_handler = batch
+
+        async def one(delivery: Delivery, event: Any) -> None:
+            await batch_handler(
+                BatchDelivery(delivery.conn, (delivery.envelope,), delivery.deps), [event]
+            )
+
+        return model, one
+
+    def lookup_batch(self, ce_type: str) -> tuple[type[Event], BatchHandler] | None:
+        """The batch handler, or an adapter calling the one-at-a-time handler per event."""
+        registered = self._batch_handlers.get(ce_type)
+        if registered is not None:
+            return registered
+        single = self._handlers.get(ce_type)
+        if single is None:
+            return None
+        model, handler = single
+
+        async def each(delivery: BatchDelivery, events: list[Any]) -> None:
+            for envelope, event in zip(delivery.envelopes, events, strict=True):
+                await handler(Delivery(delivery.conn, envelope, delivery.deps), event)
+
+        return model, each
 
     def event_types(self) -> list[type[Event]]:
-        return [model for model, _ in self._handlers.values()]
+        return list(self._models().values())
 
 
 class EventConsumer:
@@ -154,8 +223,32 @@ class EventConsumer:
         self._idle = asyncio.Event()
         self._idle.set()
 
-    def subscribe(self, broker: KafkaBroker, *, group_id: str | None = None) -> None:
-        """One subscriber per topic the reactions need, in this consumer's group."""
+    def subscribe(
+        self,
+        broker: KafkaBroker,
+        *,
+        group_id: str | None = None,
+        batch: bool = False,
+        max_records: int = 500,
+        batch_timeout_ms: int = 100,
+        fetch_max_wait_ms: int = 500,
+    ) -> None:
+        """One subscriber per topic the reactions need, in this consumer's group.
+
+        ``batch=True`` (opt-in) takes up to ``max_records`` records per poll and handles them
+        with ``process_batch``: one transaction and one offset commit per batch. A poll
+        returns as soon as any record is there; ``batch_timeout_ms`` only bounds an idle one.
+
+        ``fetch_max_wait_ms`` is how long the broker may hold a fetch that finds nothing new
+        (aiokafka's default, 500 ms). Apache Kafka answers such a fetch as soon as records
+        arrive; Tansu 0.6 holds it for the whole wait, so there a consumer's latency is up to
+        this value: latency-sensitive consumers on Tansu pass 10-20 ms.
+        """
+        if batch:
+            self._subscribe_batches(
+                broker, group_id, max_records, batch_timeout_ms, fetch_max_wait_ms
+            )
+            return
         for topic in self.reactions.topics():
 
             async def on_message(message: KafkaMessage) -> None:
@@ -165,16 +258,7 @@ class EventConsumer:
                 self._in_flight += 1
                 self._idle.clear()
                 try:
-                    outcome = await self.process(
-                        Received(
-                            topic=record.topic,
-                            partition=record.partition,
-                            offset=record.offset,
-                            key=record.key,
-                            headers={name: value for name, value in (record.headers or [])},
-                            value=record.value or b"",
-                        )
-                    )
+                    outcome = await self.process(_received(record))
                     if outcome is not None:  # None: stopped mid-retry; redelivered later
                         await message.ack()
                 finally:
@@ -189,10 +273,53 @@ class EventConsumer:
                 decoder=_raw_body,
                 group_id=group_id or self.name,
                 auto_offset_reset="earliest",
+                fetch_max_wait_ms=fetch_max_wait_ms,
                 ack_policy=AckPolicy.MANUAL,
                 title=f"{self.name}:{topic}",
                 description=f"{self.name} reacts to events on {topic}",
             )(on_message)
+
+    def _subscribe_batches(
+        self,
+        broker: KafkaBroker,
+        group_id: str | None,
+        max_records: int,
+        batch_timeout_ms: int,
+        fetch_max_wait_ms: int,
+    ) -> None:
+        for topic in self.reactions.topics():
+
+            async def on_batch(message: KafkaMessage) -> None:
+                if self.stopping:
+                    return  # not acknowledged: redelivered to whoever consumes next
+                self._in_flight += 1
+                self._idle.clear()
+                try:
+                    outcomes = await self.process_batch(
+                        [_received(record) for record in message.raw_message]
+                    )
+                    # None: stopped mid-retry; the offset must not pass that record, and the
+                    # ones handled before it are found in the inbox when redelivered.
+                    if all(outcome is not None for outcome in outcomes):
+                        await message.ack()
+                finally:
+                    self._in_flight -= 1
+                    if not self._in_flight:
+                        self._idle.set()
+
+            broker.subscriber(
+                topic,
+                batch=True,
+                max_records=max_records,
+                batch_timeout_ms=batch_timeout_ms,
+                fetch_max_wait_ms=fetch_max_wait_ms,
+                decoder=_raw_body,
+                group_id=group_id or self.name,
+                auto_offset_reset="earliest",
+                ack_policy=AckPolicy.MANUAL,
+                title=f"{self.name}:{topic}",
+                description=f"{self.name} reacts to events on {topic} (in batches)",
+            )(on_batch)
 
     async def drain_in_flight(self, timeout_s: float = 10.0) -> None:
         """Graceful shutdown: take no new messages and let the one in flight finish."""
@@ -259,6 +386,112 @@ class EventConsumer:
                 unavailable_delay = min(unavailable_delay * 2, self.backoff_max_s)
             except Exception as error:  # a violated rule or a bug: more attempts cannot help
                 return await self._dead_letter(record, error, attempts=attempt)
+
+    async def process_batch(self, records: Sequence[Received]) -> list[Outcome | None]:
+        """Handle records in one transaction; return an outcome per record, in order.
+
+        Poison, unknown and invalid records are dead-lettered first, one by one, as
+        ``process`` would. The rest share one inbox claim and one transaction; if that
+        transaction fails, none of it is committed and each of those records goes through
+        ``process`` on its own (bounded retries, dead letter), so one bad record costs its
+        batch a retry, never its neighbours' effects."""
+        started = time.perf_counter()
+        outcomes: list[Outcome | None] = [None] * len(records)
+        pending: list[tuple[int, Envelope, Event]] = []
+        seen: set[str] = set()
+        retried_alone: set[int] = set()
+        for index, record in enumerate(records):
+            try:
+                envelope = decode(record.headers, record.key, record.value)
+            except PoisonMessage as error:
+                outcomes[index] = await self._dead_letter(record, error, attempts=1)
+                continue
+            bind_trace(envelope.correlation_id, envelope.id)
+            model = EVENTS_BY_TYPE.get(envelope.type)
+            if model is None:
+                outcomes[index] = await self._dead_letter(
+                    record, PoisonMessage(f"unknown event type or version {envelope.type!r}"), 1
+                )
+                continue
+            if self.reactions.lookup_batch(envelope.type) is None:
+                outcomes[index] = Outcome.IGNORED
+                continue
+            try:
+                event = model.model_validate(envelope.data)
+            except ValidationError as error:
+                outcomes[index] = await self._dead_letter(record, error, attempts=1)
+                continue
+            if envelope.id in seen:  # the same event twice in one batch (a republish)
+                outcomes[index] = Outcome.DUPLICATE
+                continue
+            seen.add(envelope.id)
+            pending.append((index, envelope, event))
+
+        if pending:
+            try:
+                handled = await self._handle_batch_once(pending)
+            except Exception as error:  # any failure: retry the records one by one
+                log.warning(
+                    "batch failed; handling its records one by one",
+                    records=len(pending),
+                    error=repr(error)[:500],
+                )
+                for index, _, _ in pending:
+                    retried_alone.add(index)  # process() counts these itself
+                    outcomes[index] = await self.process(records[index])
+            else:
+                for index, envelope, _ in pending:
+                    outcomes[index] = (
+                        Outcome.HANDLED if envelope.id in handled else Outcome.DUPLICATE
+                    )
+
+        per_record = (time.perf_counter() - started) / max(len(records), 1)
+        for index, outcome in enumerate(outcomes):
+            if outcome is not None and index not in retried_alone:
+                MESSAGES.labels(self.name, records[index].topic, outcome.value).inc()
+                HANDLE_SECONDS.labels(self.name).observe(per_record)
+        return outcomes
+
+    async def _handle_batch_once(self, pending: Sequence[tuple[int, Envelope, Event]]) -> set[str]:
+        """One transaction: claim every event id in the inbox, then run the handlers for the
+        newly claimed ones in record order (consecutive events of one type go to their batch
+        handler together, so per-key order holds across types). Returns the claimed ids."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                """
+                INSERT INTO inbox (consumer, event_id, event_type)
+                SELECT $1, event_id, event_type FROM unnest($2::text[], $3::text[])
+                    AS claimed (event_id, event_type)
+                ON CONFLICT DO NOTHING RETURNING event_id
+                """,
+                self.name,
+                [envelope.id for _, envelope, _ in pending],
+                [envelope.type for _, envelope, _ in pending],
+            )
+            claimed = {row["event_id"] for row in rows}
+            run: list[tuple[Envelope, Event]] = []
+            for _, envelope, event in pending:
+                if envelope.id not in claimed:
+                    continue
+                if run and run[-1][0].type != envelope.type:
+                    await self._run_batch_handler(conn, run)
+                    run = []
+                run.append((envelope, event))
+            if run:
+                await self._run_batch_handler(conn, run)
+        return claimed
+
+    async def _run_batch_handler(
+        self, conn: asyncpg.Connection, run: Sequence[tuple[Envelope, Event]]
+    ) -> None:
+        registered = self.reactions.lookup_batch(run[0][0].type)
+        assert registered is not None  # checked when the batch was read
+        _, handler = registered
+        envelopes = [envelope for envelope, _ in run]
+        # Follow-up events recorded by the handler name the batch's first event as cause;
+        # a handler that needs one cause per event passes causation_id= explicitly.
+        bind_trace(envelopes[0].correlation_id, envelopes[0].id)
+        await handler(BatchDelivery(conn, envelopes, self.deps), [event for _, event in run])
 
     async def _handle_once(self, handler: Handler, event: Event, envelope: Envelope) -> Outcome:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -327,7 +560,20 @@ class EventConsumer:
                 delay = min(delay * 2, self.backoff_max_s)
 
 
-async def _raw_body(message: Any) -> bytes:
+def _received(record: Any) -> Received:
+    """An aiokafka ConsumerRecord as the consumer sees it."""
+    return Received(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        headers={name: value for name, value in (record.headers or [])},
+        value=record.value or b"",
+    )
+
+
+async def _raw_body(message: Any) -> Any:
+    # One record's bytes, or a batch subscriber's list of them.
     return message.body
 
 

@@ -41,7 +41,15 @@ def build_producer(kafka: KafkaSettings, *, client_id: str) -> AIOKafkaProducer:
         client_id=client_id,
         acks="all",
         enable_idempotence=kafka.idempotence,
-        linger_ms=5,
+        # No linger: the relay and the dead-letter step enqueue a whole batch before they
+        # wait, so every record is already there when the sender runs; a linger would only add
+        # its length to every publish (measured: a 20-event publish 6 ms at 5 ms, 0.6 ms at 0).
+        linger_ms=0,
+        # Record batches of up to 256 KiB (aiokafka's default is 16 KiB): a relay batch of
+        # thousands of events then takes a few produce requests instead of one per ~25 events,
+        # which roughly halves the relay's time per event. Well under the brokers' 1 MiB
+        # default message.max.bytes; a bigger single message still gets a batch of its own.
+        max_batch_size=256 * 1024,
         # A broker outage must fail the batch so its rows stay unsent, not hang the relay.
         request_timeout_ms=15_000,
         **aiokafka_client_kwargs(kafka),

@@ -39,6 +39,24 @@ INSERT_OUTBOX = """
 INSERT INTO outbox (event_id, topic, key, event_type, headers, payload)
 VALUES ($1, $2, $3, $4, $5, $6)
 """
+# ORDER BY the ordinality: ids (so the relay's publish order) follow the caller's order.
+INSERT_OUTBOX_MANY = """
+INSERT INTO outbox (event_id, topic, key, event_type, headers, payload)
+SELECT event_id, topic, key, event_type, headers::jsonb, payload
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[])
+    WITH ORDINALITY AS batch (event_id, topic, key, event_type, headers, payload, position)
+ORDER BY position
+"""
+
+SELECT_UNSENT = """
+SELECT id, topic, key, headers, payload FROM outbox
+WHERE sent_at IS NULL ORDER BY id LIMIT $1
+"""
+MARK_SENT_AND_SELECT_NEXT = """
+WITH sent AS (UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[]))
+SELECT id, topic, key, headers, payload FROM outbox
+WHERE sent_at IS NULL AND id > $2 ORDER BY id LIMIT $3
+"""
 
 
 async def record_event(
@@ -71,7 +89,25 @@ async def record_event(
 async def record_events(
     conn: asyncpg.Connection, events: Sequence[Event], *, source: str
 ) -> list[str]:
-    return [await record_event(conn, event, source=source) for event in events]
+    """``record_event`` for many events at once, in the caller's transaction: the same rows,
+    with ids in the given order, written by one set-based statement instead of a round trip
+    (and a Bind/Execute) per event, which halves the cost of a batched command."""
+    correlation_id, causation_id = current_trace()
+    messages = [
+        encode(event, source=source, correlation_id=correlation_id, causation_id=causation_id)
+        for event in events
+    ]
+    if messages:
+        await conn.execute(
+            INSERT_OUTBOX_MANY,
+            [message.headers["ce_id"] for message in messages],
+            [message.topic for message in messages],
+            [message.key for message in messages],
+            [event.ce_type() for event in events],
+            [json.dumps(message.headers) for message in messages],
+            [message.value for message in messages],
+        )
+    return [message.headers["ce_id"] for message in messages]
 
 
 async def backlog(pool: asyncpg.Pool) -> int:
@@ -162,37 +198,37 @@ class OutboxRelay:
             await asyncio.wait_for(self._wakeup.wait(), timeout=seconds)
 
     async def drain(self) -> int:
-        """Publish every unsent row, batch by batch, in id order. Returns how many."""
+        """Publish every unsent row, batch by batch, in id order. Returns how many.
+
+        One round trip per batch: the statement that stamps a published batch ``sent_at`` also
+        reads the next batch (the rows after it). Its snapshot cannot see its own update, so
+        the next batch starts after the last published id; a row committed late with a lower
+        id is found by the fresh scan that ends every drain, exactly as before."""
         published = 0
         async with self._drain_lock:
-            while True:
-                rows = await self.pool.fetch(
-                    """
-                    SELECT id, topic, key, headers, payload FROM outbox
-                    WHERE sent_at IS NULL ORDER BY id LIMIT $1
-                    """,
-                    self.batch_size,
-                )
-                if not rows:
-                    break
-                messages = [
-                    OutgoingMessage(
-                        topic=row["topic"],
-                        key=row["key"],
-                        headers=row["headers"]
-                        if isinstance(row["headers"], dict)
-                        else json.loads(row["headers"]),
-                        value=bytes(row["payload"]),
-                    )
-                    for row in rows
-                ]
-                await self.publish(messages)
-                await self.pool.execute(
-                    "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])",
-                    [row["id"] for row in rows],
-                )
+            rows = await self.pool.fetch(SELECT_UNSENT, self.batch_size)
+            while rows:
+                await self.publish([_message(row) for row in rows])
                 published += len(rows)
                 OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
+                rows = await self.pool.fetch(
+                    MARK_SENT_AND_SELECT_NEXT,
+                    [row["id"] for row in rows],
+                    rows[-1]["id"],
+                    self.batch_size,
+                )
+                if not rows:  # the fresh scan: nothing unsent is left behind
+                    rows = await self.pool.fetch(SELECT_UNSENT, self.batch_size)
         if published:
             log.debug("outbox relayed", count=published)
         return published
+
+
+def _message(row: asyncpg.Record) -> OutgoingMessage:
+    headers = row["headers"]
+    return OutgoingMessage(
+        topic=row["topic"],
+        key=row["key"],
+        headers=headers if isinstance(headers, dict) else json.loads(headers),
+        value=bytes(row["payload"]),
+    )

@@ -1,0 +1,248 @@
+"""Benchmark 3, catalogue ingest: MARC 21 records parsed, validated, normalised, deduplicated and
+stored by the catalogue service's own command path (``commands.open_batch`` and
+``commands.run_batch``: ``pipeline.process_stream`` in a worker thread, the dedup plan, and the
+set-based writes of ``store``, all in one transaction, as an upload does after spooling).
+
+The file comes from ``bench.marc_generator`` plus 1 % repeated titles (the same ISBN again with
+other random content), so the dedup path does real merges.
+
+Reference, same file, same run: pymarc's bare parse (``MARCReader`` with the reader options the
+service uses, iterating the records and nothing else).
+
+Each side runs in its own process, so the ingest's peak memory (``ru_maxrss``, which includes
+the interpreter and every import) is its own and the two do not share a core's GIL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import resource
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from pymarc import MARCReader
+
+from bench import marc_generator
+from bench.infra import BenchInfra
+from bench.procs import Child, children, emit
+from bench.report import Row
+from kit.db import apply_migrations, create_pool
+from services.catalogue import commands, domain, ingest
+from services.catalogue.settings import CatalogueSettings
+
+MIGRATIONS = Path(__file__).resolve().parents[1] / "services" / "catalogue" / "migrations"
+DUPLICATE_SHARE = 0.01
+GOAL_RATIO = 0.3
+GOAL_RSS_MB = 300
+
+
+def _peak_rss_mb() -> float:
+    # Linux reports ru_maxrss in KiB.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --- children -------------------------------------------------------------------------------
+
+
+def marc_generate(args: dict[str, Any]) -> None:
+    count, path = args["count"], Path(args["path"])
+    rng = random.Random(7)
+    repeats = sorted(rng.sample(range(count), int(count * DUPLICATE_SHARE)))
+    emit("ready")
+    written = 0
+    with path.open("wb") as out:
+        for record in marc_generator.generate(count, seed=0):
+            out.write(record.as_marc())
+            written += 1
+            if written % 2_000 == 0:
+                emit("progress", n=written)
+        for number in repeats:  # the same title again, from another supplier feed
+            out.write(marc_generator.generate_record(number, rng).as_marc())
+    emit("done", records=count + len(repeats), repeats=len(repeats), bytes=path.stat().st_size)
+
+
+def marc_parse(args: dict[str, Any]) -> None:
+    emit("ready")
+    started = time.perf_counter()
+    count = 0
+    with Path(args["path"]).open("rb") as stream:
+        reader = MARCReader(
+            stream, to_unicode=True, force_utf8=True, utf8_handling="replace", permissive=True
+        )
+        for record in reader:
+            count += record is not None
+            if count % 5_000 == 0:
+                emit("progress", n=count)
+    seconds = time.perf_counter() - started
+    emit("done", records=count, seconds=seconds, peak_rss_mb=_peak_rss_mb())
+
+
+async def catalogue_ingest(args: dict[str, Any]) -> None:
+    pool = await create_pool(args["dsn"], max_size=4)
+    await apply_migrations(pool, MIGRATIONS)
+    collection = await commands.create_collection(
+        pool,
+        collection_id=None,
+        title="Benchmark e-books",
+        supplier="Esimerkkijakelu Oy",
+        product="E-kirjat",
+        material_types=["e-book", "e-audiobook"],
+        created_by="bench",
+    )
+    job = ingest.IngestJob(
+        batch_id=domain.new_id("batch"),
+        collection_id=collection.id,
+        fmt="marc",
+        mode="full",
+        path=Path(args["path"]),
+        language=None,
+        url_template=None,
+        chunk_size=CatalogueSettings().catalogue_chunk_size,
+    )
+    source = Path(args["path"])
+    await commands.open_batch(
+        pool,
+        job,
+        filename=source.name,
+        size_bytes=args["size"],
+        sha256="0" * 64,
+        created_by="bench",
+    )
+    rss_before = _peak_rss_mb()
+    emit("ready")
+
+    async def report_progress() -> None:
+        while True:
+            await asyncio.sleep(0.3)
+            processed = await pool.fetchval(
+                "SELECT processed FROM batches WHERE id = $1", job.batch_id
+            )
+            emit("progress", n=processed or 0)
+
+    reporter = asyncio.create_task(report_progress())
+    started = time.perf_counter()
+    batch = await commands.run_batch(pool, job, collection)
+    seconds = time.perf_counter() - started
+    reporter.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await reporter
+    stored = await pool.fetchval(
+        "SELECT count(*) FROM records WHERE collection_id = $1", collection.id
+    )
+    await pool.close()
+    emit(
+        "done",
+        seconds=seconds,
+        status=(batch or {}).get("status"),
+        counts=(batch or {}).get("counts"),
+        stored=stored,
+        peak_rss_mb=_peak_rss_mb(),
+        rss_before_mb=rss_before,
+    )
+
+
+# --- parent ---------------------------------------------------------------------------------
+
+
+async def _follow(child: Child, key: str, total: int, progress: Any, timeout_s: float) -> dict:
+    done = asyncio.create_task(child.expect("done", timeout_s))
+    while not done.done():
+        progress(key, child.progress.get("n", 0), total)
+        await asyncio.wait({done}, timeout=0.2)
+    progress(key, total, total)
+    return done.result()
+
+
+async def run(infra: BenchInfra, count: int, progress: Any) -> dict[str, Any]:
+    logs = infra.path("logs")
+    path = infra.path("titles.mrc")
+    generator = await Child.start("marc-generate", {"count": count, "path": str(path)}, logs)
+    async with children(generator):
+        await generator.expect("ready", 60)
+        generated = await _follow(generator, "MARC generate", count, progress, 600)
+    total = generated["records"]
+
+    parser = await Child.start("marc-parse", {"path": str(path)}, logs)
+    async with children(parser):
+        await parser.expect("ready", 60)
+        parsed = await _follow(parser, "pymarc parse (reference)", total, progress, 600)
+
+    # run_batch removes its input when done, as it does with a spooled upload.
+    spooled = infra.path("spool-titles.mrc")
+    await asyncio.to_thread(shutil.copyfile, path, spooled)
+    dsn = await infra.new_database("bench_catalogue")
+    ingester = await Child.start(
+        "catalogue-ingest",
+        {"dsn": dsn, "path": str(spooled), "size": generated["bytes"]},
+        logs,
+    )
+    async with children(ingester):
+        await ingester.expect("ready", 120)
+        ingested = await _follow(ingester, "catalogue ingest", total, progress, 1200)
+
+    reference_per_s = parsed["records"] / parsed["seconds"]
+    per_s = total / ingested["seconds"]
+    return {
+        "records": total,
+        "repeated_titles": generated["repeats"],
+        "file_mb": round(generated["bytes"] / 2**20, 1),
+        "reference": {
+            "records": parsed["records"],
+            "seconds": round(parsed["seconds"], 2),
+            "per_s": round(reference_per_s),
+            "peak_rss_mb": round(parsed["peak_rss_mb"], 1),
+        },
+        "ingest": {
+            "status": ingested["status"],
+            "counts": ingested["counts"],
+            "stored": ingested["stored"],
+            "seconds": round(ingested["seconds"], 2),
+            "per_s": round(per_s),
+            "peak_rss_mb": round(ingested["peak_rss_mb"], 1),
+            "rss_before_mb": round(ingested["rss_before_mb"], 1),
+        },
+        "ratio": round(per_s / reference_per_s, 3),
+    }
+
+
+def rows(result: dict[str, Any]) -> list[Row]:
+    ingest_figures = result["ingest"]
+    counts = ingest_figures["counts"] or {}
+    return [
+        Row(
+            benchmark="3 catalogue",
+            figure=f"MARC 21 ingest records/s ({result['records']:,} records)",
+            value=ingest_figures["per_s"],
+            unit="/s",
+            reference="pymarc bare parse",
+            reference_value=result["reference"]["per_s"],
+            ratio=result["ratio"],
+            goal=f"≥ {GOAL_RATIO} of pymarc",
+            met=result["ratio"] >= GOAL_RATIO and ingest_figures["status"] == "done",
+            note=(
+                f"accepted {counts.get('accepted', 0):,} · duplicate "
+                f"{counts.get('duplicate', 0):,} · rejected {counts.get('rejected', 0):,} · "
+                f"stored {ingest_figures['stored']:,}"
+            ),
+        ),
+        Row(
+            benchmark="3 catalogue",
+            figure="ingest peak memory (RSS of the process)",
+            value=ingest_figures["peak_rss_mb"],
+            unit="MB",
+            goal=f"< {GOAL_RSS_MB} MB",
+            met=ingest_figures["peak_rss_mb"] < GOAL_RSS_MB,
+            note=f"{ingest_figures['rss_before_mb']:.0f} MB before the batch started",
+        ),
+    ]
+
+
+CHILDREN = {
+    "marc-generate": marc_generate,
+    "marc-parse": marc_parse,
+    "catalogue-ingest": catalogue_ingest,
+}

@@ -1,0 +1,157 @@
+"""``python -m bench``: every benchmark in one run, on one embedded PostgreSQL and one broker,
+each figure next to a reference measured in the same run (absolute times on shared 2-core
+machines are noisy; ratios travel better). Prints a table and writes the JSON.
+
+    python -m bench                 # the full run (about 10 minutes on 2 cores)
+    python -m bench --quick         # small counts, for a smoke run
+    python -m bench --only pipeline,latency
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bench import catalogue, latency, pipeline
+from bench.infra import BenchInfra, bench_infra
+from bench.report import Row, render, write_json
+
+RESULTS = Path(__file__).parent / "results"
+
+
+@dataclass(frozen=True)
+class Scale:
+    pipeline_events: int
+    latency_seconds: float
+    latency_steps: tuple[tuple[int, str], ...]  # (events/s, "http" or "kit")
+    marc_records: int
+    onix_products: int
+    recipients: int
+
+
+FULL = Scale(
+    pipeline_events=100_000,
+    latency_seconds=10.0,
+    latency_steps=((200, "http"), (1_000, "http"), (1_000, "kit"), (5_000, "kit")),
+    marc_records=100_000,
+    onix_products=50_000,
+    recipients=10_000,
+)
+QUICK = Scale(
+    pipeline_events=5_000,
+    latency_seconds=3.0,
+    latency_steps=((200, "http"), (1_000, "kit")),
+    marc_records=5_000,
+    onix_products=2_000,
+    recipients=500,
+)
+
+ProgressFn = Callable[[str, float, float], None]
+Runner = Callable[[BenchInfra, Scale, ProgressFn], Awaitable[dict[str, Any]]]
+Rows = Callable[[dict[str, Any]], list[Row]]
+
+
+def benchmarks() -> dict[str, tuple[Runner, Rows]]:
+    return {
+        "pipeline": (
+            lambda infra, scale, progress: pipeline.run(infra, scale.pipeline_events, progress),
+            pipeline.rows,
+        ),
+        "latency": (
+            lambda infra, scale, progress: latency.run(
+                infra, scale.latency_steps, scale.latency_seconds, progress
+            ),
+            latency.rows,
+        ),
+        "catalogue": (
+            lambda infra, scale, progress: catalogue.run(infra, scale.marc_records, progress),
+            catalogue.rows,
+        ),
+    }
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small counts, a smoke run")
+    parser.add_argument(
+        "--only", default="", help=f"comma-separated subset of: {', '.join(benchmarks())}"
+    )
+    parser.add_argument("--out", type=Path, default=None, help="JSON path (default latest.json)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, data)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    scale = QUICK if args.quick else FULL
+    selected = [name for name in args.only.split(",") if name] or list(benchmarks())
+    unknown = set(selected) - set(benchmarks())
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+        return 2
+    out = args.out or RESULTS / ("quick.json" if args.quick else "latest.json")
+    console = Console(width=None if Console().is_terminal else 150)
+    return asyncio.run(_run(selected, scale, args.quick, out, args.keep, console))
+
+
+async def _run(
+    selected: list[str], scale: Scale, quick: bool, out: Path, keep: bool, console: Console
+) -> int:
+    started = time.time()
+    rows: list[Row] = []
+    details: dict[str, Any] = {}
+    failed: list[str] = []
+    registry = benchmarks()
+    async with bench_infra(keep=keep) as infra:
+        with Progress(
+            TextColumn("{task.description:<28}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as bars:
+            tasks: dict[str, Any] = {}
+
+            def progress(key: str, done: float, total: float) -> None:
+                if key not in tasks:
+                    tasks[key] = bars.add_task(key, total=total)
+                bars.update(tasks[key], completed=min(done, total), total=total)
+
+            for name in selected:
+                runner, to_rows = registry[name]
+                began = time.monotonic()
+                try:
+                    result = await runner(infra, scale, progress)
+                except Exception as error:  # one failed benchmark must not lose the others
+                    failed.append(name)
+                    details[name] = {"error": f"{type(error).__name__}: {error}"}
+                    console.print(f"[red]{name} failed[/]: {error}")
+                    console.print(traceback.format_exc(), markup=False, highlight=False)
+                    continue
+                result["wall_seconds"] = round(time.monotonic() - began, 1)
+                details[name] = result
+                rows.extend(to_rows(result))
+        if keep:
+            console.print(f"logs and data kept in {infra.root}")
+    meta = {
+        "command": "python -m bench" + (" --quick" if quick else ""),
+        "started": dt.datetime.fromtimestamp(started, dt.UTC).isoformat(),
+        "seconds": round(time.time() - started, 1),
+        "quick": quick,
+        "scale": asdict(scale),
+        "failed": failed,
+    }
+    render(rows, console, f"Konsortio benchmarks ({'quick' if quick else 'full'} run)")
+    write_json(out, rows, details, meta)
+    console.print(f"wrote {out} in {meta['seconds']:.0f} s")
+    return 1 if failed else 0

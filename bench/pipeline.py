@@ -1,0 +1,480 @@
+"""Benchmark 1, pipeline throughput: commands → outbox → relay → broker → idempotent consumer.
+
+Measured path, in two processes as in production:
+- the *service* process writes membership-style join commands in batched transactions (library
+  and period rows with ``executemany``, events with ``kit.outbox.record_events``) while the
+  kit's ``OutboxRelay`` publishes them with the kit's producer (``build_producer``,
+  ``publish_batch``);
+- the *consumer* process runs the kit's ``EventConsumer`` on the opt-in batch path
+  (``subscribe(batch=True)``): one transaction per batch with one inbox claim, one offset commit
+  per batch; the effect is a row in the consumer's own database.
+The figure is N / (last effect's commit − the writer's start): everything included.
+
+Reference, same payload bytes, same broker, same two-process shape: a raw ``AIOKafkaProducer``
+(acks=all, linger 5 ms) sending N records while a raw ``AIOKafkaConsumer`` reads them; the figure
+is N / (last record read − first send).
+
+Afterwards 1 % of the outbox rows are marked unsent again (a relay that crashed between publish
+and bookkeeping), so they are published twice; the count must still show 0 duplicated effects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer
+
+from bench.infra import BenchInfra, create_topic, start_group_at_end
+from bench.payloads import (
+    EFFECTS_TABLE,
+    CountingConsumer,
+    build_reactions,
+    effect_counts,
+    member_joined,
+)
+from bench.procs import Child, children, command, emit
+from bench.report import Row
+from contracts.membership import MemberJoined
+from kit.db import apply_migrations, create_pool
+from kit.envelope import encode
+from kit.kafka import build_broker, build_producer, ensure_topics, publish_batch
+from kit.outbox import OutboxRelay, record_events
+from kit.settings import KafkaSettings
+from konsortio.stack import wait_until
+
+MEMBERSHIP_MIGRATIONS = (
+    Path(__file__).resolve().parents[1] / "services" / "membership" / "migrations"
+)
+NO_MIGRATIONS = Path("/nonexistent")
+SOURCE = "/konsortio/membership"
+Progress = Callable[[str, float, float], None]
+
+
+# --- children -------------------------------------------------------------------------------
+
+
+async def raw_produce(args: dict[str, Any]) -> None:
+    messages = [encode(member_joined(args["run"], i), source=SOURCE) for i in range(args["n"])]
+    prepared = [
+        (m.key.encode(), [(k, v.encode()) for k, v in m.headers.items()], m.value) for m in messages
+    ]
+    # The kit's producer settings (acks=all, linger, batch size), so the reference differs
+    # from the measured path only by what the outbox, relay and consumer add.
+    producer = build_producer(
+        KafkaSettings(bootstrap_servers=args["bootstrap"]), client_id="bench-raw"
+    )
+    await producer.start()
+    try:
+        emit("ready")
+        await command()
+        started = time.time()
+        futures = [
+            await producer.send(args["topic"], value, key=key, headers=headers)
+            for key, headers, value in prepared
+        ]
+        await asyncio.gather(*futures)
+        emit("done", started=started, ended=time.time())
+    finally:
+        await producer.stop()
+
+
+async def raw_consume(args: dict[str, Any]) -> None:
+    consumer = AIOKafkaConsumer(
+        args["topic"],
+        bootstrap_servers=args["bootstrap"],
+        group_id=args["group"],
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        await wait_until(consumer.assignment, timeout_s=60)
+        emit("ready")
+        expected, seen, last_report = args["n"], 0, 0.0
+        deadline = time.monotonic() + args["timeout_s"]
+        while seen < expected and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200, max_records=5000)
+            seen += sum(len(records) for records in batch.values())
+            if time.monotonic() - last_report > 0.2:
+                emit("progress", n=seen)
+                last_report = time.monotonic()
+        emit("done", n=seen, ended=time.time())
+    finally:
+        await consumer.stop()
+
+
+async def pipeline_service(args: dict[str, Any]) -> None:
+    """Writer and relay: the service side of the pipeline."""
+    kafka = KafkaSettings(bootstrap_servers=args["bootstrap"])
+    pool = await create_pool(args["dsn"], max_size=args["writers"] + 2)
+    await apply_migrations(pool, MEMBERSHIP_MIGRATIONS)
+    await ensure_topics(kafka, [MemberJoined.topic()], with_dlq=True)
+    producer = build_producer(kafka, client_id="bench-membership")
+    await producer.start()
+
+    async def publish(messages: Any) -> None:
+        await publish_batch(producer, messages)
+
+    relay = OutboxRelay(
+        service="membership",
+        dsn=args["dsn"],
+        pool=pool,
+        publish=publish,
+        batch_size=args["relay_batch"],
+        poll_interval_s=0.5,
+    )
+    # The commands' input, built before the clock starts: what a request body would carry.
+    # Each replica takes its own share of the commands, as behind a load balancer.
+    events = [
+        member_joined(args["run"], i) for i in range(args["first"], args["first"] + args["n"])
+    ]
+    relay.start()
+    try:
+        emit("ready")
+        await command()
+        started = time.time()
+        per_tx = args["per_transaction"]
+        chunks = iter(range(0, len(events), per_tx))
+
+        async def writer() -> None:
+            # Several commands in flight, as concurrent requests would be: while one
+            # transaction waits for PostgreSQL, the next one is being prepared.
+            for first in chunks:
+                await _join_batch(pool, events[first : first + per_tx])
+
+        await asyncio.gather(*(writer() for _ in range(args["writers"])))
+        written = time.time()
+        await wait_until(lambda: _all_sent(pool), timeout_s=300, interval_s=0.02)
+        emit("done", started=started, written=written, relayed=time.time())
+        while await command() == "republish":
+            # A relay that died between publishing and stamping sent_at: these go out again.
+            republished = await pool.fetchval(
+                """
+                WITH picked AS (SELECT id FROM outbox ORDER BY id LIMIT $1),
+                     unsent AS (
+                        UPDATE outbox SET sent_at = NULL WHERE id IN (SELECT id FROM picked)
+                        RETURNING 1)
+                SELECT count(*) FROM unsent
+                """,
+                args["republish"],
+            )
+            await pool.execute("SELECT pg_notify('outbox', '')")
+            await wait_until(lambda: _all_sent(pool), timeout_s=120, interval_s=0.02)
+            emit("republished", n=republished or 0)
+    finally:
+        await relay.stop()
+        await producer.stop()
+        await pool.close()
+
+
+async def _all_sent(pool: asyncpg.Pool) -> bool:
+    return not await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+
+
+def assigned(broker: Any) -> bool:
+    """Every subscriber of a FastStream broker has partitions (the group join is done)."""
+    return all(
+        getattr(s, "consumer", None) is not None and bool(s.consumer.assignment())
+        for s in broker.subscribers
+    )
+
+
+async def _join_batch(pool: asyncpg.Pool, events: list[MemberJoined]) -> None:
+    """Many join commands in one transaction: state rows and their events together, each
+    table written by one set-based statement."""
+    libraries = [event.library for event in events]
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            """
+            INSERT INTO libraries (isil, names, municipalities, population, library_system,
+                                   library_type, kirkanta_id, contacts)
+            SELECT isil, names::jsonb, string_to_array(municipalities, ','), population,
+                   library_system, library_type, kirkanta_id, contacts::jsonb
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[],
+                        $7::int[], $8::text[])
+                AS batch (isil, names, municipalities, population, library_system,
+                          library_type, kirkanta_id, contacts)
+            """,
+            [library.isil for library in libraries],
+            [library.names.model_dump_json() for library in libraries],
+            [",".join(library.municipalities) for library in libraries],
+            [library.population for library in libraries],
+            [library.library_system for library in libraries],
+            [library.library_type for library in libraries],
+            [library.kirkanta_id for library in libraries],
+            [json.dumps([c.model_dump() for c in library.contacts]) for library in libraries],
+        )
+        await conn.execute(
+            """
+            INSERT INTO membership_periods (isil, number, joined_on, signatory)
+            SELECT isil, number, joined_on, 'Kunnanjohtaja'
+            FROM unnest($1::text[], $2::int[], $3::date[]) AS batch (isil, number, joined_on)
+            """,
+            [event.library.isil for event in events],
+            [event.period for event in events],
+            [event.joined_on for event in events],
+        )
+        await record_events(conn, events, source=SOURCE)
+
+
+async def pipeline_consumer(args: dict[str, Any]) -> None:
+    """The kit's idempotent consumer on its batch path; the effect is a row in its own DB."""
+    kafka = KafkaSettings(bootstrap_servers=args["bootstrap"])
+    pool = await create_pool(args["dsn"], max_size=4)
+    await apply_migrations(pool, NO_MIGRATIONS)
+    await pool.execute(EFFECTS_TABLE)
+    broker = build_broker(kafka)
+
+    async def dead_letters(messages: Any) -> None:
+        raise RuntimeError("the benchmark publishes no poison")  # retried; never expected
+
+    consumer = CountingConsumer(
+        name=args["group"],
+        reactions=build_reactions(),
+        pool=pool,
+        dead_letters=dead_letters,
+    )
+    consumer.subscribe(
+        broker,
+        group_id=args["group"],
+        batch=True,
+        max_records=args["max_records"],
+        batch_timeout_ms=args.get("batch_timeout_ms", 100),
+        fetch_max_wait_ms=args.get("fetch_max_wait_ms", 500),
+    )
+    await broker.start()
+    try:
+        await wait_until(lambda: assigned(broker), timeout_s=60)
+        emit("ready")
+        stop = asyncio.create_task(command())
+        while not stop.done():
+            emit("progress", **consumer.outcomes)
+            await asyncio.wait({stop}, timeout=0.2)
+        await consumer.drain_in_flight()
+        emit("done", outcomes=dict(consumer.outcomes))
+    finally:
+        with contextlib.suppress(Exception):
+            await broker.stop()
+        await pool.close()
+
+
+# --- parent ---------------------------------------------------------------------------------
+
+
+async def measure_raw(infra: BenchInfra, n: int, progress: Progress) -> dict[str, Any]:
+    topic = f"bench.raw.{uuid.uuid4().hex[:8]}"
+    await create_topic(infra.bootstrap, topic, 3)
+    logs = infra.path("logs")
+    common = {"bootstrap": infra.bootstrap, "topic": topic, "n": n, "run": "R"}
+    consumer = await Child.start("raw-consume", {**common, "group": topic, "timeout_s": 120}, logs)
+    producer = await Child.start("raw-produce", common, logs)
+    async with children(consumer, producer):
+        await consumer.expect("ready", 60)
+        await producer.expect("ready", 60)
+        meter = infra.meter()
+        meter.watch("producer", producer.pid)
+        meter.watch("consumer", consumer.pid)
+        before, clock = meter.sample(), time.monotonic()
+        producer.send("go")
+        done = asyncio.create_task(consumer.expect("done", 150))
+        while not done.done():
+            progress("raw", consumer.progress.get("n", 0), n)
+            await asyncio.wait({done}, timeout=0.2)
+        cpu = meter.since(before, meter.sample(), time.monotonic() - clock)
+        consumed = done.result()
+        produced = await producer.expect("done", 30)
+    progress("raw", consumed["n"], n)
+    seconds = consumed["ended"] - produced["started"]
+    return {
+        "events": n,
+        "consumed": consumed["n"],
+        "seconds": round(seconds, 3),
+        "per_s": round(n / seconds),
+        "produce_per_s": round(n / (produced["ended"] - produced["started"])),
+        "cpu_cores": cpu,
+    }
+
+
+async def measure_pipeline(
+    infra: BenchInfra,
+    n: int,
+    progress: Progress,
+    *,
+    replicas: int = 2,
+    per_transaction: int = 500,
+    relay_batch: int = 2000,
+    max_records: int = 2000,
+    writers: int = 4,
+    label: str = "pipeline",
+) -> dict[str, Any]:
+    writer_dsn = await infra.new_database("bench_membership")
+    consumer_dsn = await infra.new_database("bench_consumer")
+    group = f"bench-consumer-{uuid.uuid4().hex[:6]}"
+    topic = MemberJoined.topic()
+    await create_topic(infra.bootstrap, topic, 3)
+    await start_group_at_end(infra.bootstrap, group, topic)
+    logs = infra.path("logs")
+    consumer = await Child.start(
+        "pipeline-consumer",
+        {
+            "bootstrap": infra.bootstrap,
+            "dsn": consumer_dsn,
+            "group": group,
+            "max_records": max_records,
+        },
+        logs,
+    )
+    share = -(-n // replicas)
+    services = [
+        await Child.start(
+            "pipeline-service",
+            {
+                "bootstrap": infra.bootstrap,
+                "dsn": writer_dsn,
+                "run": "P",
+                "first": replica * share,
+                "n": min(share, n - replica * share),
+                "per_transaction": per_transaction,
+                "relay_batch": relay_batch,
+                "writers": writers,
+                "republish": max(n // 100, 1),
+            },
+            logs,
+        )
+        for replica in range(replicas)
+    ]
+    async with children(consumer, *services):
+        await consumer.expect("ready", 90)
+        for service in services:
+            await service.expect("ready", 90)
+        meter = infra.meter()
+        meter.watch("consumer", consumer.pid)
+        for number, service in enumerate(services):
+            meter.watch(f"service-{number}", service.pid)
+        before, clock = meter.sample(), time.monotonic()
+        for service in services:
+            service.send("go")
+        deadline = time.monotonic() + 300
+        while _handled(consumer) < n and time.monotonic() < deadline:
+            progress(label, _handled(consumer), n)
+            await asyncio.sleep(0.2)
+        progress(label, _handled(consumer), n)
+        cpu = meter.since(before, meter.sample(), time.monotonic() - clock)
+        done = [await service.expect("done", 60) for service in services]
+        written = {
+            "started": min(d["started"] for d in done),
+            "written": max(d["written"] for d in done),
+        }
+        # Redeliveries: every one must be skipped by the inbox.
+        services[0].send("republish")
+        republished = (await services[0].expect("republished", 120))["n"]
+        with contextlib.suppress(TimeoutError):  # a miss shows as lost or duplicated below
+            await wait_until(
+                lambda: consumer.progress.get("duplicate", 0) >= republished, timeout_s=60
+            )
+        for service in services:
+            service.send("stop")
+        consumer.send("stop")
+        final = await consumer.expect("done", 60)
+    result = await _pipeline_figures(writer_dsn, consumer_dsn, n, written, final, republished)
+    return {**result, "service_replicas": replicas, "consumer_processes": 1, "cpu_cores": cpu}
+
+
+def _handled(consumer: Child) -> int:
+    return int(consumer.progress.get("handled", 0))
+
+
+async def _pipeline_figures(
+    writer_dsn: str,
+    consumer_dsn: str,
+    n: int,
+    written: dict[str, Any],
+    final: dict[str, Any],
+    republished: int,
+) -> dict[str, Any]:
+    writer = await asyncpg.connect(writer_dsn)
+    effects = await asyncpg.connect(consumer_dsn)
+    try:
+        published_ids = {
+            r["event_id"] for r in await writer.fetch("SELECT event_id::text FROM outbox")
+        }
+        relayed = await writer.fetchrow(
+            "SELECT min(sent_at) AS first, max(sent_at) AS last FROM outbox"
+        )
+        rows, distinct = await effect_counts(effects)
+        effect_ids = {
+            r["event_id"]
+            for r in await effects.fetch("SELECT DISTINCT event_id FROM bench_effects")
+        }
+        last_effect: dt.datetime = await effects.fetchval(
+            "SELECT max(pg_xact_commit_timestamp(xmin)) FROM bench_effects"
+        )
+        first_effect: dt.datetime = await effects.fetchval(
+            "SELECT min(pg_xact_commit_timestamp(xmin)) FROM bench_effects"
+        )
+    finally:
+        await writer.close()
+        await effects.close()
+    seconds = last_effect.timestamp() - written["started"]
+    return {
+        "events": n,
+        "effects": rows,
+        "lost": len(published_ids - effect_ids),
+        "duplicated": rows - distinct,
+        "republished": republished,
+        "duplicates_skipped": final["outcomes"].get("duplicate", 0),
+        "seconds": round(seconds, 3),
+        "per_s": round(n / seconds),
+        "write_per_s": round(n / (written["written"] - written["started"])),
+        "relay_seconds": round((relayed["last"] - relayed["first"]).total_seconds(), 3),
+        "first_effect_after_s": round(first_effect.timestamp() - written["started"], 3),
+    }
+
+
+async def run(infra: BenchInfra, n: int, progress: Progress) -> dict[str, Any]:
+    raw = await measure_raw(infra, n, progress)
+    pipeline = await measure_pipeline(infra, n, progress)
+    return {"raw": raw, "pipeline": pipeline, "ratio": round(pipeline["per_s"] / raw["per_s"], 3)}
+
+
+CHILDREN = {
+    "raw-produce": raw_produce,
+    "raw-consume": raw_consume,
+    "pipeline-service": pipeline_service,
+    "pipeline-consumer": pipeline_consumer,
+}
+
+
+def rows(result: dict[str, Any]) -> list[Row]:
+    raw, measured = result["raw"], result["pipeline"]
+    return [
+        Row(
+            benchmark="1 pipeline",
+            figure=f"effects/s over {measured['events']:,} events",
+            value=measured["per_s"],
+            unit="/s",
+            reference="raw aiokafka produce+consume",
+            reference_value=raw["per_s"],
+            ratio=result["ratio"],
+            goal="≥ 0.2 of raw",
+            met=result["ratio"] >= 0.2,
+        ),
+        Row(
+            benchmark="1 pipeline",
+            figure=f"lost / duplicated ({measured['republished']:,} republished)",
+            value=measured["lost"] + measured["duplicated"],
+            unit="",
+            goal="0 and 0",
+            met=measured["lost"] == 0
+            and measured["duplicated"] == 0
+            and measured["effects"] == measured["events"],
+        ),
+    ]

@@ -22,7 +22,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bench import catalogue, latency, pipeline
+from bench import catalogue, latency, onix, outreach, pipeline
 from bench.infra import BenchInfra, bench_infra
 from bench.report import Row, render, write_json
 
@@ -76,6 +76,14 @@ def benchmarks() -> dict[str, tuple[Runner, Rows]]:
         "catalogue": (
             lambda infra, scale, progress: catalogue.run(infra, scale.marc_records, progress),
             catalogue.rows,
+        ),
+        "onix": (
+            lambda infra, scale, progress: onix.run(infra, scale.onix_products, progress),
+            onix.rows,
+        ),
+        "outreach": (
+            lambda infra, scale, progress: outreach.run(infra, scale.recipients, progress),
+            outreach.rows,
         ),
     }
 

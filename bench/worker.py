@@ -9,14 +9,20 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bench import catalogue, latency, pipeline
+from bench import catalogue, latency, onix, outreach, pipeline
 from bench.procs import emit
 
 Role = Callable[[dict[str, Any]], Awaitable[None] | None]
 
 
 def roles() -> dict[str, Role]:
-    return {**pipeline.CHILDREN, **latency.CHILDREN, **catalogue.CHILDREN}
+    return {
+        **pipeline.CHILDREN,
+        **latency.CHILDREN,
+        **catalogue.CHILDREN,
+        **onix.CHILDREN,
+        **outreach.CHILDREN,
+    }
 
 
 def main() -> int:

@@ -16,6 +16,7 @@ from kit.auth import Caller, Role, require_role
 from kit.errors import ApiError
 from konsortio.stack import read_sink
 from services.outreach import store
+from services.outreach.domain import Text
 
 router = APIRouter(tags=["outreach"])
 # The delivery log and audience hold contacts' addresses: staff roles only.
@@ -77,10 +78,10 @@ async def deliveries(
     request: Request,
     _: Staff,
     status: Annotated[str | None, Query(pattern="^(queued|sending|sent|failed)$")] = None,
-    kind: Annotated[str | None, Query(max_length=50)] = None,
-    isil: Annotated[str | None, Query(max_length=16)] = None,
+    kind: Annotated[Text | None, Query(max_length=50)] = None,
+    isil: Annotated[Text | None, Query(max_length=16)] = None,
     cause_id: Annotated[
-        str | None, Query(max_length=100, description="Event or campaign id")
+        Text | None, Query(max_length=100, description="Event or campaign id")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,

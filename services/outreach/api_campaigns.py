@@ -14,7 +14,13 @@ from kit.app import pool_of, runtime_of
 from kit.auth import Caller, Role, require_role
 from kit.errors import ApiError
 from services.outreach import campaign_store, campaigns, commands, store
-from services.outreach.domain import AudienceFilter, OutreachRuleViolated, campaign_progress
+from services.outreach.domain import (
+    AudienceFilter,
+    OutreachRuleViolated,
+    Text,
+    campaign_progress,
+    printable,
+)
 
 router = APIRouter(tags=["campaigns"])
 Coordinator = Annotated[Caller, Depends(require_role(Role.COORDINATOR))]
@@ -22,9 +28,7 @@ Reader = Annotated[Caller, Depends(require_role(Role.COORDINATOR, Role.OPERATOR)
 
 
 def _no_control_characters(value: str) -> str:
-    if any(ord(c) < 32 and c not in "\t\n\r" for c in value):
-        raise ValueError("control characters are not allowed")
-    return value
+    return printable(value)
 
 
 class Subject(BaseModel):
@@ -54,7 +58,7 @@ def _texts(model: Subject | Body | None) -> dict[str, str]:
 
 
 class CampaignIn(BaseModel):
-    title: str = Field(min_length=1, max_length=200)
+    title: Text = Field(min_length=1, max_length=200)
     audience: AudienceFilter = Field(default_factory=AudienceFilter)
     subject: Subject
     body: Body = Field(description="Plain text; blank lines separate paragraphs")
@@ -62,7 +66,7 @@ class CampaignIn(BaseModel):
 
 
 class CampaignPatch(BaseModel):
-    title: str | None = Field(None, min_length=1, max_length=200)
+    title: Text | None = Field(None, min_length=1, max_length=200)
     audience: AudienceFilter | None = None
     subject: Subject | None = None
     body: Body | None = None

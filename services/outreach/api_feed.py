@@ -14,6 +14,7 @@ from kit.app import pool_of, runtime_of
 from kit.auth import Caller, Role, require_role
 from kit.errors import ApiError
 from services.outreach import commands, feed, store
+from services.outreach.domain import printable
 
 router = APIRouter(tags=["announcements"])
 Coordinator = Annotated[Caller, Depends(require_role(Role.COORDINATOR))]
@@ -21,9 +22,7 @@ ATOM = "application/atom+xml; charset=utf-8"
 
 
 def _clean(value: str | None) -> str | None:
-    if value is not None and any(ord(c) < 32 and c not in "\t\n\r" for c in value):
-        raise ValueError("control characters are not allowed")
-    return value
+    return None if value is None else printable(value)
 
 
 class Localised(BaseModel):

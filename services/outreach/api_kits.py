@@ -21,7 +21,7 @@ from kit.app import pool_of, runtime_of
 from kit.auth import Caller, Role, current_caller, require_role
 from kit.errors import ApiError
 from services.outreach import commands, kit_store, store
-from services.outreach.domain import OutreachRuleViolated
+from services.outreach.domain import OutreachRuleViolated, Text
 from services.outreach.settings import OutreachSettings
 from services.outreach.storage import KitStorage, TooLarge
 from services.outreach.uploads import ALLOWED_EXTENSIONS, UnsupportedFile
@@ -34,12 +34,12 @@ Category = Literal["poster", "social", "logo", "guide", "other"]
 
 
 class KitIn(BaseModel):
-    title: str = Field(min_length=1, max_length=200, examples=["Ellibs E-kirjasto: markkinointi"])
-    description: str = Field("", max_length=5000)
-    product: str | None = Field(
+    title: Text = Field(min_length=1, max_length=200, examples=["Ellibs E-kirjasto: markkinointi"])
+    description: Text = Field("", max_length=5000)
+    product: Text | None = Field(
         None, min_length=1, max_length=300, description="The e-service (product name)"
     )
-    agreement_id: str | None = Field(None, min_length=1, max_length=100)
+    agreement_id: Text | None = Field(None, min_length=1, max_length=100)
     onboarding: bool = Field(False, description="Sent with every welcome message")
 
     @model_validator(mode="after")
@@ -134,8 +134,8 @@ async def create_kit(body: KitIn, request: Request, caller: Coordinator) -> KitO
 async def list_kits(
     request: Request,
     caller: AnyCaller,
-    product: Annotated[str | None, Query(max_length=300)] = None,
-    agreement_id: Annotated[str | None, Query(max_length=100)] = None,
+    product: Annotated[Text | None, Query(max_length=300)] = None,
+    agreement_id: Annotated[Text | None, Query(max_length=100)] = None,
     onboarding: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,

@@ -62,8 +62,12 @@ def _wire(settings: Settings, outreach_settings: OutreachSettings) -> tuple[Job,
                 pass  # keep going while there is a backlog
 
         # Each connection claims its own batch (SKIP LOCKED), so they never share a message;
-        # SMTP and database round trips overlap instead of queueing behind each other.
-        await asyncio.gather(*(drain() for _ in range(outreach_settings.mail_connections)))
+        # SMTP and database round trips overlap instead of queueing behind each other. A task
+        # group, so that a failing or stopped sender stops its siblings too and none is left
+        # running unowned.
+        async with asyncio.TaskGroup() as senders:
+            for _ in range(outreach_settings.mail_connections):
+                senders.create_task(drain())
 
     async def run_campaigns(runtime: Runtime) -> None:
         assert runtime.pool is not None

@@ -7,11 +7,24 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from contracts.membership import Library
+
+
+def printable(value: str) -> str:
+    """Refuse control characters other than tab and line breaks: none belongs in a title, a
+    name or a message, and PostgreSQL cannot even store NUL."""
+    for char in value:
+        if (ord(char) < 32 and char not in "\t\n\r") or char == "\x7f":
+            raise ValueError(f"control character U+{ord(char):04X} is not allowed")
+    return value
+
+
+# A string from a request: validated like any other field, so a bad one is a 422 naming it.
+Text = Annotated[str, AfterValidator(printable)]
 
 Language = Literal["fi", "sv"]
 LANGUAGES: tuple[Language, ...] = ("fi", "sv")
@@ -194,8 +207,8 @@ class AudienceFilter(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: Literal["all", "agreement", "library_system", "municipalities"] = "all"
-    agreement_id: str | None = Field(None, min_length=1, max_length=100)
-    library_systems: list[str] = Field(
+    agreement_id: Text | None = Field(None, min_length=1, max_length=100)
+    library_systems: list[Text] = Field(
         default_factory=list, max_length=20, examples=[["Koha", "Aurora"]]
     )
     municipalities: list[str] = Field(default_factory=list, max_length=400, examples=[["091"]])

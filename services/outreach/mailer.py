@@ -137,11 +137,27 @@ async def _deliver(
     return "sent"
 
 
+async def _claim_now(pool: asyncpg.Pool, limit: int) -> list[asyncpg.Record]:
+    async with pool.acquire() as conn, conn.transaction():
+        return await store.claim_due(conn, limit)
+
+
+async def _claim(pool: asyncpg.Pool, limit: int) -> list[asyncpg.Record]:
+    """Claim a batch. Shielded: a stop request arriving while the claim commits must not
+    leave rows claimed by nobody until their lease runs out; they are handed back at once."""
+    claim = asyncio.ensure_future(_claim_now(pool, limit))
+    try:
+        return await asyncio.shield(claim)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await store.release(pool, [row["id"] for row in await claim])
+        raise
+
+
 async def send_due(pool: asyncpg.Pool, settings: OutreachSettings, storage: KitStorage) -> int:
     """One sender round: claim due messages, send them on one SMTP connection, record the
     outcome of each. Returns how many were sent."""
-    async with pool.acquire() as conn, conn.transaction():
-        rows = await store.claim_due(conn, settings.mail_batch_size)
+    rows = await _claim(pool, settings.mail_batch_size)
     if not rows:
         return 0
     unattempted = [row["id"] for row in rows]

@@ -10,6 +10,7 @@ is the same set when an event is handled and when a test checks its recipients.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import hashlib
 import threading
@@ -39,6 +40,7 @@ pytestmark = pytest.mark.integration
 
 TODAY = dt.date.today()
 KIT_MAX_BYTES = 256 * 1024
+BOUNCING = "bounce."  # the test SMTP server refuses addresses starting with this for good
 SUBSCRIBED = ["konsortio.membership", "konsortio.procurement", "konsortio.catalogue"]
 
 
@@ -61,6 +63,15 @@ class _Collector:
     def __init__(self, store: list[Received], lock: threading.Lock) -> None:
         self.store = store
         self.lock = lock
+
+    async def handle_RCPT(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        # A mailbox that does not exist: a permanent failure, as a real server reports it.
+        if address.startswith(BOUNCING):
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         message = message_from_bytes(envelope.content, policy=policy.default)
@@ -259,7 +270,7 @@ async def handled(outreach: Outreach, event_id: str) -> None:
 async def deliveries_of(infra: Infra, outreach: Outreach, cause_id: str) -> list[dict[str, Any]]:
     response = await outreach.client.get(
         "/deliveries",
-        params={"cause_id": cause_id, "limit": 500},
+        params={"cause_id": cause_id, "limit": 500},  # see all_sent: never more here
         headers=auth(infra.token(Role.OPERATOR)),
     )
     assert response.status_code == 200, response.text
@@ -269,14 +280,25 @@ async def deliveries_of(infra: Infra, outreach: Outreach, cause_id: str) -> list
 async def all_sent(
     infra: Infra, outreach: Outreach, cause_id: str, expected: int, timeout_s: float = 20
 ) -> list[dict[str, Any]]:
-    """Wait until the cause has exactly ``expected`` deliveries, all sent."""
+    """Wait until the cause has exactly ``expected`` deliveries, each with its outcome: sent,
+    or failed for good for the addresses the test SMTP server refuses (``BOUNCING``)."""
+    seen: list[dict[str, Any]] = []
 
-    async def sent() -> list[dict[str, Any]] | None:
+    def outcome(row: dict[str, Any]) -> str:
+        return "failed" if row["recipient"].startswith(BOUNCING) else "sent"
+
+    async def settled() -> list[dict[str, Any]] | None:
         rows = await deliveries_of(infra, outreach, cause_id)
-        ok = len(rows) == expected and all(r["status"] == "sent" for r in rows)
+        seen[:] = rows
+        ok = len(rows) == expected and all(r["status"] == outcome(r) for r in rows)
         return rows if ok else None
 
-    return await wait_for(sent, timeout_s)
+    try:
+        return await wait_for(settled, timeout_s)
+    except AssertionError as error:
+        statuses = collections.Counter(r["status"] for r in seen)
+        message = f"{error}: {len(seen)} of {expected} queued, {dict(statuses)}"
+        raise AssertionError(message) from None
 
 
 async def create_kit(infra: Infra, outreach: Outreach, **body: Any) -> dict[str, Any]:

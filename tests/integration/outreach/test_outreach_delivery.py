@@ -12,6 +12,7 @@ import pytest
 from contracts.catalogue import RecordsAvailable
 from tests.conftest import Infra, wait_for
 from tests.integration.outreach.conftest import (
+    BOUNCING,
     MailServer,
     Outreach,
     all_sent,
@@ -80,3 +81,29 @@ async def test_an_smtp_outage_delays_mail_and_every_message_arrives_exactly_once
     reported = Counter(p["delivery_id"] for p in payloads if p["cause_id"] in causes)
     assert reported == Counter({r["id"]: 1 for r in rows})
     assert all(p["attempts"] >= 2 for p in payloads if p["cause_id"] in causes)
+
+
+async def test_a_permanently_refused_recipient_is_failed_with_the_reason_and_reported(
+    infra: Infra, outreach_own: Outreach, mail_server: MailServer
+) -> None:
+    isil = unique_isil("FI-F")
+    good, gone = contact(isil, "Aino"), contact(isil, "Bounce", "sv")
+    assert gone.email.startswith(BOUNCING)
+    [cause] = await publish(infra, joined(library(isil, [good, gone])))
+
+    async def settled() -> list[dict] | None:
+        rows = await deliveries_of(infra, outreach_own, cause)
+        return rows if {r["status"] for r in rows} == {"sent", "failed"} else None
+
+    rows = {r["recipient"]: r for r in await wait_for(settled)}
+    assert rows[gone.email]["attempts"] == 1  # no retries for a permanent refusal
+    assert "550" in rows[gone.email]["last_error"]
+    assert len(mail_server.to(good.email)) == 1 and not mail_server.to(gone.email)
+    payloads = [
+        json.loads(bytes(r["payload"]))
+        for r in await outreach_own.pool.fetch(
+            "SELECT payload FROM outbox WHERE event_type LIKE '%.message-delivered.%'"
+        )
+    ]
+    outcomes = {p["delivery_id"]: p["status"] for p in payloads if p["cause_id"] == cause}
+    assert outcomes == {rows[good.email]["id"]: "sent", rows[gone.email]["id"]: "failed"}

@@ -229,3 +229,28 @@ async def test_records_available_sends_a_new_e_materials_notice_to_that_library(
     assert notice.subject == "Nya e-material: Ellibs e-böcker" and "1234" in notice.text
     assert notice.language == "sv"
     assert not mail_server.to(library(other).contacts[0].email, "notice")
+
+
+async def test_a_library_leaves_the_audience_on_its_effective_date(
+    infra: Infra, outreach_own: Outreach
+) -> None:
+    """member-left is normally emitted on the effective date; one that arrives early keeps
+    the library in the audience until that date, and not a day longer."""
+    isil = unique_isil("FI-E")
+    lib = library(isil)
+    await publish(infra, joined(lib))
+    await members_known(outreach_own, isil)
+    later = TODAY + dt.timedelta(days=5)
+    [event_id] = await publish(infra, MemberLeft(library=lib, effective_date=later, period=1))
+    await handled(outreach_own, event_id)
+
+    def addresses(on: dt.date) -> Any:
+        return store.member_recipients(outreach_own.pool, on)
+
+    assert lib.contacts[0].email in {r.email for r in await addresses(TODAY)}
+    assert lib.contacts[0].email in {r.email for r in await addresses(later - dt.timedelta(1))}
+    assert lib.contacts[0].email not in {r.email for r in await addresses(later)}
+    row = await outreach_own.pool.fetchrow(
+        "SELECT is_member, left_on FROM audience_libraries WHERE isil = $1", isil
+    )
+    assert row["is_member"] is True and row["left_on"] == later

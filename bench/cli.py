@@ -22,7 +22,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bench import catalogue, latency, onix, outreach, pipeline
+from bench import catalogue, coldstart, latency, onix, outreach, pipeline
 from bench.infra import BenchInfra, bench_infra
 from bench.report import Row, render, write_json
 
@@ -84,6 +84,10 @@ def benchmarks() -> dict[str, tuple[Runner, Rows]]:
         "outreach": (
             lambda infra, scale, progress: outreach.run(infra, scale.recipients, progress),
             outreach.rows,
+        ),
+        "coldstart": (
+            lambda infra, scale, progress: coldstart.run(infra, progress),
+            coldstart.rows,
         ),
     }
 

@@ -9,7 +9,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bench import catalogue, latency, onix, outreach, pipeline
+from bench import catalogue, coldstart, latency, onix, outreach, pipeline
 from bench.procs import emit
 
 Role = Callable[[dict[str, Any]], Awaitable[None] | None]
@@ -22,6 +22,7 @@ def roles() -> dict[str, Role]:
         **catalogue.CHILDREN,
         **onix.CHILDREN,
         **outreach.CHILDREN,
+        **coldstart.CHILDREN,
     }
 
 

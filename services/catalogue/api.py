@@ -571,13 +571,15 @@ async def batch_report(request: Request, batch_id: str, _: Staff) -> dict[str, A
     batch = await _batch(request, batch_id)
     if batch["status"] != "done":
         raise ApiError(409, f"batch {batch_id} is {batch['status']}: no report", field="batch_id")
+    report = batch["report"] or {}
     return {
         "batch_id": batch_id,
         "collection_id": batch["collection_id"],
         "format": batch["format"],
         "mode": batch["mode"],
         "counts": batch["counts"],
-        **(batch["report"] or {}),
+        "top_findings": report.get("top_findings", []),
+        **({"note": report["note"]} if "note" in report else {}),
     }
 
 

@@ -12,6 +12,9 @@ class OutreachSettings(BaseSettings):
     smtp_host: str = Field("127.0.0.1", description="SMTP server for outgoing mail.")
     smtp_port: int = Field(8025, description="SMTP port (587 with STARTTLS in production).")
     smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_ca_file: str = Field(
+        "", description="CA bundle for the SMTP server's certificate; empty: the system's."
+    )
     smtp_username: str = Field("", description="SMTP user; empty for no authentication.")
     smtp_password: SecretStr = Field(SecretStr(""), description="SMTP password.")
     smtp_sender: str = Field(

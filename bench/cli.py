@@ -22,7 +22,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bench import catalogue, coldstart, latency, onix, outreach, pipeline
+from bench import catalogue, coldstart, latency, onix, outreach, pipeline, scaling
 from bench.infra import BenchInfra, bench_infra
 from bench.report import Row, render, write_json
 
@@ -37,6 +37,7 @@ class Scale:
     marc_records: int
     onix_products: int
     recipients: int
+    scaling_events: int
 
 
 FULL = Scale(
@@ -46,6 +47,7 @@ FULL = Scale(
     marc_records=100_000,
     onix_products=50_000,
     recipients=10_000,
+    scaling_events=50_000,
 )
 QUICK = Scale(
     pipeline_events=5_000,
@@ -54,6 +56,7 @@ QUICK = Scale(
     marc_records=5_000,
     onix_products=2_000,
     recipients=500,
+    scaling_events=3_000,
 )
 
 ProgressFn = Callable[[str, float, float], None]
@@ -88,6 +91,10 @@ def benchmarks() -> dict[str, tuple[Runner, Rows]]:
         "coldstart": (
             lambda infra, scale, progress: coldstart.run(infra, progress),
             coldstart.rows,
+        ),
+        "scaling": (
+            lambda infra, scale, progress: scaling.run(infra, scale.scaling_events, progress),
+            scaling.rows,
         ),
     }
 

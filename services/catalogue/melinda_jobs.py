@@ -218,9 +218,7 @@ async def submit_record(
         raise CatalogueRuleViolated(f"no record {record_id}", "record_id", status=404)
     if row["deleted"]:
         raise CatalogueRuleViolated(f"record {record_id} is withdrawn", "record_id", status=409)
-    melinda_id = await pool.fetchval(
-        "SELECT melinda_id FROM melinda_links WHERE record_id = $1", record_id
-    )
+    melinda_id = await melinda_store.melinda_id_of(pool, record_id)
     operation = "update" if melinda_id else "create"
     item = melinda_store.JobRecord(record_id, 1, melinda_id, row["marc"])
     record = prepared(deps, {"operation": operation}, item)
@@ -232,13 +230,5 @@ async def submit_record(
     finally:
         await client.aclose()
     if outcome.status in ("created", "updated") and outcome.melinda_id:
-        await pool.execute(
-            """
-            INSERT INTO melinda_links (record_id, melinda_id) VALUES ($1, $2)
-            ON CONFLICT (record_id) DO UPDATE SET melinda_id = excluded.melinda_id,
-                linked_at = now()
-            """,
-            record_id,
-            outcome.melinda_id,
-        )
+        await melinda_store.link(pool, record_id, outcome.melinda_id)
     return outcome, operation

@@ -282,15 +282,24 @@ async def set_result(
             message[:1000] if message else None,
         )
         if status in ("created", "updated") and melinda_id:
-            await conn.execute(
-                """
-                INSERT INTO melinda_links (record_id, melinda_id) VALUES ($1, $2)
-                ON CONFLICT (record_id) DO UPDATE SET melinda_id = excluded.melinda_id,
-                    linked_at = now()
-                """,
-                record_id,
-                melinda_id,
-            )
+            await link(conn, record_id, melinda_id)
+
+
+async def link(conn: Conn, record_id: int, melinda_id: str) -> None:
+    await conn.execute(
+        """
+        INSERT INTO melinda_links (record_id, melinda_id) VALUES ($1, $2)
+        ON CONFLICT (record_id) DO UPDATE SET melinda_id = excluded.melinda_id, linked_at = now()
+        """,
+        record_id,
+        melinda_id,
+    )
+
+
+async def melinda_id_of(conn: Conn, record_id: int) -> str | None:
+    return await conn.fetchval(
+        "SELECT melinda_id FROM melinda_links WHERE record_id = $1", record_id
+    )
 
 
 async def unreported(conn: Conn, job_id: str) -> int:

@@ -579,6 +579,15 @@ def findings_cursor(conn: asyncpg.Connection, batch_id: str) -> Any:
 # --- records (the ingest's statements) ----------------------------------------------------------
 
 
+async def lock_for_ingest(conn: asyncpg.Connection, collection_id: str) -> bool:
+    """One batch at a time per collection, for the rest of the transaction; False when
+    another holds it."""
+    return await conn.fetchval(
+        "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))",
+        "konsortio-catalogue-ingest:" + collection_id,
+    )
+
+
 @dataclass(frozen=True)
 class StoredRecord:
     id: int

@@ -74,8 +74,29 @@ def smtp_client(settings: OutreachSettings) -> aiosmtplib.SMTP:
     )
 
 
+# The database may blink between the SMTP server's reply and our bookkeeping; waiting for it
+# (within the claim's lease) keeps a sent message from being sent again.
+UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+
+
 async def _settle(
     pool: asyncpg.Pool, row: asyncpg.Record, status: Literal["sent", "failed"], error: str = ""
+) -> None:
+    deadline = asyncio.get_running_loop().time() + store.SENDING_LEASE.total_seconds() / 2
+    delay = 0.2
+    while True:
+        try:
+            return await _record_outcome(pool, row, status, error)
+        except UNAVAILABLE as unavailable:
+            if asyncio.get_running_loop().time() + delay > deadline:
+                raise
+            log.warning("database unavailable; outcome not recorded yet", error=repr(unavailable))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+async def _record_outcome(
+    pool: asyncpg.Pool, row: asyncpg.Record, status: Literal["sent", "failed"], error: str
 ) -> None:
     """Record the outcome and its message-delivered event together. Nothing is recorded when
     the claim is no longer current (another sender took the message over after the lease)."""

@@ -51,6 +51,12 @@ async def test_reset_to_earliest_and_restart_sends_nothing_twice(
                 )
 
             await wait_for(caught_up, timeout_s=120)
+
+            async def all_sent() -> bool:
+                counts = (await client.get("/deliveries", headers=operator)).json()["counts"]
+                return not counts.get("queued") and not counts.get("sending")
+
+            await wait_for(all_sent, timeout_s=120)
             deliveries_before = (
                 await client.get("/deliveries", params={"kind": "welcome"}, headers=operator)
             ).json()["total"]
@@ -69,6 +75,7 @@ async def test_reset_to_earliest_and_restart_sends_nothing_twice(
                 timeout_s=120,
             )
             await wait_for(caught_up, timeout_s=120)
+            await wait_for(all_sent, timeout_s=120)
             deliveries_after = (
                 await client.get("/deliveries", params={"kind": "welcome"}, headers=operator)
             ).json()["total"]

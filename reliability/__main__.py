@@ -1,0 +1,144 @@
+"""``python -m reliability [--quick]``: start the stack, run every scenario, write the report,
+and print ``N passed, N failed`` last. Exits non-zero if anything failed."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import httpx
+
+from reliability.report import Report, ScenarioResult
+from reliability.scenarios import SCENARIOS
+from reliability.stack import REPO_ROOT, Stack
+from reliability.suite import FULL, QUICK, Suite
+
+DEFAULT_REPORT = REPO_ROOT / "reports" / "reliability.json"
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m reliability", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="the short version (make test)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=[name for name, _ in SCENARIOS],
+        help="run only this scenario (repeatable)",
+    )
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default: time)")
+    parser.add_argument("--report", type=Path, default=DEFAULT_REPORT, help="JSON report path")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the stack's data directory and logs"
+    )
+    return parser.parse_args(argv)
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+async def run(args: argparse.Namespace) -> Report:
+    mode = QUICK if args.quick else FULL
+    seed = args.seed if args.seed is not None else int(time.time())
+    stack = Stack.create()
+    began = time.monotonic()
+    say(f"reliability ({mode.name}, seed {seed}): stack in {stack.root}")
+    report = Report(mode=mode.name, services=[], started=dt.datetime.now(dt.UTC))
+    try:
+        await stack.start()
+        report.services = list(stack.services)
+        say(f"stack ready in {time.monotonic() - began:.1f} s: {', '.join(stack.services)}")
+        async with httpx.AsyncClient(timeout=15) as client:
+            suite = Suite.create(stack, mode, client, seed)
+            for name, scenario in SCENARIOS:
+                if args.only and name not in args.only:
+                    continue
+                say(f"--- {name}")
+                started = time.monotonic()
+                try:
+                    result = await scenario(suite)
+                except Exception as error:  # report it and go on with the next scenario
+                    result = ScenarioResult(name, name, error=f"{type(error).__name__}: {error}")
+                    say(traceback.format_exc())
+                result.seconds = time.monotonic() - started
+                report.scenarios.append(result)
+                for check in result.checks:
+                    mark = "skip" if check.skipped else ("ok  " if check.passed else "FAIL")
+                    say(f"  {mark} {check.name}: {check.detail}"[:400])
+                if result.error:
+                    say(f"  FAIL scenario error: {result.error}")
+                say(f"    ({result.seconds:.1f} s)")
+            report.totals = totals(report, stack)
+    finally:
+        await asyncio.to_thread(stack.stop)
+        report.seconds = time.monotonic() - began
+    if report.failed == 0 and not args.keep:
+        stack.remove()
+    else:
+        say(f"logs kept in {stack.logs}")
+    return report
+
+
+def totals(report: Report, stack: Stack) -> dict[str, object]:
+    """The headline figures the issue asks for, summed over the scenarios."""
+
+    def total(key: str) -> int:
+        return sum(int(s.figures.get(key) or 0) for s in report.scenarios)
+
+    catch_ups = [
+        s.figures["longest_catch_up_s"]
+        for s in report.scenarios
+        if s.figures.get("longest_catch_up_s") is not None
+    ]
+    return {
+        "events_produced": total("events_produced"),
+        "effects_observed": total("effects_observed"),
+        "events_lost": total("events_lost"),
+        "effects_lost": total("effects_lost"),
+        "effects_duplicated": total("effects_duplicated"),
+        "longest_catch_up_s": max(catch_ups) if catch_ups else None,
+        "crashes": sum(len(p.crashes) for p in stack.services.values()),
+        "http_5xx": total("server_errors") + total("http_5xx"),
+        "poison_sent": total("poison_sent"),
+        "dlq_entries": total("dlq_entries"),
+        "schemathesis_cases": total("schemathesis_cases"),
+        "schemathesis_5xx": total("schemathesis_5xx"),
+        "authorization_cases": total("authorization_cases"),
+        "wrong_authorization_decisions": total("wrong_decisions"),
+        "secrets_in_logs": total("secrets_found"),
+    }
+
+
+async def run_until_signalled(args: argparse.Namespace) -> Report:
+    """SIGTERM (a CI timeout, pytest-timeout) cancels the run like Ctrl-C does, so the
+    stack's processes are always stopped."""
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    return await run(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    try:
+        report = asyncio.run(run_until_signalled(args))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("0 passed, 1 failed", flush=True)
+        return 130
+    report.write(args.report)
+    table = args.report.with_suffix(".md")
+    table.write_text(report.table() + "\n")
+    say(report.table())
+    say(f"report: {args.report} ({report.seconds:.0f} s)")
+    print(f"{report.passed} passed, {report.failed} failed", flush=True)
+    return 0 if report.failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""Scenario 7: the authorization matrix.
+
+Every subject (each role, a library acting for itself and for another library, no token, and
+every way a token can be bad) calls every endpoint of every service's OpenAPI document with an
+otherwise valid request. The decision (401/403 = denied, anything else = allowed) is compared
+with the declared spec in ``reliability/probes/<service>.py``. Invalid tokens must be answered
+401, and a valid token without the right must be answered 403.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from typing import Any
+
+import httpx
+
+from kit.auth import Role
+from reliability.probes.base import AuthzContext, Endpoint, RequestSpec, Subject, fill_path
+from reliability.report import ScenarioResult
+from reliability.suite import Suite
+
+DENIED = (401, 403)
+METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def _b64(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def tokens(ctx: AuthzContext) -> dict[str, str | None]:
+    stack = ctx.stack
+    now = dt.datetime.now(dt.UTC)
+    other = stack.token(Role.LIBRARY, isil=ctx.other_isil)
+    # Tampered: another library's real token, its claims rewritten to a coordinator's, the
+    # original signature kept.
+    header, payload, signature = other.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims.update(role="coordinator")
+    claims.pop("isil", None)
+    tampered = f"{header}.{_b64(claims)}.{signature}"
+    unsigned = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."
+    return {
+        Subject.COORDINATOR: stack.token(Role.COORDINATOR),
+        Subject.LIBRARY_OWN: stack.token(Role.LIBRARY, isil=ctx.own_isil),
+        Subject.LIBRARY_OTHER: other,
+        Subject.PROCUREMENT: stack.token(Role.PROCUREMENT),
+        Subject.CATALOGUER: stack.token(Role.CATALOGUER),
+        Subject.OPERATOR: stack.token(Role.OPERATOR),
+        Subject.NO_TOKEN: None,
+        Subject.EXPIRED: stack.token(
+            Role.COORDINATOR, now=now - dt.timedelta(hours=3), ttl=dt.timedelta(hours=1)
+        ),
+        Subject.TAMPERED: tampered,
+        Subject.WRONG_KEY: stack.token(Role.COORDINATOR, key=stack.foreign_private_key),
+        Subject.ALG_NONE: unsigned,
+    }
+
+
+async def call(
+    client: httpx.AsyncClient, base: str, method: str, spec: RequestSpec, token: str | None
+) -> int:
+    """The status only: the body is never read, so an event stream cannot hold the call."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    data = dict(spec.data or {})
+    if spec.form_token:
+        # Without a token a sign-in form can only be sent an empty-looking one.
+        data[spec.form_token] = token or "-"
+    try:
+        async with client.stream(
+            method,
+            base + spec.path,
+            json=spec.json,
+            params=spec.params,
+            files=spec.files,
+            data=data or None,
+            headers=headers,
+            timeout=15,
+        ) as response:
+            return response.status_code
+    except httpx.HTTPError:
+        return 0
+
+
+async def authorization(suite: Suite) -> ScenarioResult:
+    stack = suite.stack
+    result = ScenarioResult("authorization", "7. Authorization matrix")
+    ctx = await suite.authz_context()
+    subjects = tokens(ctx)
+    undeclared, stale, wrong, wrong_status, errors = [], [], [], [], []
+    cases = 0
+    matrix: dict[str, dict[str, dict[str, str]]] = {}
+    for service in stack.services:
+        probe = suite.probes[service]
+        document = (await suite.client.get(f"{stack.url(service)}/openapi.json")).json()
+        documented = {
+            (method.upper(), path)
+            for path, item in document.get("paths", {}).items()
+            for method in item
+            if method in METHODS
+        }
+        declared = {(e.method, e.path): e for e in probe.endpoints}
+        # Routes left out of the OpenAPI document (HTML pages, a sign-in form) are declared
+        # and tried all the same; a declared row is stale only if nobody reaches it.
+        for method, path in sorted(documented | set(declared), key=lambda op: (op[1], op[0])):
+            endpoint = declared.get((method, path))
+            if endpoint is None:
+                undeclared.append(f"{service}: {method} {path}")
+                # Still check that bad tokens are refused; assume it is not public.
+                endpoint = Endpoint(method, path, frozenset(Subject.VALID))
+            row: dict[str, str] = {}
+            # Invalid tokens first, then the roles that must be refused, then the rest, so a
+            # state-changing call by an allowed subject happens after every refusal.
+            order = sorted(subjects, key=lambda s: (s in Subject.VALID, s in endpoint.allowed))
+            statuses: dict[str, int] = {}
+            for subject in order:
+                spec = (
+                    endpoint.request(ctx)
+                    if endpoint.request is not None
+                    else RequestSpec(fill_path(path, ctx, probe.path_samples))
+                )
+                statuses[subject] = await call(
+                    suite.client, stack.url(service), method, spec, subjects[subject]
+                )
+                row[subject] = str(statuses[subject])
+            cases += len(statuses)
+            if (method, path) not in documented and set(statuses.values()) <= {404, 405}:
+                stale.append(f"{service}: {method} {path} is declared but not served")
+                matrix.setdefault(service, {})[f"{method} {path}"] = row
+                continue
+            for subject, status in statuses.items():
+                want = subject in endpoint.allowed
+                label = f"{service}: {method} {path} as {subject}"
+                if status == 0 or status >= 500:
+                    errors.append(f"{label}: {status or 'no answer'}")
+                    wrong.append(f"{label}: error {status}, want {'allowed' if want else 'denied'}")
+                    continue
+                if (status not in DENIED) != want:
+                    wrong.append(f"{label}: {status}, want {'allowed' if want else 'denied'}")
+                elif not want:
+                    expected = 401 if subject in Subject.INVALID else 403
+                    if status != expected:
+                        wrong_status.append(f"{label}: {status}, want {expected}")
+            matrix.setdefault(service, {})[f"{method} {path}"] = row
+    result.zero("endpoints missing from the authorization spec", undeclared, examples=10)
+    result.zero("spec rows for endpoints no service serves", stale)
+    result.zero("wrong authorization decisions", wrong, examples=10)
+    result.zero("denials with the wrong status (401 for bad tokens, 403 for roles)", wrong_status)
+    result.zero("5xx or no answer in the matrix", errors)
+    result.figures.update(
+        {
+            "authorization_cases": cases,
+            "wrong_decisions": len(wrong),
+            "undeclared_endpoints": undeclared,
+            "subjects": list(subjects),
+            "matrix": matrix,
+            "http_5xx": len([e for e in errors if "no answer" not in e]),
+            "summary": f"{cases} cases, {len(wrong)} wrong",
+        }
+    )
+    suite.check_crashes(result)
+    return result

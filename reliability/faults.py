@@ -1,0 +1,282 @@
+"""Scenarios 1-4: the broker down, processes killed, the database restarted, and a consumer
+group replayed from the beginning, each under a steady load and reconciled afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+from reliability.kafka import end_offsets, group_lag, reset_group_to_earliest
+from reliability.reconcile import BACKLOG_METRIC, reconcile
+from reliability.report import ScenarioResult
+from reliability.suite import Suite
+
+CONSUMED_METRIC = re.compile(
+    r'^konsortio_consumer_messages_total\{consumer="([^"]+)",outcome="([^"]+)",'
+    r'topic="([^"]+)"\}\s+([0-9.e+]+)',
+    re.M,
+)
+
+
+async def outbox_backlog(suite: Suite, service: str) -> int | None:
+    try:
+        text = (await suite.client.get(f"{suite.stack.url(service)}/metrics", timeout=5)).text
+    except httpx.HTTPError:
+        return None
+    for name, value in BACKLOG_METRIC.findall(text):
+        if name == service:
+            return int(float(value))
+    return None
+
+
+async def broker_down(suite: Suite) -> ScenarioResult:
+    mode, stack = suite.mode, suite.stack
+    result = ScenarioResult("broker_down", f"1. Broker down {mode.broker_down_s:g} s")
+    assert stack.broker is not None
+    load = suite.new_load()
+    await load.start()
+    await asyncio.sleep(mode.warmup_s)
+    start = time.time()
+    stack.broker.pause()  # SIGSTOP: Tansu keeps its topics only in memory
+    backlog: dict[str, int | None] = {}
+    try:
+        await asyncio.sleep(mode.broker_down_s)
+        backlog = {name: await outbox_backlog(suite, name) for name in stack.services}
+    finally:
+        stack.broker.resume()
+    end = time.time()
+    await asyncio.sleep(mode.after_s)
+    during = [c for c in load.ledger.writes() if start <= c.started <= end]
+    refused = [f"{c.action} {c.key}: {c.status} {c.error}" for c in during if c.outcome != "ok"]
+    result.check(
+        "HTTP APIs accepted every command while the broker was down",
+        bool(during) and not refused,
+        f"{len(during) - len(refused)}/{len(during)} accepted"
+        + (f"; refused: {refused[:3]}" if refused else ""),
+    )
+    waiting = sum(v or 0 for v in backlog.values())
+    result.check(
+        "events waited in the outbox during the outage",
+        waiting > 0,
+        f"outbox backlog just before the broker came back: {backlog}",
+    )
+    result.figures["commands_during_outage"] = len(during)
+    result.figures["outbox_backlog_at_resume"] = backlog
+    await suite.conclude(result, load, [(start, end)])
+    return result
+
+
+async def processes_killed(suite: Suite) -> ScenarioResult:
+    """kill -9 at random moments mid-stream, each followed by a restart. Consumers get the
+    number the issue asks for; services that only produce get a few too, since their outbox
+    relay can die between publishing and marking rows sent."""
+    mode, stack, rng = suite.mode, suite.stack, suite.rng
+    sampled = suite.sampled_consumers()
+    plan = [
+        (name, mode.kills_per_consumer if name in suite.consumers else mode.kills_per_producer)
+        for name in stack.services
+        if name in sampled or name not in suite.consumers
+    ]
+    total = sum(n for _, n in plan)
+    result = ScenarioResult("consumer_killed", f"2. kill -9 ({total} kills)")
+    load = suite.new_load()
+    await load.start()
+    await asyncio.sleep(mode.warmup_s)
+    windows: list[tuple[float, float]] = []
+    restarts: dict[str, list[float]] = {}
+    failures: list[str] = []
+    for name, kills in plan:
+        for _ in range(kills):
+            # A random moment mid-stream: the load never pauses.
+            await asyncio.sleep(rng.uniform(0.5, 4.0))
+            process = stack.services[name]
+            began = time.time()
+            await asyncio.to_thread(process.kill9)
+            process.start()
+            # The fault ends when the process is back; rejoining the consumer group is part
+            # of catching up.
+            windows.append((began, time.time()))
+            try:
+                ready_s = await stack.wait_ready(name)
+            except (TimeoutError, RuntimeError) as error:
+                failures.append(f"{name}: {error}")
+                continue
+            restarts.setdefault(name, []).append(round(ready_s, 2))
+    await asyncio.sleep(mode.after_s)
+    result.zero("restarts that did not become ready", failures)
+    result.figures["kills"] = {name: len(times) for name, times in restarts.items()}
+    result.figures["consumers_not_killed_in_this_mode"] = sorted(
+        set(suite.consumers) - set(sampled)
+    )
+    result.figures["seconds_to_ready_after_restart"] = restarts
+    await suite.conclude(result, load, windows)
+    return result
+
+
+@dataclass
+class ReadinessWatch:
+    """Polls every service's /health/ready until stopped, remembering what it saw."""
+
+    suite: Suite
+    seen: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._poll(name)) for name in self.suite.stack.services]
+
+    async def _poll(self, service: str) -> None:
+        url = f"{self.suite.stack.url(service)}/health/ready"
+        seen = self.seen.setdefault(service, [])
+        while not self._stop.is_set():
+            try:
+                status = (await self.suite.client.get(url, timeout=1.0)).status_code
+            except httpx.HTTPError:
+                status = 0
+            seen.append((time.time(), status))
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def not_ready_between(self, service: str, start: float, end: float) -> bool:
+        return any(start <= t <= end and status != 200 for t, status in self.seen[service])
+
+    def ready_after(self, service: str, moment: float) -> float | None:
+        for t, status in self.seen[service]:
+            if t >= moment and status == 200:
+                return t - moment
+        return None
+
+
+async def database_restart(suite: Suite) -> ScenarioResult:
+    mode, stack, rng = suite.mode, suite.stack, suite.rng
+    assert stack.postgres is not None
+    result = ScenarioResult(
+        "database_restart", f"3. PostgreSQL restart ({mode.db_restarts}x, every service's db)"
+    )
+    load = suite.new_load()
+    await load.start()
+    await asyncio.sleep(mode.warmup_s)
+    windows: list[tuple[float, float]] = []
+    not_ready: dict[str, list[bool]] = {name: [] for name in stack.services}
+    back: dict[str, list[float | None]] = {name: [] for name in stack.services}
+    for _ in range(mode.db_restarts):
+        watch = ReadinessWatch(suite)
+        watch.start()
+        await asyncio.sleep(rng.uniform(0.5, 2.0))
+        start = time.time()
+        await asyncio.to_thread(stack.postgres.restart)
+        end = time.time()
+        # Keep watching until every service reports ready again (bounded). The state lives
+        # in other processes, so it is polled.
+        for _ in range(300):
+            if all(watch.ready_after(name, end) is not None for name in stack.services):
+                break
+            await asyncio.sleep(0.2)
+        await watch.stop()
+        windows.append((start, end))
+        for name in stack.services:
+            not_ready[name].append(watch.not_ready_between(name, start, end + 0.5))
+            seconds = watch.ready_after(name, end)
+            back[name].append(round(seconds, 2) if seconds is not None else None)
+    await asyncio.sleep(mode.after_s)
+    for name in stack.services:
+        result.check(
+            f"{name}: /health/ready said not-ready during each restart",
+            all(not_ready[name]),
+            f"not-ready seen: {not_ready[name]}",
+        )
+        result.check(
+            f"{name}: ready again after each restart",
+            all(s is not None for s in back[name]),
+            f"seconds to ready: {back[name]}",
+        )
+    result.figures["restart_windows_s"] = [round(e - s, 2) for s, e in windows]
+    result.figures["seconds_to_ready_after_restart"] = back
+    unavailable = [c for c in load.ledger.commands if c.status == 503 or c.status is None]
+    result.figures["commands_answered_503_or_dropped"] = len(unavailable)
+    await suite.conclude(result, load, windows)
+    return result
+
+
+def consumed_counts(text: str, consumer: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for name, outcome, _topic, value in CONSUMED_METRIC.findall(text):
+        if name == consumer:
+            counts[outcome] = counts.get(outcome, 0) + int(float(value))
+    return counts
+
+
+async def replay(suite: Suite) -> ScenarioResult:
+    """Each consumer group is reset to the earliest offset (service stopped, offsets
+    committed at the beginning, service started): every event it ever handled arrives again,
+    and not one effect may repeat, here or in any earlier scenario's ledger."""
+    stack = suite.stack
+    result = ScenarioResult("replay", "4. Replay from the earliest offset")
+    if not suite.consumers:
+        result.skip("replay", "no service consumes events")
+        return result
+    load = suite.new_load()
+    await load.start()
+    await asyncio.sleep(suite.mode.warmup_s)
+    windows: list[tuple[float, float]] = []
+    sampled = suite.sampled_consumers()
+    result.figures["groups_not_replayed_in_this_mode"] = sorted(set(suite.consumers) - set(sampled))
+    for group in sampled:
+        topics = suite.consumers[group]
+        ends = sum((await end_offsets(stack.bootstrap, topics)).values())
+        start = time.time()
+        await asyncio.to_thread(stack.services[group].stop)
+        reset = await reset_group_to_earliest(stack.bootstrap, group, topics)
+        lag_after_reset = sum((await group_lag(stack.bootstrap, group, topics)).values())
+        stack.services[group].start()
+        end = time.time()
+        windows.append((start, end))
+        await stack.wait_ready(group)
+        replay_s = None
+        deadline = time.monotonic() + suite.mode.settle_timeout_s
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                if sum((await group_lag(stack.bootstrap, group, topics)).values()) == 0:
+                    replay_s = time.time() - end
+                    break
+            await asyncio.sleep(0.5)
+        text = (await suite.client.get(f"{stack.url(group)}/metrics")).text
+        counts = consumed_counts(text, group)
+        seen = sum(counts.values())
+        result.check(
+            f"{group}: group reset to the earliest offset",
+            reset > 0 and lag_after_reset >= ends,
+            f"{reset} partitions; lag after reset {lag_after_reset} of {ends} records",
+        )
+        result.check(
+            f"{group}: every record was consumed again",
+            replay_s is not None and seen >= ends,
+            f"{seen} consumed since restart ({counts}) of {ends} on the topics",
+        )
+        result.figures[f"{group}_replayed"] = {
+            "records_before_reset": ends,
+            "consumed_after_reset": counts,
+            "seconds_to_lag_0": round(replay_s, 1) if replay_s is not None else None,
+        }
+    await suite.conclude(result, load, windows)
+    # Every scenario's commands so far: the replay must not have repeated any of their effects.
+    everything = await reconcile(stack, suite.client, suite.ledgers, suite.probes)
+    result.figures["whole_run"] = {
+        k: v
+        for k, v in everything.summary().items()
+        if k.startswith(("events", "effects", "commands", "read_model"))
+    }
+    result.zero(
+        "effects duplicated across the whole run after replay", everything.effects_duplicated
+    )
+    result.zero("effects lost across the whole run", everything.effects_lost)
+    result.zero("events lost across the whole run", everything.events_lost)
+    return result

@@ -1,0 +1,121 @@
+"""Checks, scenario results, the JSON report and the figures table."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Check:
+    name: str
+    passed: bool
+    detail: str = ""
+    skipped: bool = False  # not applicable here; neither passed nor failed
+
+
+@dataclass
+class ScenarioResult:
+    name: str
+    title: str
+    seconds: float = 0.0
+    figures: dict[str, Any] = field(default_factory=dict)
+    checks: list[Check] = field(default_factory=list)
+    error: str | None = None  # the scenario itself broke (a harness or stack failure)
+
+    def check(self, name: str, passed: bool, detail: str = "") -> Check:
+        item = Check(name, bool(passed), detail)
+        self.checks.append(item)
+        return item
+
+    def skip(self, name: str, reason: str) -> None:
+        self.checks.append(Check(name, True, reason, skipped=True))
+
+    def zero(self, name: str, items: list[Any] | int, examples: int = 3) -> Check:
+        """A check that a list of problems (or a count) is empty."""
+        count = items if isinstance(items, int) else len(items)
+        detail = "" if isinstance(items, int) else "; ".join(map(str, items[:examples]))
+        return self.check(f"{name} = 0", count == 0, f"{count}" + (f": {detail}" if detail else ""))
+
+    @property
+    def passed(self) -> int:
+        return sum(1 for c in self.checks if c.passed and not c.skipped)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for c in self.checks if not c.passed) + (1 if self.error else 0)
+
+
+@dataclass
+class Report:
+    mode: str
+    services: list[str]
+    started: dt.datetime
+    scenarios: list[ScenarioResult] = field(default_factory=list)
+    seconds: float = 0.0
+    totals: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> int:
+        return sum(s.passed for s in self.scenarios)
+
+    @property
+    def failed(self) -> int:
+        return sum(s.failed for s in self.scenarios)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "generated_at": self.started.isoformat(timespec="seconds"),
+            "mode": self.mode,
+            "services": self.services,
+            "seconds": round(self.seconds, 1),
+            "machine": {"python": platform.python_version(), "platform": platform.platform()},
+            "passed": self.passed,
+            "failed": self.failed,
+            "totals": self.totals,
+            "scenarios": {
+                s.name: {
+                    "title": s.title,
+                    "seconds": round(s.seconds, 1),
+                    "passed": s.passed,
+                    "failed": s.failed,
+                    "error": s.error,
+                    "figures": s.figures,
+                    "checks": [asdict(c) for c in s.checks],
+                }
+                for s in self.scenarios
+            },
+        }
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".json.tmp")
+        partial.write_text(json.dumps(self.as_json(), indent=2, default=str) + "\n")
+        partial.rename(path)
+
+    def table(self) -> str:
+        """The figures as a Markdown table, for the README."""
+        rows = [
+            "| scenario | events produced | effects observed | lost | duplicated "
+            "| longest catch-up | other |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        ]
+        for s in self.scenarios:
+            f = s.figures
+            lost = f.get("events_lost", "") if "events_lost" in f else ""
+            if "effects_lost" in f:
+                lost = f"{f.get('events_lost', 0)} + {f['effects_lost']}"
+            rows.append(
+                f"| {s.title} | {f.get('events_produced', '')} | {f.get('effects_observed', '')} "
+                f"| {lost} | {f.get('effects_duplicated', '')} "
+                f"| {_seconds(f.get('longest_catch_up_s'))} | {f.get('summary', '')} |"
+            )
+        return "\n".join(rows)
+
+
+def _seconds(value: Any) -> str:
+    return "" if value is None else f"{value} s"

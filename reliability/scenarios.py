@@ -1,0 +1,19 @@
+"""The scenarios, in the order they run. Replay comes before the poison messages so that the
+poison is not replayed into the dead-letter topics a second time; the secrets scan comes last
+so that it reads the logs of everything before it too."""
+
+from __future__ import annotations
+
+from reliability import authz, badinput, faults, poison, secrets
+from reliability.suite import Scenario
+
+SCENARIOS: list[tuple[str, Scenario]] = [
+    ("broker_down", faults.broker_down),
+    ("consumer_killed", faults.processes_killed),
+    ("database_restart", faults.database_restart),
+    ("replay", faults.replay),
+    ("poison", poison.poison_messages),
+    ("http_bad_input", badinput.bad_input),
+    ("authorization", authz.authorization),
+    ("secrets", secrets.secrets_in_logs),
+]

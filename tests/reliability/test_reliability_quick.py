@@ -1,0 +1,92 @@
+"""The short version of ``make reliability``: every scenario once, on its own stack, in a
+subprocess (it starts services as processes and signals them; nothing of it belongs in the
+test process). Each promise of issue 9 is its own test, so a failure names the promise."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+# The quick run takes about three minutes on two cores; the margin is for slow machines.
+QUICK_TIMEOUT_S = 540
+
+pytestmark = [
+    pytest.mark.timeout(QUICK_TIMEOUT_S + 60),
+    pytest.mark.skipif(
+        bool(os.environ.get("KONSORTIO_TEST_KAFKA_BOOTSTRAP")),
+        reason="the reliability suite runs its own embedded broker (it pauses it with SIGSTOP)",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    report = tmp_path_factory.mktemp("reliability") / "reliability.json"
+    process = subprocess.run(
+        [sys.executable, "-m", "reliability", "--quick", "--report", str(report)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=QUICK_TIMEOUT_S,
+    )
+    last = process.stdout.strip().splitlines()[-1] if process.stdout.strip() else ""
+    assert report.exists(), f"no report; stderr ends:\n{process.stderr[-3000:]}"
+    data = json.loads(report.read_text())
+    data["_last_line"] = last
+    data["_exit_code"] = process.returncode
+    data["_stderr"] = process.stderr
+    return data
+
+
+def failed_checks(data: dict[str, Any]) -> list[str]:
+    return [
+        f"{name}: {check['name']} ({check['detail'][:300]})"
+        for name, scenario in data["scenarios"].items()
+        for check in scenario["checks"]
+        if not check["passed"]
+    ] + [f"{name}: {s['error']}" for name, s in data["scenarios"].items() if s.get("error")]
+
+
+def test_the_last_line_counts_passed_and_failed_checks(quick_run: dict[str, Any]) -> None:
+    assert quick_run["_last_line"] == f"{quick_run['passed']} passed, {quick_run['failed']} failed"
+
+
+def test_no_event_is_lost(quick_run: dict[str, Any]) -> None:
+    assert quick_run["totals"]["events_lost"] == 0
+    assert quick_run["totals"]["effects_lost"] == 0
+
+
+def test_no_effect_is_duplicated(quick_run: dict[str, Any]) -> None:
+    assert quick_run["totals"]["effects_duplicated"] == 0
+
+
+def test_no_service_crashes(quick_run: dict[str, Any]) -> None:
+    assert quick_run["totals"]["crashes"] == 0
+
+
+def test_no_5xx_answers(quick_run: dict[str, Any]) -> None:
+    assert quick_run["totals"]["http_5xx"] == 0
+    assert quick_run["totals"]["schemathesis_cases"] > 0
+
+
+def test_no_wrong_authorization_decision(quick_run: dict[str, Any]) -> None:
+    assert quick_run["totals"]["authorization_cases"] > 0
+    assert quick_run["totals"]["wrong_authorization_decisions"] == 0
+
+
+def test_every_poison_message_is_dead_lettered(quick_run: dict[str, Any]) -> None:
+    poison = quick_run["scenarios"]["poison"]["figures"]
+    assert poison["dlq_entries"] == poison["dlq_entries_expected"] > 0
+
+
+def test_every_check_passes(quick_run: dict[str, Any]) -> None:
+    failed = failed_checks(quick_run)
+    assert not failed, "\n".join(failed)
+    assert quick_run["_exit_code"] == 0

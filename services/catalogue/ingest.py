@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -262,6 +263,23 @@ def _take(items: Iterator[Processed], n: int) -> list[Processed]:
 # --- running a batch ---------------------------------------------------------------------------
 
 Progress = Callable[[int], Awaitable[None]]
+PROGRESS_EVERY_S = 1.0
+
+
+async def _write_chunk(
+    conn: asyncpg.Connection, job: IngestJob, chunk: list[Processed], report: QualityReport
+) -> int:
+    keys = sorted({item.match_key for item in chunk if item.match_key})
+    existing = await store.records_by_keys(conn, job.collection_id, keys)
+    plan = await asyncio.to_thread(plan_chunk, chunk, existing, job.batch_id, report)
+    new_ids = await store.insert_records(conn, job.collection_id, job.batch_id, plan.inserts)
+    await store.update_records(conn, job.batch_id, plan.updates)
+    await store.mark_seen(conn, job.batch_id, plan.seen)
+    changes = [(record_id, "new") for record_id in new_ids.values()]
+    changes += [(u.id, "new" if u.id in plan.reinstated else "changed") for u in plan.updates]
+    await store.insert_batch_records(conn, job.batch_id, changes)
+    await store.insert_findings(conn, plan.findings)
+    return len(chunk)
 
 
 async def run(
@@ -273,6 +291,7 @@ async def run(
     """Process the spooled file in ONE transaction on ``conn`` (the caller's)."""
     report = QualityReport()
     processed = 0
+    reported = time.monotonic()
     async with conn.transaction():
         if not await store.lock_for_ingest(conn, job.collection_id):
             raise IngestFailed("another batch is being ingested into this collection")
@@ -284,23 +303,20 @@ async def run(
                 default_language=job.language,
                 url_template=job.url_template,
             )
-            while chunk := await asyncio.to_thread(_take, items, job.chunk_size):
-                keys = sorted({item.match_key for item in chunk if item.match_key})
-                existing = await store.records_by_keys(conn, job.collection_id, keys)
-                plan = await asyncio.to_thread(plan_chunk, chunk, existing, job.batch_id, report)
-                new_ids = await store.insert_records(
-                    conn, job.collection_id, job.batch_id, plan.inserts
-                )
-                await store.update_records(conn, job.batch_id, plan.updates)
-                await store.mark_seen(conn, job.batch_id, plan.seen)
-                changes = [(record_id, "new") for record_id in new_ids.values()]
-                changes += [
-                    (u.id, "new" if u.id in plan.reinstated else "changed") for u in plan.updates
-                ]
-                await store.insert_batch_records(conn, job.batch_id, changes)
-                await store.insert_findings(conn, plan.findings)
-                processed += len(chunk)
-                await progress(processed)
+            # While the database works on one chunk, a worker thread reads and profiles the
+            # next: the CPU-bound part and the database round trips overlap.
+            ahead = asyncio.ensure_future(asyncio.to_thread(_take, items, job.chunk_size))
+            try:
+                while chunk := await ahead:
+                    ahead = asyncio.ensure_future(asyncio.to_thread(_take, items, job.chunk_size))
+                    processed += await _write_chunk(conn, job, chunk, report)
+                    if time.monotonic() - reported >= PROGRESS_EVERY_S:
+                        await progress(processed)
+                        reported = time.monotonic()
+            finally:
+                # A worker thread cannot be cancelled: let it finish before the file closes.
+                await asyncio.gather(ahead, return_exceptions=True)
+        await progress(processed)
         withdrawn_titles = 0
         seen_any = report.total - report.outcomes.get("rejected", 0) > 0
         if job.mode == "full" and seen_any:

@@ -18,6 +18,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import re
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -60,7 +61,14 @@ AnyCaller = Annotated[Caller, Depends(current_caller)]
 READERS = (Role.COORDINATOR, Role.CATALOGUER)
 
 CollectionId = Annotated[str, Field(pattern=domain.COLLECTION_ID_PATTERN, max_length=64)]
-Isil = Annotated[str, Field(pattern=domain.ISIL_PATTERN, max_length=16)]
+# Ids are ours or procurement's ("batch-…", "agreement-…"): anything else cannot exist, and a
+# NUL or stray byte must be a 422, not a database error.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,99}$"
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+IdPath = Annotated[str, PathParam(pattern=ID_PATTERN)]
+IdQuery = Annotated[str | None, Query(pattern=ID_PATTERN)]
+IsilQuery = Annotated[str | None, Query(pattern=domain.ISIL_PATTERN, max_length=16)]
+IsilPath = Annotated[str, PathParam(pattern=domain.ISIL_PATTERN, max_length=16)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 ExportFormat = Literal["marc", "marcxml"]
@@ -82,10 +90,12 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 
 class CollectionIn(BaseModel):
     id: CollectionId | None = Field(None, description="Default: generated (col-…)")
-    title: str = Field(min_length=1, max_length=300)
-    supplier: str | None = Field(None, max_length=200)
-    product: str | None = Field(None, max_length=200)
-    material_types: list[str] = Field(default_factory=list, max_length=10)
+    title: str = Field(min_length=1, max_length=300, pattern=NO_CONTROL)
+    supplier: str | None = Field(None, max_length=200, pattern=NO_CONTROL)
+    product: str | None = Field(None, max_length=200, pattern=NO_CONTROL)
+    material_types: list[Annotated[str, Field(max_length=50, pattern=NO_CONTROL)]] = Field(
+        default_factory=list, max_length=10
+    )
 
 
 class CollectionOut(BaseModel):
@@ -175,7 +185,7 @@ class RecordSetOut(BaseModel):
 
 
 class MelindaJobIn(BaseModel):
-    batch_id: str = Field(min_length=1, max_length=64)
+    batch_id: str = Field(pattern=ID_PATTERN)
     mode: Literal["bulk", "single"] = "bulk"
 
 
@@ -249,8 +259,8 @@ def _batch_out(batch: dict[str, Any]) -> BatchOut:
 async def list_collections(
     request: Request,
     _: AnyCaller,
-    agreement_id: Annotated[str | None, Query(max_length=64)] = None,
-    isil: Annotated[str | None, Query(max_length=16)] = None,
+    agreement_id: IdQuery = None,
+    isil: IsilQuery = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> CollectionPage:
@@ -294,7 +304,7 @@ async def _collection(request: Request, collection_id: str) -> store.Collection:
 
 
 @router.get("/collections/{collection_id}", response_model=CollectionOut, summary="A collection")
-async def get_collection(request: Request, collection_id: str, _: AnyCaller) -> CollectionOut:
+async def get_collection(request: Request, collection_id: IdPath, _: AnyCaller) -> CollectionOut:
     collection = await _collection(request, collection_id)
     counts = await store.collection_counts(pool_of(request), collection_id)
     return CollectionOut(**collection.__dict__, **counts)
@@ -305,13 +315,19 @@ async def get_collection(request: Request, collection_id: str, _: AnyCaller) -> 
     summary="Libraries whose record sets hold (or held) the collection",
 )
 async def collection_libraries(
-    request: Request, collection_id: str, _: Staff
+    request: Request, collection_id: IdPath, _: Staff
 ) -> list[dict[str, Any]]:
     await _collection(request, collection_id)
     return await store.collection_libraries(pool_of(request), collection_id)
 
 
+def _safe_name(name: str) -> str:
+    """A file name for Content-Disposition: ASCII letters, digits, dot, dash, underscore."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100] or "records"
+
+
 def _export_response(body: AsyncIterator[bytes], fmt: ExportFormat, name: str) -> StreamingResponse:
+    name = _safe_name(name)
     return StreamingResponse(
         body,
         media_type=exports.MEDIA_TYPES[fmt],
@@ -337,7 +353,7 @@ EXPORT_DOC = (
 )
 async def export_collection(
     request: Request,
-    collection_id: str,
+    collection_id: IdPath,
     _: Staff,
     format: ExportFormat = "marcxml",  # noqa: A002
     since: dt.datetime | None = None,
@@ -468,11 +484,16 @@ async def upload_batch(
     ] = None,
     mode: Literal["full", "delta"] = "delta",
     language: Annotated[
-        str | None, Query(max_length=20, description="Language of a KBART list (fin, swe…)")
+        str | None,
+        Query(max_length=20, pattern=NO_CONTROL, description="Language of a KBART list (fin…)"),
     ] = None,
     url_template: Annotated[
         str | None,
-        Query(max_length=500, description="Access URL for ONIX products without one, {isbn}"),
+        Query(
+            max_length=500,
+            pattern=NO_CONTROL,
+            description="Access URL for ONIX products without one, {isbn}",
+        ),
     ] = None,
     filename: Annotated[
         str | None, Query(max_length=300, description="The file's name, for raw bodies")
@@ -543,7 +564,7 @@ async def upload_batch(
 async def list_batches(
     request: Request,
     _: Staff,
-    collection: Annotated[str | None, Query(max_length=64)] = None,
+    collection: IdQuery = None,
     status: Annotated[Literal["processing", "done", "failed"] | None, Query()] = None,
     limit: Limit = 50,
     offset: Offset = 0,
@@ -562,12 +583,12 @@ async def _batch(request: Request, batch_id: str) -> dict[str, Any]:
 
 
 @router.get("/batches/{batch_id}", response_model=BatchOut, summary="A batch: progress, counts")
-async def get_batch(request: Request, batch_id: str, _: Staff) -> BatchOut:
+async def get_batch(request: Request, batch_id: IdPath, _: Staff) -> BatchOut:
     return _batch_out(await _batch(request, batch_id))
 
 
 @router.get("/batches/{batch_id}/report", summary="A batch's quality report")
-async def batch_report(request: Request, batch_id: str, _: Staff) -> dict[str, Any]:
+async def batch_report(request: Request, batch_id: IdPath, _: Staff) -> dict[str, Any]:
     batch = await _batch(request, batch_id)
     if batch["status"] != "done":
         raise ApiError(409, f"batch {batch_id} is {batch['status']}: no report", field="batch_id")
@@ -604,14 +625,16 @@ def report_csv(counts: dict[str, int], report: dict[str, Any]) -> str:
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}}},
 )
-async def batch_report_csv(request: Request, batch_id: str, _: Staff) -> Response:
+async def batch_report_csv(request: Request, batch_id: IdPath, _: Staff) -> Response:
     batch = await _batch(request, batch_id)
     if batch["status"] != "done":
         raise ApiError(409, f"batch {batch_id} is {batch['status']}: no report", field="batch_id")
     return Response(
         report_csv(batch["counts"] or {}, batch["report"] or {}),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{batch_id}-report.csv"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{_safe_name(batch_id)}-report.csv"'
+        },
     )
 
 
@@ -621,7 +644,7 @@ async def batch_report_csv(request: Request, batch_id: str, _: Staff) -> Respons
     response_class=StreamingResponse,
     responses={200: {"content": {"text/csv": {}}}},
 )
-async def batch_findings_csv(request: Request, batch_id: str, _: Staff) -> StreamingResponse:
+async def batch_findings_csv(request: Request, batch_id: IdPath, _: Staff) -> StreamingResponse:
     await _batch(request, batch_id)
     pool = pool_of(request)
 
@@ -641,7 +664,9 @@ async def batch_findings_csv(request: Request, batch_id: str, _: Staff) -> Strea
     return StreamingResponse(
         rows(),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{batch_id}-findings.csv"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{_safe_name(batch_id)}-findings.csv"'
+        },
     )
 
 
@@ -651,7 +676,7 @@ async def batch_findings_csv(request: Request, batch_id: str, _: Staff) -> Strea
     response_class=StreamingResponse,
     responses={200: {"content": {"application/marcxml+xml": {}}}},
 )
-async def batch_melinda_export(request: Request, batch_id: str, _: Staff) -> StreamingResponse:
+async def batch_melinda_export(request: Request, batch_id: IdPath, _: Staff) -> StreamingResponse:
     batch = await _batch(request, batch_id)
     if batch["status"] != "done":
         raise ApiError(409, f"batch {batch_id} is {batch['status']}", field="batch_id")
@@ -659,7 +684,9 @@ async def batch_melinda_export(request: Request, batch_id: str, _: Staff) -> Str
     return StreamingResponse(
         exports.melinda_export(pool_of(request), batch_id, isil),
         media_type="application/marcxml+xml",
-        headers={"Content-Disposition": f'attachment; filename="{batch_id}-melinda.xml"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{_safe_name(batch_id)}-melinda.xml"'
+        },
     )
 
 
@@ -670,9 +697,9 @@ async def batch_melinda_export(request: Request, batch_id: str, _: Staff) -> Str
 async def list_records(
     request: Request,
     _: Staff,
-    collection: Annotated[str | None, Query(max_length=64)] = None,
-    match_key: Annotated[str | None, Query(max_length=20)] = None,
-    title: Annotated[str | None, Query(max_length=200)] = None,
+    collection: IdQuery = None,
+    match_key: Annotated[str | None, Query(pattern=r"^([0-9]{7}[0-9X]|[0-9]{13})$")] = None,
+    title: Annotated[str | None, Query(max_length=200, pattern=NO_CONTROL)] = None,
     include_deleted: bool = False,
     limit: Limit = 50,
     offset: Offset = 0,
@@ -757,7 +784,7 @@ async def work(
     summary="A library's record set: the collections it holds or held",
 )
 async def library_collections(
-    request: Request, isil: Annotated[str, PathParam(max_length=16)], caller: AnyCaller
+    request: Request, isil: IsilPath, caller: AnyCaller
 ) -> list[RecordSetOut]:
     ensure_acts_for(caller, isil, also=READERS)
     return [RecordSetOut(**row) for row in await store.library_sets(pool_of(request), isil)]
@@ -771,7 +798,7 @@ async def library_collections(
 )
 async def export_library(
     request: Request,
-    isil: Annotated[str, PathParam(max_length=16)],
+    isil: IsilPath,
     caller: AnyCaller,
     format: ExportFormat = "marcxml",  # noqa: A002
     since: dt.datetime | None = None,
@@ -944,7 +971,7 @@ async def create_melinda_jobs(
 async def list_melinda_jobs(
     request: Request,
     _: Staff,
-    batch_id: Annotated[str | None, Query(max_length=64)] = None,
+    batch_id: IdQuery = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> MelindaJobPage:
@@ -967,7 +994,7 @@ async def _job(request: Request, job_id: str) -> dict[str, Any]:
     tags=["melinda"],
     summary="A Melinda job, with its records counted by status",
 )
-async def get_melinda_job(request: Request, job_id: str, _: Staff) -> MelindaJobOut:
+async def get_melinda_job(request: Request, job_id: IdPath, _: Staff) -> MelindaJobOut:
     job = await _job(request, job_id)
     return _job_out(job, await melinda_store.job_counts(pool_of(request), job_id))
 
@@ -980,7 +1007,7 @@ async def get_melinda_job(request: Request, job_id: str, _: Staff) -> MelindaJob
 )
 async def melinda_job_records(
     request: Request,
-    job_id: str,
+    job_id: IdPath,
     _: Staff,
     status: Annotated[
         Literal["pending", "sent", "created", "updated", "skipped", "duplicate", "error", "invalid"]
@@ -1002,10 +1029,11 @@ async def melinda_job_records(
 @router.post(
     "/melinda/jobs/{job_id}/resume",
     response_model=MelindaJobOut,
+    status_code=202,
     tags=["melinda"],
     summary="Resume an interrupted Melinda job now (the scheduler also does, after a while)",
 )
-async def resume_melinda_job(request: Request, job_id: str, _: Cataloguer) -> MelindaJobOut:
+async def resume_melinda_job(request: Request, job_id: IdPath, _: Cataloguer) -> MelindaJobOut:
     job = await _job(request, job_id)
     deps = deps_of(request)
     if deps.melinda.client is None:
@@ -1013,10 +1041,12 @@ async def resume_melinda_job(request: Request, job_id: str, _: Cataloguer) -> Me
     if job["status"] in ("done", "failed"):
         raise ApiError(409, f"job {job_id} is {job['status']}", field="job_id")
     pool = pool_of(request)
-    # An explicit resume does not wait for a postponed job's retry time.
-    await melinda_store.release(pool, job_id)
-    await melinda_jobs.run_job(pool, deps.melinda, job_id)
-    job = await _job(request, job_id)
+    # An explicit resume does not wait for a postponed job's retry time. A job another
+    # process is running right now keeps its lease: the claim below then finds it taken.
+    await melinda_store.release_postponed(pool, job_id)
+    spawn(
+        runtime_of(request), melinda_jobs.run_job(pool, deps.melinda, job_id), f"melinda-{job_id}"
+    )
     return _job_out(job, await melinda_store.job_counts(pool, job_id))
 
 

@@ -63,10 +63,9 @@ def _wire(catalogue_settings: CatalogueSettings):  # type: ignore[no-untyped-def
     return on_startup, reconcile_due, resume_melinda
 
 
-def build(settings: Settings, catalogue_settings: CatalogueSettings | None = None) -> FastAPI:
-    catalogue_settings = catalogue_settings or CatalogueSettings()
+def make_spec(catalogue_settings: CatalogueSettings) -> ServiceSpec:
     on_startup, reconcile_due, resume_melinda = _wire(catalogue_settings)
-    spec = ServiceSpec(
+    return ServiceSpec(
         name="catalogue",
         title="Konsortio catalogue",
         description=(
@@ -85,4 +84,7 @@ def build(settings: Settings, catalogue_settings: CatalogueSettings | None = Non
         upload_paths=["/batches"],
         upload_max_bytes=catalogue_settings.catalogue_upload_max_bytes,
     )
-    return create_app(spec, settings)
+
+
+def build(settings: Settings, catalogue_settings: CatalogueSettings | None = None) -> FastAPI:
+    return create_app(make_spec(catalogue_settings or CatalogueSettings()), settings)

@@ -163,7 +163,16 @@ async def _run_bulk(
     if stage in ("start", "sending"):
         while items := await melinda_store.records_in_status(pool, job["id"], "pending", PAGE):
             for item in items:
-                await client.add_to_bulk(correlation_id, prepared(deps, job, item))
+                try:
+                    await client.add_to_bulk(correlation_id, prepared(deps, job, item))
+                except MelindaRefused as error:
+                    # Melinda would not take this one record into the job: say so, go on.
+                    status = "invalid" if error.status in (400, 422) else "error"
+                    async with pool.acquire() as conn:
+                        await melinda_store.set_result(
+                            conn, job["id"], item.record_id, status, None, error.message
+                        )
+                    continue
                 await melinda_store.mark_sent(pool, job["id"], item.record_id)
             await melinda_store.renew(pool, job["id"], deps.lease)
         await client.close_bulk(correlation_id)

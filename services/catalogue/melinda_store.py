@@ -138,7 +138,7 @@ async def claim(conn: Conn, job_id: str, lease: dt.timedelta) -> dict[str, Any] 
         f"""
         UPDATE melinda_jobs
         SET status = 'running', lease_until = now() + $2::interval, attempts = attempts + 1,
-            updated_at = now()
+            last_error = NULL, updated_at = now()
         WHERE id = $1 AND status IN ('pending', 'running')
           AND (lease_until IS NULL OR lease_until < now())
         RETURNING {JOB_COLUMNS}
@@ -202,6 +202,18 @@ async def postpone(conn: Conn, job_id: str, error: str, retry_in: dt.timedelta) 
         job_id,
         error[:1000],
         retry_in,
+    )
+
+
+async def release_postponed(conn: Conn, job_id: str) -> None:
+    """Make a job Melinda's absence postponed due now (one that is being run keeps its
+    lease, renewed as it works: its last_error is cleared when it succeeds)."""
+    await conn.execute(
+        """
+        UPDATE melinda_jobs SET lease_until = NULL, updated_at = now()
+        WHERE id = $1 AND last_error IS NOT NULL AND status IN ('pending', 'running')
+        """,
+        job_id,
     )
 
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from kit.auth import Role
 from services.catalogue.cli import app
-from tests.conftest import Infra
+from tests.conftest import Infra, wait_for
 from tests.integration.catalogue.conftest import (
     FIXTURES,
     base_number,
@@ -38,8 +38,7 @@ async def served(catalogue: Service) -> AsyncIterator[str]:
         )
     )
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
+    await wait_for(lambda: server.started, timeout_s=10, interval_s=0.02)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

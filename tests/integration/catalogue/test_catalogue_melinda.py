@@ -126,9 +126,11 @@ async def test_an_interrupted_bulk_submission_resumes_without_sending_twice(
     )
 
     standin.fail_adds_after = None  # Melinda is back
-    resumed = ok(
-        await catalogue.client.post(f"/melinda/jobs/{job['id']}/resume", headers=actors.cataloguer)
+    ok(
+        await catalogue.client.post(f"/melinda/jobs/{job['id']}/resume", headers=actors.cataloguer),
+        202,
     )
+    resumed = await finished(catalogue, actors, job["id"])
     assert resumed["status"] == "done", resumed
     assert resumed["counts"] == {"created": 5}
     assert resumed["remote_id"] == stopped["remote_id"]

@@ -41,7 +41,6 @@ def _wire(settings: Settings, outreach_settings: OutreachSettings) -> tuple[Job,
     storage = KitStorage(Path(outreach_settings.kit_storage_dir))
 
     async def on_startup(runtime: Runtime) -> None:
-        storage.ensure()
         runtime.extras["outreach_settings"] = outreach_settings
         runtime.extras["kit_storage"] = storage
         sender = outreach_settings.smtp_sender

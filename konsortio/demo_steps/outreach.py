@@ -1,7 +1,8 @@
 """Demo steps for outreach: marketing kits uploaded first, then every reaction seen where a
 library would see it, in the SMTP sink (``GET /dev/mailbox``): the welcome with the
-onboarding kit, the invitation to comment on the tender, the agreement announcement, and the
-e-service's kit to each library that opted in; finally the draft campaign the agreement
+onboarding kit, the invitation to comment on the tender, the agreement announcement, the
+e-service's kit to each library that opted in, and the new e-materials notice once catalogue
+has loaded the supplier's title list; finally the draft campaign the agreement
 created is previewed and sent in the background, and the public Atom feed carries the news.
 
 Kits must exist before libraries opt in, so they are uploaded in the "setup" phase, before
@@ -261,6 +262,24 @@ async def kit_to_participants(s: Scenario, ctx: DemoContext) -> None:
     )
 
 
+async def new_materials_notice(s: Scenario, ctx: DemoContext) -> None:
+    if "catalogue_batch_id" not in ctx.facts or not ctx.facts.get("participants"):
+        s.say("[yellow]no title list loaded in this run: the notice check is skipped[/yellow]")
+        return
+    contacts = set(_contacts(ctx, list(ctx.facts["participants"])))
+
+    async def arrived() -> Any:
+        mails = await _mails(s, ctx, "notice", contacts)
+        return len({a for m in mails for a in m["rcpt_to"]} & contacts) == len(contacts) and {
+            "notices": len(mails),
+            "subject": mails[0]["subject"],
+        }
+
+    await s.expect(
+        "each participating library was told of its new e-materials (records-available)", arrived
+    )
+
+
 async def campaign_and_feed(s: Scenario, ctx: DemoContext) -> None:
     """Checks: the draft campaign made from the agreement is previewed and sent; the public
     Atom feed (no token) has the announcement in Finnish and Swedish."""
@@ -323,5 +342,6 @@ STEPS = [
     ("outreach", tender_invitation),
     ("outreach", agreement_announcement),
     ("outreach", kit_to_participants),
+    ("outreach", new_materials_notice),
     ("checks", campaign_and_feed),
 ]

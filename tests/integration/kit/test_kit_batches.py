@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from faststream.kafka import KafkaBroker
+from prometheus_client import REGISTRY
 
 from contracts.membership import Contact, Library, LibraryNames, MemberJoined, MemberLeft
 from kit.consumer import (
@@ -71,6 +72,16 @@ def received(message: OutgoingMessage, offset: int, value: bytes | None = None, 
         key=message.key.encode(),
         headers={k: v.encode() for k, v in {**message.headers, **headers}.items()},
         value=message.value if value is None else value,
+    )
+
+
+def counted(outcome: str) -> float:
+    return (
+        REGISTRY.get_sample_value(
+            "konsortio_consumer_messages_total",
+            {"consumer": "batch-tests", "topic": "konsortio.membership", "outcome": outcome},
+        )
+        or 0.0
     )
 
 
@@ -135,7 +146,14 @@ async def test_a_batch_claims_once_keeps_order_and_dead_letters_poison_alone(
         received(gone, 7),  # member-left after member-joined of the same library
         received(second, 8),
     ]
+    before = {outcome: counted(outcome) for outcome in ("handled", "duplicate", "dead-lettered")}
     outcomes = await consumer.process_batch(records)
+    after = {outcome: counted(outcome) for outcome in before}
+    assert {k: after[k] - before[k] for k in before} == {
+        "handled": 3,
+        "duplicate": 2,
+        "dead-lettered": 3,
+    }
 
     assert outcomes == [
         Outcome.HANDLED,

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -43,6 +44,10 @@ class BenchInfra:
         await self.postgres.create_databases([name])
         return self.postgres.dsn(name)
 
+    @staticmethod
+    def database_of(dsn: str) -> str:
+        return urlparse(dsn).path.lstrip("/")
+
     def kafka(self, partitions: int = 3) -> KafkaSettings:
         return KafkaSettings(bootstrap_servers=self.bootstrap, topic_partitions=partitions)
 
@@ -54,13 +59,59 @@ class BenchInfra:
         return CpuMeter(self.postgres.data_dir, process.pid if process else None)
 
 
-async def _enable_commit_timestamps(postgres: EmbeddedPostgres) -> None:
+async def _configure(postgres: EmbeddedPostgres) -> None:
+    """Commit timestamps for the latency figures, pg_stat_statements for the profile of
+    PostgreSQL's share; both need a server restart."""
     conn = await asyncpg.connect(postgres.dsn())
     try:
         await conn.execute("ALTER SYSTEM SET track_commit_timestamp = on")
+        await conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
     finally:
         await conn.close()
-    postgres.restart()  # the setting needs a server restart
+    postgres.restart()
+    conn = await asyncpg.connect(postgres.dsn())
+    try:
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    finally:
+        await conn.close()
+
+
+async def reset_statement_stats(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("SELECT pg_stat_statements_reset()")
+    finally:
+        await conn.close()
+
+
+async def top_statements(dsn: str, databases: list[str], events: int, limit: int = 8) -> list:
+    """Where PostgreSQL spent its time since the last reset, per statement, in the given
+    databases: total and per-event execution time."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            """
+            SELECT d.datname, s.calls, s.total_exec_time, s.rows,
+                   regexp_replace(left(s.query, 160), '\\s+', ' ', 'g') AS query
+            FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+            WHERE d.datname = ANY($1::text[])
+            ORDER BY s.total_exec_time DESC LIMIT $2
+            """,
+            databases,
+            limit,
+        )
+    finally:
+        await conn.close()
+    return [
+        {
+            "database": row["datname"].rsplit("_", 1)[0],
+            "calls": row["calls"],
+            "total_ms": round(row["total_exec_time"], 1),
+            "us_per_event": round(row["total_exec_time"] * 1000 / max(events, 1), 1),
+            "query": row["query"],
+        }
+        for row in rows
+    ]
 
 
 @contextlib.asynccontextmanager
@@ -72,7 +123,7 @@ async def bench_infra(keep: bool = False) -> AsyncIterator[BenchInfra]:
     broker = EmbeddedBroker(free_port(), log_path=root / "broker.log")
     try:
         postgres.start()
-        await _enable_commit_timestamps(postgres)
+        await _configure(postgres)
         broker.start()
         yield BenchInfra(root=root, postgres=postgres, broker=broker)
     finally:

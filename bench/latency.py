@@ -36,7 +36,7 @@ import asyncpg
 import httpx
 
 from bench.infra import BenchInfra, create_topic, start_group_at_end
-from bench.payloads import library
+from bench.payloads import insert_libraries, isil, library
 from bench.procs import REPO, Child, children, emit
 from bench.report import Row
 from contracts.membership import MemberUpdated
@@ -44,9 +44,8 @@ from kit.auth import Role, generate_keypair, issue_token
 from kit.db import create_pool
 from kit.outbox import record_events
 from konsortio.stack import free_port, wait_until
-from services.membership import store
 
-LIBRARIES = 2_000
+LIBRARIES = 10_000
 WARMUP_S = 1.0
 GOAL_RATE = 1_000
 GOAL_P99_MS = 50.0
@@ -108,7 +107,7 @@ async def http_load(args: dict[str, Any]) -> None:
     """Open-loop load: request i is due at start + i / rate, whether or not earlier ones
     have been answered (a closed loop would hide queueing behind the client's own wait)."""
     rate, total = args["rate"], int(args["rate"] * args["seconds"])
-    isils = [library(args["run"], i).isil for i in range(args["libraries"])]
+    isils = [isil(args["run"], i) for i in range(args["libraries"])]
     connections: asyncio.Queue[_HttpConnection] = asyncio.Queue()
     for _ in range(args["connections"]):
         connections.put_nowait(await _HttpConnection.open(args["port"]))
@@ -192,6 +191,13 @@ async def kit_load(args: dict[str, Any]) -> None:
         async with slots:
             try:
                 async with pool.acquire() as conn, conn.transaction():
+                    # Row locks in one order, as a command that locks its library first
+                    # would: overlapping transactions then wait instead of deadlocking.
+                    await conn.execute(
+                        "SELECT 1 FROM libraries WHERE isil = ANY($1::text[]) "
+                        "ORDER BY isil FOR UPDATE",
+                        [item.isil for item in changed],
+                    )
                     await conn.execute(
                         """
                         UPDATE libraries SET population = batch.population, updated_at = now()
@@ -289,13 +295,11 @@ async def _ready(port: int) -> bool:
 
 
 async def _register(dsn: str, run: str, count: int) -> None:
-    pool = await create_pool(dsn, max_size=2)
+    conn = await asyncpg.connect(dsn)
     try:
-        async with pool.acquire() as conn, conn.transaction():
-            for number in range(count):
-                await store.insert_library(conn, library(run, number))
+        await insert_libraries(conn, [library(run, number) for number in range(count)])
     finally:
-        await pool.close()
+        await conn.close()
 
 
 async def _latencies(

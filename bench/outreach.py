@@ -28,11 +28,12 @@ from typing import Any
 import aiosmtplib
 import asyncpg
 
-from bench.infra import BenchInfra
+from bench.infra import BenchInfra, create_topic, start_group_at_end
 from bench.procs import Child, children, emit
 from bench.report import Row
 from konsortio.stack import free_port
 from services.outreach import bench as outreach_bench
+from services.outreach.handlers import reactions as outreach_reactions
 from services.outreach.mailer import build_message
 
 SENDER = "Konsortio <noreply@konsortio.localhost>"
@@ -128,6 +129,12 @@ async def outreach_fanout(args: dict[str, Any]) -> None:
 
 
 async def run(infra: BenchInfra, recipients: int, progress: Any) -> dict[str, Any]:
+    # The outreach service reacts to membership events with welcome mail: without this, the
+    # campaign would share the SMTP server and the sender with welcomes to the 100,000
+    # libraries the pipeline benchmark joined on this broker.
+    for topic in outreach_reactions.topics():
+        await create_topic(infra.bootstrap, topic, 3)
+        await start_group_at_end(infra.bootstrap, "outreach", topic)
     dsn = await infra.new_database("bench_outreach")
     work_dir = infra.path("outreach")
     child = await Child.start(
@@ -154,7 +161,9 @@ async def run(infra: BenchInfra, recipients: int, progress: Any) -> dict[str, An
         "recipients": recipients,
         "campaign": campaign,
         "reference": reference,
-        "lost": max(recipients - campaign["received_by_smtp"] + campaign["duplicated"], 0),
+        # Every recipient is distinct, so anything but exactly one message each is a fault.
+        "lost": recipients - campaign["sent"],
+        "unexpected": campaign["received_by_smtp"] - recipients,
         "ratio": round(campaign["per_s"] / reference["per_s"], 3),
     }
 
@@ -182,7 +191,7 @@ def rows(result: dict[str, Any]) -> list[Row]:
             value=result["lost"] + campaign["duplicated"],
             unit="",
             goal="0 and 0",
-            met=result["lost"] == 0 and campaign["duplicated"] == 0,
+            met=result["lost"] == 0 and campaign["duplicated"] == 0 and result["unexpected"] == 0,
         ),
     ]
 

@@ -8,6 +8,7 @@ show up as an extra row when counted, not be hidden by the table.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -60,6 +61,30 @@ def member_joined(run: str, number: int) -> MemberJoined:
         library=library(run, number),
         joined_on=dt.date(2026, 1, 1) + dt.timedelta(number % 300),
         period=1,
+    )
+
+
+async def insert_libraries(conn: asyncpg.Connection, libraries: Sequence[Library]) -> None:
+    """Rows of membership's ``libraries`` table, many in one statement."""
+    await conn.execute(
+        """
+        INSERT INTO libraries (isil, names, municipalities, population, library_system,
+                               library_type, kirkanta_id, contacts)
+        SELECT isil, names::jsonb, string_to_array(municipalities, ','), population,
+               library_system, library_type, kirkanta_id, contacts::jsonb
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[],
+                    $7::int[], $8::text[])
+            AS batch (isil, names, municipalities, population, library_system,
+                      library_type, kirkanta_id, contacts)
+        """,
+        [library.isil for library in libraries],
+        [library.names.model_dump_json() for library in libraries],
+        [",".join(library.municipalities) for library in libraries],
+        [library.population for library in libraries],
+        [library.library_system for library in libraries],
+        [library.library_type for library in libraries],
+        [library.kirkanta_id for library in libraries],
+        [json.dumps([c.model_dump() for c in library.contacts]) for library in libraries],
     )
 
 

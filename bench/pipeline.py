@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import time
 import uuid
 from collections.abc import Callable
@@ -33,15 +32,22 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer
 
-from bench.infra import BenchInfra, create_topic, start_group_at_end
+from bench.infra import (
+    BenchInfra,
+    create_topic,
+    reset_statement_stats,
+    start_group_at_end,
+    top_statements,
+)
 from bench.payloads import (
     EFFECTS_TABLE,
     CountingConsumer,
     build_reactions,
     effect_counts,
+    insert_libraries,
     member_joined,
 )
-from bench.procs import Child, children, command, emit
+from bench.procs import GC_THRESHOLD, Child, children, command, emit, tune_gc
 from bench.report import Row
 from contracts.membership import MemberJoined
 from kit.db import apply_migrations, create_pool
@@ -73,6 +79,7 @@ async def raw_produce(args: dict[str, Any]) -> None:
         KafkaSettings(bootstrap_servers=args["bootstrap"]), client_id="bench-raw"
     )
     await producer.start()
+    tune_gc()  # as the measured path's processes do
     try:
         emit("ready")
         await command()
@@ -97,6 +104,7 @@ async def raw_consume(args: dict[str, Any]) -> None:
     await consumer.start()
     try:
         await wait_until(consumer.assignment, timeout_s=60)
+        tune_gc()
         emit("ready")
         expected, seen, last_report = args["n"], 0, 0.0
         deadline = time.monotonic() + args["timeout_s"]
@@ -137,6 +145,8 @@ async def pipeline_service(args: dict[str, Any]) -> None:
         member_joined(args["run"], i) for i in range(args["first"], args["first"] + args["n"])
     ]
     relay.start()
+    if args.get("gc_tuned", True):
+        tune_gc()
     try:
         emit("ready")
         await command()
@@ -190,28 +200,8 @@ def assigned(broker: Any) -> bool:
 async def _join_batch(pool: asyncpg.Pool, events: list[MemberJoined]) -> None:
     """Many join commands in one transaction: state rows and their events together, each
     table written by one set-based statement."""
-    libraries = [event.library for event in events]
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            """
-            INSERT INTO libraries (isil, names, municipalities, population, library_system,
-                                   library_type, kirkanta_id, contacts)
-            SELECT isil, names::jsonb, string_to_array(municipalities, ','), population,
-                   library_system, library_type, kirkanta_id, contacts::jsonb
-            FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[],
-                        $7::int[], $8::text[])
-                AS batch (isil, names, municipalities, population, library_system,
-                          library_type, kirkanta_id, contacts)
-            """,
-            [library.isil for library in libraries],
-            [library.names.model_dump_json() for library in libraries],
-            [",".join(library.municipalities) for library in libraries],
-            [library.population for library in libraries],
-            [library.library_system for library in libraries],
-            [library.library_type for library in libraries],
-            [library.kirkanta_id for library in libraries],
-            [json.dumps([c.model_dump() for c in library.contacts]) for library in libraries],
-        )
+        await insert_libraries(conn, [event.library for event in events])
         await conn.execute(
             """
             INSERT INTO membership_periods (isil, number, joined_on, signatory)
@@ -253,6 +243,8 @@ async def pipeline_consumer(args: dict[str, Any]) -> None:
     await broker.start()
     try:
         await wait_until(lambda: assigned(broker), timeout_s=60)
+        if args.get("gc_tuned", True):
+            tune_gc()
         emit("ready")
         stop = asyncio.create_task(command())
         while not stop.done():
@@ -308,11 +300,12 @@ async def measure_pipeline(
     n: int,
     progress: Progress,
     *,
-    replicas: int = 2,
+    replicas: int = 1,
     per_transaction: int = 500,
     relay_batch: int = 2000,
     max_records: int = 2000,
-    writers: int = 4,
+    writers: int = 2,
+    gc_tuned: bool = True,
     label: str = "pipeline",
 ) -> dict[str, Any]:
     writer_dsn = await infra.new_database("bench_membership")
@@ -329,6 +322,7 @@ async def measure_pipeline(
             "dsn": consumer_dsn,
             "group": group,
             "max_records": max_records,
+            "gc_tuned": gc_tuned,
         },
         logs,
     )
@@ -359,6 +353,7 @@ async def measure_pipeline(
         meter.watch("consumer", consumer.pid)
         for number, service in enumerate(services):
             meter.watch(f"service-{number}", service.pid)
+        await reset_statement_stats(infra.postgres.dsn())
         before, clock = meter.sample(), time.monotonic()
         for service in services:
             service.send("go")
@@ -367,7 +362,13 @@ async def measure_pipeline(
             progress(label, _handled(consumer), n)
             await asyncio.sleep(0.2)
         progress(label, _handled(consumer), n)
-        cpu = meter.since(before, meter.sample(), time.monotonic() - clock)
+        window = time.monotonic() - clock
+        cpu = meter.since(before, meter.sample(), window)
+        statements = await top_statements(
+            infra.postgres.dsn(),
+            [infra.database_of(writer_dsn), infra.database_of(consumer_dsn)],
+            n,
+        )
         done = [await service.expect("done", 60) for service in services]
         written = {
             "started": min(d["started"] for d in done),
@@ -385,7 +386,17 @@ async def measure_pipeline(
         consumer.send("stop")
         final = await consumer.expect("done", 60)
     result = await _pipeline_figures(writer_dsn, consumer_dsn, n, written, final, republished)
-    return {**result, "service_replicas": replicas, "consumer_processes": 1, "cpu_cores": cpu}
+    return {
+        **result,
+        "service_replicas": replicas,
+        "consumer_processes": 1,
+        "gc": f"freeze after start-up, thresholds {GC_THRESHOLD}" if gc_tuned else "default",
+        "cpu_cores": cpu,
+        "cpu_us_per_event": {
+            name: round(share * window * 1e6 / n, 1) for name, share in cpu.items()
+        },
+        "postgres_top_statements": statements,
+    }
 
 
 def _handled(consumer: Child) -> int:

@@ -5,6 +5,7 @@ machines are noisy; ratios travel better). Prints a table and writes the JSON.
     python -m bench                 # the full run (about 10 minutes on 2 cores)
     python -m bench --quick         # small counts, for a smoke run
     python -m bench --only pipeline,latency
+    python -m bench --profile       # py-spy on every benchmark process; writes profile.json
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import os
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -24,6 +26,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bench import catalogue, coldstart, latency, onix, outreach, pipeline, scaling
 from bench.infra import BenchInfra, bench_infra
+from bench.procs import PROFILE_ENV, pyspy_binary
+from bench.profiles import summarise
 from bench.report import Row, render, write_json
 
 RESULTS = Path(__file__).parent / "results"
@@ -99,6 +103,12 @@ def benchmarks() -> dict[str, tuple[Runner, Rows]]:
     }
 
 
+def _print_profiles(profiles: dict[str, Any], console: Console) -> None:
+    for role, summary in profiles.items():
+        top = ", ".join(f"{item['frame']} {item['share']:.0%}" for item in summary["self"][:5])
+        console.print(f"[bold]{role}[/] ({summary['samples']} samples): {top}", highlight=False)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small counts, a smoke run")
@@ -107,6 +117,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default latest.json)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, data)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample every benchmark process with py-spy; figures go to profile.json instead",
+    )
     return parser.parse_args(argv)
 
 
@@ -118,20 +133,33 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
         return 2
-    out = args.out or RESULTS / ("quick.json" if args.quick else "latest.json")
+    if args.profile:
+        try:
+            pyspy_binary()
+        except FileNotFoundError as error:
+            print(error)
+            return 2
+    # A profiled run's figures carry the sampler's cost: they never replace latest.json.
+    default = "profile.json" if args.profile else "quick.json" if args.quick else "latest.json"
+    out = args.out or RESULTS / default
     console = Console(width=None if Console().is_terminal else 150)
-    return asyncio.run(_run(selected, scale, args.quick, out, args.keep, console))
+    return asyncio.run(_run(selected, scale, args, out, console))
 
 
 async def _run(
-    selected: list[str], scale: Scale, quick: bool, out: Path, keep: bool, console: Console
+    selected: list[str], scale: Scale, args: argparse.Namespace, out: Path, console: Console
 ) -> int:
+    quick, keep = args.quick, args.keep
     started = time.time()
+    profiles: dict[str, Any] = {}
     rows: list[Row] = []
     details: dict[str, Any] = {}
     failed: list[str] = []
     registry = benchmarks()
     async with bench_infra(keep=keep) as infra:
+        if args.profile:
+            infra.path("profiles").mkdir()
+            os.environ[PROFILE_ENV] = str(infra.path("profiles"))
         with Progress(
             TextColumn("{task.description:<28}"),
             BarColumn(),
@@ -160,6 +188,9 @@ async def _run(
                 result["wall_seconds"] = round(time.monotonic() - began, 1)
                 details[name] = result
                 rows.extend(to_rows(result))
+        if args.profile:
+            profiles = summarise(infra.path("profiles"))
+            _print_profiles(profiles, console)
         if keep:
             console.print(f"logs and data kept in {infra.root}")
     meta = {
@@ -169,7 +200,10 @@ async def _run(
         "quick": quick,
         "scale": asdict(scale),
         "failed": failed,
+        "load_average": [round(load, 2) for load in os.getloadavg()],
     }
+    if profiles:
+        meta["profiles"] = profiles
     render(rows, console, f"Konsortio benchmarks ({'quick' if quick else 'full'} run)")
     write_json(out, rows, details, meta)
     console.print(f"wrote {out} in {meta['seconds']:.0f} s")

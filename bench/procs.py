@@ -14,11 +14,30 @@ import contextlib
 import gc
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 REPO = Path(__file__).resolve().parents[1]
+# Set by ``python -m bench --profile``: the directory the children's py-spy profiles go to.
+PROFILE_ENV = "KONSORTIO_BENCH_PROFILE"
+PYSPY_ENV = "KONSORTIO_BENCH_PYSPY"
+
+
+def pyspy_binary() -> str:
+    """py-spy from $KONSORTIO_BENCH_PYSPY, the venv, or the PATH."""
+    candidates = [
+        os.environ.get(PYSPY_ENV, ""),
+        str(Path(sys.executable).parent / "py-spy"),
+        shutil.which("py-spy") or "",
+    ]
+    for candidate in candidates:
+        if candidate and Path(candidate).exists():
+            return candidate
+    raise FileNotFoundError("py-spy not found: pip install py-spy, or set KONSORTIO_BENCH_PYSPY")
 
 
 class ChildFailed(RuntimeError):
@@ -37,13 +56,28 @@ class Child:
     @classmethod
     async def start(cls, role: str, args: dict[str, Any], log_dir: Path) -> Child:
         log_path = _log_path(log_dir, role)
+        command = [sys.executable, "-m", "bench.worker", role, json.dumps(args)]
+        profile_dir = os.environ.get(PROFILE_ENV)
+        if profile_dir:
+            # py-spy samples the child from outside (no code change, ~1 % overhead): the
+            # collapsed stacks land next to the logs and are summarised at the end.
+            output = Path(profile_dir) / f"{log_path.stem}.txt"
+            command = [
+                pyspy_binary(),
+                "record",
+                "--format",
+                "raw",
+                "--rate",
+                "100",
+                "--nonblocking",
+                "--output",
+                str(output),
+                "--",
+                *command,
+            ]
         with log_path.open("ab") as log:
             process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bench.worker",
-                role,
-                json.dumps(args),
+                *command,
                 cwd=REPO,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
@@ -55,6 +89,11 @@ class Child:
 
     @property
     def pid(self) -> int:
+        """The worker's pid, also when py-spy runs it (CPU is measured on the worker)."""
+        with contextlib.suppress(psutil.Error):
+            for child in psutil.Process(self.process.pid).children():
+                if "bench.worker" in " ".join(child.cmdline()):
+                    return child.pid
         return self.process.pid
 
     async def _read(self) -> None:
@@ -92,6 +131,8 @@ class Child:
             self.process.stdin.write(command.encode() + b"\n")
 
     async def finish(self, timeout_s: float = 30.0) -> None:
+        if self.process.stdin is not None and not self.process.stdin.is_closing():
+            self.process.stdin.close()  # a child waiting for a command reads EOF and ends
         try:
             await asyncio.wait_for(self.process.wait(), timeout_s)
         except TimeoutError:
@@ -100,6 +141,10 @@ class Child:
 
     def kill(self) -> None:
         if self.process.returncode is None:
+            # Our worker and whatever it started (under py-spy, the worker is a grandchild).
+            with contextlib.suppress(psutil.Error):
+                for descendant in psutil.Process(self.process.pid).children(recursive=True):
+                    descendant.kill()
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
 
@@ -115,9 +160,9 @@ async def children(*started: Child):  # type: ignore[no-untyped-def]
     try:
         yield started
     finally:
-        for child in started:
-            child.kill()
-        await asyncio.gather(*(child.finish(5) for child in started), return_exceptions=True)
+        # A child told to stop (or done) exits by itself; a profiled one must, for py-spy to
+        # write its profile. What is still running after that is killed.
+        await asyncio.gather(*(child.finish(15) for child in started), return_exceptions=True)
 
 
 def _log_path(log_dir: Path, role: str) -> Path:

@@ -304,19 +304,20 @@ async def _register(dsn: str, run: str, count: int) -> None:
 
 async def _latencies(
     membership_dsn: str, consumer_dsn: str, from_time: dt.datetime, to_time: dt.datetime
-) -> tuple[list[float], int]:
-    """Commit-to-effect latencies (ms) of the commands committed between the two times, and
-    how many of them have no effect."""
+) -> dict[str, Any]:
+    """Commit-to-effect latencies (ms) of the commands committed between the two times, split
+    at the relay's ``sent_at`` stamp (taken once the broker acknowledged the batch), and how
+    many of them have no effect."""
     membership = await asyncpg.connect(membership_dsn)
     effects = await asyncpg.connect(consumer_dsn)
     try:
         commits = {
-            row["event_id"]: row["committed"]
+            row["event_id"]: (row["committed"], row["sent_at"])
             for row in await membership.fetch(
                 """
-                SELECT event_id, pg_xact_commit_timestamp(xmin) AS committed
-                FROM bench_commits
-                WHERE pg_xact_commit_timestamp(xmin) BETWEEN $1 AND $2
+                SELECT c.event_id, pg_xact_commit_timestamp(c.xmin) AS committed, o.sent_at
+                FROM bench_commits c JOIN outbox o ON o.event_id::text = c.event_id
+                WHERE pg_xact_commit_timestamp(c.xmin) BETWEEN $1 AND $2
                 """,
                 from_time,
                 to_time,
@@ -335,12 +336,17 @@ async def _latencies(
     finally:
         await membership.close()
         await effects.close()
-    latencies = sorted(
-        (done[event_id] - committed).total_seconds() * 1000
-        for event_id, committed in commits.items()
-        if event_id in done
-    )
-    return latencies, len(commits) - len(done)
+
+    def ms(later: dt.datetime, earlier: dt.datetime) -> float:
+        return (later - earlier).total_seconds() * 1000
+
+    applied = [(event_id, times) for event_id, times in commits.items() if event_id in done]
+    return {
+        "total": sorted(ms(done[event_id], committed) for event_id, (committed, _) in applied),
+        "relay": sorted(ms(sent, committed) for _, (committed, sent) in applied if sent),
+        "consumer": sorted(ms(done[event_id], sent) for event_id, (_, sent) in applied if sent),
+        "unconsumed": len(commits) - len(done),
+    }
 
 
 async def _now(dsn: str) -> dt.datetime:
@@ -474,9 +480,10 @@ async def _step(
         await wait_until(
             lambda: _effects_caught_up(membership_dsn, consumer_dsn), timeout_s=60, interval_s=0.2
         )
-    latencies, unconsumed = await _latencies(
+    measured = await _latencies(
         membership_dsn, consumer_dsn, step_started + dt.timedelta(seconds=WARMUP_S), step_ended
     )
+    latencies, unconsumed = measured["total"], measured["unconsumed"]
     return {
         "rate": rate,
         "path": path,
@@ -487,6 +494,12 @@ async def _step(
         "p99_ms": round(_quantile(latencies, 0.99), 1),
         "max_ms": round(latencies[-1], 1) if latencies else None,
         "mean_ms": round(statistics.fmean(latencies), 1) if latencies else None,
+        # Where it goes: commit → relay's sent_at (NOTIFY, drain, publish, broker ack) and
+        # sent_at → effect committed (fetch, batch transaction).
+        "relay_p50_ms": round(_quantile(measured["relay"], 0.5), 1),
+        "relay_p99_ms": round(_quantile(measured["relay"], 0.99), 1),
+        "consumer_p50_ms": round(_quantile(measured["consumer"], 0.5), 1),
+        "consumer_p99_ms": round(_quantile(measured["consumer"], 0.99), 1),
     }
 
 
@@ -496,7 +509,11 @@ def rows(result: dict[str, Any]) -> list[Row]:
         achieved = step["load"]["completed_per_s"]
         offered = achieved >= 0.95 * step["rate"]
         at_goal = step["rate"] == GOAL_RATE and offered
-        note = f"p50 {step['p50_ms']} ms · p99 {step['p99_ms']} ms · max {step['max_ms']} ms"
+        note = (
+            f"p50 {step['p50_ms']} ms · p99 {step['p99_ms']} ms · max {step['max_ms']} ms · "
+            f"relay p50/p99 {step['relay_p50_ms']}/{step['relay_p99_ms']} ms · consumer "
+            f"{step['consumer_p50_ms']}/{step['consumer_p99_ms']} ms"
+        )
         if not offered:
             note += f" · the path completed only {achieved:,}/s, so the rate was not offered"
         out.append(

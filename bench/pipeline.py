@@ -1,21 +1,26 @@
 """Benchmark 1, pipeline throughput: commands → outbox → relay → broker → idempotent consumer.
 
 Measured path, in two processes as in production:
-- the *service* process writes membership-style join commands in batched transactions (library
-  and period rows with ``executemany``, events with ``kit.outbox.record_events``) while the
-  kit's ``OutboxRelay`` publishes them with the kit's producer (``build_producer``,
-  ``publish_batch``);
+- the *service* process writes membership-style join commands (a ``libraries`` and a
+  ``membership_periods`` row each, membership's own tables) in batched transactions, one
+  set-based statement per table, the events with ``kit.outbox.record_events``, while the kit's
+  ``OutboxRelay`` (LISTEN/NOTIFY, advisory-lock leader) publishes them with the kit's producer
+  (``build_producer``, ``publish_batch``);
 - the *consumer* process runs the kit's ``EventConsumer`` on the opt-in batch path
   (``subscribe(batch=True)``): one transaction per batch with one inbox claim, one offset commit
   per batch; the effect is a row in the consumer's own database.
 The figure is N / (last effect's commit − the writer's start): everything included.
 
 Reference, same payload bytes, same broker, same two-process shape: a raw ``AIOKafkaProducer``
-(acks=all, linger 5 ms) sending N records while a raw ``AIOKafkaConsumer`` reads them; the figure
-is N / (last record read − first send).
+with the kit's producer settings sending N records while a raw ``AIOKafkaConsumer`` reads them;
+the figure is N / (last record read − first send).
 
 Afterwards 1 % of the outbox rows are marked unsent again (a relay that crashed between publish
 and bookkeeping), so they are published twice; the count must still show 0 duplicated effects.
+
+Every benchmark process freezes its start-up objects out of the garbage collector
+(``procs.tune_gc``); the figures also give CPU per event by process and PostgreSQL's time per
+statement (pg_stat_statements), which say what bounds the rate.
 """
 
 from __future__ import annotations

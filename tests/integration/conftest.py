@@ -17,7 +17,7 @@ from kit.auth import Role
 from services.membership.app import build as build_membership
 from services.outreach.app import build as build_outreach
 from services.outreach.settings import OutreachSettings
-from tests.conftest import Infra, consumer_ready, running
+from tests.conftest import Infra, consumer_ready, running, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +38,7 @@ async def membership(infra: Infra) -> AsyncIterator[Service]:
     dsn = await infra.new_database("membership")
     app = build_membership(infra.settings("membership", dsn))
     async with running(app) as client:
+        await wait_for(lambda: app.state.runtime.kafka_ready)  # readiness checks need it
         yield Service(app, client, dsn)
 
 

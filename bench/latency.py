@@ -26,18 +26,21 @@ import contextlib
 import datetime as dt
 import json
 import os
+import signal
 import statistics
 import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
+import psutil
 
 from bench.infra import BenchInfra, create_topic, start_group_at_end
 from bench.payloads import insert_libraries, isil, library
-from bench.procs import REPO, Child, children, emit
+from bench.procs import PROFILE_ENV, REPO, Child, children, emit, pyspy_binary
 from bench.report import Row
 from contracts.membership import MemberUpdated
 from kit.auth import Role, generate_keypair, issue_token
@@ -271,18 +274,26 @@ async def _start_membership(
     )
     log = infra.path("logs") / "membership.log"
     log.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "konsortio.cli", "run", "membership"]
+    profile_dir = os.environ.get(PROFILE_ENV)
+    if profile_dir:  # python -m bench --profile: the HTTP service's profile too
+        output_file = str(Path(profile_dir) / "membership-http-1.txt")
+        command = [pyspy_binary(), "record", "--format", "raw", "--rate", "100"]
+        command += ["--nonblocking", "--output", output_file, "--", sys.executable]
+        command += ["-m", "konsortio.cli", "run", "membership"]
     with log.open("ab") as output:
         return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "konsortio.cli",
-            "run",
-            "membership",
-            cwd=REPO,
-            env=env,
-            stdout=output,
-            stderr=output,
+            *command, cwd=REPO, env=env, stdout=output, stderr=output
         )
+
+
+def _service_pid(process: asyncio.subprocess.Process) -> int:
+    """The service's own pid, also when py-spy started it."""
+    with contextlib.suppress(psutil.Error):
+        for child in psutil.Process(process.pid).children():
+            if "konsortio.cli" in " ".join(child.cmdline()):
+                return child.pid
+    return process.pid
 
 
 async def _ready(port: int) -> bool:
@@ -425,13 +436,18 @@ async def run(
                         membership_dsn=membership_dsn,
                         consumer_dsn=consumer_dsn,
                         progress=progress,
+                        service_pid=_service_pid(service),
+                        consumer_pid=consumer.pid,
                     )
                 )
             consumer.send("stop")
             await consumer.expect("done", 60)
     finally:
         if service.returncode is None:
-            service.terminate()
+            # The service itself (under py-spy it is a grandchild): a graceful stop, after
+            # which py-spy writes its profile and exits too.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(_service_pid(service), signal.SIGTERM)
             try:
                 await asyncio.wait_for(service.wait(), 30)
             except TimeoutError:
@@ -450,6 +466,8 @@ async def _step(
     membership_dsn: str,
     consumer_dsn: str,
     progress: Any,
+    service_pid: int,
+    consumer_pid: int,
 ) -> dict[str, Any]:
     total = int(rate * (seconds + WARMUP_S))
     common = {"rate": rate, "seconds": seconds + WARMUP_S, "run": "L", "libraries": LIBRARIES}
@@ -466,14 +484,20 @@ async def _step(
             infra.path("logs"),
         )
     key = f"latency {rate:,}/s ({path})"
+    meter = infra.meter()
+    meter.watch("membership", service_pid)
+    meter.watch("consumer", consumer_pid)
     async with children(load):
         await load.expect("ready", 60)
         step_started = await _now(membership_dsn)  # the load starts as it says ready
+        meter.watch("load", load.pid)
+        before, clock = meter.sample(), time.monotonic()
         done = asyncio.create_task(load.expect("done", seconds + WARMUP_S + 90))
         while not done.done():
             progress(key, load.progress.get("n", 0), total)
             await asyncio.wait({done}, timeout=0.2)
         offered = done.result()
+        cpu = meter.since(before, meter.sample(), time.monotonic() - clock)
     step_ended = await _now(membership_dsn)
     progress(key, total, total)
     with contextlib.suppress(TimeoutError):  # what is missing then shows as unconsumed
@@ -496,6 +520,7 @@ async def _step(
         "mean_ms": round(statistics.fmean(latencies), 1) if latencies else None,
         # Where it goes: commit → relay's sent_at (NOTIFY, drain, publish, broker ack) and
         # sent_at → effect committed (fetch, batch transaction).
+        "cpu_cores": cpu,
         "relay_p50_ms": round(_quantile(measured["relay"], 0.5), 1),
         "relay_p99_ms": round(_quantile(measured["relay"], 0.99), 1),
         "consumer_p50_ms": round(_quantile(measured["consumer"], 0.5), 1),
@@ -516,6 +541,10 @@ def rows(result: dict[str, Any]) -> list[Row]:
         )
         if not offered:
             note += f" · the path completed only {achieved:,}/s, so the rate was not offered"
+        note += (
+            f" · membership process {step['cpu_cores'].get('membership', 0):.2f} core, "
+            f"others on the machine {step['cpu_cores'].get('others', 0):.2f}"
+        )
         out.append(
             Row(
                 benchmark="2 latency",

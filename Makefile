@@ -23,7 +23,9 @@ up: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/python -m pytest -q
+	# The fault-injection suite runs on its own (make reliability): its quick mode still takes
+	# longer than the rest of the suite together.
+	$(VENV)/bin/python -m pytest -q --ignore=tests/reliability
 
 # The conformance lane: the integration suite against a real Apache Kafka (KRaft) broker that
 # deploy/kafka/lane.sh resolves from Maven Central and starts on loopback, idempotence on.

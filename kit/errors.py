@@ -83,6 +83,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def conflict(_request: Request, error: asyncpg.UniqueViolationError) -> JSONResponse:
         return problem(409, TITLES[409], "that already exists", None)
 
+    @app.exception_handler(asyncpg.DataError)
+    async def unstorable(_request: Request, error: asyncpg.DataError) -> JSONResponse:
+        # PostgreSQL refuses some text a JSON request can carry (NUL characters, for one);
+        # that is bad input, and the transaction it broke wrote nothing.
+        return problem(422, TITLES[422], f"a value cannot be stored: {error}")
+
+    @app.exception_handler(UnicodeEncodeError)
+    async def unencodable(_request: Request, error: UnicodeEncodeError) -> JSONResponse:
+        return problem(422, TITLES[422], "a text value is not valid Unicode (lone surrogate)")
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         if isinstance(error, OSError | asyncpg.PostgresConnectionError | asyncpg.InterfaceError):

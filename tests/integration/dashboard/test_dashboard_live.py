@@ -155,7 +155,9 @@ async def test_catalogue_quality_and_outreach_deliveries(
         now = await dashboard.figures()
         by_kind = {k["kind"]: k for k in now["outreach"]["by_kind"]}
         collections = {c["collection_id"]: c for c in now["catalogue"]["items"]}
-        if kind in by_kind and collection in collections:
+        counted = by_kind.get(kind, {})
+        # Wait for all four deliveries, not just the first one that names the kind.
+        if counted.get("sent", 0) + counted.get("failed", 0) == 4 and collection in collections:
             return {"kind": by_kind[kind], "collection": collections[collection]}
         return None
 

@@ -25,12 +25,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench import catalogue, coldstart, latency, onix, outreach, pipeline, scaling
+from bench.cpu import settle
 from bench.infra import BenchInfra, bench_infra
 from bench.procs import PROFILE_ENV, pyspy_binary
 from bench.profiles import summarise
 from bench.report import Row, render, write_json
 
 RESULTS = Path(__file__).parent / "results"
+# Before each benchmark, up to this long for other people's work on the machine to calm down.
+SETTLE_MAX_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -176,6 +179,7 @@ async def _run(
 
             for name in selected:
                 runner, to_rows = registry[name]
+                background = await settle(SETTLE_MAX_S)
                 began = time.monotonic()
                 try:
                     result = await runner(infra, scale, progress)
@@ -186,6 +190,7 @@ async def _run(
                     console.print(traceback.format_exc(), markup=False, highlight=False)
                     continue
                 result["wall_seconds"] = round(time.monotonic() - began, 1)
+                result["background_cores_at_start"] = background
                 details[name] = result
                 rows.extend(to_rows(result))
         if args.profile:
@@ -205,6 +210,16 @@ async def _run(
     if profiles:
         meta["profiles"] = profiles
     render(rows, console, f"Konsortio benchmarks ({'quick' if quick else 'full'} run)")
+    background = ", ".join(
+        f"{name} {result['background_cores_at_start']:.2f}"
+        for name, result in details.items()
+        if "background_cores_at_start" in result
+    )
+    console.print(
+        f"other work on this {os.cpu_count()}-core machine as each benchmark began (cores busy): "
+        f"{background}",
+        highlight=False,
+    )
     write_json(out, rows, details, meta)
     console.print(f"wrote {out} in {meta['seconds']:.0f} s")
     return 1 if failed else 0

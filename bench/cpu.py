@@ -9,6 +9,7 @@ absolute figures are depressed, and the ratios less so.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,3 +70,17 @@ class CpuMeter:
         ours = sum(used.values())
         used["others"] = max(end["machine"] - start["machine"] - ours, 0.0)
         return {name: round(value / seconds, 3) for name, value in used.items()}
+
+
+async def settle(max_wait_s: float, quiet_cores: float = 0.5, window_s: float = 1.0) -> float:
+    """Wait (at most ``max_wait_s``) for the machine to be quiet: between benchmarks nothing of
+    ours runs, so what keeps the cores busy is other people's work, which would otherwise land
+    in one benchmark's figures and not in another's. Returns the last busy share measured."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max_wait_s
+    while True:
+        before = _busy_seconds()
+        await asyncio.sleep(window_s)
+        busy = (_busy_seconds() - before) / window_s
+        if busy <= quiet_cores or loop.time() >= deadline:
+            return round(busy, 2)

@@ -82,6 +82,8 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
 )
 # Failures of one attempt that another attempt may not repeat: retried a bounded number of
 # times, then dead-lettered. Checked first: TimeoutError is also an OSError.
@@ -90,6 +92,10 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
     asyncpg.TooManyConnectionsError,
+    # A pooled connection left mid-operation by a PostgreSQL restart ("cannot switch to
+    # state ..."): another attempt gets another connection. Dead-lettering it lost a good
+    # member-joined in the reliability suite's database restart.
+    asyncpg.InternalClientError,
 )
 
 MAX_DEAD_LETTER_VALUE = 512 * 1024

@@ -19,6 +19,16 @@ from kit.logging import get_logger
 
 log = get_logger(__name__)
 PROBLEM_JSON = "application/problem+json"
+# The database or network is unavailable: retrying later helps, so 503. PostgreSQL shutting
+# down or starting up (57P01-57P03) answers with its own error classes, not a lost connection.
+DEPENDENCY_DOWN = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
 
 
 class ApiError(Exception):
@@ -95,7 +105,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
-        if isinstance(error, OSError | asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
+        if isinstance(error, DEPENDENCY_DOWN):
             log.warning("dependency unavailable", path=request.url.path, error=repr(error))
             return problem(503, TITLES[503], "a dependency is unavailable; try again shortly")
         log.exception("unexpected error", path=request.url.path)

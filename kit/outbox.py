@@ -158,7 +158,10 @@ class OutboxRelay:
         while not self._stopping.is_set():
             try:
                 await self._lead()
-            except (TimeoutError, OSError, asyncpg.PostgresError) as error:
+            # InterfaceError ("connection is closed") is what the leader connection raises
+            # after a PostgreSQL restart; it is no PostgresError, and escaping here would end
+            # the relay for good (found by the reliability suite's database restart).
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
                 log.warning("outbox relay lost its connection", error=str(error))
             self.is_leader = False
             await self._sleep(self.poll_interval_s)

@@ -41,7 +41,6 @@ HOSTILE_FILE_NAMES = (
     "C:report.txt",
     "notes\x00.exe.txt",
     "<script>alert(1)</script>.txt",
-    "notes.txt\r\nX-Injected: 1.txt",
     "report\u202etxt.exe.txt",
     ".htaccess.txt",
     "CON.txt",

@@ -89,8 +89,10 @@ async def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[TopicPartit
 async def read_topics(
     bootstrap: str, topics: Iterable[str], *, timeout_s: float = 60.0
 ) -> list[TopicRecord]:
-    """Every record now on ``topics``, from the beginning up to the end offsets taken at the
-    start. Bounded by ``timeout_s``; raises if the end is not reached in time."""
+    """Every record on ``topics``, from the beginning until a partition has reached the end
+    offset taken at the start and then has nothing more to give. Reading on past the end
+    offset matters: after a SIGSTOP, Tansu has been seen to report an end offset below
+    records it still serves. Bounded by ``timeout_s``."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
@@ -103,7 +105,7 @@ async def read_topics(
         if not partitions:
             return []
         ends = await consumer.end_offsets(partitions)
-        pending = {tp for tp in partitions if ends[tp] > 0}
+        pending = set(partitions)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         records: list[TopicRecord] = []
@@ -111,23 +113,22 @@ async def read_topics(
         while pending:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"reading {sorted(map(str, pending))} took over {timeout_s}s")
-            batch = await consumer.getmany(*pending, timeout_ms=500, max_records=5000)
-            for tp, items in batch.items():
-                for r in items:
-                    if r.offset < ends[tp]:
-                        records.append(
-                            TopicRecord(
-                                topic=r.topic,
-                                partition=r.partition,
-                                offset=r.offset,
-                                key=r.key.decode(errors="replace") if r.key is not None else None,
-                                headers={name: value for name, value in (r.headers or ())},
-                                value=r.value or b"",
-                                timestamp=r.timestamp / 1000,
-                            )
-                        )
+            batch = await consumer.getmany(*pending, timeout_ms=300, max_records=5000)
+            for items in batch.values():
+                records += [
+                    TopicRecord(
+                        topic=r.topic,
+                        partition=r.partition,
+                        offset=r.offset,
+                        key=r.key.decode(errors="replace") if r.key is not None else None,
+                        headers={name: value for name, value in (r.headers or ())},
+                        value=r.value or b"",
+                        timestamp=r.timestamp / 1000,
+                    )
+                    for r in items
+                ]
             for tp in list(pending):
-                if await consumer.position(tp) >= ends[tp]:
+                if tp not in batch and await consumer.position(tp) >= ends[tp]:
                     pending.discard(tp)
         return records
     finally:
@@ -154,7 +155,8 @@ async def group_offsets(
 @bounded(60)
 async def group_lag(bootstrap: str, group: str, topics: Iterable[str]) -> dict[str, int]:
     """Lag per ``topic:partition``: end offset minus the group's committed offset (a partition
-    the group never committed on counts from 0, which is where it would start)."""
+    the group never committed on counts from 0, which is where it would start). A negative
+    value means the broker reports an end offset below what the group has already consumed."""
     ends = await end_offsets(bootstrap, topics)
     committed = await group_offsets(bootstrap, group, list(ends))
     return {

@@ -37,6 +37,8 @@ class Progress:
     backlog: dict[str, int] = field(default_factory=dict)  # service -> outbox rows unsent
     pending: dict[str, int] = field(default_factory=dict)  # service -> accepted work not done
     errors: list[str] = field(default_factory=list)
+    # Partitions whose end offset the broker reports below a group's committed offset.
+    behind: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def caught_up(self) -> bool:
@@ -46,6 +48,8 @@ class Progress:
 
     def describe(self) -> str:
         parts = [f"lag {self.lag}", f"outbox backlog {self.backlog}", f"pending {self.pending}"]
+        if self.behind:
+            parts.append(f"end offsets below committed offsets {self.behind}")
         if self.errors:
             parts.append(f"errors {self.errors[:3]}")
         return "; ".join(parts)
@@ -60,9 +64,16 @@ async def progress(
     state = Progress()
     for group, topics in consumers.items():
         try:
-            state.lag[group] = sum((await group_lag(stack.bootstrap, group, topics)).values())
+            lags = await group_lag(stack.bootstrap, group, topics)
         except Exception as error:  # a broker hiccup: not caught up yet
             state.errors.append(f"lag of {group}: {error!r}")
+            continue
+        # A group ahead of the reported end has nothing left to read there; the broker's
+        # inconsistency is kept apart, as a finding about the broker.
+        state.lag[group] = sum(max(v, 0) for v in lags.values())
+        ahead = {tp: v for tp, v in lags.items() if v < 0}
+        if ahead:
+            state.behind[group] = ahead
     for service in stack.services:
         try:
             text = (await client.get(f"{stack.url(service)}/metrics", timeout=5)).text

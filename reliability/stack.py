@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import datetime as dt
 import os
 import shutil
@@ -35,6 +36,14 @@ from konsortio.stack import EmbeddedBroker, EmbeddedPostgres, SmtpSink, free_por
 REPO_ROOT = Path(__file__).resolve().parents[1]
 READY_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 25.0
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the harness dies, however it dies (even by
+    SIGKILL), so no service outlives a killed run. Linux only; elsewhere a no-op."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -68,6 +77,7 @@ class ServiceProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # our signals reach it only when we send them
+                preexec_fn=_die_with_parent,
             )
         self.starts += 1
         self._expect_exit = False

@@ -153,6 +153,11 @@ class Suite:
             settle_s is not None,
             f"after {settle_s:.1f} s" if settle_s is not None else state.describe(),
         )
+        result.check(
+            "the broker's end offsets never fall below a committed offset",
+            not state.behind,
+            f"{state.behind}" if state.behind else "consistent",
+        )
         if settle_s is None:
             await self.heal(result, state)
         rec = await reconcile(self.stack, self.client, [load.ledger], self.probes)

@@ -24,6 +24,7 @@ from reliability.probes.base import (
 CATALOGUER_ONLY = frozenset({Subject.CATALOGUER})
 CATALOGUE_STAFF = frozenset({Subject.COORDINATOR, Subject.CATALOGUER})
 OWN_RECORDS = LIBRARY_ITSELF_OR_COORDINATOR | {Subject.CATALOGUER}
+HARVESTERS = CATALOGUE_STAFF | {Subject.LIBRARY_OWN, Subject.LIBRARY_OTHER}
 
 
 async def prepare_authz(ctx: AuthzContext) -> None:
@@ -62,9 +63,10 @@ ENDPOINTS = (
     Endpoint("GET", "/works/{match_key}", CATALOGUE_STAFF),
     Endpoint("GET", "/libraries/{isil}/collections", OWN_RECORDS),
     Endpoint("GET", "/libraries/{isil}/export", OWN_RECORDS),
-    # OAI-PMH is how library systems and Finna harvest: public.
-    Endpoint("GET", "/oai", PUBLIC),
-    Endpoint("POST", "/oai", PUBLIC),
+    # OAI-PMH is how library systems harvest: with a library's token (or staff's), as the
+    # service guide's "reads need a valid token unless public" has it.
+    Endpoint("GET", "/oai", HARVESTERS),
+    Endpoint("POST", "/oai", HARVESTERS),
     Endpoint("POST", "/melinda/jobs", CATALOGUER_ONLY),
     Endpoint("GET", "/melinda/jobs", CATALOGUE_STAFF),
     Endpoint("GET", "/melinda/jobs/{job_id}", CATALOGUE_STAFF),

@@ -199,7 +199,12 @@ async def _run(
         if keep:
             console.print(f"logs and data kept in {infra.root}")
     meta = {
-        "command": "python -m bench" + (" --quick" if quick else ""),
+        "command": " ".join(
+            ["python -m bench"]
+            + (["--quick"] if quick else [])
+            + (["--profile"] if args.profile else [])
+            + ([f"--only {','.join(selected)}"] if args.only else [])
+        ),
         "started": dt.datetime.fromtimestamp(started, dt.UTC).isoformat(),
         "seconds": round(time.time() - started, 1),
         "quick": quick,

@@ -298,39 +298,40 @@ class EventConsumer:
         batch_timeout_ms: int,
         fetch_max_wait_ms: int,
     ) -> None:
-        for topic in self.reactions.topics():
+        # One subscriber over all the topics, as on the one-at-a-time path: one group member.
+        topics = self.reactions.topics()
 
-            async def on_batch(message: KafkaMessage) -> None:
-                if self.stopping:
-                    return  # not acknowledged: redelivered to whoever consumes next
-                self._in_flight += 1
-                self._idle.clear()
-                try:
-                    outcomes = await self.process_batch(
-                        [_received(record) for record in message.raw_message]
-                    )
-                    # None: stopped mid-retry; the offset must not pass that record, and the
-                    # ones handled before it are found in the inbox when redelivered.
-                    if all(outcome is not None for outcome in outcomes):
-                        await message.ack()
-                finally:
-                    self._in_flight -= 1
-                    if not self._in_flight:
-                        self._idle.set()
+        async def on_batch(message: KafkaMessage) -> None:
+            if self.stopping:
+                return  # not acknowledged: redelivered to whoever consumes next
+            self._in_flight += 1
+            self._idle.clear()
+            try:
+                outcomes = await self.process_batch(
+                    [_received(record) for record in message.raw_message]
+                )
+                # None: stopped mid-retry; the offset must not pass that record, and the
+                # ones handled before it are found in the inbox when redelivered.
+                if all(outcome is not None for outcome in outcomes):
+                    await message.ack()
+            finally:
+                self._in_flight -= 1
+                if not self._in_flight:
+                    self._idle.set()
 
-            broker.subscriber(
-                topic,
-                batch=True,
-                max_records=max_records,
-                batch_timeout_ms=batch_timeout_ms,
-                fetch_max_wait_ms=fetch_max_wait_ms,
-                decoder=_raw_body,
-                group_id=group_id or self.name,
-                auto_offset_reset="earliest",
-                ack_policy=AckPolicy.MANUAL,
-                title=f"{self.name}:{topic}",
-                description=f"{self.name} reacts to events on {topic} (in batches)",
-            )(on_batch)
+        broker.subscriber(
+            *topics,
+            batch=True,
+            max_records=max_records,
+            batch_timeout_ms=batch_timeout_ms,
+            fetch_max_wait_ms=fetch_max_wait_ms,
+            decoder=_raw_body,
+            group_id=group_id or self.name,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.MANUAL,
+            title=f"{self.name}:{','.join(topics)}",
+            description=f"{self.name} reacts to events on {', '.join(topics)} (in batches)",
+        )(on_batch)
 
     async def drain_in_flight(self, timeout_s: float = 10.0) -> None:
         """Graceful shutdown: take no new messages and let the one in flight finish."""

@@ -69,7 +69,13 @@ async def run(args: argparse.Namespace) -> Report:
                 result.seconds = time.monotonic() - started
                 report.scenarios.append(result)
                 for check in result.checks:
-                    mark = "skip" if check.skipped else ("ok  " if check.passed else "FAIL")
+                    mark = (
+                        "note"
+                        if check.note
+                        else "skip"
+                        if check.skipped
+                        else ("ok  " if check.passed else "FAIL")
+                    )
                     say(f"  {mark} {check.name}: {check.detail}"[:400])
                 if result.error:
                     say(f"  FAIL scenario error: {result.error}")

@@ -40,6 +40,7 @@ async def broker_down(suite: Suite) -> ScenarioResult:
     assert stack.broker is not None
     load = suite.new_load()
     await load.start()
+    watch = suite.watch()
     await asyncio.sleep(mode.warmup_s)
     start = time.time()
     stack.broker.pause()  # SIGSTOP: Tansu keeps its topics only in memory
@@ -67,7 +68,7 @@ async def broker_down(suite: Suite) -> ScenarioResult:
     )
     result.figures["commands_during_outage"] = len(during)
     result.figures["outbox_backlog_at_resume"] = backlog
-    await suite.conclude(result, load, [(start, end)])
+    await suite.conclude(result, load, [(start, end)], watch)
     return result
 
 
@@ -86,6 +87,7 @@ async def processes_killed(suite: Suite) -> ScenarioResult:
     result = ScenarioResult("consumer_killed", f"2. kill -9 ({total} kills)")
     load = suite.new_load()
     await load.start()
+    watch = suite.watch()
     await asyncio.sleep(mode.warmup_s)
     windows: list[tuple[float, float]] = []
     restarts: dict[str, list[float]] = {}
@@ -114,7 +116,7 @@ async def processes_killed(suite: Suite) -> ScenarioResult:
         set(suite.consumers) - set(sampled)
     )
     result.figures["seconds_to_ready_after_restart"] = restarts
-    await suite.conclude(result, load, windows)
+    await suite.conclude(result, load, windows, watch)
     return result
 
 
@@ -163,13 +165,14 @@ async def database_restart(suite: Suite) -> ScenarioResult:
     )
     load = suite.new_load()
     await load.start()
+    watch = suite.watch()
     await asyncio.sleep(mode.warmup_s)
     windows: list[tuple[float, float]] = []
     not_ready: dict[str, list[bool]] = {name: [] for name in stack.services}
     back: dict[str, list[float | None]] = {name: [] for name in stack.services}
     for _ in range(mode.db_restarts):
-        watch = ReadinessWatch(suite)
-        watch.start()
+        readiness = ReadinessWatch(suite)
+        readiness.start()
         await asyncio.sleep(rng.uniform(0.5, 2.0))
         start = time.time()
         await asyncio.to_thread(stack.postgres.restart)
@@ -177,14 +180,14 @@ async def database_restart(suite: Suite) -> ScenarioResult:
         # Keep watching until every service reports ready again (bounded). The state lives
         # in other processes, so it is polled.
         for _ in range(300):
-            if all(watch.ready_after(name, end) is not None for name in stack.services):
+            if all(readiness.ready_after(name, end) is not None for name in stack.services):
                 break
             await asyncio.sleep(0.2)
-        await watch.stop()
+        await readiness.stop()
         windows.append((start, end))
         for name in stack.services:
-            not_ready[name].append(watch.not_ready_between(name, start, end + 0.5))
-            seconds = watch.ready_after(name, end)
+            not_ready[name].append(readiness.not_ready_between(name, start, end + 0.5))
+            seconds = readiness.ready_after(name, end)
             back[name].append(round(seconds, 2) if seconds is not None else None)
     await asyncio.sleep(mode.after_s)
     for name in stack.services:
@@ -202,7 +205,7 @@ async def database_restart(suite: Suite) -> ScenarioResult:
     result.figures["seconds_to_ready_after_restart"] = back
     unavailable = [c for c in load.ledger.commands if c.status == 503 or c.status is None]
     result.figures["commands_answered_503_or_dropped"] = len(unavailable)
-    await suite.conclude(result, load, windows)
+    await suite.conclude(result, load, windows, watch)
     return result
 
 
@@ -225,6 +228,7 @@ async def replay(suite: Suite) -> ScenarioResult:
         return result
     load = suite.new_load()
     await load.start()
+    watch = suite.watch()
     await asyncio.sleep(suite.mode.warmup_s)
     windows: list[tuple[float, float]] = []
     sampled = suite.sampled_consumers()
@@ -266,7 +270,7 @@ async def replay(suite: Suite) -> ScenarioResult:
             "consumed_after_reset": counts,
             "seconds_to_lag_0": round(replay_s, 1) if replay_s is not None else None,
         }
-    await suite.conclude(result, load, windows)
+    await suite.conclude(result, load, windows, watch)
     # Every scenario's commands so far: the replay must not have repeated any of their effects.
     everything = await reconcile(stack, suite.client, suite.ledgers, suite.probes)
     result.figures["whole_run"] = {

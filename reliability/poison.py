@@ -179,6 +179,7 @@ async def poison_messages(suite: Suite) -> ScenarioResult:
     topics = sorted({p.topic for p in poison})
     load = suite.new_load()
     await load.start()
+    watch = suite.watch()
     await asyncio.sleep(suite.mode.warmup_s)
     sent_at = time.time()
     await produce(stack.bootstrap, [p.message for p in poison])
@@ -258,6 +259,6 @@ async def poison_messages(suite: Suite) -> ScenarioResult:
             "summary": f"{len(set(found.letters) & set(expected))}/{len(expected)} in DLQ",
         }
     )
-    await suite.conclude(result, load, [(sent_at, sent_at)])
+    await suite.conclude(result, load, [(sent_at, sent_at)], watch)
     result.figures["lag_after"] = lags
     return result

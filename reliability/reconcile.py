@@ -12,6 +12,7 @@ every effect observed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,7 +22,7 @@ from typing import Any
 import httpx
 
 from contracts.base import topic_for
-from reliability.kafka import TopicRecord, group_lag, read_topics
+from reliability.kafka import TopicRecord, group_lag, lags, read_topics
 from reliability.ledger import Ledger, Outcome
 from reliability.probes.base import EffectContext, Probe
 from reliability.stack import Stack
@@ -113,6 +114,54 @@ async def settle(
 
 
 @dataclass
+class Watch:
+    """Samples consumer lag and outbox backlog twice a second while a scenario runs, so the
+    time to catch up after each fault can be read off afterwards (for every consumer, not
+    only those whose effects carry a timestamp)."""
+
+    stack: Stack
+    client: httpx.AsyncClient
+    consumers: Mapping[str, Sequence[str]]
+    samples: list[tuple[float, bool]] = field(default_factory=list)  # (time, all at zero)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="progress-watch")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            zero = True
+            try:
+                if self.consumers:
+                    zero = not any((await lags(self.stack.bootstrap, self.consumers)).values())
+                for service in self.stack.services:
+                    text = (
+                        await self.client.get(f"{self.stack.url(service)}/metrics", timeout=2)
+                    ).text
+                    zero = zero and not any(
+                        float(v) for name, v in BACKLOG_METRIC.findall(text) if name == service
+                    )
+            except Exception:  # a paused broker or a restarting service: not caught up
+                zero = False
+            # Stamped when the measurement ends: zero by then at the latest.
+            self.samples.append((time.time(), zero))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), 0.5)
+
+    def caught_up_after(self, moment: float) -> float | None:
+        for at, zero in self.samples:
+            if at >= moment and zero:
+                return round(at - moment, 2)
+        return None
+
+
+@dataclass
 class Reconciliation:
     commands: dict[str, int] = field(default_factory=dict)  # by outcome
     statuses: dict[str, int] = field(default_factory=dict)
@@ -139,6 +188,12 @@ class Reconciliation:
         that end was observed."""
         late = [effect - fault_end for cause, effect in self.timings if cause <= fault_end]
         return round(max([0.0, *late]), 2)
+
+    def longest_delay(self) -> float | None:
+        """The longest time from a command to one of its effects."""
+        return (
+            round(max((e - c for c, e in self.timings), default=0.0), 2) if self.timings else None
+        )
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -16,6 +16,7 @@ class Check:
     passed: bool
     detail: str = ""
     skipped: bool = False  # not applicable here; neither passed nor failed
+    note: bool = False  # an observation about something outside Konsortio; not counted
 
 
 @dataclass
@@ -34,6 +35,9 @@ class ScenarioResult:
 
     def skip(self, name: str, reason: str) -> None:
         self.checks.append(Check(name, True, reason, skipped=True))
+
+    def note(self, name: str, detail: str) -> None:
+        self.checks.append(Check(name, True, detail, skipped=True, note=True))
 
     def zero(self, name: str, items: list[Any] | int, examples: int = 3) -> Check:
         """A check that a list of problems (or a count) is empty."""

@@ -1,4 +1,5 @@
-"""The scenarios, in the order they run. Replay comes before the poison messages so that the
+"""The scenarios, in the order they run. The demo runs first, on a fresh stack as a newcomer
+runs it (its logs are scanned at the end); replay comes before the poison messages so that the
 poison is not replayed into the dead-letter topics a second time; the secrets scan comes last
 so that it reads the logs of everything before it too."""
 
@@ -8,6 +9,7 @@ from reliability import authz, badinput, faults, poison, secrets
 from reliability.suite import Scenario
 
 SCENARIOS: list[tuple[str, Scenario]] = [
+    ("demo", secrets.demo),
     ("broker_down", faults.broker_down),
     ("consumer_killed", faults.processes_killed),
     ("database_restart", faults.database_restart),

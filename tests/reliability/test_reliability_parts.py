@@ -1,0 +1,153 @@
+"""The suite's own pure parts, without a stack: the forged tokens really are refused by the
+kit, poison covers every kind for every consumer, the log scan finds what it must and nothing
+else, and the reconciliation's arithmetic."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from kit.auth import TokenVerifier, generate_keypair
+from kit.errors import ApiError
+from reliability import authz, badinput, poison, secrets
+from reliability.ledger import Command, Outcome
+from reliability.probes import consumed_topics, probe_for
+from reliability.probes.base import AuthzContext, Subject, fill_path
+from reliability.reconcile import Reconciliation
+from reliability.stack import Stack
+
+
+@pytest.fixture
+def keys() -> tuple[str, str]:
+    return generate_keypair()
+
+
+@pytest.fixture
+def ctx(tmp_path: Path, keys: tuple[str, str]) -> AuthzContext:
+    stack = Stack.create(tmp_path)
+    stack.private_key = keys[0]
+    stack.foreign_private_key, _ = generate_keypair()
+    return AuthzContext(
+        stack=stack,
+        client=None,  # type: ignore[arg-type]
+        own_isil="FI-Aown",
+        other_isil="FI-Aoth",
+        run_tag="t",
+        today=dt.date(2026, 11, 25),
+    )
+
+
+def test_every_bad_token_is_refused_by_the_kit_and_every_good_one_accepted(
+    ctx: AuthzContext, keys: tuple[str, str]
+) -> None:
+    verifier = TokenVerifier(keys[1])
+    tokens = authz.tokens(ctx)
+    assert set(tokens) == set(Subject.ALL)
+    for subject in Subject.VALID:
+        caller = verifier.verify(tokens[subject] or "")
+        assert caller.role.value in subject or subject.startswith("library")
+    for subject in (Subject.EXPIRED, Subject.TAMPERED, Subject.WRONG_KEY, Subject.ALG_NONE):
+        with pytest.raises(ApiError) as refused:
+            verifier.verify(tokens[subject] or "")
+        assert refused.value.status == 401, subject
+    assert tokens[Subject.NO_TOKEN] is None
+
+
+def test_paths_are_filled_with_the_fixtures_and_ids_that_name_nothing(ctx: AuthzContext) -> None:
+    samples = {"kit_id": lambda c: "kit-1"}
+    assert fill_path("/libraries/{isil}/history", ctx, {}) == "/libraries/FI-Aown/history"
+    assert fill_path("/kits/{kit_id}/files/{file_id}", ctx, samples).startswith("/kits/kit-1/")
+
+
+def test_poison_covers_every_kind_on_every_consumed_topic() -> None:
+    consumers = {s: consumed_topics(s) for s in ("outreach", "dashboard", "procurement")}
+    consumers = {s: t for s, t in consumers.items() if t}
+    if not consumers:
+        pytest.skip("no consumer services in this checkout")
+    messages = poison.build(consumers, {})
+    for topic in {t for topics in consumers.values() for t in topics}:
+        kinds = {p.kind for p in messages if p.topic == topic}
+        assert {
+            "malformed-json",
+            "unknown-type",
+            "unknown-major-version",
+            "missing-cloudevents-header",
+            "schema-invalid",
+            "one-megabyte",
+        } <= kinds, topic
+    big = next(p for p in messages if p.kind == "one-megabyte")
+    assert len(big.message.value) > 1024 * 1024
+    headless = next(p for p in messages if p.kind == "missing-cloudevents-header")
+    assert "ce_id" not in dict(headless.message.headers)
+    assert all(dict(p.message.headers)[poison.MARKER] for p in messages)
+
+
+def test_the_log_scan_finds_addresses_and_tokens_but_not_the_systems_own_domain(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "membership.log"
+    log.write_text(
+        '{"event": "sent", "message_id": "<abc@konsortio.localhost>"}\n'
+        '{"event": "oops", "contact": "aino.virtanen@tornio.example"}\n'
+        '{"event": "oops", "auth": "Bearer eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"}\n'
+    )
+    found = secrets.scan([log])
+    assert [(f.line, f.kind) for f in found.findings] == [(2, "email"), (3, "jwt")]
+    assert all(f.excerpt.endswith("…") and len(f.excerpt) <= 7 for f in found.findings)
+    assert secrets.scan([log], {"membership.log": 0}, {"membership.log": 60}).findings == []
+
+
+def test_catch_up_counts_only_effects_of_commands_made_before_the_fault_ended() -> None:
+    rec = Reconciliation(timings=[(10.0, 11.0), (12.0, 40.0), (31.0, 90.0)])
+    assert rec.catch_up_after(30.0) == 10.0
+    assert rec.catch_up_after(50.0) == 40.0
+    assert rec.longest_delay() == 59.0
+
+
+def test_command_outcomes() -> None:
+    def made(status: int | None) -> Command:
+        return Command("c", "membership", "join", "FI-X", "member-joined", status=status)
+
+    assert made(201).outcome is Outcome.OK and made(201).took_effect
+    assert made(409).outcome is Outcome.REJECTED and not made(409).took_effect
+    assert made(503).outcome is Outcome.UNKNOWN
+    assert made(None).outcome is Outcome.UNKNOWN
+    assert made(500).outcome is Outcome.SERVER_ERROR
+
+
+def test_hostile_file_names_travel_unescaped() -> None:
+    body, content_type = badinput.multipart(
+        (("file", "notes\x00.exe.txt", b"x", "text/plain"),), (("language", "fi"),)
+    )
+    assert b'filename="notes\x00.exe.txt"' in body
+    assert content_type.startswith("multipart/form-data; boundary=")
+
+
+def test_upload_form_fields_are_filled_from_the_schema() -> None:
+    document = {
+        "components": {
+            "schemas": {
+                "Upload": {
+                    "type": "object",
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "language": {"enum": ["fi", "sv", "any"]},
+                        "category": {"type": "string"},
+                    },
+                    "required": ["file", "language", "category"],
+                }
+            }
+        }
+    }
+    body = {"multipart/form-data": {"schema": {"$ref": "#/components/schemas/Upload"}}}
+    assert badinput.form_fields(document, body) == ("file", {"language": "fi", "category": "x"})
+
+
+def test_every_declared_probe_names_real_methods_and_paths() -> None:
+    for service in ("membership", "procurement", "catalogue", "outreach", "dashboard"):
+        for endpoint in probe_for(service).endpoints:
+            assert endpoint.method in ("GET", "POST", "PUT", "PATCH", "DELETE")
+            assert endpoint.path.startswith("/")
+            assert endpoint.allowed <= set(Subject.ALL)

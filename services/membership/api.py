@@ -393,7 +393,15 @@ async def import_libraries(file: UploadFile, request: Request, _: Coordinator) -
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise ApiError(422, "the file is not UTF-8 text", field="file") from error
-    reader = csv.DictReader(io.StringIO(text))
+    # newline="" as the csv module requires, so a bare CR is a line break, not an error; the
+    # whole file is parsed before anything is registered, so an unreadable file writes nothing.
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        rows = list(reader)
+    except csv.Error as error:
+        raise ApiError(
+            422, f"the CSV cannot be read (line {reader.line_num}): {error}", field="file"
+        ) from error
     missing = [
         c
         for c in ("isil", "name_fi", "municipalities", "population", "library_system")
@@ -402,7 +410,7 @@ async def import_libraries(file: UploadFile, request: Request, _: Coordinator) -
     if missing:
         raise ApiError(422, f"missing CSV column(s): {', '.join(missing)}", field="file")
     imported, errors = 0, []
-    for number, row in enumerate(reader, start=2):  # row 1 is the header
+    for number, row in enumerate(rows, start=2):  # row 1 is the header
         isil = (row.get("isil") or "").strip() or None
         try:
             library = _row_to_library(row).to_library()

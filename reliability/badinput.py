@@ -328,6 +328,25 @@ def probes_for(
                         files=((field, name, UPLOAD_CONTENT, "text/plain"),),
                     )
                 )
+            # Awkward content under an ordinary name: the answer may be a 2xx or a 4xx (the
+            # service decides what it accepts), never a 5xx.
+            for label, content in (
+                ("a bare CR inside a field", b"isil,name_fi\nFI-Cr,Kir\rjasto\n"),
+                ("a 200 kB field", b"isil,name_fi\nFI-Big," + b"x" * 200_000 + b"\n"),
+                ("invalid UTF-8", b"isil,name_fi\nFI-Bad,\xff\xfe\n"),
+            ):
+                probes.append(
+                    Probe(
+                        service,
+                        f"{where}: file with {label}",
+                        method,
+                        path,
+                        ok_2xx=True,
+                        form=form,
+                        params=params,
+                        files=((field, "libraries.txt", content, "text/plain"),),
+                    )
+                )
             probes.append(
                 Probe(
                     service,

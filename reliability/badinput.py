@@ -18,8 +18,7 @@ import json
 import sys
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,8 @@ import httpx
 
 from kit.auth import Role
 from kit.settings import Settings
-from reliability.probes.base import AuthzContext, fill_path
+from reliability.authz import tokens as authz_tokens
+from reliability.probes.base import AuthzContext, Subject, fill_path
 from reliability.probes.base import Probe as ServiceProbe
 from reliability.report import ScenarioResult
 from reliability.suite import Suite
@@ -88,23 +88,68 @@ async def streaming_paths(suite: Suite, service: str) -> list[str]:
     return found
 
 
+PREFERRED_ACTORS = (
+    Subject.COORDINATOR,
+    Subject.PROCUREMENT,
+    Subject.CATALOGUER,
+    Subject.OPERATOR,
+    Subject.LIBRARY_OWN,
+)
+
+
+def actor(probe: ServiceProbe, method: str, path: str) -> str:
+    """Who calls an endpoint with bad input: someone the spec lets in (a coordinator where
+    possible), so the input, not the token, decides the answer."""
+    allowed = next(
+        (e.allowed for e in probe.endpoints if (e.method, e.path) == (method, path)), None
+    )
+    if not allowed:
+        return Subject.COORDINATOR
+    return next((s for s in PREFERRED_ACTORS if s in allowed), Subject.COORDINATOR)
+
+
 async def schemathesis(suite: Suite, service: str, out: Path) -> dict[str, Any]:
-    """Run ``st run`` against one service; return its cases, failures and 5xx answers."""
-    await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
-    token = suite.stack.token(Role.COORDINATOR)
+    """Run ``st run`` against one service, once per role that the operations need (each run
+    limited to the operations that role may call); return cases, failures and 5xx answers."""
     url = suite.stack.url(service)
-    st = Path(sys.executable).with_name("st")
+    document = (await suite.client.get(f"{url}/openapi.json")).json()
     # An event stream never ends: every generated case would wait for the request timeout.
     # Streams get the authorization matrix (status only) instead.
-    exclude = [
-        arg for path in await streaming_paths(suite, service) for arg in ("--exclude-path", path)
-    ]
+    streams = set(await streaming_paths(suite, service))
+    groups: dict[str, list[str]] = {}
+    for method, path, _ in _operations(document):
+        if path not in streams:
+            who = actor(suite.probes[service], method, path)
+            groups.setdefault(who, []).append(f"{method} {path}")
+    tokens = authz_tokens(await suite.authz_context())
+    runs = []
+    for who, names in sorted(groups.items()):
+        folder = out / who.split(" ")[0]
+        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+        runs.append(await _st_run(suite, url, str(tokens[who]), names, folder))
+    merged: dict[str, Any] = {"runs": {who: r for who, r in zip(sorted(groups), runs, strict=True)}}
+    for key in ("operations", "cases", "requests"):
+        merged[key] = sum(r.get(key, 0) for r in runs)
+    for key in ("server_errors", "unavailable_503", "schema_violations", "failures", "errors"):
+        merged[key] = [item for r in runs for item in r.get(key, [])]
+    broken = [r["error"] for r in runs if "error" in r]
+    if broken:
+        merged["error"] = "; ".join(broken)
+    merged["excluded_streams"] = sorted(streams)
+    return merged
+
+
+async def _st_run(
+    suite: Suite, url: str, token: str, operations: list[str], out: Path
+) -> dict[str, Any]:
+    st = Path(sys.executable).with_name("st")
     command = [
         str(st),
         "run",
         f"{url}/openapi.json",
         "--header",
         f"Authorization: Bearer {token}",
+        *(arg for name in operations for arg in ("--include-name", name)),
         "--max-examples",
         str(suite.mode.schemathesis_examples),
         "--checks",
@@ -124,7 +169,6 @@ async def schemathesis(suite: Suite, service: str, out: Path) -> dict[str, Any]:
         "--report-dir",
         str(out),
         "--no-shrink",
-        *exclude,
     ]
     process = await asyncio.create_subprocess_exec(
         *command,
@@ -193,20 +237,15 @@ class Probe:
     accept: tuple[int, ...] | None = None  # exact statuses; None: any 4xx
     ok_2xx: bool = False  # a 2xx is fine too (a hostile name the endpoint ignores)
     content: bytes | None = None
-    stream_bytes: int = 0  # send this many bytes chunked, without a Content-Length
+    # Send this many bytes past the limit over a raw socket, with a Content-Length or
+    # chunked; the answer is read while sending, as a client would see an early 413.
+    oversize: int = 0
+    declared: bool = True
+    subject: str = Subject.COORDINATOR  # who calls: someone the spec lets in
     headers: tuple[tuple[str, str], ...] = ()
     files: tuple[tuple[str, str, bytes, str], ...] = ()  # (field, name, content, type)
     form: tuple[tuple[str, str], ...] = ()  # the other form fields of an upload
     params: tuple[tuple[str, str], ...] = ()  # query parameters
-
-
-async def _chunks(total: int, size: int = 256 * 1024) -> AsyncIterator[bytes]:
-    sent = 0
-    chunk = b"x" * size
-    while sent < total:
-        part = chunk[: min(size, total - sent)]
-        sent += len(part)
-        yield part
 
 
 def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -264,142 +303,166 @@ def probes_for(
     probes: list[Probe] = []
     for method, template, op in _operations(document):
         body = op.get("requestBody", {}).get("content", {})
-        if not body:
-            continue
-        path = fill_path(template, ctx, probe.path_samples)
-        upload = "multipart/form-data" in body
-        limited = any(path.startswith(p) for p in limits.upload_paths)
-        limit = limits.upload if limited else limits.body
-        big = limit + 64 * 1024
-        where = f"{method} {template}"
-        json_type = (("content-type", "application/json"),)
-        if not upload or full:
-            probes.append(
-                Probe(
-                    service,
-                    f"{where}: body over the {limit} B limit, declared",
-                    method,
-                    path,
-                    accept=(413,),
-                    content=b"x" * big,
-                    headers=json_type,
-                )
+        if body:
+            who = actor(probe, method, template)
+            made = _for_operation(
+                service, document, limits, ctx, probe, full, method, template, body
             )
-            probes.append(
-                Probe(
-                    service,
-                    f"{where}: body over the limit, chunked",
-                    method,
-                    path,
-                    accept=(413,),
-                    stream_bytes=big,
-                    headers=json_type,
-                )
+            probes += [replace(p, subject=who) for p in made]
+    return probes
+
+
+def _for_operation(
+    service: str,
+    document: dict[str, Any],
+    limits: Limits,
+    ctx: AuthzContext,
+    probe: ServiceProbe,
+    full: bool,
+    method: str,
+    template: str,
+    body: dict[str, Any],
+) -> list[Probe]:
+    probes: list[Probe] = []
+    path = fill_path(template, ctx, probe.path_samples)
+    upload = "multipart/form-data" in body
+    limited = any(path.startswith(p) for p in limits.upload_paths)
+    limit = limits.upload if limited else limits.body
+    big = limit + 64 * 1024
+    where = f"{method} {template}"
+    json_type = (("content-type", "application/json"),)
+    if not upload or full:
+        probes.append(
+            Probe(
+                service,
+                f"{where}: body over the {limit} B limit, declared",
+                method,
+                path,
+                accept=(413,),
+                oversize=big,
+                headers=json_type,
             )
-        if upload:
-            field, fields = form_fields(document, body)
-            form = tuple(fields.items())
-            query = probe.upload_query.get(template)
-            params = tuple(query(ctx).items()) if query else ()
-            if full:
+        )
+        probes.append(
+            Probe(
+                service,
+                f"{where}: body over the limit, chunked",
+                method,
+                path,
+                accept=(413,),
+                oversize=big,
+                declared=False,
+                headers=json_type,
+            )
+        )
+    if upload:
+        field, fields = form_fields(document, body)
+        form = tuple(fields.items())
+        query = probe.upload_query.get(template)
+        params = tuple(query(ctx).items()) if query else ()
+        if full:
+            for declared in (True, False):
                 probes.append(
                     Probe(
                         service,
-                        f"{where}: upload over the {limit} B limit",
+                        f"{where}: upload over the {limit} B limit, "
+                        + ("declared" if declared else "chunked"),
                         method,
                         path,
                         accept=(413,),
-                        form=form,
                         params=params,
-                        files=((field, "big.txt", b"a" * big, "text/plain"),),
+                        oversize=big,
+                        declared=declared,
+                        form=form,
+                        files=((field, "big.txt", b"", "text/plain"),),
                     )
                 )
-            for name in HOSTILE_FILE_NAMES:
-                shown = name if len(name) < 60 else name[:20] + f"...({len(name)} chars)"
-                probes.append(
-                    Probe(
-                        service,
-                        f"{where}: hostile file name {shown!r}",
-                        method,
-                        path,
-                        ok_2xx=template in probe.uploads_ignoring_filename,
-                        form=form,
-                        params=params,
-                        files=((field, name, UPLOAD_CONTENT, "text/plain"),),
-                    )
-                )
-            # Awkward content under an ordinary name: the answer may be a 2xx or a 4xx (the
-            # service decides what it accepts), never a 5xx.
-            for label, content in (
-                ("a bare CR inside a field", b"isil,name_fi\nFI-Cr,Kir\rjasto\n"),
-                ("a 200 kB field", b"isil,name_fi\nFI-Big," + b"x" * 200_000 + b"\n"),
-                ("invalid UTF-8", b"isil,name_fi\nFI-Bad,\xff\xfe\n"),
-            ):
-                probes.append(
-                    Probe(
-                        service,
-                        f"{where}: file with {label}",
-                        method,
-                        path,
-                        ok_2xx=True,
-                        form=form,
-                        params=params,
-                        files=((field, "libraries.txt", content, "text/plain"),),
-                    )
-                )
+        for name in HOSTILE_FILE_NAMES:
+            shown = name if len(name) < 60 else name[:20] + f"...({len(name)} chars)"
             probes.append(
                 Probe(
                     service,
-                    f"{where}: JSON instead of multipart",
+                    f"{where}: hostile file name {shown!r}",
                     method,
                     path,
-                    content=b'{"file": "x"}',
-                    headers=json_type,
+                    ok_2xx=template in probe.uploads_ignoring_filename,
+                    form=form,
+                    params=params,
+                    files=((field, name, UPLOAD_CONTENT, "text/plain"),),
                 )
             )
-            continue
-        probes += [
+        # Awkward content under an ordinary name: the answer may be a 2xx or a 4xx (the
+        # service decides what it accepts), never a 5xx.
+        for label, content in (
+            ("a bare CR inside a field", b"isil,name_fi\nFI-Cr,Kir\rjasto\n"),
+            ("a 200 kB field", b"isil,name_fi\nFI-Big," + b"x" * 200_000 + b"\n"),
+            ("invalid UTF-8", b"isil,name_fi\nFI-Bad,\xff\xfe\n"),
+        ):
+            probes.append(
+                Probe(
+                    service,
+                    f"{where}: file with {label}",
+                    method,
+                    path,
+                    ok_2xx=True,
+                    form=form,
+                    params=params,
+                    files=((field, "libraries.txt", content, "text/plain"),),
+                )
+            )
+        probes.append(
             Probe(
                 service,
-                f"{where}: text/plain body",
+                f"{where}: JSON instead of multipart",
                 method,
                 path,
-                content=b"hello",
-                headers=(("content-type", "text/plain"),),
-            ),
-            Probe(
-                service,
-                f"{where}: XML body",
-                method,
-                path,
-                content=b"<library/>",
-                headers=(("content-type", "application/xml"),),
-            ),
-            Probe(
-                service,
-                f"{where}: malformed JSON",
-                method,
-                path,
-                content=b'{"isil": ',
+                content=b'{"file": "x"}',
                 headers=json_type,
-            ),
-            Probe(
-                service,
-                f"{where}: JSON nested 50,000 deep",
-                method,
-                path,
-                content=b"[" * 50_000 + b"]" * 50_000,
-                headers=json_type,
-            ),
-            Probe(
-                service,
-                f"{where}: invalid UTF-8",
-                method,
-                path,
-                content=b'{"isil": "\xff\xfe"}',
-                headers=json_type,
-            ),
-        ]
+            )
+        )
+        return probes
+    probes += [
+        Probe(
+            service,
+            f"{where}: text/plain body",
+            method,
+            path,
+            content=b"hello",
+            headers=(("content-type", "text/plain"),),
+        ),
+        Probe(
+            service,
+            f"{where}: XML body",
+            method,
+            path,
+            content=b"<library/>",
+            headers=(("content-type", "application/xml"),),
+        ),
+        Probe(
+            service,
+            f"{where}: malformed JSON",
+            method,
+            path,
+            content=b'{"isil": ',
+            headers=json_type,
+        ),
+        Probe(
+            service,
+            f"{where}: JSON nested 50,000 deep",
+            method,
+            path,
+            content=b"[" * 50_000 + b"]" * 50_000,
+            headers=json_type,
+        ),
+        Probe(
+            service,
+            f"{where}: invalid UTF-8",
+            method,
+            path,
+            content=b'{"isil": "\xff\xfe"}',
+            headers=json_type,
+        ),
+    ]
     return probes
 
 
@@ -425,40 +488,111 @@ def multipart(
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
-async def send(client: httpx.AsyncClient, base: str, token: str, probe: Probe) -> httpx.Response:
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    content_type: str
+
+
+async def send_oversized(base: str, token: str, probe: Probe) -> Answer:
+    """A body past the limit, over a raw socket: the request line and headers, a moment for
+    an early answer (a declared length is refused at once), then bytes while the answer is
+    awaited. An HTTP client would insist on sending all of it (up to half a gigabyte) before
+    reading the 413. An upload is a real multipart stream whose file part never ends, so
+    the size limit, not the form parser, must be what stops it."""
+    url = httpx.URL(base + probe.path, params=dict(probe.params))
+    headers = list(probe.headers)
+    preamble = b""
+    if probe.files:
+        opening, content_type = multipart(probe.files, probe.form)
+        preamble = opening[: opening.rindex(b"\r\n--")]  # no closing boundary: it goes on
+        headers.append(("content-type", content_type))
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    lines = [
+        f"{probe.method} {url.raw_path.decode()} HTTP/1.1",
+        f"Host: {url.host}:{url.port}",
+        f"Authorization: Bearer {token}",
+        "Connection: close",
+        *(f"{name}: {value}" for name, value in headers),
+        f"Content-Length: {probe.oversize}" if probe.declared else "Transfer-Encoding: chunked",
+    ]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+
+    def frame(part: bytes) -> bytes:
+        return part if probe.declared else b"%x\r\n%s\r\n" % (len(part), part)
+
+    answer = asyncio.create_task(reader.readuntil(b"\r\n\r\n"))
+
+    async def pump() -> None:
+        # A service that refuses by the headers alone answers before any body byte.
+        await asyncio.wait({answer}, timeout=2)
+        if answer.done():
+            return
+        if preamble:
+            writer.write(frame(preamble))
+        chunk, sent = b"x" * 65536, len(preamble)
+        while sent < probe.oversize:
+            part = chunk[: min(len(chunk), probe.oversize - sent)]
+            writer.write(frame(part))
+            await writer.drain()
+            sent += len(part)
+        if not probe.declared:
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+
+    pumping = asyncio.create_task(pump())
+    try:
+        head = await asyncio.wait_for(answer, 120)
+    finally:
+        pumping.cancel()
+        await asyncio.gather(pumping, return_exceptions=True)
+        writer.close()
+    status = int(head.split(b" ", 2)[1])
+    content_type = next(
+        (
+            line.split(b":", 1)[1].strip().decode()
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-type:")
+        ),
+        "",
+    )
+    return Answer(status, content_type)
+
+
+async def send(client: httpx.AsyncClient, base: str, token: str, probe: Probe) -> Answer:
     headers = {"Authorization": f"Bearer {token}", **dict(probe.headers)}
+    if probe.oversize:
+        return await send_oversized(base, token, probe)
     if probe.files:
         content, content_type = multipart(probe.files, probe.form)
         headers["content-type"] = content_type
-        return await client.request(
+        response = await client.request(
             probe.method,
             base + probe.path,
             content=content,
             params=dict(probe.params),
             headers=headers,
         )
-    if probe.stream_bytes:
-        return await client.request(
-            probe.method, base + probe.path, content=_chunks(probe.stream_bytes), headers=headers
+    else:
+        response = await client.request(
+            probe.method, base + probe.path, content=probe.content, headers=headers
         )
-    return await client.request(
-        probe.method, base + probe.path, content=probe.content, headers=headers
-    )
+    return Answer(response.status_code, response.headers.get("content-type", ""))
 
 
-def verdict(probe: Probe, response: httpx.Response | None, error: str | None) -> str | None:
+def verdict(probe: Probe, answer: Answer | None, error: str | None) -> str | None:
     """None when the answer is right, else what is wrong with it."""
-    if response is None:
+    if answer is None:
         return f"no answer: {error}"
-    status = response.status_code
+    status = answer.status
     if probe.ok_2xx and 200 <= status < 300:
         return None
     if probe.accept is not None and status not in probe.accept:
         return f"got {status}, want {probe.accept}"
     if not 400 <= status < 500:
         return f"got {status}, want a 4xx"
-    if "problem+json" not in response.headers.get("content-type", ""):
-        return f"got {status} as {response.headers.get('content-type')}, not problem+json"
+    if "problem+json" not in answer.content_type:
+        return f"got {status} as {answer.content_type}, not problem+json"
     return None
 
 
@@ -466,8 +600,8 @@ async def bad_input(suite: Suite) -> ScenarioResult:
     stack = suite.stack
     result = ScenarioResult("http_bad_input", "6. HTTP bad input")
     client = suite.client
-    token = stack.token(Role.COORDINATOR)
     ctx = await suite.authz_context()
+    tokens = authz_tokens(ctx)
     per_service: dict[str, Any] = {}
     handmade: list[tuple[Probe, str | None, int | None]] = []
     for service in stack.services:
@@ -476,13 +610,13 @@ async def bad_input(suite: Suite) -> ScenarioResult:
         knowledge = suite.probes[service]
         full = suite.mode.upload_limit_probe
         for probe in probes_for(service, document, limits, ctx, knowledge, full):
-            response, error = None, None
+            answer, error = None, None
             try:
-                response = await send(client, stack.url(service), token, probe)
-            except httpx.HTTPError as failure:
+                answer = await send(client, stack.url(service), str(tokens[probe.subject]), probe)
+            except (httpx.HTTPError, OSError, EOFError, ValueError, IndexError) as failure:
                 error = repr(failure)
-            status = response.status_code if response is not None else None
-            handmade.append((probe, verdict(probe, response, error), status))
+            status = answer.status if answer is not None else None
+            handmade.append((probe, verdict(probe, answer, error), status))
         per_service[service] = await schemathesis(
             suite, service, stack.root / "schemathesis" / service
         )

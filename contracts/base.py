@@ -22,6 +22,12 @@ def dead_letter_topic(topic: str) -> str:
     return f"{topic}.dlq"
 
 
+class BrokenRule(ValueError):
+    """A schema-valid event whose content breaks a rule of the domain it describes: its
+    producer should never have published it, and no retry can repair it. Consumers
+    dead-letter it at once, with the rule in the reason."""
+
+
 class Payload(BaseModel):
     """Nested value objects in payloads. Unknown fields are ignored so that a producer may
     add optional fields (a backward-compatible change) without breaking older consumers."""
@@ -42,6 +48,12 @@ class Event(Payload):
     @classmethod
     def topic(cls) -> str:
         return topic_for(cls.producer)
+
+    def broken_rule(self) -> str | None:
+        """The domain rule this event breaks, if any (an invariant across fields that a JSON
+        Schema cannot say). Every consumer checks it before reacting, so no service applies an
+        impossible fact; events with such a rule override this."""
+        return None
 
     def key(self) -> str:
         """The aggregate id: all events of one aggregate share a partition, so stay in order."""

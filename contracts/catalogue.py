@@ -60,6 +60,11 @@ class RecordsAvailable(Event):
         ),
     )
 
+    def broken_rule(self) -> str | None:
+        if self.reason == "titles-added" and self.count == 0:
+            return "count is 0 for titles-added: new titles make at least one record available"
+        return None
+
 
 class RecordsWithdrawn(Event):
     """A library's record set lost a collection's records; they stay visible as deleted."""

@@ -79,6 +79,17 @@ class MemberLeft(Event):
     library: Library
     effective_date: dt.date
     period: int = Field(ge=1)
+    joined_on: dt.date | None = Field(
+        None, description="First day of the membership period that ends (since 2026-11)."
+    )
+
+    def broken_rule(self) -> str | None:
+        if self.joined_on is not None and self.effective_date < self.joined_on:
+            return (
+                f"effective_date {self.effective_date} is before joined_on {self.joined_on}: "
+                "a membership cannot end before it began"
+            )
+        return None
 
 
 EVENTS: tuple[type[Event], ...] = (MemberJoined, MemberUpdated, MemberLeft)

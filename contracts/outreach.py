@@ -41,6 +41,14 @@ class CampaignSent(Event):
     failed: int = Field(ge=0)
     finished_at: dt.datetime
 
+    def broken_rule(self) -> str | None:
+        if self.sent + self.failed > self.recipients:
+            return (
+                f"sent {self.sent} + failed {self.failed} exceeds recipients {self.recipients}: "
+                "a campaign cannot deliver to more addresses than it has"
+            )
+        return None
+
 
 class AnnouncementPublished(Event):
     """An announcement entered the public Atom feed."""

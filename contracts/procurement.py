@@ -161,6 +161,17 @@ class AgreementSigned(Event):
     bid_id: str | None = None
     kl_reference: str | None = None
 
+    def broken_rule(self) -> str | None:
+        if not self.periods:
+            return "periods is empty: an agreement is signed for at least one period"
+        for n, period in enumerate(self.periods):
+            if period.end < period.start:
+                return (
+                    f"periods[{n}]: end {period.end} is before start {period.start}: "
+                    "an agreement period cannot end before it begins"
+                )
+        return None
+
 
 class AgreementEnded(Event):
     """An agreement expired or was terminated; its participations end with it."""

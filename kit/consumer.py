@@ -43,7 +43,7 @@ from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
 from contracts import EVENTS_BY_TYPE
-from contracts.base import Event, dead_letter_topic
+from contracts.base import BrokenRule, Event, dead_letter_topic
 from kit.envelope import Envelope, OutgoingMessage, PoisonMessage, decode
 from kit.logging import bind_trace, get_logger
 
@@ -368,6 +368,8 @@ class EventConsumer:
             event = model.model_validate(envelope.data)
         except ValidationError as error:
             return await self._dead_letter(record, error, attempts=1)
+        if (rule := event.broken_rule()) is not None:
+            return await self._dead_letter(record, BrokenRule(rule), attempts=1)
 
         attempt = 0
         unavailable_delay = self.backoff_base_s
@@ -432,6 +434,9 @@ class EventConsumer:
                 event = model.model_validate(envelope.data)
             except ValidationError as error:
                 outcomes[index] = await self._dead_letter(record, error, attempts=1)
+                continue
+            if (rule := event.broken_rule()) is not None:
+                outcomes[index] = await self._dead_letter(record, BrokenRule(rule), attempts=1)
                 continue
             if envelope.id in seen:  # the same event twice in one batch (a republish)
                 outcomes[index] = Outcome.DUPLICATE

@@ -2,15 +2,16 @@
 
 For each topic some service consumes, the suite publishes: malformed JSON, a JSON value that
 fails the schema, an unknown event type, an unknown major version, a message without a
-CloudEvents header, a 1 MB payload, and (where the consumer declares a business rule) an
-event that breaks it. Each carries a marker header, which the kit copies onto the dead
-letter, so every (message, consumer group) pair can be found in ``<topic>.dlq`` with its
+CloudEvents header, a 1 MB payload, and a schema-valid event that breaks a domain rule of
+its contract (``Event.broken_rule``). Each carries a marker header, which the kit copies onto
+the dead letter, so every (message, consumer group) pair can be found in ``<topic>.dlq`` with its
 reason. Meanwhile the load goes on, and its reconciliation proves the consumers never stopped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import time
 import uuid
@@ -18,7 +19,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from contracts import ALL_EVENTS
-from contracts.base import dead_letter_topic
+from contracts.base import Event, dead_letter_topic
+from contracts.catalogue import RecordsAvailable
+from contracts.membership import Library, LibraryNames, MemberLeft
+from contracts.outreach import CampaignSent
+from contracts.procurement import AgreementPeriod, AgreementSigned, Supplier
 from reliability.kafka import RawMessage, group_lag, produce, read_topics
 from reliability.probes import handled_types
 from reliability.report import ScenarioResult
@@ -61,10 +66,63 @@ def _headers(ce_type: str, marker: str, *, drop: str | None = None) -> list[tupl
     return [(name, value.encode()) for name, value in headers.items()]
 
 
-def build(
-    consumers: Mapping[str, list[str]], business_rules: Mapping[str, Mapping]
-) -> list[Poison]:
-    """The poison for every consumed topic; ``business_rules`` is group -> topic -> factory."""
+def broken_rule_events(tag: str) -> dict[str, Event]:
+    """Per topic, one schema-valid event that breaks a rule of its contract. Fresh ids, so a
+    consumer that (wrongly) applied one would touch nothing the load made."""
+    library = Library(
+        isil=f"FI-P{tag[:8]}",
+        names=LibraryNames(fi="Myrkkykirjasto"),
+        municipalities=["091"],
+        population=1,
+        library_system="Koha",
+    )
+    supplier = Supplier(name="Poison Oy", country="FI")
+    events: list[Event] = [
+        MemberLeft(
+            library=library,
+            effective_date=dt.date(2020, 1, 1),
+            period=1,
+            joined_on=dt.date(2024, 1, 1),
+        ),
+        AgreementSigned(
+            agreement_id=f"poison-{tag}",
+            tender_id=f"poison-{tag}",
+            title="Poison",
+            supplier=supplier,
+            product="Poison",
+            material_types=["e-book"],
+            licence_terms={},
+            periods=[AgreementPeriod(start=dt.date(2027, 1, 1), end=dt.date(2026, 1, 1))],
+            extension_options=0,
+            annual_cost_cents=0,
+            cost_share_model="equal",
+            signed_on=dt.date(2026, 1, 1),
+        ),
+        RecordsAvailable(
+            isil=library.isil,
+            collection_id=f"poison-{tag}",
+            agreement_id=None,
+            title="Poison",
+            count=0,
+            reason="titles-added",
+        ),
+        CampaignSent(
+            campaign_id=f"poison-{tag}",
+            title="Poison",
+            audience="all",
+            recipients=1,
+            sent=2,
+            failed=0,
+            finished_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        ),
+    ]
+    for event in events:
+        assert event.broken_rule(), f"{event.name} breaks no rule"
+    return {event.topic(): event for event in events}
+
+
+def build(consumers: Mapping[str, list[str]]) -> list[Poison]:
+    """The poison for every consumed topic."""
     by_topic: dict[str, set[str]] = {}
     for group, topics in consumers.items():
         for topic in topics:
@@ -139,14 +197,17 @@ def build(
                 ce_type,
                 json.dumps({"padding": "x" * ONE_MB}).encode(),
             )
-        for group in sorted(groups):
-            factory = business_rules.get(group, {}).get(topic)
-            if factory is not None:
-                marker = f"business-rule-{uuid.uuid4().hex[:12]}"
-                message, reason = factory(marker)
-                poison.append(
-                    Poison(marker, "business-rule", topic, frozenset({group}), reason, message)
-                )
+        rule_breaker = broken_rule_events(uuid.uuid4().hex[:12]).get(topic)
+        takers = {g for g in groups if rule_breaker and rule_breaker.ce_type() in handles[g]}
+        if rule_breaker is not None and takers:
+            add(
+                "business-rule",
+                topic,
+                takers,
+                "BrokenRule",
+                rule_breaker.ce_type(),
+                rule_breaker.model_dump_json().encode(),
+            )
     return poison
 
 
@@ -174,8 +235,7 @@ async def poison_messages(suite: Suite) -> ScenarioResult:
     if not suite.consumers:
         result.skip("poison", "no service consumes events")
         return result
-    rules = {g: suite.probes[g].business_rule_poison for g in suite.consumers}
-    poison = build(suite.consumers, rules)
+    poison = build(suite.consumers)
     topics = sorted({p.topic for p in poison})
     load = suite.new_load()
     await load.start()
@@ -220,14 +280,6 @@ async def poison_messages(suite: Suite) -> ScenarioResult:
     per_group = {
         group: sorted({p.kind for p in poison if group in p.groups}) for group in suite.consumers
     }
-    for group, topics_of_group in suite.consumers.items():
-        for topic in topics_of_group:
-            if not rules.get(group, {}).get(topic):
-                result.skip(
-                    f"{group} on {topic}: business-rule poison",
-                    f"{group} declares no business rule for {topic} events "
-                    "(reliability/probes/<service>.py business_rule_poison)",
-                )
     extra = sorted(set(found.letters) - set(expected))
     result.zero("poison messages missing from the DLQ", missing)
     result.zero("dead letters without their full reason", wrong)
@@ -240,6 +292,7 @@ async def poison_messages(suite: Suite) -> ScenarioResult:
             "unknown-major-version",
             "missing-cloudevents-header",
             "one-megabyte",
+            "business-rule",
         }
         <= set(kinds),
         f"kinds: {kinds}",

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from reliability.kafka import RawMessage, TopicRecord
+from reliability.kafka import TopicRecord
 from reliability.ledger import Command, Ledger
 from reliability.load import StoryFactory
 from reliability.stack import Stack
@@ -138,11 +138,6 @@ class Probe:
     effects: Callable[[EffectContext], Awaitable[EffectReport]] | None = None
     # Work the service has accepted but not finished (queued mail ...): 0 when caught up.
     pending_work: Callable[[Stack, httpx.AsyncClient], Awaitable[int]] | None = None
-    # topic -> a schema-valid event this consumer must dead-letter as a broken rule, with
-    # the words its reason must contain.
-    business_rule_poison: Mapping[str, Callable[[str], tuple[RawMessage, str]]] = field(
-        default_factory=dict
-    )
     # Upload endpoints that ignore the client's file name (so a hostile name is harmless
     # and may be accepted); every other upload endpoint must refuse such a name with a 4xx.
     uploads_ignoring_filename: frozenset[str] = frozenset()

@@ -218,9 +218,6 @@ PROBE = Probe(
     prepare_authz=prepare_authz,
     effects=effects,
     pending_work=pending_work,
-    # No business rule: outreach accepts every well-formed membership event (an update for
-    # a library it has not seen yet is a normal upsert), so there is no rule to break.
-    business_rule_poison={},
     path_samples={
         "kit_id": lambda ctx: ctx.facts.get("outreach_kit_id", NO_SUCH_ID),
         "file_id": lambda ctx: ctx.facts.get("outreach_file_id", NO_SUCH_ID),

@@ -91,7 +91,12 @@ async def _leave(conn: asyncpg.Connection, library: Library, period: domain.Peri
     await store.mark_left(conn, library.isil, period.number)
     await record_event(
         conn,
-        MemberLeft(library=library, effective_date=period.leaves_on, period=period.number),
+        MemberLeft(
+            library=library,
+            effective_date=period.leaves_on,
+            period=period.number,
+            joined_on=period.joined_on,
+        ),
         source=SOURCE,
     )
 

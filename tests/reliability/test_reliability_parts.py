@@ -66,7 +66,7 @@ def test_poison_covers_every_kind_on_every_consumed_topic() -> None:
     consumers = {s: t for s, t in consumers.items() if t}
     if not consumers:
         pytest.skip("no consumer services in this checkout")
-    messages = poison.build(consumers, {})
+    messages = poison.build(consumers)
     for topic in {t for topics in consumers.values() for t in topics}:
         kinds = {p.kind for p in messages if p.topic == topic}
         assert {
@@ -76,12 +76,23 @@ def test_poison_covers_every_kind_on_every_consumed_topic() -> None:
             "missing-cloudevents-header",
             "schema-invalid",
             "one-megabyte",
+            "business-rule",
         } <= kinds, topic
     big = next(p for p in messages if p.kind == "one-megabyte")
     assert len(big.message.value) > 1024 * 1024
     headless = next(p for p in messages if p.kind == "missing-cloudevents-header")
     assert "ce_id" not in dict(headless.message.headers)
     assert all(dict(p.message.headers)[poison.MARKER] for p in messages)
+
+
+def test_each_topic_has_a_schema_valid_event_that_breaks_a_rule() -> None:
+    events = poison.broken_rule_events("abc")
+    assert set(events) == {
+        f"konsortio.{p}" for p in ("membership", "procurement", "catalogue", "outreach")
+    }
+    for event in events.values():
+        again = type(event).model_validate_json(event.model_dump_json())  # schema-valid
+        assert again.broken_rule()
 
 
 def test_the_log_scan_finds_addresses_and_tokens_but_not_the_systems_own_domain(

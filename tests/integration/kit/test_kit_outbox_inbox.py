@@ -230,3 +230,47 @@ async def test_handlers_through_testkafkabroker_are_idempotent_and_dead_letter_p
     assert recorder.dead[0].value == b"{not json"
     assert json.loads(recorder.dead[1].value) == {"library": 1}
     await pool.close()
+
+
+async def test_an_event_that_breaks_its_contracts_rule_is_dead_lettered_before_any_effect(
+    infra: Infra,
+) -> None:
+    """Schema-valid, yet impossible (a membership that ends before it began): the handler
+    never runs, the dead letter names the rule, and the next event is handled."""
+    pool = await fresh_pool(infra, "rules")
+    recorder = Recorder()
+    reactions = Reactions()
+
+    @reactions.on(MemberLeft)
+    async def leave(delivery: Delivery, event: MemberLeft) -> None:
+        recorder.calls += 1
+        await delivery.conn.execute(
+            "INSERT INTO effects VALUES ($1, $2)", delivery.envelope.id, event.library.isil
+        )
+
+    consumer = EventConsumer(
+        name="rules", reactions=reactions, pool=pool, dead_letters=recorder.dead_letter
+    )
+    library = joined("FI-Rules").library
+    impossible = MemberLeft(
+        library=library, effective_date=dt.date(2025, 1, 1), period=1, joined_on=dt.date(2026, 1, 1)
+    )
+    possible = MemberLeft(
+        library=library, effective_date=dt.date(2026, 3, 1), period=1, joined_on=dt.date(2026, 1, 1)
+    )
+    broker = KafkaBroker()
+    consumer.subscribe(broker)
+    async with TestKafkaBroker(broker) as test_broker:
+        for event in (impossible, possible):
+            message = encode(event, source="/t")
+            await test_broker.publish(
+                message.value, message.topic, key=message.key.encode(), headers=message.headers
+            )
+
+    assert recorder.calls == 1
+    assert await pool.fetchval("SELECT count(*) FROM effects") == 1
+    [dead] = recorder.dead
+    assert dead.headers["dlq_exception_class"] == "BrokenRule"
+    assert "cannot end before it began" in dead.headers["dlq_exception_message"]
+    assert dead.topic == "konsortio.membership.dlq"
+    await pool.close()

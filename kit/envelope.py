@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,11 +17,16 @@ from typing import Any
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
+from dateutil.parser import isoparse
 
 from contracts.base import CONTENT_TYPE, SPEC_VERSION, Event
 
 REQUIRED_HEADERS = ("ce_id", "ce_source", "ce_type", "ce_specversion")
 _FORMAT = JSONFormat()
+# The RFC 3339 form the binding writes (``2026-11-25T12:34:36.751723Z``). For it the standard
+# library's parser gives the same instant as the binding's dateutil ``isoparse``, about twenty
+# times faster; any other form still goes through ``isoparse``.
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)")
 
 
 class PoisonMessage(Exception):
@@ -105,9 +111,16 @@ def decode(headers: Mapping[str, str | bytes], key: bytes | str | None, value: b
         raise PoisonMessage(f"malformed JSON value: {error}") from error
     if not isinstance(data, dict):
         raise PoisonMessage("the JSON value must be an object")
+    # The binding maps the headers to attributes and validates them (CloudEvent). The value is
+    # parsed once, above: the binding gets an empty one, so it does not parse the JSON again,
+    # and the time header is parsed here (the same instant isoparse gives, faster) and handed
+    # to the same CloudEvent validation as the binding's own parse would be.
+    time_header = normalised.pop("ce_time", None)
     try:
         event = ce_kafka.from_binary(
-            ce_kafka.KafkaMessage(headers=normalised, key=key, value=value), _FORMAT
+            ce_kafka.KafkaMessage(headers=normalised, key=key, value=b""),
+            _FORMAT,
+            _event_factory(None if time_header is None else _parse_time(time_header.decode())),
         )
     except Exception as error:  # the binding raises several types for bad attributes
         raise PoisonMessage(f"invalid CloudEvent: {error}") from error
@@ -122,3 +135,23 @@ def decode(headers: Mapping[str, str | bytes], key: bytes | str | None, value: b
         causation_id=attributes.get("causationid"),
         data=data,
     )
+
+
+def _parse_time(text: str) -> dt.datetime:
+    if _RFC3339.fullmatch(text):
+        try:
+            return dt.datetime.fromisoformat(text)
+        except ValueError:
+            pass  # e.g. 24:00, which isoparse reads as the next midnight
+    return isoparse(text)
+
+
+def _event_factory(time: dt.datetime | None) -> Any:
+    """CloudEvent (the specversion is checked to be 1.0 already), with the parsed time."""
+
+    def factory(attributes: dict[str, Any], data: Any) -> CloudEvent:
+        if time is not None:
+            attributes["time"] = time
+        return CloudEvent(attributes, data)
+
+    return factory

@@ -31,6 +31,7 @@ from bench.infra import BenchInfra
 from bench.procs import Child, children, emit
 from bench.report import Row
 from kit.db import apply_migrations, create_pool
+from kit.gc_tuning import tune_gc
 from services.catalogue import commands, domain, ingest
 from services.catalogue.settings import CatalogueSettings
 
@@ -109,6 +110,7 @@ async def catalogue_ingest(args: dict[str, Any]) -> None:
         sha256="0" * 64,
         created_by="bench",
     )
+    tune_gc()  # as the catalogue service's start-up does (kit/app.py)
     rss_before = _peak_rss_mb()
     emit("ready")
 

@@ -19,8 +19,9 @@ Afterwards 1 % of the outbox rows are marked unsent again (a relay that crashed 
 and bookkeeping), so they are published twice; the count must still show 0 duplicated effects.
 
 Every benchmark process freezes its start-up objects out of the garbage collector
-(``procs.tune_gc``); the figures also give CPU per event by process and PostgreSQL's time per
-statement (pg_stat_statements), which say what bounds the rate.
+(``kit.gc_tuning.tune_gc``, as the kit's services do); the figures also give CPU per event by
+process and PostgreSQL's time per statement (pg_stat_statements), which say what bounds the
+rate.
 """
 
 from __future__ import annotations
@@ -52,11 +53,12 @@ from bench.payloads import (
     insert_libraries,
     member_joined,
 )
-from bench.procs import GC_THRESHOLD, Child, children, command, emit, tune_gc
+from bench.procs import Child, children, command, emit
 from bench.report import Row
 from contracts.membership import MemberJoined
 from kit.db import apply_migrations, create_pool
 from kit.envelope import encode
+from kit.gc_tuning import GC_THRESHOLD, tune_gc
 from kit.kafka import build_broker, build_producer, ensure_topics, publish_batch
 from kit.outbox import OutboxRelay, record_events
 from kit.settings import KafkaSettings

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 import os
 import shutil
@@ -172,19 +171,6 @@ def _log_path(log_dir: Path, role: str) -> Path:
 
 
 # --- the child's side ---------------------------------------------------------------------
-
-
-GC_THRESHOLD = (10_000, 50, 50)
-
-
-def tune_gc() -> None:
-    """Call once start-up is done. A consumer or relay keeps thousands of records alive per
-    batch; with CPython's default thresholds (700, 10, 10) the collector then runs every few
-    hundred allocations and rescans them, about a quarter of the consumer's CPU (measured:
-    77 → 59 µs per event). Freezing what start-up built (imports, pools, the app) takes it out
-    of every later collection. The kit's services do not do this yet."""
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLD)
 
 
 def emit(event: str, **fields: Any) -> None:

@@ -24,22 +24,20 @@ VOLATILE_TAGS = frozenset({"005"})
 
 def canonical_form(record: Record) -> str:
     """A stable text form: leader without the computed length and base address, then
-    every field in order, 005 left out."""
+    every field in order, 005 left out.
+
+    Subfields are (code, value) named tuples, which JSON writes as the two-element arrays
+    this form has always had, so they are handed to the encoder as they are."""
     lead = str(record.leader)
     parts: list[object] = [lead[5:12] + lead[17:]]
-    for field in record.get_fields():
+    for field in record.fields:
         if field.tag in VOLATILE_TAGS:
             continue
-        if field.is_control_field():
+        if field.control_field:
             parts.append([field.tag, field.data])
         else:
-            parts.append(
-                [
-                    field.tag,
-                    field.indicator1 + field.indicator2,
-                    [[sf.code, sf.value] for sf in field.subfields],
-                ]
-            )
+            indicators = field.indicators
+            parts.append([field.tag, indicators[0] + indicators[1], field.subfields])
     return json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
 
 

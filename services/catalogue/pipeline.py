@@ -40,7 +40,8 @@ def process_stream(
             finding = Finding("error", "unreadable-record", "record", item.message)
             yield Processed(position, None, (finding,), None, item.reference)
             continue
-        result = apply_profile(item, collection_code)
+        # The record was just read and nothing else holds it: normalised in place, no copy.
+        result = apply_profile(item, collection_code, in_place=True)
         control = result.record.get("001")
         yield Processed(
             position,

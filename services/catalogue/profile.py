@@ -11,6 +11,7 @@ the Melinda export strips it again.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -164,6 +165,10 @@ def isbn10_to_13(value: str) -> str:
     return body + isbn13_check_digit(body)
 
 
+# The profile asks about each identifier several times (normalising, then the warnings, the
+# validation and the match key): a small cache answers the repeats, which were a tenth of the
+# ingest's time. Pure functions of a string, so caching changes no answer.
+@functools.lru_cache(maxsize=4096)
 def normalise_isbn(value: str) -> str | None:
     """Valid ISBN-10 or ISBN-13 (hyphens, spaces, qualifiers allowed) → 13 digits."""
     token = _leading_identifier(value)
@@ -174,6 +179,7 @@ def normalise_isbn(value: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def normalise_issn(value: str) -> str | None:
     """Valid ISSN → "NNNN-NNNC" (the form 022 carries)."""
     token = _leading_identifier(value)
@@ -308,10 +314,12 @@ def _copy_field(field: Field) -> Field:
     return Field(tag=field.tag, indicators=field.indicators, subfields=list(field.subfields))
 
 
-def normalise(record: Record, collection_code: str | None) -> Record:
+def normalise(record: Record, collection_code: str | None, *, in_place: bool = False) -> Record:
     """Return a normalised copy: ISBN-13, ISSN form, trimmed punctuation, ISO 639-2
-    languages and the collection code in 909 $a."""
-    out = copy_record(record)
+    languages and the collection code in 909 $a. ``in_place=True`` normalises ``record``
+    itself and returns it, for a caller that owns the record and has no use for the
+    original (copying was a fifth of the ingest's time)."""
+    out = record if in_place else copy_record(record)
     _normalise_020(out)
     _normalise_022(out)
     _normalise_languages(out)
@@ -487,12 +495,16 @@ def _normalisation_findings(original: Record) -> list[Finding]:
     return findings
 
 
-def apply_profile(record: Record, collection_code: str | None) -> ProfileResult:
-    """Normalise, then validate: what the ingest stores and what convert prints."""
-    normalised = normalise(record, collection_code)
+def apply_profile(
+    record: Record, collection_code: str | None, *, in_place: bool = False
+) -> ProfileResult:
+    """Normalise, then validate: what the ingest stores and what convert prints.
+    ``in_place=True``: ``record`` itself is normalised (see ``normalise``)."""
+    fixed = _normalisation_findings(record)  # read from the original, before normalising
+    normalised = normalise(record, collection_code, in_place=in_place)
     return ProfileResult(
         record=normalised,
-        findings=tuple(_normalisation_findings(record) + validate(normalised)),
+        findings=tuple(fixed + validate(normalised)),
         match_key=match_key(normalised),
     )
 

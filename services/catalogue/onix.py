@@ -181,9 +181,22 @@ class OnixProduct:
 # --- XML access ------------------------------------------------------------------------
 
 
+# Tag (with its namespace) → reference name. A feed uses a few dozen tags, and every field
+# lookup asks for the name of each child: building a QName each time was a quarter of the
+# conversion's time. Bounded, so a file of made-up tags cannot grow it without end.
+_REFERENCE_NAMES: dict[str, str] = {}
+_REFERENCE_NAMES_MAX = 4096
+
+
 def reference_name(element: etree._Element) -> str:
-    local = etree.QName(element).localname
-    return SHORT_TAGS.get(local, local)
+    tag = element.tag
+    name = _REFERENCE_NAMES.get(tag)
+    if name is None:
+        local = etree.QName(element).localname
+        name = SHORT_TAGS.get(local, local)
+        if len(_REFERENCE_NAMES) < _REFERENCE_NAMES_MAX:
+            _REFERENCE_NAMES[tag] = name
+    return name
 
 
 def _children(element: etree._Element, name: str) -> Iterator[etree._Element]:

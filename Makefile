@@ -23,9 +23,8 @@ up: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	# The fault-injection suite runs on its own (make reliability): its quick mode still takes
-	# longer than the rest of the suite together.
-	$(VENV)/bin/python -m pytest -q --ignore=tests/reliability
+	# Includes tests/reliability: the short version of `make reliability` (about 3 minutes).
+	$(VENV)/bin/python -m pytest -q
 
 # The conformance lane: the integration suite against a real Apache Kafka (KRaft) broker that
 # deploy/kafka/lane.sh resolves from Maven Central and starts on loopback, idempotence on.

@@ -28,7 +28,7 @@ from bench import catalogue, coldstart, latency, onix, outreach, pipeline, scali
 from bench.cpu import settle
 from bench.infra import BenchInfra, bench_infra
 from bench.procs import PROFILE_ENV, pyspy_binary
-from bench.profiles import summarise
+from bench.profiles import markdown, summarise
 from bench.report import Row, render, write_json
 
 RESULTS = Path(__file__).parent / "results"
@@ -227,4 +227,8 @@ async def _run(
     )
     write_json(out, rows, details, meta)
     console.print(f"wrote {out} in {meta['seconds']:.0f} s")
+    if profiles:
+        summary = out.with_name(out.stem + "-summary.md")
+        summary.write_text(markdown(profiles, meta["command"]) + "\n")
+        console.print(f"wrote {summary}")
     return 1 if failed else 0

@@ -61,3 +61,50 @@ def _plumbing(frame: str) -> bool:
         marker in frame
         for marker in ("runpy", "asyncio/", "bench/worker.py", "<module>", "threading.py")
     )
+
+
+# Which benchmark each profiled role belongs to, for the summary's headings.
+PATHS = {
+    "raw-produce": "1 pipeline (reference)",
+    "raw-consume": "1 pipeline (reference)",
+    "pipeline-service": "1 pipeline: the writer and the outbox relay",
+    "pipeline-consumer": "1 pipeline / 2 latency / 7 scaling: the kit's batch consumer",
+    "membership-http": "2 latency: the membership service over HTTP",
+    "http-load": "2 latency: HTTP load generator",
+    "kit-load": "2 latency: kit-path load generator",
+    "marc-prepare": "3 catalogue: MARC generation and pymarc's bare parse (reference)",
+    "catalogue-ingest": "3 catalogue: the ingest",
+    "onix-convert": "4 ONIX: conversion and lxml's bare parse (reference)",
+    "outreach-fanout": "5 outreach: the campaign fan-out",
+    "coldstart": "6 cold start",
+}
+
+
+def markdown(profiles: dict[str, Any], command: str, top: int = 8) -> str:
+    """The summary as a page: per profiled process, where its samples were (self) and what
+    they were under (inclusive, interpreter and event-loop frames left out)."""
+    lines = [
+        "# Where the time goes: py-spy profiles of every benchmark process",
+        "",
+        f"Written by `{command}` (py-spy record, 100 Hz, every child process of the run; "
+        "the figures of a profiled run carry the sampler's cost and are not the README's). "
+        "Shares are of the process's samples; *self* is the frame on top of the stack, "
+        "*inclusive* any frame in it. The raw numbers are in `profile.json`.",
+        "",
+    ]
+    for role, summary in sorted(profiles.items(), key=lambda item: PATHS.get(item[0], item[0])):
+        lines += [f"## {role}: {PATHS.get(role, role)}", "", f"{summary['samples']} samples.", ""]
+        lines += ["| self | frame | | inclusive | frame |", "| ---: | --- | --- | ---: | --- |"]
+        own, under = summary["self"][:top], summary["inclusive"][:top]
+        for index in range(max(len(own), len(under))):
+            left = own[index] if index < len(own) else None
+            right = under[index] if index < len(under) else None
+            lines.append(
+                "| "
+                + (f"{left['share']:.1%} | `{left['frame']}`" if left else " | ")
+                + " | | "
+                + (f"{right['share']:.1%} | `{right['frame']}`" if right else " | ")
+                + " |"
+            )
+        lines.append("")
+    return "\n".join(lines)

@@ -132,7 +132,31 @@ async def run(infra: BenchInfra, n: int, progress: Any) -> dict[str, Any]:
     base = points[0]["per_s"] or 1
     for point in points:
         point["speedup"] = round((point["per_s"] or 0) / base, 2)
-    return {"points": points}
+    return {"points": points, "bend": bend(points)}
+
+
+def bend(points: list[dict[str, Any]]) -> dict[str, Any]:
+    """Where the curve bends (the first point that gains under 3/4 of linear) and why, read
+    from the CPU the point used: on 2 cores, consumers share them with PostgreSQL, the broker
+    and the producer, so once those are busy another process only divides the same time."""
+    for point in points[1:]:
+        if point["speedup"] >= 0.75 * point["consumers"]:
+            continue
+        cpu = point["cpu_cores"]
+        ours = sum(v for k, v in cpu.items() if k != "others")
+        busy = ours + cpu.get("others", 0)
+        consumers = sum(v for k, v in cpu.items() if k.startswith("consumer"))
+        why = (
+            f"the machine's {busy:.2f} of 2 cores were busy ({consumers:.2f} in the consumers, "
+            f"{ours - consumers:.2f} in PostgreSQL, the broker and the producer, "
+            f"{cpu.get('others', 0):.2f} in other work): CPU-bound, more processes only "
+            "share the same cores"
+            if busy >= 1.6
+            else f"only {busy:.2f} of 2 cores were busy: bound by waiting (broker round trips, "
+            "commits), not by CPU"
+        )
+        return {"at_consumers": point["consumers"], "speedup": point["speedup"], "why": why}
+    return {"at_consumers": None, "why": "no bend: every point gained at least 3/4 of linear"}
 
 
 def rows(result: dict[str, Any]) -> list[Row]:
@@ -156,6 +180,11 @@ def rows(result: dict[str, Any]) -> list[Row]:
                     f"lost {point['lost']} · duplicated {point['duplicated']} · "
                     f"benchmark processes busy {busy:.2f} of 2 cores, others "
                     f"{point['cpu_cores'].get('others', 0):.2f}"
+                    + (
+                        f" · the curve bends here: {result['bend']['why']}"
+                        if result.get("bend", {}).get("at_consumers") == point["consumers"]
+                        else ""
+                    )
                 ),
             )
         )

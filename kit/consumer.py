@@ -44,6 +44,7 @@ from pydantic import ValidationError
 
 from contracts import EVENTS_BY_TYPE
 from contracts.base import BrokenRule, Event, dead_letter_topic
+from kit.db import DATABASE_UNAVAILABLE_ERRORS
 from kit.envelope import Envelope, OutgoingMessage, PoisonMessage, decode
 from kit.logging import bind_trace, get_logger
 
@@ -77,14 +78,7 @@ BatchHandler = Callable[[BatchDelivery, list[Any]], Awaitable[None]]
 
 # The service's own database is unreachable: no message can be processed until it is back,
 # so waiting (with backoff) is right and dead-lettering would only lose good events.
-UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-)
+UNAVAILABLE_ERRORS = DATABASE_UNAVAILABLE_ERRORS
 # Failures of one attempt that another attempt may not repeat: retried a bounded number of
 # times, then dead-lettered. Checked first: TimeoutError is also an OSError.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (

@@ -23,6 +23,17 @@ MIGRATION_LOCK_ID = 7_231_604_511
 
 log = get_logger(__name__)
 
+# The database is unreachable, restarting or shutting down: nothing is wrong with the work in
+# hand, so the caller waits and tries again instead of failing it (or dead-lettering it).
+DATABASE_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # JSON columns come back as Python objects and go in as them, not as strings.

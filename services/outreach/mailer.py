@@ -25,6 +25,7 @@ import aiosmtplib
 import asyncpg
 
 from contracts.outreach import MessageDelivered
+from kit.db import DATABASE_UNAVAILABLE_ERRORS
 from kit.logging import bind_trace, get_logger
 from kit.outbox import record_event
 from services.outreach import domain, store
@@ -75,8 +76,11 @@ def smtp_client(settings: OutreachSettings) -> aiosmtplib.SMTP:
 
 
 # The database may blink between the SMTP server's reply and our bookkeeping; waiting for it
-# (within the claim's lease) keeps a sent message from being sent again.
-UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+# (within the claim's lease) keeps a sent message from being sent again. A restart shows up as
+# AdminShutdownError/CannotConnectNowError, or as InternalClientError on a pooled connection
+# it left mid-operation: the reliability suite's database restart resent welcomes until all
+# of these were waited out.
+UNAVAILABLE = (*DATABASE_UNAVAILABLE_ERRORS, asyncpg.InternalClientError)
 
 
 async def _settle(

@@ -1,0 +1,55 @@
+"""The bookkeeping after an SMTP server's 250 waits out a database restart instead of giving
+up: giving up leaves the message claimed, and its lease then sends it a second time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import pytest
+
+from services.outreach import mailer
+
+RESTART_SYMPTOMS = [
+    asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+    asyncpg.CannotConnectNowError("the database system is starting up"),
+    asyncpg.InternalClientError("cannot switch to state 15; another operation is in progress"),
+    ConnectionRefusedError(111, "Connection refused"),
+    asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+]
+
+
+async def test_a_database_restart_between_the_reply_and_the_bookkeeping_is_waited_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    failures = list(RESTART_SYMPTOMS)
+    recorded: list[str] = []
+
+    async def record_outcome(pool: Any, row: Any, status: str, error: str) -> None:
+        if failures:
+            raise failures.pop(0)
+        recorded.append(status)
+
+    async def no_wait(delay: float) -> None:
+        return None
+
+    monkeypatch.setattr(mailer, "_record_outcome", record_outcome)
+    monkeypatch.setattr(mailer.asyncio, "sleep", no_wait)
+    await mailer._settle(None, {"id": 1}, "sent")  # type: ignore[arg-type]
+    assert recorded == ["sent"] and not failures
+
+
+async def test_a_real_failure_of_the_bookkeeping_is_not_retried(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = 0
+
+    async def record_outcome(pool: Any, row: Any, status: str, error: str) -> None:
+        nonlocal calls
+        calls += 1
+        raise asyncpg.UniqueViolationError("duplicate key")
+
+    monkeypatch.setattr(mailer, "_record_outcome", record_outcome)
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await mailer._settle(None, {"id": 1}, "sent")  # type: ignore[arg-type]
+    assert calls == 1

@@ -108,6 +108,7 @@ def totals(report: Report, stack: Stack) -> dict[str, object]:
         "events_lost": total("events_lost"),
         "effects_lost": total("effects_lost"),
         "effects_duplicated": total("effects_duplicated"),
+        "smtp_resends_after_sigkill": total("outreach_smtp_resends_after_sigkill"),
         "longest_catch_up_s": max(catch_ups) if catch_ups else None,
         "crashes": sum(len(p.crashes) for p in stack.services.values()),
         "http_5xx": total("server_errors") + total("http_5xx"),

@@ -113,10 +113,14 @@ class Report:
             lost = f.get("events_lost", "") if "events_lost" in f else ""
             if "effects_lost" in f:
                 lost = f"{f.get('events_lost', 0)} + {f['effects_lost']}"
+            other = f.get("summary", "")
+            if resends := f.get("outreach_smtp_resends_after_sigkill"):
+                note = f"{resends} SMTP resends (same Message-ID) after a SIGKILL of outreach"
+                other = f"{other}; {note}" if other else note
             rows.append(
                 f"| {s.title} | {f.get('events_produced', '')} | {f.get('effects_observed', '')} "
                 f"| {lost} | {f.get('effects_duplicated', '')} "
-                f"| {_seconds(f.get('longest_catch_up_s'))} | {f.get('summary', '')} |"
+                f"| {_seconds(f.get('longest_catch_up_s'))} | {other} |"
             )
         return "\n".join(rows)
 

@@ -58,6 +58,8 @@ class ServiceProcess:
     starts: int = 0
     # Exits the harness did not cause: a crash, whatever the exit code.
     crashes: list[str] = field(default_factory=list)
+    # Wall-clock times of every SIGKILL the harness sent.
+    kills: list[float] = field(default_factory=list)
     _expect_exit: bool = False
 
     @property
@@ -89,6 +91,7 @@ class ServiceProcess:
         """SIGKILL: no graceful shutdown, no flushing, the harshest crash there is."""
         assert self.process is not None
         self._expect_exit = True
+        self.kills.append(time.time())
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.process.pid, signal.SIGKILL)
         self.process.wait(10)

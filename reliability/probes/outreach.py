@@ -95,13 +95,18 @@ async def effects(ctx: EffectContext) -> EffectReport:
     for mail in mailbox:
         by_id.setdefault(mail["message_id"], []).append(mail)
 
+    kills = ctx.stack.services["outreach"].kills
+    resent: list[str] = []
     for (cause, address), started in expected.items():
         key = f"welcome {cause} -> {address}"
         mails = by_id.get(_message_id(cause, address, "welcome"), [])
         if logged[(cause, address)] > 1:
             report.duplicated.append(f"{key}: {logged[(cause, address)]} delivery-log rows")
         if len(mails) > 1:
-            report.duplicated.append(f"{key}: {len(mails)} SMTP messages with one Message-ID")
+            if killed_in_reply_window(mails, kills):
+                resent.append(f"{key}: {len(mails)} copies, the sender SIGKILLed after the first")
+            else:
+                report.duplicated.append(f"{key}: {len(mails)} SMTP messages with one Message-ID")
         if not mails or status.get((cause, address)) != "sent":
             report.lost.append(
                 f"{key}: log status {status.get((cause, address))}, {len(mails)} SMTP messages"
@@ -139,9 +144,29 @@ async def effects(ctx: EffectContext) -> EffectReport:
         "welcome_mails_expected": report.expected,
         "welcome_mails_delivered": report.observed,
         "smtp_messages_in_sink": len(mailbox),
+        # SMTP is at-least-once: a sender killed between the server's 250 and recording it
+        # cannot know the message arrived, so it sends it again after the claim's lease, with
+        # the same Message-ID (receivers keep one). Counted here, not as duplicated effects,
+        # only when a SIGKILL of outreach fell right after the first copy arrived.
+        "smtp_resends_after_sigkill": len(resent),
+        "smtp_resends_after_sigkill_detail": resent[:20],
         "audience_entries_checked": checked,
     }
     return report
+
+
+# How soon after the server accepted a message the kill must fall for the resend to be that
+# unavoidable window (reply in flight, or the bookkeeping transaction not yet committed).
+REPLY_WINDOW_S = 2.0
+
+
+def killed_in_reply_window(mails: list[dict[str, Any]], kills: list[float]) -> bool:
+    """Whether copies of one message are a resend forced by a SIGKILL: the first copy arrived
+    at most REPLY_WINDOW_S before a kill of outreach, and every other copy after that kill."""
+    first, *later = sorted(m["received_at"] for m in mails)
+    return any(
+        first <= kill <= first + REPLY_WINDOW_S and all(t > kill for t in later) for kill in kills
+    )
 
 
 async def pending_work(stack: Stack, client: httpx.AsyncClient) -> int:

@@ -162,3 +162,13 @@ def test_every_declared_probe_names_real_methods_and_paths() -> None:
             assert endpoint.method in ("GET", "POST", "PUT", "PATCH", "DELETE")
             assert endpoint.path.startswith("/")
             assert endpoint.allowed <= set(Subject.ALL)
+
+
+def test_only_a_resend_forced_by_a_sigkill_right_after_the_servers_reply_is_excused() -> None:
+    from reliability.probes.outreach import killed_in_reply_window
+
+    copies = [{"received_at": 100.0}, {"received_at": 170.0}]
+    assert killed_in_reply_window(copies, [100.3])  # killed as the 250 came back
+    assert not killed_in_reply_window(copies, [])  # no kill: a real duplicate
+    assert not killed_in_reply_window(copies, [90.0])  # killed long before: a real duplicate
+    assert not killed_in_reply_window(copies, [175.0])  # the second copy came before the kill

@@ -441,7 +441,7 @@ async def run(
                         consumer_dsn=consumer_dsn,
                         progress=progress,
                         service_pid=_service_pid(service),
-                        consumer_pid=consumer.pid,
+                        consumer=consumer,
                     )
                 )
             consumer.send("stop")
@@ -471,7 +471,7 @@ async def _step(
     consumer_dsn: str,
     progress: Any,
     service_pid: int,
-    consumer_pid: int,
+    consumer: Child,
 ) -> dict[str, Any]:
     total = int(rate * (seconds + WARMUP_S))
     common = {"rate": rate, "seconds": seconds + WARMUP_S, "run": "L", "libraries": LIBRARIES}
@@ -490,18 +490,20 @@ async def _step(
     key = f"latency {rate:,}/s ({path})"
     meter = infra.meter()
     meter.watch("membership", service_pid)
-    meter.watch("consumer", consumer_pid)
+    meter.watch("consumer", consumer.pid)
     async with children(load):
         await load.expect("ready", 60)
         step_started = await _now(membership_dsn)  # the load starts as it says ready
         meter.watch("load", load.pid)
         before, clock = meter.sample(), time.monotonic()
+        cycle_before = dict(consumer.progress.get("cycle", {}))
         done = asyncio.create_task(load.expect("done", seconds + WARMUP_S + 90))
         while not done.done():
             progress(key, load.progress.get("n", 0), total)
             await asyncio.wait({done}, timeout=0.2)
         offered = done.result()
         cpu = meter.since(before, meter.sample(), time.monotonic() - clock)
+        cycle = _cycle(cycle_before, consumer.progress.get("cycle", {}))
     step_ended = await _now(membership_dsn)
     progress(key, total, total)
     with contextlib.suppress(TimeoutError):  # what is missing then shows as unconsumed
@@ -529,6 +531,20 @@ async def _step(
         "relay_p99_ms": round(_quantile(measured["relay"], 0.99), 1),
         "consumer_p50_ms": round(_quantile(measured["consumer"], 0.5), 1),
         "consumer_p99_ms": round(_quantile(measured["consumer"], 0.99), 1),
+        "consumer_cycle": cycle,
+    }
+
+
+def _cycle(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """The consumer's batches during the step: how many, and the mean time of one handling
+    (decode, validate, one transaction) and between two (offset commit, next fetch)."""
+    batches = after.get("batches", 0) - before.get("batches", 0)
+    if not batches:
+        return {"batches": 0}
+    return {
+        "batches": batches,
+        "handle_ms_mean": round((after["handle_ms"] - before.get("handle_ms", 0)) / batches, 2),
+        "between_ms_mean": round((after["between_ms"] - before.get("between_ms", 0)) / batches, 2),
     }
 
 
@@ -543,6 +559,12 @@ def rows(result: dict[str, Any]) -> list[Row]:
             f"relay p50/p99 {step['relay_p50_ms']}/{step['relay_p99_ms']} ms · consumer "
             f"{step['consumer_p50_ms']}/{step['consumer_p99_ms']} ms"
         )
+        cycle = step.get("consumer_cycle", {})
+        if cycle.get("batches"):
+            note += (
+                f" · consumer {cycle['batches']:,} batches, {cycle['handle_ms_mean']} ms handling "
+                f"+ {cycle['between_ms_mean']} ms between (commit, fetch) each"
+            )
         if not offered:
             note += f" · the path completed only {achieved:,}/s, so the rate was not offered"
         note += (

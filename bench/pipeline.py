@@ -255,7 +255,7 @@ async def pipeline_consumer(args: dict[str, Any]) -> None:
         emit("ready")
         stop = asyncio.create_task(command())
         while not stop.done():
-            emit("progress", **consumer.outcomes)
+            emit("progress", **consumer.outcomes, cycle=consumer.cycle)
             await asyncio.wait({stop}, timeout=0.2)
         await consumer.drain_in_flight()
         emit("done", outcomes=dict(consumer.outcomes))

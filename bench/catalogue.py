@@ -28,7 +28,7 @@ from pymarc import MARCReader
 
 from bench import marc_generator
 from bench.infra import BenchInfra
-from bench.procs import Child, children, emit
+from bench.procs import Child, children, command, emit
 from bench.report import Row
 from kit.db import apply_migrations, create_pool
 from kit.gc_tuning import tune_gc
@@ -66,7 +66,7 @@ def marc_prepare(args: dict[str, Any]) -> None:
             out.write(marc_generator.generate_record(number, rng).as_marc())
     emit("generated", records=count + len(repeats), repeats=len(repeats), bytes=path.stat().st_size)
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     parsed = 0
     with path.open("rb") as stream:
         reader = MARCReader(
@@ -76,7 +76,12 @@ def marc_prepare(args: dict[str, Any]) -> None:
             parsed += record is not None
             if parsed % 5_000 == 0:
                 emit("progress", n=parsed)
-    emit("done", records=parsed, seconds=time.perf_counter() - started)
+    emit(
+        "done",
+        records=parsed,
+        seconds=time.perf_counter() - started,
+        cpu_seconds=time.process_time() - cpu_started,
+    )
 
 
 async def catalogue_ingest(args: dict[str, Any]) -> None:
@@ -123,25 +128,30 @@ async def catalogue_ingest(args: dict[str, Any]) -> None:
             emit("progress", n=processed or 0)
 
     reporter = asyncio.create_task(report_progress())
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     batch = await commands.run_batch(pool, job, collection)
     seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu_started  # every thread of this process
     reporter.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await reporter
     stored = await pool.fetchval(
         "SELECT count(*) FROM records WHERE collection_id = $1", collection.id
     )
-    await pool.close()
     emit(
         "done",
         seconds=seconds,
+        cpu_seconds=cpu_seconds,
         status=(batch or {}).get("status"),
         counts=(batch or {}).get("counts"),
         stored=stored,
         peak_rss_mb=_peak_rss_mb(),
         rss_before_mb=rss_before,
     )
+    # The pool's PostgreSQL backends stay until the parent has read their CPU time (a backend
+    # that exits takes its CPU time out of the server's total).
+    await command()
+    await pool.close()
 
 
 # --- parent ---------------------------------------------------------------------------------
@@ -182,7 +192,11 @@ async def run(infra: BenchInfra, count: int, progress: Any) -> dict[str, Any]:
     )
     async with children(ingester):
         await ingester.expect("ready", 120)
+        meter = infra.meter()
+        meter.watch("ingest", ingester.pid)
+        before, clock = meter.sample(), time.monotonic()
         ingested = await _follow(ingester, "catalogue ingest", total, progress, 1200)
+        cpu = meter.since(before, meter.sample(), time.monotonic() - clock)
 
     reference_per_s = parsed["records"] / parsed["seconds"]
     per_s = total / ingested["seconds"]
@@ -205,6 +219,17 @@ async def run(infra: BenchInfra, count: int, progress: Any) -> dict[str, Any]:
             "rss_before_mb": round(ingested["rss_before_mb"], 1),
         },
         "ratio": round(per_s / reference_per_s, 3),
+        # CPU time per record, which moves less with the machine's other load than the rates:
+        # the ingest process (all its threads) and PostgreSQL's share, against pymarc's parse.
+        "cpu_us_per_record": {
+            "pymarc_parse": round(parsed["cpu_seconds"] * 1e6 / parsed["records"], 1),
+            "ingest_process": round(ingested["cpu_seconds"] * 1e6 / total, 1),
+            "postgres": round(cpu.get("postgres", 0) * ingested["seconds"] * 1e6 / total, 1),
+        },
+        "cpu_ratio": round(
+            parsed["cpu_seconds"] / parsed["records"] / (ingested["cpu_seconds"] / total), 3
+        ),
+        "cpu_cores_during_ingest": cpu,
     }
 
 
@@ -226,6 +251,15 @@ def rows(result: dict[str, Any]) -> list[Row]:
                 f"accepted {counts.get('accepted', 0):,} · duplicate "
                 f"{counts.get('duplicate', 0):,} · rejected {counts.get('rejected', 0):,} · "
                 f"stored {ingest_figures['stored']:,}"
+                + (
+                    f" · CPU per record: ingest process "
+                    f"{result['cpu_us_per_record']['ingest_process']} µs, pymarc parse "
+                    f"{result['cpu_us_per_record']['pymarc_parse']} µs (ratio "
+                    f"{result['cpu_ratio']}), PostgreSQL "
+                    f"{result['cpu_us_per_record']['postgres']} µs"
+                    if "cpu_ratio" in result
+                    else ""
+                )
             ),
         ),
         Row(

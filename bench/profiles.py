@@ -80,7 +80,7 @@ PATHS = {
 }
 
 
-def markdown(profiles: dict[str, Any], command: str, top: int = 8) -> str:
+def markdown(profiles: dict[str, Any], command: str, top: int = 12) -> str:
     """The summary as a page: per profiled process, where its samples were (self) and what
     they were under (inclusive, interpreter and event-loop frames left out)."""
     lines = [

@@ -6,7 +6,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: up test test-kafka lint format schemas demo bench reliability clean
+.PHONY: up test test-kafka lint format schemas demo bench bench-kafka reliability clean
 
 $(UV): tools-bootstrap.txt
 	$(PYTHON) -m venv $(TOOLS)
@@ -48,6 +48,12 @@ demo: $(STAMP)
 # Benchmarks: every figure as a ratio to a reference measured in the same run.
 bench: $(STAMP)
 	$(VENV)/bin/python -m bench
+
+# The broker benchmarks (pipeline, latency) on the lane's Apache Kafka instead of Tansu, for
+# comparison; writes bench/results/apache-kafka.json.
+bench-kafka: $(STAMP)
+	bash deploy/kafka/lane.sh sh -c '$(VENV)/bin/python -m bench --only pipeline,latency \
+		--kafka-bootstrap "$$KONSORTIO_TEST_KAFKA_BOOTSTRAP" --kafka-pid-file "$$KONSORTIO_TEST_KAFKA_PID_FILE"'
 
 # Fault injection against the real stack; prints "N passed, N failed", writes reports/.
 reliability: $(STAMP)

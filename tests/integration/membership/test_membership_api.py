@@ -364,6 +364,22 @@ async def test_csv_import_registers_good_rows_and_reports_bad_ones(
     assert await count(membership, "libraries") == before + 1
 
 
+async def test_an_import_that_is_not_multipart_is_refused_as_its_media_type(
+    infra: Infra, membership: Service
+) -> None:
+    before = await count(membership, "libraries")
+    response = await membership.client.post(
+        "/libraries/import",
+        content=b"isil,name_fi\nFI-Json,Kirjasto\n",
+        headers={**auth(infra.token(Role.COORDINATOR)), "content-type": "text/csv"},
+    )
+    assert response.status_code == 415, response.text
+    problem = response.json()
+    assert problem["errors"][0]["field"] == "content-type"
+    assert "multipart/form-data" in problem["detail"]
+    assert await count(membership, "libraries") == before
+
+
 async def test_events_reach_the_broker_in_order_with_the_state_consumers_need(
     infra: Infra, membership: Service
 ) -> None:

@@ -237,6 +237,20 @@ async def test_malicious_file_names_are_refused_and_nothing_is_written(
     assert await kit_file_rows(outreach_own, kit["id"]) == 0
 
 
+async def test_a_body_that_is_not_multipart_is_refused_as_its_media_type(
+    infra: Infra, outreach_own: Outreach
+) -> None:
+    kit = await new_kit(infra, outreach_own)
+    response = await outreach_own.client.post(
+        f"/kits/{kit['id']}/files", json={"file": "x"}, headers=coordinator(infra)
+    )
+    assert "multipart/form-data" in problem(response, 415, "content-type")
+    assert await kit_file_rows(outreach_own, kit["id"]) == 0
+    # The caller's role is still checked first.
+    response = await outreach_own.client.post(f"/kits/{kit['id']}/files", json={"file": "x"})
+    assert response.status_code == 401
+
+
 async def test_form_errors_name_their_field(infra: Infra, outreach_own: Outreach) -> None:
     kit = await new_kit(infra, outreach_own)
     content = b"%PDF-1.7 x"

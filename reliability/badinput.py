@@ -581,7 +581,11 @@ async def send(client: httpx.AsyncClient, base: str, token: str, probe: Probe) -
         )
     else:
         response = await client.request(
-            probe.method, base + probe.path, content=probe.content, headers=headers
+            probe.method,
+            base + probe.path,
+            content=probe.content,
+            params=dict(probe.params),
+            headers=headers,
         )
     return Answer(response.status_code, response.headers.get("content-type", ""))
 

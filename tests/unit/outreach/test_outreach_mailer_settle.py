@@ -3,6 +3,7 @@ up: giving up leaves the message claimed, and its lease then sends it a second t
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
@@ -30,8 +31,12 @@ async def test_a_database_restart_between_the_reply_and_the_bookkeeping_is_waite
             raise failures.pop(0)
         recorded.append(status)
 
+    real_sleep = asyncio.sleep
+
     async def no_wait(delay: float) -> None:
-        return None
+        # The patch is process-wide (mailer.asyncio is asyncio): still yield to the loop, or
+        # any other task sleeping meanwhile (a session-wide uvicorn's main loop) spins forever.
+        await real_sleep(0)
 
     monkeypatch.setattr(mailer, "_record_outcome", record_outcome)
     monkeypatch.setattr(mailer.asyncio, "sleep", no_wait)

@@ -190,16 +190,21 @@ class LagProbe:
         partitions = await existing_partitions(self._admin, topics)
         if not partitions:
             return [GroupLag(group=group, lag=0, partitions=[]) for group in groups]
-        end = await self._consumer.end_offsets(partitions)
-        beginning = await self._consumer.beginning_offsets(partitions)
-        report = []
+        committed_by_group: dict[str, dict[TopicPartition, int]] = {}
         for group in groups:
             # Partitions are always named: fetching "all of a group's offsets" breaks the
             # connection to Tansu 0.6.
             offsets = await self._admin.list_consumer_group_offsets(group, partitions=partitions)
-            committed = {tp: meta.offset for tp, meta in offsets.items()}
-            report.append(group_lag(group, partitions, committed, beginning, end))
-        return report
+            committed_by_group[group] = {tp: meta.offset for tp, meta in offsets.items()}
+        # End offsets only grow, so reading them after the commits keeps every committed
+        # offset at or below its end (read the other way round, a group that consumes a
+        # message published in between shows a commit beyond the end).
+        end = await self._consumer.end_offsets(partitions)
+        beginning = await self._consumer.beginning_offsets(partitions)
+        return [
+            group_lag(group, partitions, committed, beginning, end)
+            for group, committed in committed_by_group.items()
+        ]
 
     async def _close(self) -> None:
         admin, consumer = self._admin, self._consumer

@@ -76,6 +76,21 @@ class Replica:
                 self.process.kill()
 
 
+def diagnose(replicas: dict[str, list[Replica]], work: Path, what: str) -> None:
+    """On a timeout, say what is missing and show each replica's state and last log lines
+    (service logs hold no personal data), and keep the logs in test-artifacts/ for a look."""
+    print(f"scale-out timed out: {what}")
+    artifacts = Path(__file__).parents[2] / "test-artifacts" / work.name
+    artifacts.mkdir(parents=True, exist_ok=True)
+    for service_replicas in replicas.values():
+        for replica in service_replicas:
+            state = replica.process.poll()
+            print(f"--- {replica.log.name}: {'running' if state is None else f'exit {state}'}")
+            lines = replica.log.read_text(errors="replace").splitlines()
+            print("\n".join(line[:400] for line in lines[-40:]))
+            (artifacts / replica.log.name).write_text("\n".join(lines))
+
+
 async def events_on(bootstrap: str, topic: str) -> list:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
@@ -191,6 +206,11 @@ async def test_two_replicas_each_and_killed_consumers_lose_and_repeat_nothing(
             KONSORTIO_KAFKA_TOPIC_PARTITIONS=str(PARTITIONS),
             KONSORTIO_RELAY_POLL_INTERVAL_S="0.2",
             KONSORTIO_MAIL_INTERVAL_S="0.2",
+            # This run is its own deployment (its own databases and mailbox), so its replicas
+            # form their own groups: in the default groups they would share the partitions
+            # with the session's in-process services of the same name, which would take a
+            # third of the events into their databases and mail them to another server.
+            KONSORTIO_CONSUMER_GROUP=f"{service}-scale-{run}",
         )
         started += 1
         replica = Replica(service, env, work / f"{service}-{started}.log")
@@ -250,7 +270,12 @@ async def test_two_replicas_each_and_killed_consumers_lose_and_repeat_nothing(
         def welcomed() -> bool:
             return {m["rcpt_to"][0] for m in mails("welcome")} >= addresses
 
-        await wait_for(welcomed, timeout_s=EFFECTS_TIMEOUT_S, interval_s=1)
+        try:
+            await wait_for(welcomed, timeout_s=EFFECTS_TIMEOUT_S, interval_s=1)
+        except AssertionError:
+            missing = addresses - {m["rcpt_to"][0] for m in mails("welcome")}
+            diagnose(replicas, work, f"{len(missing)} welcomes missing: {sorted(missing)[:10]}")
+            raise
 
         # Phase two, on the procurement topic: outreach announces each agreement to every
         # member; catalogue makes a collection per agreement and a record set per joining
@@ -280,7 +305,12 @@ async def test_two_replicas_each_and_killed_consumers_lose_and_repeat_nothing(
                 AGREEMENTS * LIBRARIES
             )
 
-        await wait_for(announced, timeout_s=EFFECTS_TIMEOUT_S, interval_s=1)
+        try:
+            await wait_for(announced, timeout_s=EFFECTS_TIMEOUT_S, interval_s=1)
+        except AssertionError:
+            sent = len({(m["rcpt_to"][0], m["subject"]) for m in mails("announcement")})
+            diagnose(replicas, work, f"{sent} of {AGREEMENTS * LIBRARIES} announcements")
+            raise
         catalogue_events: list = []
 
         async def catalogue_done() -> bool:
@@ -291,7 +321,11 @@ async def test_two_replicas_each_and_killed_consumers_lose_and_repeat_nothing(
             ]
             return len(catalogue_events) >= LIBRARIES
 
-        await wait_for(catalogue_done, timeout_s=EFFECTS_TIMEOUT_S, interval_s=2)
+        try:
+            await wait_for(catalogue_done, timeout_s=EFFECTS_TIMEOUT_S, interval_s=2)
+        except AssertionError:
+            diagnose(replicas, work, f"{len(catalogue_events)} of {LIBRARIES} records-available")
+            raise
         await asyncio.sleep(2)  # anything repeated late would show now
 
         welcome = mails("welcome")

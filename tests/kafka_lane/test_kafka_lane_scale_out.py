@@ -91,6 +91,30 @@ def diagnose(replicas: dict[str, list[Replica]], work: Path, what: str) -> None:
             (artifacts / replica.log.name).write_text("\n".join(lines))
 
 
+async def start_group_at_end(bootstrap: str, group: str, topics: list[str]) -> None:
+    """Commit a new group's offsets at the topics' current ends, so it sees only what is
+    published from now on. A new group otherwise starts from the earliest offset and would
+    react to every earlier test's events too (announce their agreements to this run's
+    members, make their collections), which is right for a deployment but not what this
+    test counts."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in consumer.partitions_for_topic(topic) or ()
+        ]
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.commit(ends)
+    finally:
+        await consumer.stop()
+
+
 async def events_on(bootstrap: str, topic: str) -> list:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
@@ -172,11 +196,8 @@ async def test_two_replicas_each_and_killed_consumers_lose_and_repeat_nothing(
     lane_only()
     kafka = infra.kafka().model_copy(update={"topic_partitions": PARTITIONS})
     consumers = ["outreach", "catalogue"]
-    await ensure_topics(
-        kafka,
-        [f"konsortio.{s}" for s in ("membership", "procurement", *consumers)],
-        with_dlq=True,
-    )
+    topics = [f"konsortio.{s}" for s in ("membership", "procurement", *consumers)]
+    await ensure_topics(kafka, topics, with_dlq=True)
     run = uuid.uuid4().hex[:6]
     work = infra.tmp / f"scale-{run}"
     work.mkdir()
@@ -224,6 +245,8 @@ async def test_two_replicas_each_and_killed_consumers_lose_and_repeat_nothing(
         await wait_for(all_ready, timeout_s=90, interval_s=0.5)
 
     try:
+        for service in databases:
+            await start_group_at_end(infra.bootstrap, f"{service}-scale-{run}", topics)
         for service in databases:
             for _ in range(2):
                 start_replica(service)

@@ -89,6 +89,11 @@ class Runtime:
         """CloudEvents ``source`` of everything this service publishes."""
         return f"/konsortio/{self.spec.name}"
 
+    @property
+    def consumer_group(self) -> str:
+        """The Kafka consumer group this service reads in: the setting, or its own name."""
+        return self.settings.consumer_group or self.spec.name
+
 
 def runtime_of(request: Request) -> Runtime:
     return request.app.state.runtime
@@ -196,7 +201,7 @@ def create_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
             )
             runtime.consumer.subscribe(
                 runtime.broker,
-                group_id=settings.consumer_group or None,
+                group_id=runtime.consumer_group,
                 fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
             )
         runtime.relay = OutboxRelay(

@@ -255,7 +255,7 @@ async def build_report(
     runtime: Runtime, settings: DashboardSettings, client: httpx.AsyncClient, probe: LagProbe
 ) -> OperatorReport:
     assert runtime.pool is not None
-    own_group = runtime.settings.consumer_group or runtime.spec.name
+    own_group = runtime.consumer_group
     measuring = asyncio.create_task(
         probe.lag(settings.groups(own_group), TOPICS, settings.scrape_timeout_s * 2)
     )

@@ -103,8 +103,8 @@ async def dashboard_stack(infra: Infra) -> AsyncIterator[DashboardUnderTest]:
         # tests published, or that backlog lands in the feed after a test's own events and
         # pushes them off the page (seen on the Apache Kafka lane).
         async def caught_up() -> bool:
-            group = settings.consumer_group or settings.service  # the kit's default group
-            return all(p.lag == 0 for p in await lag(settings.kafka, group))
+            behind = await lag(settings.kafka, app.state.runtime.consumer_group)
+            return all(p.lag == 0 for p in behind)
 
         await wait_for(caught_up, timeout_s=JOIN_TIMEOUT_S, interval_s=0.3)
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:

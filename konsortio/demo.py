@@ -11,6 +11,7 @@ import datetime as dt
 import importlib
 import os
 import secrets
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,10 @@ from rich.console import Console
 from kit.auth import Role, issue_token
 from konsortio.stack import SERVICE_PORTS
 
-console = Console(stderr=True)
+# What the demo does is its output, so it goes to stdout; piped into a file or another tool,
+# lines stay whole instead of being wrapped at 80 columns. Failures go to stderr.
+console = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def service_urls() -> dict[str, str]:
@@ -113,7 +117,7 @@ async def run_demo(data_dir: Path, *, timeout_s: float = 20, quiet: bool = False
     try:
         return await _scenario(key_file.read_text(), timeout_s=timeout_s, quiet=quiet)
     except (httpx.HTTPError, RuntimeError) as error:
-        console.print(f"[red]demo stopped: {error}[/red]")
+        errors.print(f"[red]demo stopped: {error}[/red]")
         return {"ok": False, "error": str(error), "seconds": round(time.monotonic() - started, 2)}
 
 

@@ -39,12 +39,55 @@ MAX_TOKEN_HOURS = 30 * 24
 
 @app.command()
 def up(
-    data_dir: Annotated[Path, typer.Option(help="Where data is kept across runs")] = DATA_DIR,
+    data_dir: Annotated[
+        Path, typer.Option(envvar="KONSORTIO_DATA_DIR", help="Where data is kept across runs")
+    ] = DATA_DIR,
+    port_base: Annotated[
+        int,
+        typer.Option(
+            envvar="KONSORTIO_UP_PORT_BASE",
+            min=1,
+            max=65000,
+            help="The dashboard's port; membership, procurement, catalogue and outreach follow",
+        ),
+    ] = 8000,
+    broker_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="The broker's port (a free one if taken)")
+    ] = 9092,
+    smtp_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="The SMTP sink's port (a free one if taken)")
+    ] = 8025,
+    only: Annotated[
+        str | None,
+        typer.Option(help="Start only these services, comma-separated (default: all)"),
+    ] = None,
+    max_restarts: Annotated[
+        int,
+        typer.Option(
+            envvar="KONSORTIO_UP_MAX_RESTARTS",
+            min=0,
+            help="A service that crashes more often than this within the window stops the stack",
+        ),
+    ] = 5,
+    restart_window: Annotated[
+        float,
+        typer.Option(envvar="KONSORTIO_UP_RESTART_WINDOW_S", min=1, help="That window, in seconds"),
+    ] = 300,
 ) -> None:
     """Start the whole system on embedded defaults (what `make up` runs)."""
+    from konsortio.launcher import RestartPolicy
     from konsortio.launcher import up as launch
 
-    raise typer.Exit(launch(data_dir))
+    raise typer.Exit(
+        launch(
+            data_dir,
+            broker_port,
+            smtp_port,
+            port_base=port_base,
+            only=[name.strip() for name in only.split(",") if name.strip()] if only else (),
+            policy=RestartPolicy(max_restarts=max_restarts, window_s=restart_window),
+        )
+    )
 
 
 @app.command()

@@ -40,6 +40,9 @@ def click_metavar(param: TyperOption | TyperArgument, ctx: click.Context) -> str
     if desc.is_choice and desc.choices is not None:
         return "[" + "|".join(str(getattr(c, "value", c)) for c in desc.choices) + "]"
     label = TyperOption.display_type(param, ctx).strip("<>")  # type: ignore[arg-type]
+    if desc.is_ranged and label.endswith(" range"):
+        base = label.removesuffix(" range")
+        return f"{CLICK_NAMES.get(base, base.upper())} RANGE"
     return CLICK_NAMES.get(label, label.upper())
 
 

@@ -192,17 +192,19 @@ async def committed_offsets(
 
 
 async def group_lag(
-    kafka: KafkaSettings, group: str, topics: Iterable[str]
+    kafka: KafkaSettings, group: str, topics: Iterable[str] | None = None
 ) -> list[PartitionLag] | None:
-    """Lag per partition of the topics ``group`` consumes (those it has committed offsets on),
-    or None when the broker knows no such group. A topic the group does not read is left out
-    even when it is in ``topics``: its "lag" would never drain."""
+    """Lag per partition of the topics ``group`` consumes (those it has committed offsets on;
+    among ``topics``, default every topic on the broker), or None when the broker knows no
+    such group. A topic the group does not read is left out: its "lag" would never drain."""
     admin = admin_client(kafka, "konsortio-lag")
     consumer = groupless_consumer(kafka, "konsortio-lag")
     await admin.start()
     try:
         if group not in await list_groups(admin):
             return None
+        if topics is None:
+            topics = [t for t in await admin.list_topics() if not t.startswith("__")]
         partitions = await existing_partitions(admin, topics)
         committed = await committed_offsets(admin, group, partitions)
         if not committed:

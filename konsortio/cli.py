@@ -214,7 +214,6 @@ def consumers_lag(
     ] = None,
 ) -> None:
     """Committed offset, end offset and lag per partition of the topics a group consumes."""
-    from contracts import TOPICS
     from kit.settings import KafkaSettings
     from kit.streams import group_lag
     from konsortio.consumers import all_groups
@@ -225,7 +224,7 @@ def consumers_lag(
         typer.echo("the broker knows no consumer group", err=True)
         raise typer.Exit(1)
     for name in groups:
-        rows = asyncio.run(group_lag(kafka, name, TOPICS))
+        rows = asyncio.run(group_lag(kafka, name))
         if rows is None:
             typer.echo(f"no consumer group {name!r} on {kafka.bootstrap_servers}", err=True)
             raise typer.Exit(1)

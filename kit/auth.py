@@ -3,8 +3,8 @@
 Only the holder of the private key (the coordinator's tooling, ``konsortio token issue``) can
 mint tokens; services hold only the public key, so a compromised service cannot forge one.
 
-This module imports neither FastAPI nor the HTTP error types at load time: the CLI issues
-tokens with it and must start fast. The request dependencies (``current_caller``,
+This module imports neither FastAPI, nor the HTTP error types, nor PyJWT at load time: the
+CLI uses it and must start fast. The request dependencies (``current_caller``,
 ``require_role``) live in ``kit.auth_http`` and are reachable from here as before.
 """
 
@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import jwt
 
 if TYPE_CHECKING:
     from kit.auth_http import current_caller, require_role
@@ -103,6 +101,8 @@ def issue_token(
     }
     if isil:
         claims["isil"] = isil
+    import jwt
+
     return jwt.encode(claims, private_key_pem, algorithm=ALGORITHM)
 
 
@@ -150,6 +150,8 @@ class TokenVerifier:
         self.issuer = issuer
 
     def verify(self, token: str) -> Caller:
+        import jwt
+
         from kit.errors import ApiError
 
         if not self.public_key_pem:

@@ -164,3 +164,12 @@ def test_catalogue_ingest_signs_with_the_data_dirs_key_when_no_token_is_given(
     )
     assert result.exit_code == 2, result.output
     assert "--token" in result.output and "KONSORTIO_TOKEN" in result.output
+
+
+def test_demo_reports_a_missing_stack_on_stderr_and_keeps_stdout_for_output(
+    tmp_path: Path,
+) -> None:
+    result = runner.invoke(app, ["demo", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "no stack key" in result.stderr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import importlib.util
 import json
@@ -170,6 +169,8 @@ def demo(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each reaction")] = 20,
 ) -> None:
     """Drive a realistic scenario through a running stack and wait for every reaction."""
+    import asyncio
+
     from konsortio.demo import run_demo
 
     summary = asyncio.run(run_demo(data_dir, timeout_s=timeout, quiet=as_json))
@@ -191,6 +192,8 @@ def events_tail(
     limit: Annotated[int | None, typer.Option(min=1, help="Stop after this many events")] = None,
 ) -> None:
     """Print the event stream, one line per CloudEvent (broker: KONSORTIO_KAFKA_*)."""
+    import asyncio
+
     from kit.settings import KafkaSettings
     from konsortio.tail import known_event_names, tail
 
@@ -214,6 +217,8 @@ def consumers_lag(
     ] = None,
 ) -> None:
     """Committed offset, end offset and lag per partition of the topics a group consumes."""
+    import asyncio
+
     from kit.settings import KafkaSettings
     from kit.streams import group_lag
     from konsortio.consumers import all_groups
@@ -247,6 +252,8 @@ def consumers_reset(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask")] = False,
 ) -> None:
     """Replay: reset a stopped service's consumer group to the earliest offsets."""
+    import asyncio
+
     from kit.settings import KafkaSettings
     from konsortio.consumers import reset_to_earliest
 
@@ -262,6 +269,8 @@ def dlq_list(
     include_handled: Annotated[bool, typer.Option("--all", help="Include purged ones")] = False,
 ) -> None:
     """Dead letters not yet dealt with, one line each, with their reason."""
+    import asyncio
+
     from rich.console import Console
 
     from kit.settings import KafkaSettings
@@ -282,6 +291,8 @@ def dlq_replay(
 ) -> None:
     """Republish dead letters to their original topics, keeping their event ids (idempotent:
     consumers that handled an event already skip it)."""
+    import asyncio
+
     from kit.settings import KafkaSettings
     from konsortio.dlq import read, replay
 
@@ -298,6 +309,8 @@ def dlq_purge(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask")] = False,
 ) -> None:
     """Mark every listed dead letter as dealt with (they stay on the topic for audit)."""
+    import asyncio
+
     from kit.settings import KafkaSettings
     from konsortio.dlq import purge
 

@@ -24,7 +24,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bench import catalogue, coldstart, latency, onix, outreach, pipeline, scaling
+from bench import catalogue, cli_startup, coldstart, latency, onix, outreach, pipeline, scaling
 from bench.cpu import settle
 from bench.infra import BenchInfra, ExternalBroker, bench_infra
 from bench.procs import PROFILE_ENV, pyspy_binary
@@ -106,6 +106,7 @@ def benchmarks() -> dict[str, tuple[Runner, Rows]]:
             lambda infra, scale, progress: scaling.run(infra, scale.scaling_events, progress),
             scaling.rows,
         ),
+        "cli": (lambda infra, scale, progress: cli_startup.run(infra, progress), cli_startup.rows),
     }
 
 

@@ -2,23 +2,37 @@
 
 Only the holder of the private key (the coordinator's tooling, ``konsortio token issue``) can
 mint tokens; services hold only the public key, so a compromised service cannot forge one.
+
+This module imports neither FastAPI, nor the HTTP error types, nor PyJWT at load time: the
+CLI uses it and must start fast. The request dependencies (``current_caller``,
+``require_role``) live in ``kit.auth_http`` and are reachable from here as before.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+if TYPE_CHECKING:
+    from kit.auth_http import current_caller, require_role
 
-from kit.errors import ApiError
+__all__ = [
+    "ALGORITHM",
+    "bearer_token",
+    "Caller",
+    "Role",
+    "TokenVerifier",
+    "current_caller",
+    "ensure_acts_for",
+    "generate_keypair",
+    "issue_token",
+    "require_role",
+]
 
 ALGORITHM = "EdDSA"
 
@@ -44,6 +58,9 @@ class Caller:
 
 def generate_keypair() -> tuple[str, str]:
     """(private PEM, public PEM) of a new Ed25519 key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     key = Ed25519PrivateKey.generate()
     private_pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -84,7 +101,47 @@ def issue_token(
     }
     if isil:
         claims["isil"] = isil
+    import jwt
+
     return jwt.encode(claims, private_key_pem, algorithm=ALGORITHM)
+
+
+def default_data_dir() -> Path:
+    """The embedded stack's data directory: ``KONSORTIO_DATA_DIR``, else ``./data``."""
+    return Path(os.environ.get("KONSORTIO_DATA_DIR", "data"))
+
+
+def private_key_file(data_dir: Path) -> Path:
+    """Where ``konsortio up`` keeps the stack's signing key."""
+    return data_dir / "keys" / "jwt_private.pem"
+
+
+def bearer_token(
+    explicit: str | None,
+    *,
+    role: Role,
+    data_dir: Path | None = None,
+    subject: str = "cli",
+    option: str = "--token",
+) -> str:
+    """The credentials a command that talks to a running stack sends, found the same way by
+    every command: an explicit ``--token``, else ``KONSORTIO_TOKEN``, else a short-lived token
+    of ``role`` signed with the data directory's key (the local stack's own key; a deployed
+    stack's key is not on an operator's machine, so there the token must be given).
+    Raises ``LookupError`` naming the option when none can be found."""
+    token = explicit or os.environ.get("KONSORTIO_TOKEN")
+    if token:
+        return token
+    key_file = private_key_file(data_dir or default_data_dir())
+    if not key_file.is_file():
+        raise LookupError(
+            f"no {option}, no KONSORTIO_TOKEN and no stack key at {key_file}: pass {option} "
+            f"(konsortio token issue --role {role.value}), set KONSORTIO_TOKEN, or point "
+            "--data-dir / KONSORTIO_DATA_DIR at the running stack's data directory"
+        )
+    return issue_token(
+        key_file.read_text(), role=role, subject=subject, ttl=dt.timedelta(minutes=30)
+    )
 
 
 class TokenVerifier:
@@ -93,6 +150,10 @@ class TokenVerifier:
         self.issuer = issuer
 
     def verify(self, token: str) -> Caller:
+        import jwt
+
+        from kit.errors import ApiError
+
         if not self.public_key_pem:
             raise ApiError(401, "this service has no token key configured", field="authorization")
         try:
@@ -114,33 +175,19 @@ class TokenVerifier:
         return Caller(subject=str(claims["sub"]), role=role, isil=isil)
 
 
-_bearer = HTTPBearer(auto_error=False, description="Ed25519-signed JWT from `konsortio token`")
-
-
-def current_caller(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Caller:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise ApiError(401, "a bearer token is required", field="authorization")
-    verifier: TokenVerifier = request.app.state.token_verifier
-    return verifier.verify(credentials.credentials)
-
-
-def require_role(*roles: Role):  # type: ignore[no-untyped-def]
-    """Dependency: the caller must hold one of ``roles``."""
-
-    def check(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
-        if caller.role not in roles:
-            allowed = ", ".join(role.value for role in roles)
-            raise ApiError(403, f"role {caller.role.value} may not do this (needs {allowed})")
-        return caller
-
-    return check
-
-
 def ensure_acts_for(caller: Caller, isil: str, *, also: tuple[Role, ...] = ()) -> None:
     """Allow the library itself, or any role in ``also``; deny everyone else with 403."""
+    from kit.errors import ApiError
+
     if caller.role in also or caller.acts_for(isil):
         return
     raise ApiError(403, f"this token may not act for library {isil}")
+
+
+def __getattr__(name: str) -> Any:
+    """The FastAPI dependencies, imported on first use (see the module's docstring)."""
+    if name in ("current_caller", "require_role"):
+        from kit import auth_http
+
+        return getattr(auth_http, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import importlib.util
 import json
@@ -12,16 +11,17 @@ from typing import Annotated
 
 import typer
 
-from kit.auth import Role, issue_token
+from kit.auth import Role, default_data_dir, private_key_file
+from konsortio.help import RootGroup, typer_app
 
-app = typer.Typer(
-    help="Konsortio: the shared work of a consortium of public libraries.", no_args_is_help=True
+app = typer_app(
+    cls=RootGroup, help="Konsortio: the shared work of a consortium of public libraries."
 )
-token_app = typer.Typer(help="Bearer tokens.", no_args_is_help=True)
-events_app = typer.Typer(help="The event stream.", no_args_is_help=True)
-consumers_app = typer.Typer(help="Consumer groups: lag and replay.", no_args_is_help=True)
-dlq_app = typer.Typer(help="Dead-letter topics: list, replay, purge.", no_args_is_help=True)
-contracts_app = typer.Typer(help="Event contracts: JSON Schema and AsyncAPI.", no_args_is_help=True)
+token_app = typer_app(help="Bearer tokens.")
+events_app = typer_app(help="The event stream.")
+consumers_app = typer_app(help="Consumer groups: lag and replay.")
+dlq_app = typer_app(help="Dead-letter topics: list, replay, purge.")
+contracts_app = typer_app(help="Event contracts: JSON Schema and AsyncAPI.")
 app.add_typer(token_app, name="token")
 app.add_typer(events_app, name="events")
 app.add_typer(contracts_app, name="contracts")
@@ -31,17 +31,62 @@ TopicOption = Annotated[
     str | None, typer.Option(help="One topic (e.g. konsortio.membership); default: all")
 ]
 
-DATA_DIR = Path(os.environ.get("KONSORTIO_DATA_DIR", "data"))
+DATA_DIR = default_data_dir()
+# A token is a bearer credential: a long-lived one that leaks is a long-lived breach.
+MAX_TOKEN_HOURS = 30 * 24
 
 
 @app.command()
 def up(
-    data_dir: Annotated[Path, typer.Option(help="Where data is kept across runs")] = DATA_DIR,
+    data_dir: Annotated[
+        Path, typer.Option(envvar="KONSORTIO_DATA_DIR", help="Where data is kept across runs")
+    ] = DATA_DIR,
+    port_base: Annotated[
+        int,
+        typer.Option(
+            envvar="KONSORTIO_UP_PORT_BASE",
+            min=1,
+            max=65000,
+            help="The dashboard's port; membership, procurement, catalogue and outreach follow",
+        ),
+    ] = 8000,
+    broker_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="The broker's port (a free one if taken)")
+    ] = 9092,
+    smtp_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="The SMTP sink's port (a free one if taken)")
+    ] = 8025,
+    only: Annotated[
+        str | None,
+        typer.Option(help="Start only these services, comma-separated (default: all)"),
+    ] = None,
+    max_restarts: Annotated[
+        int,
+        typer.Option(
+            envvar="KONSORTIO_UP_MAX_RESTARTS",
+            min=0,
+            help="A service that crashes more often than this within the window stops the stack",
+        ),
+    ] = 5,
+    restart_window: Annotated[
+        float,
+        typer.Option(envvar="KONSORTIO_UP_RESTART_WINDOW_S", min=1, help="That window, in seconds"),
+    ] = 300,
 ) -> None:
     """Start the whole system on embedded defaults (what `make up` runs)."""
+    from konsortio.launcher import RestartPolicy
     from konsortio.launcher import up as launch
 
-    raise typer.Exit(launch(data_dir))
+    raise typer.Exit(
+        launch(
+            data_dir,
+            broker_port,
+            smtp_port,
+            port_base=port_base,
+            only=[name.strip() for name in only.split(",") if name.strip()] if only else (),
+            policy=RestartPolicy(max_restarts=max_restarts, window_s=restart_window),
+        )
+    )
 
 
 @app.command()
@@ -72,25 +117,48 @@ def run(service: Annotated[str, typer.Argument(help="membership, procurement, ..
 @token_app.command("issue")
 def token_issue(
     role: Annotated[Role, typer.Option(help="The caller's role")],
-    isil: Annotated[str | None, typer.Option(help="Library tokens: the library's ISIL")] = None,
-    hours: Annotated[float, typer.Option(help="Validity")] = 12,
-    key_file: Annotated[Path, typer.Option(help="Ed25519 private key (PEM)")] = DATA_DIR
-    / "keys"
-    / "jwt_private.pem",
+    isil: Annotated[
+        str | None, typer.Option(help="Library tokens: the library's ISIL, e.g. FI-Hki")
+    ] = None,
+    hours: Annotated[
+        float, typer.Option(help=f"Validity in hours, more than 0 and at most {MAX_TOKEN_HOURS}")
+    ] = 12,
+    key_file: Annotated[Path, typer.Option(help="Ed25519 private key (PEM)")] = private_key_file(
+        DATA_DIR
+    ),
 ) -> None:
     """Issue a signed bearer token."""
     import datetime as dt
+    import re
 
+    from kit.auth import issue_token
+
+    if not 0 < hours <= MAX_TOKEN_HOURS:
+        raise typer.BadParameter(
+            f"{hours:g} is not a lifetime: give more than 0 and at most {MAX_TOKEN_HOURS} "
+            "hours (30 days)",
+            param_hint="--hours",
+        )
+    if isil is not None:
+        from contracts.membership import ISIL_PATTERN
+
+        if not re.fullmatch(ISIL_PATTERN, isil):
+            raise typer.BadParameter(
+                f"{isil!r} is not an ISIL (ISO 15511: a country code, a hyphen and up to 11 "
+                "letters, digits, ':', '/' or '-', e.g. FI-Hki)",
+                param_hint="--isil",
+            )
     if not key_file.exists():
         raise typer.BadParameter(
-            f"no private key at {key_file}; run `make up` once or pass --key-file"
+            f"no private key at {key_file}; run `make up` once or pass --key-file",
+            param_hint="--key-file",
         )
     try:
         token = issue_token(
             key_file.read_text(), role=role, isil=isil, ttl=dt.timedelta(hours=hours)
         )
     except ValueError as error:
-        raise typer.BadParameter(str(error)) from error
+        raise typer.BadParameter(str(error), param_hint="--isil") from error
     typer.echo(token)
 
 
@@ -101,11 +169,15 @@ def demo(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each reaction")] = 20,
 ) -> None:
     """Drive a realistic scenario through a running stack and wait for every reaction."""
+    import asyncio
+
     from konsortio.demo import run_demo
 
     summary = asyncio.run(run_demo(data_dir, timeout_s=timeout, quiet=as_json))
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
+    elif summary.get("error"):
+        typer.echo(f"demo: {summary['error']}", err=True)
     raise typer.Exit(0 if summary["ok"] else 1)
 
 
@@ -114,28 +186,63 @@ def events_tail(
     type_: Annotated[
         str | None, typer.Option("--type", help="Only this event name, e.g. member-joined")
     ] = None,
-    from_beginning: Annotated[bool, typer.Option(help="Start at the earliest offset")] = False,
-    bootstrap: Annotated[str, typer.Option(envvar="KONSORTIO_KAFKA_BOOTSTRAP_SERVERS")] = (
-        "127.0.0.1:9092"
-    ),
-    limit: Annotated[int | None, typer.Option(help="Stop after this many events")] = None,
+    from_beginning: Annotated[
+        bool, typer.Option(help="First print the history, in time order across topics")
+    ] = False,
+    limit: Annotated[int | None, typer.Option(min=1, help="Stop after this many events")] = None,
 ) -> None:
-    """Print the live event stream, one line per CloudEvent."""
-    from konsortio.tail import tail
+    """Print the event stream, one line per CloudEvent (broker: KONSORTIO_KAFKA_*)."""
+    import asyncio
 
-    asyncio.run(tail(bootstrap, event_name=type_, from_beginning=from_beginning, limit=limit))
+    from kit.settings import KafkaSettings
+    from konsortio.tail import known_event_names, tail
+
+    if type_ is not None and type_ not in known_event_names():
+        raise typer.BadParameter(
+            f"no event is called {type_!r}; known: {', '.join(known_event_names())}",
+            param_hint="--type",
+        )
+    try:
+        asyncio.run(
+            tail(KafkaSettings(), event_name=type_, from_beginning=from_beginning, limit=limit)
+        )
+    except KeyboardInterrupt:
+        pass
 
 
 @consumers_app.command("lag")
-def consumers_lag(group: Annotated[str, typer.Argument(help="e.g. outreach")]) -> None:
-    """Committed offset, end offset and lag per partition of a consumer group."""
-    from kit.settings import KafkaSettings
-    from konsortio.consumers import lag
+def consumers_lag(
+    group: Annotated[
+        str | None, typer.Argument(help="A consumer group, e.g. outreach; default: every group")
+    ] = None,
+) -> None:
+    """Committed offset, end offset and lag per partition of the topics a group consumes."""
+    import asyncio
 
-    for row in asyncio.run(lag(KafkaSettings(), group)):
-        typer.echo(
-            f"{row.topic}[{row.partition}] committed={row.committed} end={row.end} lag={row.lag}"
-        )
+    from kit.settings import KafkaSettings
+    from kit.streams import group_lag
+    from konsortio.consumers import all_groups
+
+    kafka = KafkaSettings()
+    groups = [group] if group else asyncio.run(all_groups(kafka))
+    if not groups:
+        typer.echo("the broker knows no consumer group", err=True)
+        raise typer.Exit(1)
+    for name in groups:
+        rows = asyncio.run(group_lag(kafka, name))
+        if rows is None:
+            typer.echo(f"no consumer group {name!r} on {kafka.bootstrap_servers}", err=True)
+            raise typer.Exit(1)
+        if group is None:
+            typer.echo(f"{name}: lag={sum(row.lag for row in rows)}")
+        for row in rows:
+            prefix = "  " if group is None else ""
+            typer.echo(
+                f"{prefix}{row.topic}[{row.partition}] committed={row.committed} "
+                f"end={row.end} lag={row.lag}"
+            )
+        if not rows:
+            typer.echo(f"{'  ' if group is None else ''}(no committed offsets yet)")
 
 
 @consumers_app.command("reset")
@@ -145,6 +252,8 @@ def consumers_reset(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask")] = False,
 ) -> None:
     """Replay: reset a stopped service's consumer group to the earliest offsets."""
+    import asyncio
+
     from kit.settings import KafkaSettings
     from konsortio.consumers import reset_to_earliest
 
@@ -160,10 +269,16 @@ def dlq_list(
     include_handled: Annotated[bool, typer.Option("--all", help="Include purged ones")] = False,
 ) -> None:
     """Dead letters not yet dealt with, one line each, with their reason."""
+    import asyncio
+
+    from rich.console import Console
+
     from kit.settings import KafkaSettings
     from konsortio.dlq import read
 
-    letters, _ = asyncio.run(read(KafkaSettings(), topic, include_handled=include_handled))
+    kafka = KafkaSettings()
+    with Console(stderr=True).status(f"reading dead letters from {kafka.bootstrap_servers}"):
+        letters, _ = asyncio.run(read(kafka, topic, include_handled=include_handled))
     for letter in letters:
         typer.echo(letter.summary())
     typer.echo(f"{len(letters)} dead letter(s)", err=True)
@@ -176,6 +291,8 @@ def dlq_replay(
 ) -> None:
     """Republish dead letters to their original topics, keeping their event ids (idempotent:
     consumers that handled an event already skip it)."""
+    import asyncio
+
     from kit.settings import KafkaSettings
     from konsortio.dlq import read, replay
 
@@ -192,6 +309,8 @@ def dlq_purge(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask")] = False,
 ) -> None:
     """Mark every listed dead letter as dealt with (they stay on the topic for audit)."""
+    import asyncio
+
     from kit.settings import KafkaSettings
     from konsortio.dlq import purge
 
@@ -275,18 +394,6 @@ def settings(
     for name, default, meaning in rows:
         typer.echo(f"{name}\t{default}\t{meaning}")
 
-
-def _mount_service_commands() -> None:
-    """A service may ship its own sub-commands in ``services/<name>/cli.py`` as a Typer ``app``
-    (for example ``konsortio catalogue convert``); they are mounted under the service's name."""
-    for service in ("membership", "procurement", "catalogue", "outreach", "dashboard"):
-        if importlib.util.find_spec(f"services.{service}.cli") is None:
-            continue
-        sub = importlib.import_module(f"services.{service}.cli").app
-        app.add_typer(sub, name=service)
-
-
-_mount_service_commands()
 
 if __name__ == "__main__":
     app()

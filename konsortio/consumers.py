@@ -1,5 +1,8 @@
 """``konsortio consumers lag|reset``: consumer-group lag, and replay from the earliest offset.
 
+Lag covers only the topics a group consumes (those it has committed offsets on) and uses the
+true end offsets of ``kit.streams``, the same figures as the dashboard's operator view.
+
 A reset commits new offsets for the group, which Kafka accepts only while the group has no
 active members: stop every replica of the service first, reset, then start them again. The
 services' inboxes make the replay harmless: every event is seen again, no effect repeats.
@@ -8,7 +11,6 @@ services' inboxes make the replay harmless: every event is seen again, no effect
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
@@ -16,18 +18,9 @@ from aiokafka.structs import OffsetAndMetadata
 from contracts import TOPICS
 from kit.kafka_security import aiokafka_client_kwargs
 from kit.settings import KafkaSettings
+from kit.streams import PartitionLag, admin_client, group_lag, list_groups
 
-
-@dataclass(frozen=True)
-class PartitionLag:
-    topic: str
-    partition: int
-    committed: int | None
-    end: int
-
-    @property
-    def lag(self) -> int:
-        return self.end - (self.committed or 0)
+__all__ = ["PartitionLag", "all_groups", "lag", "reset_to_earliest"]
 
 
 async def _group_consumer(kafka: KafkaSettings, group: str) -> AIOKafkaConsumer:
@@ -53,16 +46,17 @@ def _partitions(consumer: AIOKafkaConsumer, topics: list[str]) -> list[TopicPart
 async def lag(
     kafka: KafkaSettings, group: str, topics: list[str] | None = None
 ) -> list[PartitionLag]:
-    consumer = await _group_consumer(kafka, group)
+    """Lag per partition of the topics ``group`` consumes (empty for an unknown group)."""
+    return await group_lag(kafka, group, topics or list(TOPICS)) or []
+
+
+async def all_groups(kafka: KafkaSettings) -> list[str]:
+    admin = admin_client(kafka, "konsortio-lag")
+    await admin.start()
     try:
-        partitions = _partitions(consumer, topics or list(TOPICS))
-        ends = await consumer.end_offsets(partitions) if partitions else {}
-        return [
-            PartitionLag(tp.topic, tp.partition, await consumer.committed(tp), ends[tp])
-            for tp in partitions
-        ]
+        return await list_groups(admin)
     finally:
-        await consumer.stop()
+        await admin.close()
 
 
 async def reset_to_earliest(

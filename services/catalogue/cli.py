@@ -3,7 +3,8 @@ quality report, and convert files offline.
 
 ``ingest`` streams the file to the service's HTTP API (POST /batches) with a progress bar for
 the upload and then for the processing, and prints the quality report. It needs a cataloguer
-token: ``--token``, or KONSORTIO_TOKEN (``konsortio token issue --role cataloguer``).
+token: ``--token``, else KONSORTIO_TOKEN, else one signed with the local stack's key
+(KONSORTIO_DATA_DIR).
 
 Exit codes: 0 when the batch finished and no record was rejected, 1 when some were rejected,
 2 when the batch could not be loaded (bad file, refused request, failed batch).
@@ -32,6 +33,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from kit.auth import Role, bearer_token
 from services.catalogue.convert_cli import convert
 
 app = typer.Typer(
@@ -66,14 +68,12 @@ CONTENT_TYPES = {
 
 
 def _token(token: str | None) -> str:
-    token = token or os.environ.get("KONSORTIO_TOKEN")
-    if not token:
-        raise typer.BadParameter(
-            "a cataloguer token is needed: --token, or KONSORTIO_TOKEN "
-            "(konsortio token issue --role cataloguer)",
-            param_hint="--token",
-        )
-    return token
+    # The same lookup as every command that talks to a running stack (kit.auth.bearer_token):
+    # --token, else KONSORTIO_TOKEN, else one signed with the local stack's key.
+    try:
+        return bearer_token(token, role=Role.CATALOGUER, subject="cli:catalogue")
+    except LookupError as error:
+        raise typer.BadParameter(str(error), param_hint="--token") from error
 
 
 def _fail(console: Console, response: httpx.Response) -> typer.Exit:

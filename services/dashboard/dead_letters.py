@@ -19,8 +19,8 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from contracts import TOPICS, dead_letter_topic
 from kit.logging import get_logger
 from kit.settings import KafkaSettings
+from kit.streams import admin_client, existing_partitions, groupless_consumer
 from services.dashboard import domain, store
-from services.dashboard.kafka_admin import admin_client, existing_partitions, groupless_consumer
 
 log = get_logger(__name__)
 

@@ -27,7 +27,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from kit.auth import Role, issue_token
+from kit.auth import Role, bearer_token
 
 app = typer.Typer(help="Outreach: campaigns and their delivery.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -43,12 +43,11 @@ def _outreach_url() -> str:
 
 
 def _token(token: str | None, data_dir: Path) -> str:
-    if token:
-        return token
-    key_file = data_dir / "keys" / "jwt_private.pem"
-    if not key_file.exists():
-        raise typer.BadParameter(f"no --token and no stack key at {key_file}")
-    return issue_token(key_file.read_text(), role=Role.COORDINATOR, subject="cli:campaign-send")
+    # The same lookup as every command that talks to a running stack (kit.auth.bearer_token).
+    try:
+        return bearer_token(token, role=Role.COORDINATOR, data_dir=data_dir, subject="cli:outreach")
+    except LookupError as error:
+        raise typer.BadParameter(str(error), param_hint="--token") from error
 
 
 async def _follow(

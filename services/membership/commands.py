@@ -48,6 +48,9 @@ class NotFound(LookupError):
 
 
 Exception_ = tuple[int, str] | None
+# Changes that are not copied onto the library as they are: the organisation and kimppa are
+# named by id, and the exception is (population, reason).
+SPECIAL_CHANGES = frozenset({"organisation", "kimppa", "population_exception"})
 
 
 async def _derive(
@@ -126,7 +129,11 @@ async def update(pool: asyncpg.Pool, isil: str, changes: dict[str, Any], today: 
         row = await store.get_library_row(conn, isil, for_update=True)
         if row is None:
             raise LibraryNotFound(isil)
-        fields = {k: v for k, v in changes.items() if k in Library.model_fields}
+        fields = {
+            k: v
+            for k, v in changes.items()
+            if k in Library.model_fields and k not in SPECIAL_CHANGES
+        }
         merged = Library(**{**row.library.model_dump(), **fields})
         organisation_id = changes.get("organisation", row.organisation_id)
         exception = changes.get("population_exception", row.population_exception)

@@ -11,7 +11,6 @@ from services.membership import agreement, domain, population
 from services.membership.agreement import NoticeTakesEffect, Version
 from services.membership.population import Figures, Municipality
 
-
 # --- business IDs -------------------------------------------------------------------------------
 
 

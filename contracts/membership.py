@@ -82,7 +82,12 @@ class Library(Payload):
     municipalities: list[str] = Field(
         description="Statistics Finland 3-digit municipality codes served."
     )
-    population: int = Field(ge=0, description="Population served; drives cost shares.")
+    population: int = Field(
+        ge=0,
+        description="Population served; drives cost shares. Since v1.1 derived from the "
+        "municipalities' official figures of ``population_year``, or a coordinator's documented "
+        "exception (``population_exception``); never typed by a library.",
+    )
     library_system: str = Field(description="Koha, Aurora, Sierra, Quria, …")
     library_type: str | None = Field(None, description="municipal, mobile, …")
     kirkanta_id: int | None = Field(None, description="Id in the Finnish library directory.")

@@ -298,6 +298,30 @@ async def agreement_version(s: Scenario, ctx: DemoContext) -> None:
 
     await s.expect(f"version {version}: four members have not accepted it yet", waiting)
 
+    contacts = {c["email"] for library in every for c in library["contacts"]}
+
+    async def asked() -> Any:
+        mails = (await s.call("GET", f"{ctx.urls['outreach']}/dev/mailbox", coordinator)).json()
+        ours = [
+            m
+            for m in mails
+            if m["headers"].get("X-Konsortio-Kind") == "acceptance"
+            and version in m["subject"]
+            and set(m["rcpt_to"]) & contacts
+        ]
+        languages = sorted({m["headers"].get("Content-Language", "") for m in ours})
+        return (
+            len(ours) >= len(contacts)
+            and languages == ["fi", "sv"]
+            and {"requests": len(ours), "languages": languages}
+        )
+
+    await s.expect(
+        "every member's contacts were asked to accept it, in fi and sv "
+        "(agreement-version-published → outreach)",
+        asked,
+    )
+
 
 async def give_notice(s: Scenario, ctx: DemoContext) -> None:
     """The last phase: Pargas gives notice effective today (member-left)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -102,18 +102,11 @@ async def put_organisation(
         saved = await commands.save_organisation(pool_of(request), body.to_organisation(), today())
     except domain.MembershipRuleViolated as error:
         raise _rule_error(error) from error
-    return await _organisation_out(request, saved.business_id)
+    return await _one_organisation(request, saved.business_id)
 
 
-async def _organisation_out(request: Request, business_id: str) -> OrganisationOut:
-    pool = pool_of(request)
-    row = await store.get_organisation(pool, business_id)
-    if row is None:
-        raise ApiError(404, f"no organisation {business_id}", field="business_id")
-    figures = await store.figures(pool)
+def _organisation_out(row: Any, figures: population.Figures | None) -> OrganisationOut:
     derived = population.derive(row["municipalities"], figures)
-    async with pool.acquire() as conn:
-        libraries = await store.organisation_libraries(conn, business_id)
     return OrganisationOut(
         business_id=row["business_id"],
         names=row["names"],
@@ -124,8 +117,16 @@ async def _organisation_out(request: Request, business_id: str) -> OrganisationO
         else None,
         population=derived.population if figures else None,
         population_year=derived.year,
-        libraries=libraries,
+        libraries=list(row["libraries"]),
     )
+
+
+async def _one_organisation(request: Request, business_id: str) -> OrganisationOut:
+    pool = pool_of(request)
+    rows = await store.organisations_with_libraries(pool, business_id)
+    if not rows:
+        raise ApiError(404, f"no organisation {business_id}", field="business_id")
+    return _organisation_out(rows[0], await store.figures(pool))
 
 
 @router.get(
@@ -134,13 +135,16 @@ async def _organisation_out(request: Request, business_id: str) -> OrganisationO
 async def get_organisation(
     business_id: Annotated[str, Field(max_length=20)], request: Request, _: AnyCaller
 ) -> OrganisationOut:
-    return await _organisation_out(request, business_id)
+    return await _one_organisation(request, business_id)
 
 
 @router.get("/organisations", response_model=list[OrganisationOut], summary="All organisations")
 async def list_organisations(request: Request, _: AnyCaller) -> list[OrganisationOut]:
-    rows = await store.list_organisations(pool_of(request))
-    return [await _organisation_out(request, r["business_id"]) for r in rows[:1000]]
+    pool = pool_of(request)
+    figures = await store.figures(pool)
+    return [
+        _organisation_out(row, figures) for row in await store.organisations_with_libraries(pool)
+    ]
 
 
 class ImportRowError(BaseModel):

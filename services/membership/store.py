@@ -439,6 +439,22 @@ async def list_organisations(conn: asyncpg.Connection | asyncpg.Pool) -> list[as
     return await conn.fetch("SELECT * FROM organisations ORDER BY business_id")
 
 
+async def organisations_with_libraries(
+    conn: asyncpg.Connection | asyncpg.Pool, business_id: str | None = None
+) -> list[asyncpg.Record]:
+    """Organisations (all, or one) with their libraries' ISILs, in one statement."""
+    return await conn.fetch(
+        """
+        SELECT o.*, coalesce(array_agg(l.isil ORDER BY l.isil)
+                             FILTER (WHERE l.isil IS NOT NULL), '{}') AS libraries
+        FROM organisations o LEFT JOIN libraries l ON l.organisation = o.business_id
+        WHERE $1::text IS NULL OR o.business_id = $1
+        GROUP BY o.business_id ORDER BY o.business_id
+        """,
+        business_id,
+    )
+
+
 async def organisation_libraries(conn: asyncpg.Connection, business_id: str) -> list[str]:
     rows = await conn.fetch(
         "SELECT isil FROM libraries WHERE organisation = $1 ORDER BY isil", business_id

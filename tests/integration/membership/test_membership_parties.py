@@ -133,6 +133,12 @@ async def test_a_kimppa_of_three_libraries_reaches_the_events_on_the_broker(
         assert library["kimppa"]["id"] == kimppa and library["kimppa"]["melinda_code"] == "HELMET"
         assert library["population"] == SHIPPED[code].population
         assert library["population_year"] == 2024 and library["population_exception"] is None
+    organisations = (
+        await membership.client.get("/organisations", headers=coordinator(infra))
+    ).json()
+    by_id = {o["business_id"]: o for o in organisations}
+    for business_id, isil in zip(HELMET_CITIES, isils, strict=True):
+        assert isil in by_id[business_id]["libraries"]
     kimppa_events = [
         json.loads(r.value)
         for r in records

@@ -1,6 +1,10 @@
-"""Events published by the membership service on ``konsortio.membership``, keyed by ISIL.
+"""Events published by the membership service on ``konsortio.membership``.
 
-Each carries the library's whole current state, so that no consumer has to call back."""
+Library events are keyed by ISIL and carry the library's whole current state, so that no
+consumer has to call back. Version 1.1 (December 2026) added, as optional fields: the
+organisation that runs the library (the party of the consortium agreement and of every cost
+share), the kimppa it shares a library system with, and where its population figure comes
+from; and the organisation, kimppa, population, agreement-version and erasure events."""
 
 from __future__ import annotations
 
@@ -31,6 +35,45 @@ class LibraryNames(Payload):
     en: str | None = Field(None, max_length=300)
 
 
+OrganisationKind = Literal["municipality", "joint-authority"]
+NoticeTakesEffect = Literal["end-of-month", "end-of-year"]
+
+
+class EInvoiceAddress(Payload):
+    ovt: str = Field(description="OVT code (0037 + business ID digits + optional suffix).")
+    operator: str = Field(description="The e-invoice operator's code, e.g. 003721291126.")
+
+
+class OrganisationNames(Payload):
+    fi: str = Field(min_length=1, max_length=300)
+    sv: str | None = Field(None, max_length=300)
+
+
+class Organisation(Payload):
+    """The municipality or joint authority that runs libraries: it signs the consortium
+    agreement, is invoiced and decides."""
+
+    business_id: str = Field(description="Finnish business ID (Y-tunnus), e.g. 0201256-6.")
+    names: OrganisationNames
+    kind: OrganisationKind
+    municipalities: list[str] = Field(description="Municipality codes the organisation serves.")
+    einvoice: EInvoiceAddress | None = None
+    population: int | None = Field(
+        None, ge=0, description="Derived from the municipalities' official figures."
+    )
+    population_year: int | None = Field(None, description="Year of the figures (31.12.).")
+
+
+class KimppaRef(Payload):
+    """The shared library system and catalogue (Helmet, Vaski, …) a library belongs to."""
+
+    id: str
+    name: str
+    library_system: str
+    melinda_code: str | None = Field(None, description="The kimppa's Melinda holding code.")
+    since: dt.date | None = Field(None, description="When the library joined the kimppa.")
+
+
 class Library(Payload):
     """A library as consumers need it."""
 
@@ -39,11 +82,29 @@ class Library(Payload):
     municipalities: list[str] = Field(
         description="Statistics Finland 3-digit municipality codes served."
     )
-    population: int = Field(ge=0, description="Population served; drives cost shares.")
+    population: int = Field(
+        ge=0,
+        description="Population served; drives cost shares. Since v1.1 derived from the "
+        "municipalities' official figures of ``population_year``, or a coordinator's documented "
+        "exception (``population_exception``); never typed by a library.",
+    )
     library_system: str = Field(description="Koha, Aurora, Sierra, Quria, …")
     library_type: str | None = Field(None, description="municipal, mobile, …")
     kirkanta_id: int | None = Field(None, description="Id in the Finnish library directory.")
     contacts: list[Contact] = Field(default_factory=list)
+    organisation: Organisation | None = Field(
+        None, description="The legal party that runs the library (since v1.1)."
+    )
+    kimppa: KimppaRef | None = Field(None, description="Its kimppa, if any (since v1.1).")
+    population_year: int | None = Field(
+        None,
+        description="Year of the official figures the population is derived from (since v1.1).",
+    )
+    population_exception: str | None = Field(
+        None,
+        description="Reason of a coordinator's documented exception to the derived population; "
+        "when set, ``population`` is the exception's figure (since v1.1).",
+    )
 
 
 class MemberJoined(Event):
@@ -92,4 +153,101 @@ class MemberLeft(Event):
         return None
 
 
-EVENTS: tuple[type[Event], ...] = (MemberJoined, MemberUpdated, MemberLeft)
+class OrganisationUpdated(Event):
+    """An organisation was registered or its details (names, municipalities, e-invoice
+    address, derived population) changed."""
+
+    name = "organisation-updated"
+    producer = "membership"
+    key_field = "organisation.business_id"
+
+    organisation: Organisation
+
+
+class KimppaUpdated(Event):
+    """A kimppa was registered or changed, with its current libraries."""
+
+    name = "kimppa-updated"
+    producer = "membership"
+    key_field = "kimppa_id"
+
+    kimppa_id: str
+    kimppa_name: str
+    library_system: str
+    melinda_code: str | None = None
+    harvest_contact_email: str | None = Field(
+        None, description="Where harvesting questions go (a service address, not a person)."
+    )
+    libraries: list[str] = Field(description="ISILs of the kimppa's libraries now.")
+
+
+class PopulationFiguresLoaded(Event):
+    """Statistics Finland's population figures of a year were loaded."""
+
+    name = "population-figures-loaded"
+    producer = "membership"
+    key_field = "year"
+
+    year: int
+    municipalities: int = Field(ge=0)
+    population: int = Field(ge=0, description="Sum over the loaded municipalities.")
+    source: str
+
+
+class AgreementVersionPublished(Event):
+    """A new version of the consortium agreement was published: every member is asked to
+    accept it."""
+
+    name = "agreement-version-published"
+    producer = "membership"
+    key_field = "agreement_version"
+
+    agreement_version: str
+    valid_from: dt.date
+    document_name: str
+    document_sha256: str
+    notice_months: int = Field(ge=0)
+    notice_takes_effect: NoticeTakesEffect
+    members_asked: list[str] = Field(description="ISILs of the members asked to accept.")
+
+
+class AgreementVersionAccepted(Event):
+    """A member's organisation accepted a version of the consortium agreement."""
+
+    name = "agreement-version-accepted"
+    producer = "membership"
+    key_field = "isil"
+
+    isil: str
+    agreement_version: str
+    business_id: str | None = None
+    decision_organ: str
+    decision_date: dt.date
+    decision_section: str
+    signatory_title: str
+
+
+class ContactErased(Event):
+    """A former contact person's data was erased on request: every service forgets the
+    address. Only its SHA-256 (of the lower-cased address) travels, never the address."""
+
+    name = "contact-erased"
+    producer = "membership"
+    key_field = "isil"
+
+    isil: str
+    email_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    erased_on: dt.date
+
+
+EVENTS: tuple[type[Event], ...] = (
+    MemberJoined,
+    MemberUpdated,
+    MemberLeft,
+    OrganisationUpdated,
+    KimppaUpdated,
+    PopulationFiguresLoaded,
+    AgreementVersionPublished,
+    AgreementVersionAccepted,
+    ContactErased,
+)

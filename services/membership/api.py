@@ -1,7 +1,10 @@
 """Membership HTTP API: the library register, the membership lifecycle, and queries.
 
-Roles: the coordinator registers libraries, admits members and records notice; a library
-edits its own details and contacts; every authenticated caller may read.
+Roles: the coordinator registers libraries, admits members, records notice and alone changes
+what moves cost shares or legal parties (municipalities, population exceptions, organisation,
+kimppa); a library edits its own names, contacts and library system. Every authenticated
+caller may read, but contact persons (personal data) only the coordinator and the library
+itself see.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from contracts.membership import Contact, Library, LibraryNames
 from kit.app import pool_of
 from kit.auth import Caller, Role, current_caller, ensure_acts_for, require_role
 from kit.errors import ApiError, multipart_only
-from services.membership import commands, domain, store
+from services.membership import agreement, commands, domain, store
 
 router = APIRouter(tags=["membership"])
 Coordinator = Annotated[Caller, Depends(require_role(Role.COORDINATOR))]
@@ -30,15 +33,38 @@ def today() -> dt.date:
     return dt.date.today()
 
 
+POPULATION_NOTE = (
+    "Population is derived from the municipalities' official figures (Statistics Finland, "
+    "31.12. of the latest loaded year). A figure given here is a coordinator's documented "
+    "exception (e.g. a joint authority serving part of a municipality) and needs "
+    "population_reason."
+)
+
+
+class PopulationException(BaseModel):
+    population: int = Field(ge=0, le=10_000_000)
+    reason: str = Field(min_length=3, max_length=500)
+
+
 class LibraryIn(BaseModel):
     isil: str = Field(max_length=16, examples=["FI-Tro"])
     names: LibraryNames
     municipalities: list[str] = Field(min_length=1, max_length=50, examples=[["853"]])
-    population: int = Field(ge=0, le=10_000_000)
+    population: int | None = Field(None, ge=0, le=10_000_000, description=POPULATION_NOTE)
+    population_reason: str | None = Field(None, max_length=500)
     library_system: str = Field(min_length=1, max_length=50, examples=["Koha"])
     library_type: str | None = Field(None, max_length=50)
     kirkanta_id: int | None = Field(None, ge=1)
     contacts: list[Contact] = Field(default_factory=list, max_length=50)
+    organisation: str | None = Field(
+        None, max_length=20, description="Business ID of the organisation that runs it."
+    )
+    kimppa: str | None = Field(None, max_length=50, description="Id of its kimppa.")
+
+    @field_validator("organisation")
+    @classmethod
+    def _organisation(cls, value: str | None) -> str | None:
+        return None if value is None else _rule(domain.check_business_id, value)
 
     @field_validator("isil")
     @classmethod
@@ -51,7 +77,17 @@ class LibraryIn(BaseModel):
         return _rule(domain.check_municipalities, value)
 
     def to_library(self) -> Library:
-        return Library(**self.model_dump())
+        fields = self.model_dump(exclude={"population_reason", "organisation", "kimppa"})
+        fields["population"] = fields["population"] or 0
+        return Library(**fields)
+
+    def exception(self) -> tuple[int, str] | None:
+        if self.population is None:
+            return None
+        return (
+            self.population,
+            self.population_reason or "figure stated by the coordinator at registration",
+        )
 
 
 class LibraryPatch(BaseModel):
@@ -59,11 +95,26 @@ class LibraryPatch(BaseModel):
 
     names: LibraryNames | None = None
     municipalities: list[str] | None = Field(None, min_length=1, max_length=50)
-    population: int | None = Field(None, ge=0, le=10_000_000)
+    population: int | None = Field(
+        None, ge=0, le=10_000_000, description="Coordinator only. " + POPULATION_NOTE
+    )
+    population_reason: str | None = Field(None, max_length=500)
+    population_exception: PopulationException | None = Field(
+        None, description="Coordinator only; null removes the exception."
+    )
     library_system: str | None = Field(None, min_length=1, max_length=50)
     library_type: str | None = Field(None, max_length=50)
     kirkanta_id: int | None = Field(None, ge=1)
     contacts: list[Contact] | None = Field(None, max_length=50)
+    organisation: str | None = Field(None, max_length=20, description="Coordinator only.")
+    kimppa: str | None = Field(
+        None, max_length=50, description="Coordinator only; null takes it out of its kimppa."
+    )
+
+    @field_validator("organisation")
+    @classmethod
+    def _organisation(cls, value: str | None) -> str | None:
+        return None if value is None else _rule(domain.check_business_id, value)
 
     @field_validator("municipalities")
     @classmethod
@@ -75,9 +126,26 @@ class ContactsIn(BaseModel):
     contacts: list[Contact] = Field(max_length=50)
 
 
+class AcceptanceIn(BaseModel):
+    version: str = Field(min_length=1, max_length=50, description="Agreement version accepted")
+    decision_organ: str = Field(
+        min_length=1, max_length=200, examples=["Kaupunginhallitus", "Sivistyslautakunta"]
+    )
+    decision_date: dt.date
+    decision_section: str = Field(min_length=1, max_length=50, examples=["§ 123"])
+    signatory_name: str = Field(min_length=1, max_length=200)
+    signatory_title: str = Field(min_length=1, max_length=200, examples=["kirjastotoimenjohtaja"])
+
+    def to_acceptance(self) -> agreement.Acceptance:
+        return agreement.Acceptance(**self.model_dump())
+
+
 class MembershipIn(BaseModel):
     signed_on: dt.date = Field(description="Signing date of the consortium agreement")
     signatory: str = Field(min_length=1, max_length=200)
+    acceptance: AcceptanceIn | None = Field(
+        None, description="The agreement version accepted and the decision that approved it."
+    )
 
 
 class NoticeIn(BaseModel):
@@ -87,6 +155,10 @@ class NoticeIn(BaseModel):
 
 class LibraryOut(Library):
     status: domain.Status
+    contacts: list[Contact] | None = Field(  # type: ignore[assignment]
+        None,
+        description="Only for the coordinator and the library itself; null for everyone else.",
+    )
 
 
 class Page(BaseModel):
@@ -104,10 +176,27 @@ class PeriodOut(BaseModel):
     left: bool
 
 
+class KimppaPeriodOut(BaseModel):
+    kimppa_id: str
+    since: dt.date
+    until: dt.date | None
+
+
+class AcceptanceOut(BaseModel):
+    version: str
+    decision_organ: str
+    decision_date: dt.date
+    decision_section: str
+    signatory_name: str
+    signatory_title: str
+
+
 class HistoryOut(BaseModel):
     isil: str
     status: domain.Status
     periods: list[PeriodOut]
+    kimppas: list[KimppaPeriodOut] = []
+    acceptances: list[AcceptanceOut] = []
 
 
 class MunicipalityTotal(BaseModel):
@@ -116,12 +205,22 @@ class MunicipalityTotal(BaseModel):
     population: int
 
 
+class ExceptionOut(BaseModel):
+    isil: str
+    population: int
+    reason: str
+
+
 class TotalsOut(BaseModel):
     on: dt.date
     active_members: int
     population: int
+    population_year: int | None = Field(None, description="Year of the official figures")
     share_of_finland: float
     by_municipality: list[MunicipalityTotal]
+    population_exceptions: list[ExceptionOut] = Field(
+        [], description="Members whose figure is a documented exception, with the reason."
+    )
 
 
 class ImportRowError(BaseModel):
@@ -146,12 +245,29 @@ def _rule(check: Any, value: Any) -> Any:
 
 
 def _conflict(error: domain.MembershipRuleViolated) -> ApiError:
-    return ApiError(409, str(error), field=error.field)
+    status = 422 if isinstance(error, domain.InvalidValue) else 409
+    return ApiError(status, str(error), field=error.field)
 
 
-async def _out(request: Request, library: Library) -> LibraryOut:
-    periods = await store.periods(pool_of(request), library.isil)
-    return LibraryOut(**library.model_dump(), status=domain.status(periods, today()))
+def _not_found(error: commands.NotFound) -> ApiError:
+    # A named organisation, kimppa or version that does not exist is a bad value in the body.
+    return ApiError(422, str(error), field=error.field)
+
+
+def _out(row: store.LibraryRow, caller: Caller) -> LibraryOut:
+    """The library as this caller may see it: contacts only for the coordinator and the
+    library itself."""
+    fields = row.library.model_dump()
+    if not domain.sees_contacts(caller.role.value, caller.isil, row.library.isil):
+        fields["contacts"] = None
+    return LibraryOut(**fields, status=domain.status(row.latest_periods, today()))
+
+
+async def _row_out(request: Request, isil: str, caller: Caller) -> LibraryOut:
+    row = await store.get_library_row(pool_of(request), isil)
+    if row is None:
+        raise ApiError(404, f"no library {isil}", field="isil")
+    return _out(row, caller)
 
 
 async def _existing(request: Request, isil: str) -> Library:
@@ -162,42 +278,53 @@ async def _existing(request: Request, isil: str) -> Library:
 
 
 @router.post("/libraries", status_code=201, response_model=LibraryOut, summary="Register")
-async def register_library(body: LibraryIn, request: Request, _: Coordinator) -> LibraryOut:
+async def register_library(body: LibraryIn, request: Request, caller: Coordinator) -> LibraryOut:
+    await _register(request, body)
+    return await _row_out(request, body.isil, caller)
+
+
+async def _register(request: Request, body: LibraryIn) -> None:
+    """Register, and put the library in its kimppa; a failure raises a domain error."""
     try:
-        library = await commands.register(pool_of(request), body.to_library())
+        await commands.register(
+            pool_of(request),
+            body.to_library(),
+            body.organisation,
+            body.exception(),
+            body.kimppa,
+            today(),
+        )
     except domain.MembershipRuleViolated as error:
         raise _conflict(error) from error
-    return await _out(request, library)
+    except commands.NotFound as error:
+        raise _not_found(error) from error
 
 
 @router.get("/libraries", response_model=Page, summary="List and filter libraries")
 async def list_libraries(
     request: Request,
-    _: AnyCaller,
+    caller: AnyCaller,
     q: Annotated[str | None, Query(max_length=100, description="ISIL or name contains")] = None,
     municipality: Annotated[str | None, Query(pattern=r"^\d{3}$")] = None,
     library_system: Annotated[str | None, Query(max_length=50)] = None,
     member_on: Annotated[dt.date | None, Query(description="Members on this day")] = None,
+    kimppa: Annotated[str | None, Query(max_length=50)] = None,
+    organisation: Annotated[str | None, Query(max_length=20, description="Business ID")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Page:
-    libraries, total = await store.list_libraries(
+    rows, total = await store.list_libraries(
         pool_of(request),
-        store.LibraryFilter(q, municipality, library_system, member_on),
+        store.LibraryFilter(q, municipality, library_system, member_on, kimppa, organisation),
         limit=limit,
         offset=offset,
     )
-    return Page(
-        items=[await _out(request, lib) for lib in libraries],
-        total=total,
-        limit=limit,
-        offset=offset,
-    )
+    return Page(items=[_out(row, caller) for row in rows], total=total, limit=limit, offset=offset)
 
 
 @router.get("/libraries/{isil}", response_model=LibraryOut, summary="One library")
-async def get_library(isil: IsilPath, request: Request, _: AnyCaller) -> LibraryOut:
-    return await _out(request, await _existing(request, isil))
+async def get_library(isil: IsilPath, request: Request, caller: AnyCaller) -> LibraryOut:
+    return await _row_out(request, isil, caller)
 
 
 @router.patch(
@@ -207,17 +334,48 @@ async def update_library(
     isil: IsilPath, body: LibraryPatch, request: Request, caller: AnyCaller
 ) -> LibraryOut:
     ensure_acts_for(caller, isil, also=(Role.COORDINATOR,))
-    current = await _existing(request, isil)
-    changes = body.model_dump(exclude_unset=True)
-    for required in ("names", "municipalities", "population", "library_system", "contacts"):
-        if required in changes and changes[required] is None:
+    sent = body.model_dump(exclude_unset=True)
+    if caller.role is not Role.COORDINATOR:
+        forbidden = domain.forbidden_for_library(set(sent) - {"population_reason"})
+        if forbidden:
+            raise ApiError(
+                403,
+                f"only the coordinator changes {', '.join(forbidden)}"
+                + (" (it is derived from official figures)" if "population" in forbidden else ""),
+                field=forbidden[0],
+            )
+    for required in ("names", "municipalities", "library_system", "contacts"):
+        if required in sent and sent[required] is None:
             raise ApiError(422, f"{required} cannot be null", field=required)
-    updated = Library(**{**current.model_dump(), **changes})
+    changes = {k: getattr(body, k) for k in sent if k in domain.LIBRARY_FIELDS}
+    if "municipalities" in sent:
+        changes["municipalities"] = body.municipalities
+    if "organisation" in sent:
+        changes["organisation"] = body.organisation
+    if "kimppa" in sent:
+        changes["kimppa"] = body.kimppa
+    if "population_exception" in sent:
+        exception = body.population_exception
+        changes["population_exception"] = (
+            (exception.population, exception.reason) if exception else None
+        )
+    if body.population is not None:
+        if not body.population_reason:
+            raise ApiError(
+                422,
+                "population is derived from official figures; an exception needs population_reason",
+                field="population_reason",
+            )
+        changes["population_exception"] = (body.population, body.population_reason)
     try:
-        await commands.update_details(pool_of(request), updated, today())
+        await commands.update(pool_of(request), isil, changes, today())
     except commands.LibraryNotFound as error:
         raise ApiError(404, f"no library {isil}", field="isil") from error
-    return await _out(request, updated)
+    except domain.MembershipRuleViolated as error:
+        raise _conflict(error) from error
+    except commands.NotFound as error:
+        raise _not_found(error) from error
+    return await _row_out(request, isil, caller)
 
 
 @router.put(
@@ -229,10 +387,38 @@ async def replace_contacts(
     isil: IsilPath, body: ContactsIn, request: Request, caller: AnyCaller
 ) -> LibraryOut:
     ensure_acts_for(caller, isil, also=(Role.COORDINATOR,))
-    current = await _existing(request, isil)
-    updated = current.model_copy(update={"contacts": body.contacts})
-    await commands.update_details(pool_of(request), updated, today())
-    return await _out(request, updated)
+    try:
+        await commands.update(pool_of(request), isil, {"contacts": body.contacts}, today())
+    except commands.LibraryNotFound as error:
+        raise ApiError(404, f"no library {isil}", field="isil") from error
+    return await _row_out(request, isil, caller)
+
+
+class ErasureIn(BaseModel):
+    email: str = Field(min_length=3, max_length=254, description="The former contact's address")
+
+
+class ErasureOut(BaseModel):
+    isil: str
+    erased: bool = Field(description="False when it had been erased before")
+
+
+@router.post(
+    "/libraries/{isil}/contacts/erasure",
+    response_model=ErasureOut,
+    summary="Erase a (former) contact person's data on request (contact-erased)",
+    description="Removes the address from the library's contacts and from this service's "
+    "copies of past events, and publishes contact-erased (the address's SHA-256 only) so "
+    "that outreach forgets it too. See docs/personal-data.md for retention per topic.",
+)
+async def erase_contact(
+    isil: IsilPath, body: ErasureIn, request: Request, _: Coordinator
+) -> ErasureOut:
+    try:
+        erased = await commands.erase_contact(pool_of(request), isil, body.email, today())
+    except commands.LibraryNotFound as error:
+        raise ApiError(404, f"no library {isil}", field="isil") from error
+    return ErasureOut(isil=isil, erased=erased)
 
 
 @router.post(
@@ -247,11 +433,37 @@ async def admit_member(
     await _existing(request, isil)
     try:
         period = await commands.join(
-            pool_of(request), isil, signed_on=body.signed_on, signatory=body.signatory
+            pool_of(request),
+            isil,
+            signed_on=body.signed_on,
+            signatory=body.signatory,
+            acceptance=body.acceptance.to_acceptance() if body.acceptance else None,
         )
     except domain.MembershipRuleViolated as error:
         raise _conflict(error) from error
+    except commands.NotFound as error:
+        raise _not_found(error) from error
     return PeriodOut(**_period_fields(period))
+
+
+@router.post(
+    "/libraries/{isil}/acceptances",
+    status_code=201,
+    response_model=AcceptanceOut,
+    summary="Record the acceptance of an agreement version (agreement-version-accepted)",
+)
+async def accept_version(
+    isil: IsilPath, body: AcceptanceIn, request: Request, _: Coordinator
+) -> AcceptanceOut:
+    try:
+        await commands.accept_version(pool_of(request), isil, body.to_acceptance())
+    except commands.LibraryNotFound as error:
+        raise ApiError(404, f"no library {isil}", field="isil") from error
+    except domain.MembershipRuleViolated as error:
+        raise _conflict(error) from error
+    except commands.NotFound as error:
+        raise _not_found(error) from error
+    return AcceptanceOut(**body.model_dump())
 
 
 @router.post(
@@ -288,13 +500,20 @@ def _period_fields(period: domain.Period) -> dict[str, Any]:
 
 
 @router.get("/libraries/{isil}/history", response_model=HistoryOut, summary="Membership history")
-async def history(isil: IsilPath, request: Request, _: AnyCaller) -> HistoryOut:
+async def history(isil: IsilPath, request: Request, caller: AnyCaller) -> HistoryOut:
     await _existing(request, isil)
-    periods = await store.periods(pool_of(request), isil)
+    pool = pool_of(request)
+    periods = await store.periods(pool, isil)
+    acceptances = [AcceptanceOut(**dict(r)) for r in await store.acceptances(pool, isil)]
+    if not domain.sees_contacts(caller.role.value, caller.isil, isil):
+        # The signatory's name is personal data too; the title and decision are public.
+        acceptances = [a.model_copy(update={"signatory_name": ""}) for a in acceptances]
     return HistoryOut(
         isil=isil,
         status=domain.status(periods, today()),
         periods=[PeriodOut(**_period_fields(p)) for p in periods],
+        kimppas=[KimppaPeriodOut(**dict(r)) for r in await store.kimppa_history(pool, isil)],
+        acceptances=acceptances,
     )
 
 
@@ -318,10 +537,17 @@ async def totals(
     day = on or today()
     libraries = await store.members_on(pool_of(request), day)
     result = domain.coverage([(lib.municipalities, lib.population) for lib in libraries])
+    years = {lib.population_year for lib in libraries if lib.population_year}
     return TotalsOut(
         on=day,
         active_members=result.active_members,
         population=result.population,
+        population_year=max(years) if years else None,
+        population_exceptions=[
+            ExceptionOut(isil=lib.isil, population=lib.population, reason=lib.population_exception)
+            for lib in libraries
+            if lib.population_exception
+        ],
         share_of_finland=result.share_of_finland,
         by_municipality=[
             MunicipalityTotal(municipality=code, libraries=count, population=people)
@@ -344,6 +570,9 @@ CSV_COLUMNS = (
     "contact_email",
     "contact_role",
     "contact_language",
+    "organisation",
+    "kimppa",
+    "population_reason",
 )
 
 
@@ -374,6 +603,9 @@ def _row_to_library(row: dict[str, str]) -> LibraryIn:
             "library_type": (row.get("library_type") or "").strip() or None,
             "kirkanta_id": (row.get("kirkanta_id") or "").strip() or None,
             "contacts": [contact] if contact else [],
+            "organisation": (row.get("organisation") or "").strip() or None,
+            "kimppa": (row.get("kimppa") or "").strip() or None,
+            "population_reason": (row.get("population_reason") or "").strip() or None,
         }
     )
 
@@ -384,8 +616,10 @@ def _row_to_library(row: dict[str, str]) -> LibraryIn:
     summary="Register libraries from CSV, with a row-level error report",
     description="UTF-8 CSV with a header row; columns: "
     + ", ".join(CSV_COLUMNS)
-    + ". Municipalities are separated by ';'. Each row is registered on its own, so a bad "
-    "row never blocks the good ones.",
+    + ". Municipalities are separated by ';'. Population is derived from the municipalities; "
+    "a population given here is a documented exception (give population_reason). "
+    "organisation is the business ID of a registered organisation, kimppa a registered "
+    "kimppa's id. Each row is registered on its own, so a bad row never blocks the good ones.",
     responses={
         413: {"description": "the file is too large"},
         415: {"description": "the body is not multipart/form-data"},
@@ -413,7 +647,7 @@ async def import_libraries(
         ) from error
     missing = [
         c
-        for c in ("isil", "name_fi", "municipalities", "population", "library_system")
+        for c in ("isil", "name_fi", "municipalities", "library_system")
         if c not in (reader.fieldnames or [])
     ]
     if missing:
@@ -422,9 +656,12 @@ async def import_libraries(
     for number, row in enumerate(rows, start=2):  # row 1 is the header
         isil = (row.get("isil") or "").strip() or None
         try:
-            library = _row_to_library(row).to_library()
-            await commands.register(pool_of(request), library)
+            await _register(request, _row_to_library(row))
             imported += 1
+        except ApiError as error:
+            errors.append(
+                ImportRowError(row=number, isil=isil, field=error.field, message=error.detail)
+            )
         except ValidationError as error:
             for item in error.errors():
                 errors.append(
@@ -435,9 +672,5 @@ async def import_libraries(
                         message=item["msg"],
                     )
                 )
-        except domain.MembershipRuleViolated as error:
-            errors.append(
-                ImportRowError(row=number, isil=isil, field=error.field, message=str(error))
-            )
     failed_rows = len({e.row for e in errors})
     return ImportReport(imported=imported, failed=failed_rows, errors=errors)

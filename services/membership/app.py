@@ -12,6 +12,12 @@ from kit.app import PeriodicJob, Runtime, ServiceSpec, create_app
 from kit.settings import Settings
 from services.membership import commands
 from services.membership.api import router
+from services.membership.api_parties import router as parties_router
+
+
+async def load_shipped_figures(runtime: Runtime) -> None:
+    assert runtime.pool is not None
+    await commands.ensure_shipped_figures(runtime.pool, dt.date.today())
 
 
 async def apply_due_leaves(runtime: Runtime) -> None:
@@ -22,13 +28,20 @@ async def apply_due_leaves(runtime: Runtime) -> None:
 SPEC = ServiceSpec(
     name="membership",
     title="Konsortio membership",
-    description="The library register and consortium membership: join, update, leave.",
+    description="The library register and consortium membership: organisations, kimppas, "
+    "official population figures, agreement versions; join, update, leave.",
     migrations=Path(__file__).parent / "migrations",
-    routers=[router],
+    routers=[router, parties_router],
     reactions=None,
     publishes=events.EVENTS,
     jobs=[PeriodicJob("apply-due-leaves", apply_due_leaves)],
-    upload_paths=["/libraries/import"],
+    on_startup=[load_shipped_figures],
+    upload_paths=[
+        "/libraries/import",
+        "/organisations/import",
+        "/municipalities/population",
+        "/agreement-versions",
+    ],
     upload_max_bytes=20 * 1024 * 1024,
 )
 

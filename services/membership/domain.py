@@ -12,6 +12,9 @@ import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from stdnum.exceptions import ValidationError as StdnumError
+from stdnum.fi import ytunnus
+
 from contracts.membership import FINLAND_POPULATION
 
 # ISO 15511: a prefix, a hyphen, and a library identifier of up to 11 characters from
@@ -28,6 +31,11 @@ class MembershipRuleViolated(ValueError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class InvalidValue(MembershipRuleViolated):
+    """A value that is wrong in itself (a bad check digit, an unknown code): a 422, where a
+    rule about the current state is a 409."""
 
 
 def check_isil(value: str) -> str:
@@ -165,3 +173,38 @@ def coverage(members: list[tuple[list[str], int]]) -> CoverageTotals:
         share_of_finland=round(population / FINLAND_POPULATION, 4),
         by_municipality=dict(sorted(by_municipality.items())),
     )
+
+
+# --- organisations, kimppas and who may change what -------------------------------------------
+
+ORGANISATION_KINDS = ("municipality", "joint-authority")
+# Fields only the coordinator changes: they move cost shares (population) or say which legal
+# party and shared catalogue a library belongs to.
+COORDINATOR_FIELDS = frozenset(
+    {"municipalities", "population", "population_exception", "organisation", "kimppa"}
+)
+# Fields a library edits on its own record.
+LIBRARY_FIELDS = frozenset({"names", "contacts", "library_system", "library_type", "kirkanta_id"})
+
+
+def check_business_id(value: str) -> str:
+    """A Finnish business ID (Y-tunnus) with a valid check digit, in its standard form."""
+    try:
+        return ytunnus.format(ytunnus.validate(value))
+    except StdnumError as error:
+        raise InvalidValue(
+            f"{value!r} is not a valid Finnish business ID (Y-tunnus, e.g. 0201256-6): "
+            f"{error.message}",
+            "business_id",
+        ) from error
+
+
+def forbidden_for_library(changed: set[str]) -> list[str]:
+    """The fields of a change that a library's own token may not make, sorted."""
+    return sorted(changed - LIBRARY_FIELDS)
+
+
+def sees_contacts(role: str, caller_isil: str | None, isil: str) -> bool:
+    """Contact persons are personal data: only the coordinator and the library itself see
+    them (outreach gets them through the events)."""
+    return role == "coordinator" or (role == "library" and caller_isil == isil)

@@ -13,6 +13,8 @@ unique key (cause, recipient, kind) would stop a second message anyway. The send
 - agreement-ended    → every participation ends
 - tender-opened      → invitation to comment, to the interested member libraries
 - records-available  → "new e-materials" notice to that library
+- agreement-version-published → a request to accept it, to each member asked, in its language
+- contact-erased     → the address is forgotten: audience, queued messages, delivery log
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ import datetime as dt
 import uuid
 
 from contracts.catalogue import RecordsAvailable
-from contracts.membership import MemberJoined, MemberLeft, MemberUpdated
+from contracts.membership import (
+    AgreementVersionPublished,
+    ContactErased,
+    MemberJoined,
+    MemberLeft,
+    MemberUpdated,
+)
 from contracts.procurement import (
     AgreementEnded,
     AgreementJoined,
@@ -107,6 +115,37 @@ async def remove_from_audience(delivery: Delivery, event: MemberLeft) -> None:
         is_member=event.effective_date > _today(),
         left_on=event.effective_date,
     )
+
+
+@reactions.on(AgreementVersionPublished)
+async def ask_to_accept_the_agreement_version(
+    delivery: Delivery, event: AgreementVersionPublished
+) -> None:
+    conn = delivery.conn
+    version = event.model_dump(mode="json")
+    version["valid_from"] = event.valid_from
+    queued = 0
+    for isil in event.members_asked:
+        library = await store.active_library(conn, isil, _today())
+        if library is None:
+            continue  # not in the audience (yet): membership's event may not have arrived
+        queued += await _queue(
+            delivery,
+            "acceptance",
+            await store.library_recipients(conn, isil, _today()),
+            {"library": library, "version": version},
+        )
+    log.info(
+        "agreement version acceptance requested",
+        agreement_version=event.agreement_version,
+        messages=queued,
+    )
+
+
+@reactions.on(ContactErased)
+async def forget_erased_contact(delivery: Delivery, event: ContactErased) -> None:
+    changed = await store.forget_contact(delivery.conn, event.isil, event.email_sha256)
+    log.info("contact erased", isil=event.isil, deliveries_redacted=changed)
 
 
 # --- procurement -------------------------------------------------------------------------------

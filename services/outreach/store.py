@@ -548,3 +548,29 @@ async def recent_announcements(
 async def get_announcement(conn: Conn, announcement_id: uuid.UUID) -> dict[str, Any] | None:
     row = await conn.fetchrow("SELECT * FROM announcements WHERE id = $1", announcement_id)
     return dict(row) if row else None
+
+
+async def forget_contact(conn: asyncpg.Connection, isil: str, email_sha256: str) -> int:
+    """A contact erased on request (contact-erased carries the address's SHA-256 only): off the
+    audience, unsent messages to it dropped, and the delivery log keeps only the hash in
+    place of the address and no message body. Returns the delivery rows changed."""
+    digest = "encode(sha256(convert_to(lower(trim({})), 'UTF8')), 'hex')"
+    await conn.execute(
+        f"DELETE FROM audience_contacts WHERE isil = $1 AND {digest.format('email')} = $2",  # noqa: S608
+        isil,
+        email_sha256,
+    )
+    await conn.execute(
+        f"""
+        DELETE FROM deliveries WHERE status = 'queued' AND {digest.format("recipient")} = $1
+        """,  # noqa: S608 - a constant expression, no input
+        email_sha256,
+    )
+    status = await conn.execute(
+        f"""
+        UPDATE deliveries SET recipient = 'erased:' || $1, text_body = '', html_body = ''
+        WHERE {digest.format("recipient")} = $1
+        """,  # noqa: S608 - a constant expression, no input
+        email_sha256,
+    )
+    return int(status.split()[-1])

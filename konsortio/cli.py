@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from contracts.export import SCHEMA_DIR
 from kit.auth import Role, issue_token
 
 app = typer.Typer(
@@ -202,7 +203,7 @@ def dlq_purge(
 
 @contracts_app.command("export")
 def contracts_export(
-    out: Annotated[Path, typer.Option(help="Directory to write into")] = Path("contracts/schemas"),
+    out: Annotated[Path, typer.Option(help="Directory to write into")] = SCHEMA_DIR,
 ) -> None:
     """Write the JSON Schemas and the AsyncAPI 3 document of every event."""
     from contracts.export import write_all

@@ -14,8 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from contracts import ALL_EVENTS, PRODUCERS
+from contracts import ALL_EVENTS, PRODUCERS, __version__
 from contracts.base import CONTENT_TYPE, Event, dead_letter_topic, topic_for
+from contracts.examples import EXAMPLES_BY_TYPE, example_record
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -59,6 +60,8 @@ def asyncapi_document() -> dict[str, Any]:
         channel_messages = {}
         for event in events:
             message_id = f"{event.name}.v{event.version}"
+            example = EXAMPLES_BY_TYPE[event.ce_type()]
+            example_headers, example_value = example_record(example)
             messages[message_id] = {
                 "name": event.ce_type(),
                 "title": event.name,
@@ -67,6 +70,14 @@ def asyncapi_document() -> dict[str, Any]:
                 "headers": CLOUDEVENTS_HEADERS,
                 "payload": {"$ref": f"{event.ce_type()}.json"},
                 "bindings": {"kafka": {"key": {"type": "string", "description": event.key_field}}},
+                "examples": [
+                    {
+                        "name": example.name,
+                        "summary": f"Kafka key {example.key()!r}",
+                        "headers": example_headers,
+                        "payload": json.loads(example_value),
+                    }
+                ],
             }
             channel_messages[message_id] = {"$ref": f"#/components/messages/{message_id}"}
         channels[producer] = {
@@ -94,7 +105,7 @@ def asyncapi_document() -> dict[str, Any]:
         "asyncapi": "3.0.0",
         "info": {
             "title": "Konsortio events",
-            "version": "1.0.0",
+            "version": __version__,
             "description": (
                 "CloudEvents 1.0 in Kafka binary content mode: attributes in ce_* headers, "
                 "the JSON payload as the value, the aggregate id as the key."

@@ -227,6 +227,10 @@ def _fields(schema: dict[str, Any], root: dict[str, Any], prefix: str = "") -> l
     return rows
 
 
+def _pretty(value: Any) -> str:
+    return "" if value is None else json.dumps(value, indent=2, ensure_ascii=False)
+
+
 @cache
 def catalogue() -> tuple[str, list[TopicDoc]]:
     """(AsyncAPI version, the topics with their events), read once from the package data."""
@@ -243,7 +247,7 @@ def catalogue() -> tuple[str, list[TopicDoc]]:
             message = messages[reference["$ref"].split("/")[-1]]
             ce_type = message["name"]
             schema = resources.schema(ce_type)
-            example = message["examples"][0]
+            example = (message.get("examples") or [{}])[0]
             topic.events.append(
                 EventDoc(
                     anchor=ce_type.replace(".", "-"),
@@ -255,8 +259,8 @@ def catalogue() -> tuple[str, list[TopicDoc]]:
                     meaning={"en": message["summary"], "fi": MEANING_FI.get(ce_type, "")},
                     fields=_fields(schema, schema),
                     example_key=example.get("summary", ""),
-                    example_headers=json.dumps(example["headers"], indent=2, ensure_ascii=False),
-                    example_value=json.dumps(example["payload"], indent=2, ensure_ascii=False),
+                    example_headers=_pretty(example.get("headers")),
+                    example_value=_pretty(example.get("payload")),
                 )
             )
         topics.append(topic)

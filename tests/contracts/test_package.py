@@ -111,3 +111,52 @@ def test_the_wheel_installs_alone_into_a_clean_environment(tmp_path: Path) -> No
         "typing-extensions",
         "typing-inspection",
     }, report["distributions"]
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def test_a_changed_contract_comes_with_a_new_package_version() -> None:
+    """Consumers pin konsortio-contracts by version, so the same version must always mean
+    the same contracts: any change to an event's schema since the commit that set the current
+    version needs a higher version, and withdrawing an event version a higher major one."""
+    from contracts.export import SCHEMA_DIR, render_all
+
+    init = (MEMBER / "contracts" / "__init__.py").relative_to(REPO).as_posix()
+    try:
+        revision = _git(
+            "log", "-1", "--format=%H", "-S", f'__version__ = "{contracts.__version__}"',
+            "--", init,
+        ).strip()  # fmt: skip
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        revision = ""
+    if not revision:
+        import pytest
+
+        pytest.skip("no git history of the package version here")
+    directory = SCHEMA_DIR.relative_to(REPO).as_posix()
+    listed = _git("ls-tree", "--name-only", f"{revision}:{directory}").split()
+    then = {
+        name: _git("show", f"{revision}:{directory}/{name}")
+        for name in listed
+        if name.startswith("fi.konsortio.")
+    }
+    now = {name: text for name, text in render_all().items() if name.startswith("fi.konsortio.")}
+    withdrawn = sorted(set(then) - set(now))
+    changed = sorted(name for name in now if then.get(name) != now[name])
+    assert not withdrawn, (
+        f"{withdrawn} withdrawn since {revision[:8]}: that needs a new major version of "
+        "konsortio-contracts (and a reason: consumers may still read them)"
+    )
+    assert not changed, (
+        f"{changed} changed since konsortio-contracts {contracts.__version__} was set in "
+        f"{revision[:8]}: raise __version__ in {init} (minor for added events, versions or "
+        "optional fields; patch for descriptions)"
+    )

@@ -116,7 +116,9 @@ def record(connection: sqlite3.Connection, message: KafkaMessage) -> str:
 
 
 def build(database: Path = DATABASE, group: str = GROUP, start: str = START) -> FastStream:
-    broker = KafkaBroker(BOOTSTRAP, client_id=f"{group}-subscriber")
+    # graceful_timeout: on SIGTERM or Ctrl-C, the record in hand is finished and its offset
+    # committed before the consumer leaves the group.
+    broker = KafkaBroker(BOOTSTRAP, client_id=f"{group}-subscriber", graceful_timeout=15.0)
     connection = connect(database)
 
     async def raw_body(message: KafkaMessage) -> bytes:

@@ -13,7 +13,7 @@ $(UV): tools-bootstrap.txt
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check -r tools-bootstrap.txt
 	touch $(UV)
 
-$(STAMP): $(UV) uv.lock pyproject.toml
+$(STAMP): $(UV) uv.lock pyproject.toml packages/konsortio-contracts/pyproject.toml
 	UV_PYTHON=$(PYTHON) $(UV) sync --locked --quiet
 	touch $(STAMP)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
-from prometheus_client import REGISTRY, generate_latest
+from prometheus_client import REGISTRY, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from contracts.base import Event, topic_for
@@ -37,6 +38,16 @@ from kit.outbox import OUTBOX_BACKLOG, OutboxRelay, backlog
 from kit.settings import Settings
 
 log = get_logger(__name__)
+
+# Request rate and latency per route template (never the raw path: bounded cardinality).
+HTTP_SECONDS = Histogram(
+    "konsortio_http_request_duration_seconds",
+    "Time to answer one HTTP request",
+    ["service", "method", "route", "status"],
+)
+# The same checks as /health/ready, taken on every scrape, so alerts see "not ready" even
+# where no orchestrator probes the service.
+READY = Gauge("konsortio_ready", "1 when the service is ready (/health/ready), else 0", ["service"])
 
 
 @dataclass(frozen=True)
@@ -264,7 +275,12 @@ def create_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
     async def correlate(request: Request, call_next):  # type: ignore[no-untyped-def]
         correlation_id = request.headers.get("x-correlation-id") or str(uuid.uuid4())
         bind_trace(correlation_id[:64], None)
+        started = time.perf_counter()
         response: Response = await call_next(request)
+        route = request.scope.get("route")
+        HTTP_SECONDS.labels(
+            spec.name, request.method, getattr(route, "path", "unmatched"), response.status_code
+        ).observe(time.perf_counter() - started)
         response.headers["X-Correlation-ID"] = correlation_id[:64]
         return response
 
@@ -280,6 +296,14 @@ def create_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
         responses={503: {"description": "not ready"}},
     )
     async def ready() -> JSONResponse:
+        checks = await readiness()
+        ok = all(checks.values())
+        return JSONResponse(
+            {"status": "ready" if ok else "not ready", "checks": checks},
+            status_code=200 if ok else 503,
+        )
+
+    async def readiness() -> dict[str, bool]:
         checks: dict[str, bool] = {"database": False, "migrations": False, "broker": False}
         if runtime.pool is not None:
             try:
@@ -291,17 +315,17 @@ def create_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
         checks["broker"] = runtime.kafka_ready and await _tcp_reachable(
             settings.kafka.bootstrap_servers
         )
-        ok = all(checks.values())
-        return JSONResponse(
-            {"status": "ready" if ok else "not ready", "checks": checks},
-            status_code=200 if ok else 503,
-        )
+        return checks
 
     @health.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics() -> Response:
         if runtime.pool is not None:
             with contextlib.suppress(Exception):
                 OUTBOX_BACKLOG.labels(spec.name).set(await backlog(runtime.pool))
+        READY.labels(spec.name).set(1 if all((await readiness()).values()) else 0)
+        if runtime.consumer is not None:
+            with contextlib.suppress(Exception):
+                await runtime.consumer.measure_lag()
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(health)

@@ -39,7 +39,7 @@ import asyncpg
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from pydantic import ValidationError
 
 from contracts import EVENTS_BY_TYPE
@@ -101,6 +101,13 @@ MESSAGES = Counter(
 )
 HANDLE_SECONDS = Histogram(
     "konsortio_consumer_handle_seconds", "Time to handle one message", ["consumer"]
+)
+# Per assigned partition: the partition's end (as of the consumer's last fetch) minus the
+# group's committed offset. Measured on every scrape of /metrics (EventConsumer.measure_lag).
+LAG = Gauge(
+    "konsortio_consumer_lag",
+    "Records on a partition that the consumer group has not committed yet",
+    ["group", "topic", "partition"],
 )
 
 
@@ -223,6 +230,8 @@ class EventConsumer:
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._subscriber: Any = None
+        self._group = name
 
     def subscribe(
         self,
@@ -271,7 +280,8 @@ class EventConsumer:
                 if not self._in_flight:
                     self._idle.set()
 
-        broker.subscriber(
+        self._group = group_id or self.name
+        self._subscriber = broker.subscriber(
             *topics,
             # Keep FastStream from parsing the body: a malformed value must reach
             # process() and the dead-letter topic, not fail before the handler.
@@ -282,7 +292,8 @@ class EventConsumer:
             ack_policy=AckPolicy.MANUAL,
             title=f"{self.name}:{','.join(topics)}",
             description=f"{self.name} reacts to events on {', '.join(topics)}",
-        )(on_message)
+        )
+        self._subscriber(on_message)
 
     def _subscribe_batches(
         self,
@@ -313,7 +324,8 @@ class EventConsumer:
                 if not self._in_flight:
                     self._idle.set()
 
-        broker.subscriber(
+        self._group = group_id or self.name
+        self._subscriber = broker.subscriber(
             *topics,
             batch=True,
             max_records=max_records,
@@ -325,7 +337,22 @@ class EventConsumer:
             ack_policy=AckPolicy.MANUAL,
             title=f"{self.name}:{','.join(topics)}",
             description=f"{self.name} reacts to events on {', '.join(topics)} (in batches)",
-        )(on_batch)
+        )
+        self._subscriber(on_batch)
+
+    async def measure_lag(self) -> None:
+        """Set the lag gauge for every partition assigned to this consumer: the partition's
+        high watermark from the last fetch minus the group's committed offset. Partitions
+        not fetched yet are left out rather than guessed."""
+        consumer = getattr(self._subscriber, "consumer", None)
+        if consumer is None:
+            return
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            if end is None:
+                continue
+            committed = await asyncio.wait_for(consumer.committed(tp), timeout=2)
+            LAG.labels(self._group, tp.topic, str(tp.partition)).set(max(end - (committed or 0), 0))
 
     async def drain_in_flight(self, timeout_s: float = 10.0) -> None:
         """Graceful shutdown: take no new messages and let the one in flight finish."""

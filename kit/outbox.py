@@ -14,12 +14,13 @@ another replica takes over within one poll interval. A crash between publish and
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 from contracts.base import Event
 from kit.envelope import OutgoingMessage, encode
@@ -31,6 +32,14 @@ RELAY_LOCK_ID = 7_231_604_512
 OUTBOX_BACKLOG = Gauge("konsortio_outbox_backlog", "Outbox rows not yet published", ["service"])
 OUTBOX_PUBLISHED = Counter(
     "konsortio_outbox_published_total", "Outbox rows published to Kafka", ["service"]
+)
+# Per event type, so that operators follow progress (titles ingested, messages delivered)
+# and the relay's publish time, on which every consumer's latency depends.
+EVENTS_PUBLISHED = Counter(
+    "konsortio_events_published_total", "Events published to Kafka, by type", ["service", "type"]
+)
+RELAY_PUBLISH_SECONDS = Histogram(
+    "konsortio_relay_publish_seconds", "Time to publish one outbox batch to Kafka", ["service"]
 )
 
 Publish = Callable[[Sequence[OutgoingMessage]], Awaitable[None]]
@@ -211,9 +220,15 @@ class OutboxRelay:
         async with self._drain_lock:
             rows = await self.pool.fetch(SELECT_UNSENT, self.batch_size)
             while rows:
-                await self.publish([_message(row) for row in rows])
+                messages = [_message(row) for row in rows]
+                with RELAY_PUBLISH_SECONDS.labels(self.service).time():
+                    await self.publish(messages)
                 published += len(rows)
                 OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
+                for event_type, count in collections.Counter(
+                    message.headers.get("ce_type", "") for message in messages
+                ).items():
+                    EVENTS_PUBLISHED.labels(self.service, event_type).inc(count)
                 rows = await self.pool.fetch(
                     MARK_SENT_AND_SELECT_NEXT,
                     [row["id"] for row in rows],

@@ -321,12 +321,15 @@ def dlq_purge(
 
 @contracts_app.command("export")
 def contracts_export(
-    out: Annotated[Path, typer.Option(help="Directory to write into")] = Path("contracts/schemas"),
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Directory to write into (default: the contracts package's schemas/)"),
+    ] = None,
 ) -> None:
     """Write the JSON Schemas and the AsyncAPI 3 document of every event."""
-    from contracts.export import write_all
+    from contracts.export import SCHEMA_DIR, write_all
 
-    for path in write_all(out):
+    for path in write_all(out or SCHEMA_DIR):
         typer.echo(path)
 
 

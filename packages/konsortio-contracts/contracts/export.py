@@ -14,8 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from contracts import ALL_EVENTS, PRODUCERS
+from contracts import ALL_EVENTS, PRODUCERS, __version__
 from contracts.base import CONTENT_TYPE, Event, dead_letter_topic, topic_for
+from contracts.examples import EXAMPLES_BY_TYPE, example_record
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -68,6 +69,18 @@ def asyncapi_document() -> dict[str, Any]:
                 "payload": {"$ref": f"{event.ce_type()}.json"},
                 "bindings": {"kafka": {"key": {"type": "string", "description": event.key_field}}},
             }
+            # An event without an example is still exported (tests/contracts asks for one).
+            example = EXAMPLES_BY_TYPE.get(event.ce_type())
+            if example is not None:
+                example_headers, example_value = example_record(example)
+                messages[message_id]["examples"] = [
+                    {
+                        "name": example.name,
+                        "summary": f"Kafka key {example.key()!r}",
+                        "headers": example_headers,
+                        "payload": json.loads(example_value),
+                    }
+                ]
             channel_messages[message_id] = {"$ref": f"#/components/messages/{message_id}"}
         channels[producer] = {
             "address": topic,
@@ -94,7 +107,7 @@ def asyncapi_document() -> dict[str, Any]:
         "asyncapi": "3.0.0",
         "info": {
             "title": "Konsortio events",
-            "version": "1.0.0",
+            "version": __version__,
             "description": (
                 "CloudEvents 1.0 in Kafka binary content mode: attributes in ce_* headers, "
                 "the JSON payload as the value, the aggregate id as the key."

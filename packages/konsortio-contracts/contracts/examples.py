@@ -1,0 +1,252 @@
+"""One realistic example of every event type: shown on the event documentation page and in
+the AsyncAPI document, and decoded by the packaging test in a clean environment. They are
+built through the models, so an example that breaks its schema fails at import."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from contracts import catalogue, membership, outreach, procurement
+from contracts.base import Event
+
+_LIBRARY = membership.Library(
+    isil="FI-Tro",
+    names=membership.LibraryNames(fi="Tornion kirjasto", sv="Torneå bibliotek"),
+    municipalities=["851"],
+    population=21_000,
+    library_system="Koha",
+    library_type="municipal",
+    contacts=[
+        membership.Contact(
+            name="Kirjastonjohtaja", email="kirjasto@example.org", role="director", language="fi"
+        )
+    ],
+    kimppa=membership.KimppaRef(
+        id="lapin-kirjasto", name="Lapin kirjasto", library_system="Koha", melinda_code="LAPIN"
+    ),
+    population_year=2024,
+)
+_ORGANISATION = membership.Organisation(
+    business_id="0192435-2",
+    names=membership.OrganisationNames(fi="Tornion kaupunki", sv="Torneå stad"),
+    kind="municipality",
+    municipalities=["851"],
+    einvoice=membership.EInvoiceAddress(ovt="003701924352", operator="003721291126"),
+    population=21_000,
+    population_year=2024,
+)
+_SUPPLIER = procurement.Supplier(name="Ellibs Oy", country="FI")
+_UTC = dt.UTC
+
+EXAMPLES: tuple[Event, ...] = (
+    membership.MemberJoined(library=_LIBRARY, joined_on=dt.date(2026, 1, 15), period=1),
+    membership.MemberUpdated(library=_LIBRARY, is_member=True),
+    membership.MemberLeft(
+        library=_LIBRARY,
+        effective_date=dt.date(2027, 1, 1),
+        period=1,
+        joined_on=dt.date(2026, 1, 15),
+    ),
+    membership.OrganisationUpdated(organisation=_ORGANISATION),
+    membership.KimppaUpdated(
+        kimppa_id="lapin-kirjasto",
+        kimppa_name="Lapin kirjasto",
+        library_system="Koha",
+        melinda_code="LAPIN",
+        harvest_contact_email="kimppa@example.org",
+        libraries=["FI-Tro", "FI-Kemi"],
+    ),
+    membership.PopulationFiguresLoaded(
+        year=2024,
+        municipalities=308,
+        population=5_635_971,
+        source="Statistics Finland, population 31.12.2024 (PxWeb 11ra)",
+    ),
+    membership.AgreementVersionPublished(
+        agreement_version="2027",
+        valid_from=dt.date(2027, 1, 1),
+        document_name="konsortiosopimus-2027.pdf",
+        document_sha256="9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        notice_months=6,
+        notice_takes_effect="end-of-year",
+        members_asked=["FI-Tro", "FI-Kemi"],
+    ),
+    membership.AgreementVersionAccepted(
+        isil="FI-Tro",
+        agreement_version="2027",
+        business_id="0192435-2",
+        decision_organ="Sivistyslautakunta",
+        decision_date=dt.date(2026, 11, 18),
+        decision_section="§ 42",
+        signatory_title="Sivistysjohtaja",
+    ),
+    membership.ContactErased(
+        isil="FI-Tro",
+        email_sha256="b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9",
+        erased_on=dt.date(2026, 12, 1),
+    ),
+    procurement.NeedProposed(
+        need_id="need-2026-001",
+        proposed_by="FI-Tro",
+        material_type="e-book",
+        description="Finnish-language e-books for adults and young readers",
+        accepted_licence_models=["annual-fee", "per-loan"],
+        required_devices=["ios", "android", "web"],
+        required_library_systems=["koha"],
+        proposed_on=dt.date(2026, 2, 1),
+    ),
+    procurement.InterestRegistered(
+        need_id="need-2026-001", isil="FI-Kemi", indicative_budget_cents=250_000
+    ),
+    procurement.TenderOpened(
+        tender_id="tender-2026-001",
+        title="E-books 2027-2029",
+        kl_reference="KL-2026-17",
+        deadline=dt.datetime(2026, 4, 30, 12, 0, tzinfo=_UTC),
+        need_ids=["need-2026-001"],
+        material_types=["e-book"],
+        interested_libraries=["FI-Tro", "FI-Kemi"],
+        criteria={"price": 50, "quality": 30, "compatibility": 20},
+        price_model="annual-fee",
+    ),
+    procurement.TenderAwarded(
+        tender_id="tender-2026-001",
+        bid_id="bid-0003",
+        supplier=_SUPPLIER,
+        product="Ellibs Library",
+        total_score=87.5,
+        overridden=False,
+        title="E-books 2027-2029",
+        recommended_bid_id="bid-0003",
+        price_model="annual-fee",
+        price_cents=4_800_000,
+        bids=3,
+    ),
+    procurement.TenderCancelled(
+        tender_id="tender-2026-002", reason="No compliant bids", title="Streaming video"
+    ),
+    procurement.AgreementSigned(
+        agreement_id="agreement-2026-001",
+        tender_id="tender-2026-001",
+        title="E-books 2027-2029",
+        supplier=_SUPPLIER,
+        product="Ellibs Library",
+        material_types=["e-book"],
+        licence_terms={
+            "concurrent_users": procurement.TermValue(
+                type="number", value=3, label="Concurrent users"
+            )
+        },
+        periods=[
+            procurement.AgreementPeriod(
+                start=dt.date(2027, 1, 1),
+                end=dt.date(2028, 12, 31),
+                cancellation_deadline=dt.date(2028, 9, 30),
+            )
+        ],
+        extension_options=1,
+        annual_cost_cents=4_800_000,
+        cost_share_model="per-capita",
+        signed_on=dt.date(2026, 6, 1),
+        extension_months=12,
+        price_model="annual-fee",
+        bid_id="bid-0003",
+        kl_reference="KL-2026-17",
+    ),
+    procurement.AgreementEnded(
+        agreement_id="agreement-2026-001",
+        kind="expired",
+        effective_on=dt.date(2029, 1, 1),
+        title="E-books 2027-2029",
+    ),
+    procurement.AgreementJoined(
+        agreement_id="agreement-2026-001",
+        isil="FI-Tro",
+        joined_on=dt.date(2027, 1, 1),
+        title="E-books 2027-2029",
+        supplier=_SUPPLIER,
+        product="Ellibs Library",
+        participants=12,
+        material_types=["e-book"],
+    ),
+    procurement.AgreementLeft(
+        agreement_id="agreement-2026-001",
+        isil="FI-Tro",
+        left_on=dt.date(2028, 1, 1),
+        reason="opt-out",
+        participants=11,
+        title="E-books 2027-2029",
+    ),
+    catalogue.TitlesIngested(
+        batch_id="batch-0042",
+        collection_id="collection-ellibs",
+        agreement_id="agreement-2026-001",
+        format="onix",
+        mode="delta",
+        counts=catalogue.IngestCounts(
+            received=120,
+            accepted=100,
+            updated=12,
+            unchanged=5,
+            duplicate=1,
+            rejected=2,
+            withdrawn=0,
+            warnings=3,
+        ),
+        records_in_collection=18_450,
+    ),
+    catalogue.RecordsAvailable(
+        isil="FI-Tro",
+        collection_id="collection-ellibs",
+        agreement_id="agreement-2026-001",
+        title="E-books 2027-2029",
+        count=18_450,
+        reason="agreement-joined",
+    ),
+    catalogue.RecordsWithdrawn(
+        isil="FI-Tro",
+        collection_id="collection-ellibs",
+        agreement_id="agreement-2026-001",
+        count=18_450,
+        reason="agreement-left",
+    ),
+    outreach.MessageDelivered(
+        delivery_id=981,
+        kind="welcome",
+        isil="FI-Tro",
+        cause_id="0b6f7c1e-6d0f-4c59-9a43-1c1f3b0c2d11",
+        status="sent",
+        attempts=1,
+    ),
+    outreach.CampaignSent(
+        campaign_id="campaign-2026-03",
+        title="New e-book agreement",
+        audience="library_system=Koha",
+        recipients=40,
+        sent=39,
+        failed=1,
+        finished_at=dt.datetime(2026, 6, 2, 9, 30, tzinfo=_UTC),
+    ),
+    outreach.AnnouncementPublished(
+        announcement_id="announcement-2026-07",
+        title="Uusi e-kirjasopimus",
+        language="fi",
+        published_at=dt.datetime(2026, 6, 2, 9, 0, tzinfo=_UTC),
+    ),
+)
+EXAMPLES_BY_TYPE: dict[str, Event] = {example.ce_type(): example for example in EXAMPLES}
+
+
+def example_record(event: Event, event_id: str | None = None) -> tuple[dict[str, str], bytes]:
+    """The Kafka headers and value Konsortio publishes for ``event`` (binary content mode)."""
+    event_id = event_id or f"example-{event.ce_type()}"
+    headers = {
+        "ce_id": event_id,
+        "ce_source": f"/konsortio/{event.producer}",
+        "ce_type": event.ce_type(),
+        "ce_specversion": "1.0",
+        "ce_time": "2026-06-02T09:30:00Z",
+        "ce_correlationid": event_id,
+        "content-type": "application/json",
+    }
+    return headers, event.model_dump_json().encode()

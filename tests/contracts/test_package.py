@@ -132,9 +132,11 @@ def test_a_changed_contract_comes_with_a_new_package_version() -> None:
     init = (MEMBER / "contracts" / "__init__.py").relative_to(REPO).as_posix()
     try:
         revision = _git(
-            "log", "-1", "--format=%H", "-S", f'__version__ = "{contracts.__version__}"',
+            "log", "-m", "-1", "--format=%H", "-S", f'__version__ = "{contracts.__version__}"',
             "--", init,
-        ).strip()  # fmt: skip
+        ).split()[:1]  # fmt: skip
+        # -m: a version raised in a merge commit is found too (one line per parent).
+        revision = revision[0] if revision else ""
     except (subprocess.CalledProcessError, FileNotFoundError):
         revision = ""
     if not revision:

@@ -26,7 +26,13 @@ from services.dashboard.operator import OperatorReport, build_report
 
 router = APIRouter(tags=["dashboard"])
 
-LangQuery = Annotated[Lang, Query(description="Language of summaries and times: fi or en")]
+LangQuery = Annotated[
+    Lang, Query(description="Language of names, summaries and times: fi, sv or en")
+]
+HideDeliveriesQuery = Annotated[
+    bool,
+    Query(description="Leave out message deliveries (one item per campaign or announcement)"),
+]
 # An empty value means "no filter", so the page's filter form can send its "all" option.
 TypeQuery = Annotated[
     str | None,
@@ -54,7 +60,11 @@ class FeedItem(BaseModel):
     event_type: str = Field(description="The CloudEvents type")
     service: str = Field(description="The producing service")
     name: str = Field(description="The event's name, e.g. member-joined")
-    key: str = Field(description="The aggregate id: an ISIL, agreement id, …")
+    label: str = Field(description="The event's name as people read it, in the language asked")
+    key: str = Field(
+        description="The aggregate id: an ISIL, agreement id, …; for grouped message "
+        "deliveries, the campaign or event that caused them"
+    )
     occurred_at: dt.datetime
     time_display: str = Field(description="occurred_at in Helsinki time, in the language asked")
     summary: str = Field(description="One line about the event, in the language asked")
@@ -74,6 +84,7 @@ def feed_item(row: Mapping[str, Any], lang: Lang) -> FeedItem:
         event_type=row["event_type"],
         service=row["producer"],
         name=row["name"],
+        label=i18n.event_name(row["name"], lang),
         key=row["key"],
         occurred_at=row["occurred_at"],
         time_display=i18n.time_of(row["occurred_at"], lang),
@@ -81,8 +92,14 @@ def feed_item(row: Mapping[str, Any], lang: Lang) -> FeedItem:
     )
 
 
-def matches(row: Mapping[str, Any], name: str | None, service: str | None) -> bool:
-    return (not name or row["name"] == name) and (not service or row["producer"] == service)
+def matches(
+    row: Mapping[str, Any], name: str | None, service: str | None, hide: str | None = None
+) -> bool:
+    return (
+        (not name or row["name"] == name)
+        and (not service or row["producer"] == service)
+        and row["name"] != hide
+    )
 
 
 @router.get("/api/figures", response_model=Figures, summary="The consortium's key figures")
@@ -102,6 +119,7 @@ async def get_events(
         str | None, Query(min_length=1, max_length=200, description="Only this aggregate's")
     ] = None,
     lang: LangQuery = i18n.DEFAULT_LANG,
+    hide_deliveries: HideDeliveriesQuery = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> FeedPage:
@@ -113,6 +131,7 @@ async def get_events(
         offset=offset,
         after=after,
         key=key,
+        hide=store.DELIVERIES if hide_deliveries else None,
     )
     return FeedPage(
         items=[feed_item(row, lang) for row in rows], total=total, limit=limit, offset=offset
@@ -138,6 +157,7 @@ async def stream(
         Query(ge=0, le=MAX_SEQ, description="Start after this seq (the page's last seen)"),
     ] = None,
     lang: LangQuery = i18n.DEFAULT_LANG,
+    hide_deliveries: HideDeliveriesQuery = False,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> EventSourceResponse:
     pool = pool_of(request)
@@ -148,6 +168,7 @@ async def stream(
     else:
         resume = after
     name, producer = type_ or None, service or None
+    hide = store.DELIVERIES if hide_deliveries else None
 
     def message(row: Mapping[str, Any]) -> ServerSentEvent:
         item = feed_item(row, lang)
@@ -166,10 +187,10 @@ async def stream(
             if resume is not None:
                 for row in await store.feed_since(pool, resume, STREAM_CATCH_UP):
                     caught_up.add(row["seq"])
-                    if matches(row, name, producer):
+                    if matches(row, name, producer, hide):
                         yield message(row)
             while (row := await subscription.next()) is not None:
-                if row["seq"] not in caught_up and matches(row, name, producer):
+                if row["seq"] not in caught_up and matches(row, name, producer, hide):
                     yield message(row)
 
     return EventSourceResponse(

@@ -18,8 +18,20 @@ from contracts import ALL_EVENTS, PRODUCERS
 from kit.app import pool_of, runtime_of
 from kit.errors import ApiError
 from services.dashboard import charts, store
-from services.dashboard.api import LangQuery, ServiceQuery, TypeQuery, feed_item
-from services.dashboard.deps import OPERATOR_COOKIE, dashboard_of, operator_caller, verify_operator
+from services.dashboard.api import (
+    HideDeliveriesQuery,
+    LangQuery,
+    ServiceQuery,
+    TypeQuery,
+    feed_item,
+)
+from services.dashboard.deps import (
+    OPERATOR_COOKIE,
+    dashboard_of,
+    operator_caller,
+    sign_in_problem,
+    verify_operator,
+)
 from services.dashboard.figures import Figures, figures
 from services.dashboard.i18n import DEFAULT_LANG, Formatter, Lang
 from services.dashboard.operator import build_report
@@ -112,10 +124,16 @@ async def index(
     lang: LangQuery = DEFAULT_LANG,
     type_: TypeQuery = None,
     service: ServiceQuery = None,
+    hide_deliveries: HideDeliveriesQuery = False,
 ) -> HTMLResponse:
     pool = pool_of(request)
     rows, _total = await store.feed_page(
-        pool, name=type_ or None, producer=service or None, limit=FEED_PAGE, offset=0
+        pool,
+        name=type_ or None,
+        producer=service or None,
+        limit=FEED_PAGE,
+        offset=0,
+        hide=store.DELIVERIES if hide_deliveries else None,
     )
     return render(
         request,
@@ -125,6 +143,7 @@ async def index(
         last_seq=await store.last_seq(pool),
         selected_type=type_ or "",
         selected_service=service or "",
+        hide_deliveries=hide_deliveries,
         choices=event_choices(),
         producers=PRODUCERS,
         **await figures_context(request, lang),
@@ -142,7 +161,10 @@ async def operator_view(request: Request, lang: LangQuery = DEFAULT_LANG) -> HTM
     try:
         operator_caller(request)
     except ApiError as error:
-        return render(request, "login.html.j2", lang, error.status, error=error.detail)
+        # No token yet is the normal way in: the form, without an alarm.
+        problem = sign_in_problem(error)
+        problem = None if problem == "token_required" else problem
+        return render(request, "login.html.j2", lang, error.status, error=problem)
     dashboard = dashboard_of(request)
     report = await build_report(
         runtime_of(request), dashboard.settings, dashboard.http, dashboard.probe
@@ -160,7 +182,7 @@ async def sign_in(
     try:
         verify_operator(request, token)
     except ApiError as error:
-        return render(request, "login.html.j2", lang, error.status, error=error.detail)
+        return render(request, "login.html.j2", lang, error.status, error=sign_in_problem(error))
     response = RedirectResponse(f"/operator?lang={lang}", status_code=303)
     response.set_cookie(
         OPERATOR_COOKIE,

@@ -21,10 +21,13 @@ from services.dashboard.domain import (
     LibraryFacts,
     ParticipationChange,
     Period,
+    ServedArea,
 )
 
 Conn = asyncpg.Connection | asyncpg.Pool
 FEED_CHANNEL = "dashboard_feed"
+# Outreach's per-mail event: grouped in the feed, and the one kind of item a reader may hide.
+DELIVERIES = "message-delivered"
 
 # --- membership --------------------------------------------------------------------------------
 
@@ -35,13 +38,15 @@ async def upsert_member(
     await conn.execute(
         """
         INSERT INTO members
-            (isil, name_fi, name_sv, name_en, population, library_system, is_member, period)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            (isil, name_fi, name_sv, name_en, population, library_system, is_member, period,
+             municipalities)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
         ON CONFLICT (isil) DO UPDATE SET
             name_fi = EXCLUDED.name_fi, name_sv = EXCLUDED.name_sv, name_en = EXCLUDED.name_en,
             population = EXCLUDED.population, library_system = EXCLUDED.library_system,
             is_member = EXCLUDED.is_member,
-            period = COALESCE(EXCLUDED.period, members.period)
+            period = COALESCE(EXCLUDED.period, members.period),
+            municipalities = EXCLUDED.municipalities
         """,
         library.isil,
         library.name_fi,
@@ -51,6 +56,7 @@ async def upsert_member(
         library.library_system,
         is_member,
         period,
+        list(library.municipalities),
     )
 
 
@@ -80,8 +86,8 @@ async def upsert_agreement(conn: asyncpg.Connection, facts: AgreementFacts) -> N
     await conn.execute(
         """
         INSERT INTO agreements (agreement_id, title, supplier, product, material_types,
-                                annual_cost_cents, signed_on)
-        VALUES ($1, $2, $3, $4, $5, $6, $7)
+                                annual_cost_cents, signed_on, valid_from, valid_until)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
         ON CONFLICT (agreement_id) DO UPDATE SET
             title = COALESCE(EXCLUDED.title, agreements.title),
             supplier = COALESCE(EXCLUDED.supplier, agreements.supplier),
@@ -90,7 +96,9 @@ async def upsert_agreement(conn: asyncpg.Connection, facts: AgreementFacts) -> N
                                   THEN EXCLUDED.material_types
                                   ELSE agreements.material_types END,
             annual_cost_cents = COALESCE(EXCLUDED.annual_cost_cents, agreements.annual_cost_cents),
-            signed_on = COALESCE(EXCLUDED.signed_on, agreements.signed_on)
+            signed_on = COALESCE(EXCLUDED.signed_on, agreements.signed_on),
+            valid_from = COALESCE(EXCLUDED.valid_from, agreements.valid_from),
+            valid_until = COALESCE(EXCLUDED.valid_until, agreements.valid_until)
         """,
         facts.agreement_id,
         facts.title,
@@ -99,6 +107,8 @@ async def upsert_agreement(conn: asyncpg.Connection, facts: AgreementFacts) -> N
         facts.material_types,
         facts.annual_cost_cents,
         facts.signed_on,
+        facts.valid_from,
+        facts.valid_until,
     )
 
 
@@ -254,19 +264,44 @@ async def set_library_collection(
 
 
 async def record_delivery(
-    conn: asyncpg.Connection, delivery_id: str, kind: str, isil: str | None, status: str
+    conn: asyncpg.Connection,
+    delivery_id: str,
+    kind: str,
+    isil: str | None,
+    status: str,
+    cause_id: str | None = None,
 ) -> None:
     await conn.execute(
         """
-        INSERT INTO deliveries (delivery_id, kind, isil, status) VALUES ($1, $2, $3, $4)
+        INSERT INTO deliveries (delivery_id, kind, isil, status, cause_id)
+        VALUES ($1, $2, $3, $4, $5)
         ON CONFLICT (delivery_id) DO UPDATE SET
-            kind = EXCLUDED.kind, isil = EXCLUDED.isil, status = EXCLUDED.status
+            kind = EXCLUDED.kind, isil = EXCLUDED.isil, status = EXCLUDED.status,
+            cause_id = COALESCE(EXCLUDED.cause_id, deliveries.cause_id)
         """,
         delivery_id,
         kind,
         isil,
         status,
+        cause_id,
     )
+
+
+async def delivery_group_counts(
+    conn: asyncpg.Connection, cause_id: str, kind: str
+) -> tuple[int, int]:
+    """Messages of one kind sent and failed for one cause: counted from the deliveries, so a
+    replay or a redelivered event gives the same numbers."""
+    row = await conn.fetchrow(
+        """
+        SELECT count(*) FILTER (WHERE status = 'sent') AS sent,
+               count(*) FILTER (WHERE status = 'failed') AS failed
+        FROM deliveries WHERE cause_id = $1 AND kind = $2
+        """,
+        cause_id,
+        kind,
+    )
+    return row["sent"], row["failed"]
 
 
 async def record_campaign(
@@ -345,6 +380,33 @@ async def append_feed(conn: asyncpg.Connection, entry: FeedEntry) -> int | None:
     return seq
 
 
+async def update_feed_group(conn: asyncpg.Connection, entry: FeedEntry) -> int:
+    """Add or refresh a feed item that stands for many events (a campaign's deliveries): it
+    takes a new seq each time, so it moves to the top of the page and a reconnecting browser
+    catches up with its latest count, and it is announced like a new event."""
+    seq = await conn.fetchval(
+        """
+        INSERT INTO feed (event_id, event_type, producer, name, key, occurred_at, details)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (event_id) DO UPDATE SET
+            seq = nextval(pg_get_serial_sequence('feed', 'seq')),
+            event_type = EXCLUDED.event_type,
+            occurred_at = GREATEST(feed.occurred_at, EXCLUDED.occurred_at),
+            details = EXCLUDED.details
+        RETURNING seq
+        """,
+        entry.event_id,
+        entry.event_type,
+        entry.producer,
+        entry.name,
+        entry.key,
+        entry.occurred_at,
+        entry.details,
+    )
+    await conn.execute("SELECT pg_notify($1, $2)", FEED_CHANNEL, str(seq))
+    return seq
+
+
 async def feed_page(
     conn: Conn,
     *,
@@ -354,7 +416,9 @@ async def feed_page(
     offset: int,
     after: int | None = None,
     key: str | None = None,
+    hide: str | None = None,
 ) -> tuple[list[Mapping[str, Any]], int]:
+    """A page of the feed, newest first; ``hide`` leaves out one event name."""
     rows = await conn.fetch(
         """
         SELECT seq, event_id, event_type, producer, name, key, occurred_at, details,
@@ -362,6 +426,7 @@ async def feed_page(
         FROM feed
         WHERE ($1::text IS NULL OR name = $1) AND ($2::text IS NULL OR producer = $2)
           AND ($3::bigint IS NULL OR seq > $3) AND ($6::text IS NULL OR key = $6)
+          AND ($7::text IS NULL OR name <> $7)
         ORDER BY seq DESC LIMIT $4 OFFSET $5
         """,
         name,
@@ -370,6 +435,7 @@ async def feed_page(
         limit,
         offset,
         key,
+        hide,
     )
     if rows:
         return [dict(row) for row in rows], rows[0]["total"]
@@ -378,11 +444,13 @@ async def feed_page(
         SELECT count(*) FROM feed
         WHERE ($1::text IS NULL OR name = $1) AND ($2::text IS NULL OR producer = $2)
           AND ($3::bigint IS NULL OR seq > $3) AND ($4::text IS NULL OR key = $4)
+          AND ($5::text IS NULL OR name <> $5)
         """,
         name,
         producer,
         after,
         key,
+        hide,
     )
     return [], total
 
@@ -418,11 +486,35 @@ async def last_seq(conn: Conn) -> int:
 # --- figures ------------------------------------------------------------------------------------
 
 
-async def member_totals(conn: Conn) -> tuple[int, int]:
-    row = await conn.fetchrow(
-        "SELECT count(*) AS n, coalesce(sum(population), 0) AS p FROM members WHERE is_member"
+async def active_members(conn: Conn) -> list[ServedArea]:
+    rows = await conn.fetch(
+        "SELECT isil, municipalities, population FROM members WHERE is_member ORDER BY isil"
     )
-    return row["n"], row["p"]
+    return [
+        ServedArea(row["isil"], tuple(row["municipalities"]), row["population"]) for row in rows
+    ]
+
+
+async def participants_today(conn: Conn, today: dt.date) -> dict[str, list[ServedArea]]:
+    """Per agreement, the libraries taking part today with the municipalities they serve (a
+    library the dashboard has not seen a membership event for serves no known population)."""
+    rows = await conn.fetch(
+        """
+        SELECT DISTINCT p.agreement_id, p.isil,
+               coalesce(m.municipalities, '{}') AS municipalities,
+               coalesce(m.population, 0) AS population
+        FROM participations p LEFT JOIN members m ON m.isil = p.isil
+        WHERE p.joined_on <= $1 AND (p.left_on IS NULL OR p.left_on > $1)
+        ORDER BY p.agreement_id, p.isil
+        """,
+        today,
+    )
+    result: dict[str, list[ServedArea]] = {}
+    for row in rows:
+        result.setdefault(row["agreement_id"], []).append(
+            ServedArea(row["isil"], tuple(row["municipalities"]), row["population"])
+        )
+    return result
 
 
 async def membership_intervals(conn: Conn) -> list[Interval]:
@@ -436,8 +528,7 @@ async def participation_intervals(conn: Conn) -> list[Interval]:
 
 
 async def agreements(conn: Conn, today: dt.date) -> list[Mapping[str, Any]]:
-    """Every agreement with its participants today and the population they serve (a library
-    the dashboard has not seen a membership event for counts with no population)."""
+    """Every agreement with the number of its participants today."""
     rows = await conn.fetch(
         """
         WITH current AS (
@@ -445,13 +536,11 @@ async def agreements(conn: Conn, today: dt.date) -> list[Mapping[str, Any]]:
             WHERE joined_on <= $1 AND (left_on IS NULL OR left_on > $1)
         )
         SELECT a.agreement_id, a.title, a.supplier, a.product, a.material_types,
-               a.annual_cost_cents, a.signed_on, a.ended_on,
+               a.annual_cost_cents, a.signed_on, a.ended_on, a.valid_from, a.valid_until,
                (a.ended_on IS NULL OR a.ended_on > $1) AS active,
-               count(c.isil) AS participants,
-               coalesce(sum(m.population), 0) AS population
+               count(c.isil) AS participants
         FROM agreements a
         LEFT JOIN current c ON c.agreement_id = a.agreement_id
-        LEFT JOIN members m ON m.isil = c.isil
         GROUP BY a.agreement_id
         ORDER BY a.signed_on NULLS LAST, a.agreement_id
         """,

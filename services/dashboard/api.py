@@ -144,7 +144,9 @@ async def get_events(
     description=(
         "Each event the dashboard handles is sent, after its transaction commits, as an SSE "
         "message of type `feed` whose data is a FeedItem and whose id is its seq. A client "
-        "that reconnects with Last-Event-ID (browsers do) first gets what it missed."
+        "that reconnects with Last-Event-ID (browsers do) first gets what it missed. Message "
+        "deliveries are one item per cause (campaign or announced event) and kind: it comes "
+        "again, with a new seq and its counts, each time another message of it is delivered."
     ),
     response_class=EventSourceResponse,
 )

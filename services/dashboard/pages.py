@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import jinja2
 from fastapi import APIRouter, Form, Request
@@ -71,8 +72,15 @@ def render(
 ) -> HTMLResponse:
     pages: jinja2.Environment = dashboard_of(request).pages
     page, self_path = ("index", "/") if template == "index.html.j2" else ("operator", "/operator")
+    # The language switch keeps the page's filters: only the language changes.
+    kept = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "lang"])
     body = pages.get_template(template).render(
-        f=Formatter(lang), lang=lang, page=page, self_path=self_path, **context
+        f=Formatter(lang),
+        lang=lang,
+        page=page,
+        self_path=self_path,
+        kept_query=f"&{kept}" if kept else "",
+        **context,
     )
     headers = {**SECURITY_HEADERS, "Cache-Control": "no-store"}
     return HTMLResponse(body, status_code=status_code, headers=headers)

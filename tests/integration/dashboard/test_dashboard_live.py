@@ -322,6 +322,11 @@ async def test_the_public_page_in_three_languages(dashboard: DashboardUnderTest)
     swedish = await dashboard.client.get("/", params={"lang": "sv"})
     assert '<html lang="sv">' in swedish.text and "Nyckeltal" in swedish.text
     assert 'hreflang="fi"' in swedish.text and 'hreflang="en"' in swedish.text
+    # Switching the language keeps the filters.
+    filtered = await dashboard.client.get(
+        "/", params={"lang": "sv", "service": "outreach", "hide_deliveries": "true"}
+    )
+    assert '"/?lang=fi&amp;service=outreach&amp;hide_deliveries=true"' in filtered.text
     fragment = await dashboard.client.get("/fragments/figures", params={"lang": "en"})
     assert fragment.text.lstrip().startswith('<h2 id="figures-heading">Key figures</h2>')
     script = await dashboard.client.get("/static/dashboard.js")

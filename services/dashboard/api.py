@@ -29,9 +29,13 @@ router = APIRouter(tags=["dashboard"])
 LangQuery = Annotated[
     Lang, Query(description="Language of names, summaries and times: fi, sv or en")
 ]
-HideDeliveriesQuery = Annotated[
+HideDeliveriesQuery = Annotated[bool, Query(description="Leave out message deliveries")]
+GroupDeliveriesQuery = Annotated[
     bool,
-    Query(description="Leave out message deliveries (one item per campaign or announcement)"),
+    Query(
+        description="Show a campaign's or an announcement's message deliveries as one item "
+        "with its counts (at its latest delivery) instead of one item per mail"
+    ),
 ]
 # An empty value means "no filter", so the page's filter form can send its "all" option.
 TypeQuery = Annotated[
@@ -62,7 +66,7 @@ class FeedItem(BaseModel):
     name: str = Field(description="The event's name, e.g. member-joined")
     label: str = Field(description="The event's name as people read it, in the language asked")
     key: str = Field(
-        description="The aggregate id: an ISIL, agreement id, …; for grouped message "
+        description="The aggregate id: an ISIL, agreement id, …; for a group of message "
         "deliveries, the campaign or event that caused them"
     )
     occurred_at: dt.datetime
@@ -77,18 +81,30 @@ class FeedPage(BaseModel):
     offset: int
 
 
-def feed_item(row: Mapping[str, Any], lang: Lang) -> FeedItem:
+def feed_item(row: Mapping[str, Any], lang: Lang, grouped: bool = False) -> FeedItem:
+    """A feed row as shown; ``grouped``: a row of a group stands for its whole group (the
+    group's id and cause, and its counts), so a page shows one item that a newer row of the
+    same group replaces."""
+    details = row["details"] or {}
+    event_id, key = row["event_id"], row["key"]
+    if grouped and row.get("group_id"):
+        event_id, key = row["group_id"], row.get("group_key") or key
+        details = {
+            "kind": details.get("kind", "other"),
+            "sent": row.get("group_sent") or 0,
+            "failed": row.get("group_failed") or 0,
+        }
     return FeedItem(
         seq=row["seq"],
-        event_id=row["event_id"],
+        event_id=event_id,
         event_type=row["event_type"],
         service=row["producer"],
         name=row["name"],
         label=i18n.event_name(row["name"], lang),
-        key=row["key"],
+        key=key,
         occurred_at=row["occurred_at"],
         time_display=i18n.time_of(row["occurred_at"], lang),
-        summary=i18n.summary(row["name"], row["details"] or {}, lang),
+        summary=i18n.summary(row["name"], details, lang),
     )
 
 
@@ -120,6 +136,7 @@ async def get_events(
     ] = None,
     lang: LangQuery = i18n.DEFAULT_LANG,
     hide_deliveries: HideDeliveriesQuery = False,
+    group_deliveries: GroupDeliveriesQuery = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> FeedPage:
@@ -132,9 +149,13 @@ async def get_events(
         after=after,
         key=key,
         hide=store.DELIVERIES if hide_deliveries else None,
+        grouped=group_deliveries,
     )
     return FeedPage(
-        items=[feed_item(row, lang) for row in rows], total=total, limit=limit, offset=offset
+        items=[feed_item(row, lang, group_deliveries) for row in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
     )
 
 
@@ -144,9 +165,9 @@ async def get_events(
     description=(
         "Each event the dashboard handles is sent, after its transaction commits, as an SSE "
         "message of type `feed` whose data is a FeedItem and whose id is its seq. A client "
-        "that reconnects with Last-Event-ID (browsers do) first gets what it missed. Message "
-        "deliveries are one item per cause (campaign or announced event) and kind: it comes "
-        "again, with a new seq and its counts, each time another message of it is delivered."
+        "that reconnects with Last-Event-ID (browsers do) first gets what it missed. With "
+        "group_deliveries, a campaign's or an announcement's messages are one item (its id is "
+        "the group's) that comes again, with the new seq and counts, as each is delivered."
     ),
     response_class=EventSourceResponse,
 )
@@ -160,6 +181,7 @@ async def stream(
     ] = None,
     lang: LangQuery = i18n.DEFAULT_LANG,
     hide_deliveries: HideDeliveriesQuery = False,
+    group_deliveries: GroupDeliveriesQuery = False,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> EventSourceResponse:
     pool = pool_of(request)
@@ -173,7 +195,7 @@ async def stream(
     hide = store.DELIVERIES if hide_deliveries else None
 
     def message(row: Mapping[str, Any]) -> ServerSentEvent:
-        item = feed_item(row, lang)
+        item = feed_item(row, lang, group_deliveries)
         return ServerSentEvent(
             data=json.dumps(item.model_dump(mode="json"), ensure_ascii=False),
             event="feed",

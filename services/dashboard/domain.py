@@ -272,9 +272,8 @@ FEED_FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "records-available": ("isil", "title", "count"),
     "records-withdrawn": ("isil", "count", "reason"),
-    # Only when a delivery names no cause; otherwise the feed shows one item per cause and
-    # kind with its counts (handlers.message_delivered).
-    "message-delivered": ("kind", "isil", "status"),
+    # The cause groups a campaign's or an announcement's mails into one item on the page.
+    "message-delivered": ("kind", "isil", "status", "cause_id"),
     "campaign-sent": ("title", "recipients", "sent", "failed"),
     "announcement-published": ("title", "language"),
 }

@@ -33,7 +33,7 @@ from services.dashboard.domain import get, integer, text
 reactions = Reactions()
 
 
-async def add_to_feed(delivery: Delivery, event: Event) -> None:
+async def add_to_feed(delivery: Delivery, event: Event, group_id: str | None = None) -> None:
     """Every event enters the feed, whether or not it moves a figure."""
     envelope = delivery.envelope
     kind = domain.parse_type(envelope.type)
@@ -51,6 +51,7 @@ async def add_to_feed(delivery: Delivery, event: Event) -> None:
             key=key[:200],
             occurred_at=envelope.time or dt.datetime.now(dt.UTC),
             details=domain.feed_details(kind.name, envelope.data),
+            group_id=group_id,
         ),
     )
 
@@ -214,35 +215,19 @@ async def records_withdrawn(delivery: Delivery, event: RecordsWithdrawn) -> None
 
 @reactions.on(MessageDelivered)
 async def message_delivered(delivery: Delivery, event: MessageDelivered) -> None:
-    """One mail per recipient would flood the feed (a campaign sends thousands): the feed
-    holds one item per cause (campaign or announced event) and kind, with its counts."""
-    envelope = delivery.envelope
-    data = envelope.data
+    data = delivery.envelope.data
     delivery_id = text(get(data, "delivery_id"), 100)
     status = text(get(data, "status"), 30)
     kind = text(get(data, "kind"), 60) or "other"
+    if delivery_id and status:
+        await store.record_delivery(
+            delivery.conn, delivery_id, kind, text(get(data, "isil"), 16), status
+        )
+    # One mail per recipient would flood the page (a campaign sends thousands): its rows form
+    # one group per cause (a campaign, or the event an announcement answers) and kind.
     cause_id = text(get(data, "cause_id"), 200)
-    if not (delivery_id and status):
-        await add_to_feed(delivery, event)
-        return
-    await store.record_delivery(
-        delivery.conn, delivery_id, kind, text(get(data, "isil"), 16), status, cause_id
-    )
-    if cause_id is None:
-        await add_to_feed(delivery, event)
-        return
-    sent, failed = await store.delivery_group_counts(delivery.conn, cause_id, kind)
-    await store.update_feed_group(
-        delivery.conn,
-        store.FeedEntry(
-            event_id=f"deliveries:{kind}:{cause_id}",
-            event_type=envelope.type,
-            producer=domain.parse_type(envelope.type).producer,
-            name=domain.parse_type(envelope.type).name,
-            key=cause_id,
-            occurred_at=envelope.time or dt.datetime.now(dt.UTC),
-            details={"kind": kind, "sent": sent, "failed": failed},
-        ),
+    await add_to_feed(
+        delivery, event, group_id=f"deliveries:{kind}:{cause_id}" if cause_id else None
     )
 
 

@@ -142,12 +142,13 @@ async def index(
         limit=FEED_PAGE,
         offset=0,
         hide=store.DELIVERIES if hide_deliveries else None,
+        grouped=True,
     )
     return render(
         request,
         "index.html.j2",
         lang,
-        feed=[feed_item(row, lang) for row in rows],
+        feed=[feed_item(row, lang, grouped=True) for row in rows],
         last_seq=await store.last_seq(pool),
         selected_type=type_ or "",
         selected_service=service or "",

@@ -264,44 +264,19 @@ async def set_library_collection(
 
 
 async def record_delivery(
-    conn: asyncpg.Connection,
-    delivery_id: str,
-    kind: str,
-    isil: str | None,
-    status: str,
-    cause_id: str | None = None,
+    conn: asyncpg.Connection, delivery_id: str, kind: str, isil: str | None, status: str
 ) -> None:
     await conn.execute(
         """
-        INSERT INTO deliveries (delivery_id, kind, isil, status, cause_id)
-        VALUES ($1, $2, $3, $4, $5)
+        INSERT INTO deliveries (delivery_id, kind, isil, status) VALUES ($1, $2, $3, $4)
         ON CONFLICT (delivery_id) DO UPDATE SET
-            kind = EXCLUDED.kind, isil = EXCLUDED.isil, status = EXCLUDED.status,
-            cause_id = COALESCE(EXCLUDED.cause_id, deliveries.cause_id)
+            kind = EXCLUDED.kind, isil = EXCLUDED.isil, status = EXCLUDED.status
         """,
         delivery_id,
         kind,
         isil,
         status,
-        cause_id,
     )
-
-
-async def delivery_group_counts(
-    conn: asyncpg.Connection, cause_id: str, kind: str
-) -> tuple[int, int]:
-    """Messages of one kind sent and failed for one cause: counted from the deliveries, so a
-    replay or a redelivered event gives the same numbers."""
-    row = await conn.fetchrow(
-        """
-        SELECT count(*) FILTER (WHERE status = 'sent') AS sent,
-               count(*) FILTER (WHERE status = 'failed') AS failed
-        FROM deliveries WHERE cause_id = $1 AND kind = $2
-        """,
-        cause_id,
-        kind,
-    )
-    return row["sent"], row["failed"]
 
 
 async def record_campaign(
@@ -355,6 +330,12 @@ class FeedEntry:
     key: str
     occurred_at: dt.datetime
     details: dict[str, Any]
+    group_id: str | None = None  # rows a reader sees as one item (a campaign's mails)
+
+
+# The page's, the stream's and the catch-up's queries join each row ``f`` to its group's
+# figures ``g``: the cause the group stands for, and how many of its messages were sent and
+# failed. Only the rows of one page or one dispatch are joined, never the whole feed.
 
 
 async def append_feed(conn: asyncpg.Connection, entry: FeedEntry) -> int | None:
@@ -362,8 +343,9 @@ async def append_feed(conn: asyncpg.Connection, entry: FeedEntry) -> int | None:
     transaction commits, so browsers never see an event whose effects were rolled back."""
     seq = await conn.fetchval(
         """
-        INSERT INTO feed (event_id, event_type, producer, name, key, occurred_at, details)
-        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        INSERT INTO feed (event_id, event_type, producer, name, key, occurred_at, details,
+                          group_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
         ON CONFLICT (event_id) DO NOTHING
         RETURNING seq
         """,
@@ -374,36 +356,10 @@ async def append_feed(conn: asyncpg.Connection, entry: FeedEntry) -> int | None:
         entry.key,
         entry.occurred_at,
         entry.details,
+        entry.group_id,
     )
     if seq is not None:
         await conn.execute("SELECT pg_notify($1, $2)", FEED_CHANNEL, str(seq))
-    return seq
-
-
-async def update_feed_group(conn: asyncpg.Connection, entry: FeedEntry) -> int:
-    """Add or refresh a feed item that stands for many events (a campaign's deliveries): it
-    takes a new seq each time, so it moves to the top of the page and a reconnecting browser
-    catches up with its latest count, and it is announced like a new event."""
-    seq = await conn.fetchval(
-        """
-        INSERT INTO feed (event_id, event_type, producer, name, key, occurred_at, details)
-        VALUES ($1, $2, $3, $4, $5, $6, $7)
-        ON CONFLICT (event_id) DO UPDATE SET
-            seq = nextval(pg_get_serial_sequence('feed', 'seq')),
-            event_type = EXCLUDED.event_type,
-            occurred_at = GREATEST(feed.occurred_at, EXCLUDED.occurred_at),
-            details = EXCLUDED.details
-        RETURNING seq
-        """,
-        entry.event_id,
-        entry.event_type,
-        entry.producer,
-        entry.name,
-        entry.key,
-        entry.occurred_at,
-        entry.details,
-    )
-    await conn.execute("SELECT pg_notify($1, $2)", FEED_CHANNEL, str(seq))
     return seq
 
 
@@ -417,17 +373,33 @@ async def feed_page(
     after: int | None = None,
     key: str | None = None,
     hide: str | None = None,
+    grouped: bool = False,
 ) -> tuple[list[Mapping[str, Any]], int]:
-    """A page of the feed, newest first; ``hide`` leaves out one event name."""
+    """A page of the feed, newest first. ``hide`` leaves out one event name; ``grouped`` shows
+    each group of rows once, at its latest row, and ``key`` then also finds a group by its
+    cause."""
     rows = await conn.fetch(
         """
-        SELECT seq, event_id, event_type, producer, name, key, occurred_at, details,
-               count(*) OVER () AS total
-        FROM feed
-        WHERE ($1::text IS NULL OR name = $1) AND ($2::text IS NULL OR producer = $2)
-          AND ($3::bigint IS NULL OR seq > $3) AND ($6::text IS NULL OR key = $6)
-          AND ($7::text IS NULL OR name <> $7)
-        ORDER BY seq DESC LIMIT $4 OFFSET $5
+        WITH page AS (
+            SELECT seq, event_id, event_type, producer, name, key, occurred_at, details, group_id,
+                   count(*) OVER () AS total
+            FROM feed
+            WHERE ($1::text IS NULL OR name = $1) AND ($2::text IS NULL OR producer = $2)
+              AND ($3::bigint IS NULL OR seq > $3) AND ($7::text IS NULL OR name <> $7)
+              AND ($6::text IS NULL OR key = $6
+                   OR ($8 AND group_id IS NOT NULL AND details ->> 'cause_id' = $6))
+              AND (NOT $8 OR group_id IS NULL
+                   OR seq = (SELECT max(l.seq) FROM feed l WHERE l.group_id = feed.group_id))
+            ORDER BY seq DESC LIMIT $4 OFFSET $5
+        )
+        SELECT f.*, g.* FROM page f
+        LEFT JOIN LATERAL (
+            SELECT f.details ->> 'cause_id' AS group_key,
+                   count(*) FILTER (WHERE m.details ->> 'status' = 'sent') AS group_sent,
+                   count(*) FILTER (WHERE m.details ->> 'status' = 'failed') AS group_failed
+            FROM feed m WHERE m.group_id = f.group_id
+        ) g ON f.group_id IS NOT NULL
+        ORDER BY f.seq DESC
         """,
         name,
         producer,
@@ -436,6 +408,7 @@ async def feed_page(
         offset,
         key,
         hide,
+        grouped,
     )
     if rows:
         return [dict(row) for row in rows], rows[0]["total"]
@@ -443,14 +416,18 @@ async def feed_page(
         """
         SELECT count(*) FROM feed
         WHERE ($1::text IS NULL OR name = $1) AND ($2::text IS NULL OR producer = $2)
-          AND ($3::bigint IS NULL OR seq > $3) AND ($4::text IS NULL OR key = $4)
-          AND ($5::text IS NULL OR name <> $5)
+          AND ($3::bigint IS NULL OR seq > $3) AND ($5::text IS NULL OR name <> $5)
+          AND ($4::text IS NULL OR key = $4
+               OR ($6 AND group_id IS NOT NULL AND details ->> 'cause_id' = $4))
+          AND (NOT $6 OR group_id IS NULL
+               OR seq = (SELECT max(l.seq) FROM feed l WHERE l.group_id = feed.group_id))
         """,
         name,
         producer,
         after,
         key,
         hide,
+        grouped,
     )
     return [], total
 
@@ -458,8 +435,17 @@ async def feed_page(
 async def feed_rows(conn: Conn, seqs: Sequence[int]) -> list[Mapping[str, Any]]:
     rows = await conn.fetch(
         """
-        SELECT seq, event_id, event_type, producer, name, key, occurred_at, details
-        FROM feed WHERE seq = ANY($1::bigint[]) ORDER BY seq
+        SELECT f.*, g.* FROM (
+            SELECT seq, event_id, event_type, producer, name, key, occurred_at, details, group_id
+            FROM feed WHERE seq = ANY($1::bigint[])
+        ) f
+        LEFT JOIN LATERAL (
+            SELECT f.details ->> 'cause_id' AS group_key,
+                   count(*) FILTER (WHERE m.details ->> 'status' = 'sent') AS group_sent,
+                   count(*) FILTER (WHERE m.details ->> 'status' = 'failed') AS group_failed
+            FROM feed m WHERE m.group_id = f.group_id
+        ) g ON f.group_id IS NOT NULL
+        ORDER BY f.seq
         """,
         list(seqs),
     )
@@ -470,8 +456,17 @@ async def feed_since(conn: Conn, after: int, limit: int) -> list[Mapping[str, An
     """What a reconnecting browser missed (its Last-Event-ID is the last seq it saw)."""
     rows = await conn.fetch(
         """
-        SELECT seq, event_id, event_type, producer, name, key, occurred_at, details
-        FROM feed WHERE seq > $1 ORDER BY seq LIMIT $2
+        SELECT f.*, g.* FROM (
+            SELECT seq, event_id, event_type, producer, name, key, occurred_at, details, group_id
+            FROM feed WHERE seq > $1 ORDER BY seq LIMIT $2
+        ) f
+        LEFT JOIN LATERAL (
+            SELECT f.details ->> 'cause_id' AS group_key,
+                   count(*) FILTER (WHERE m.details ->> 'status' = 'sent') AS group_sent,
+                   count(*) FILTER (WHERE m.details ->> 'status' = 'failed') AS group_failed
+            FROM feed m WHERE m.group_id = f.group_id
+        ) g ON f.group_id IS NOT NULL
+        ORDER BY f.seq
         """,
         after,
         limit,

@@ -8,7 +8,8 @@ ALTER TABLE members ADD COLUMN municipalities text[] NOT NULL DEFAULT '{}';
 ALTER TABLE agreements ADD COLUMN valid_from date;
 ALTER TABLE agreements ADD COLUMN valid_until date;
 
--- What caused a message (a campaign, or the event an announcement answers): the feed shows
--- one item per cause and kind with its counts, not one per mail.
-ALTER TABLE deliveries ADD COLUMN cause_id text;
-CREATE INDEX deliveries_by_cause ON deliveries (cause_id, kind);
+-- Feed rows that a reader sees as one item: a campaign's or an announcement's messages
+-- (one message-delivered event per mail). Every event keeps its own row; the grouped view
+-- shows each group once, at its latest row, with its counts.
+ALTER TABLE feed ADD COLUMN group_id text;
+CREATE INDEX feed_by_group ON feed (group_id, seq) WHERE group_id IS NOT NULL;

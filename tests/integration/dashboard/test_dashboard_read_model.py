@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -28,7 +29,8 @@ from contracts.procurement import Supplier as ProcurementSupplier
 from kit.consumer import Delivery
 from kit.db import apply_migrations, create_pool
 from kit.envelope import Envelope, decode, encode
-from services.dashboard import domain
+from services.dashboard import domain, store
+from services.dashboard.api import feed_item
 from services.dashboard.figures import figures
 from services.dashboard.handlers import reactions
 from tests.conftest import Infra
@@ -363,18 +365,25 @@ async def test_a_campaigns_deliveries_are_one_feed_item_that_counts_them(
     )
     received = envelopes([*mails, other])
     await apply(pool, received)
-    rows = await pool.fetch(
-        "SELECT seq, key, details FROM feed WHERE name = 'message-delivered' ORDER BY seq"
-    )
-    assert [(r["key"], r["details"]) for r in rows] == [
-        ("C-spring", {"kind": "campaign", "sent": 4, "failed": 1}),
-        ("E-1", {"kind": "welcome", "sent": 1, "failed": 0}),
-    ]
-    # A redelivered mail (as a replay without the inbox would bring) counts once; the item
-    # moves to the top of the feed.
-    await apply(pool, received[:1])
-    rows = await pool.fetch(
-        "SELECT key, details FROM feed WHERE name = 'message-delivered' ORDER BY seq"
-    )
-    assert [(r["key"], r["details"]["sent"]) for r in rows] == [("E-1", 1), ("C-spring", 4)]
+
+    async def shown(**filters: Any) -> list[tuple[str, str, str]]:
+        rows, total = await store.feed_page(
+            pool, name=None, producer=None, limit=50, offset=0, grouped=True, **filters
+        )
+        assert total == len(rows)
+        items = [feed_item(row, "en", grouped=True) for row in rows]
+        return [(i.event_id, i.key, i.summary) for i in items]
+
+    campaign = ("deliveries:campaign:C-spring", "C-spring", "Messages (campaign): 4 sent, 1 failed")
+    welcome = ("deliveries:welcome:E-1", "E-1", "Messages (welcome): 1 sent, 0 failed")
+    assert await shown() == [welcome, campaign]
+    assert await shown(key="C-spring") == [campaign]
+    assert await shown(hide=store.DELIVERIES) == []
+    # Every event keeps its own row (the API's default view lists each mail).
+    rows, total = await store.feed_page(pool, name=None, producer=None, limit=50, offset=0)
+    assert total == 6 and feed_item(rows[0], "en").summary == "Message (welcome) to FI-C0: sent"
+
+    # A redelivered mail (as a replay without the inbox would bring) counts once.
+    await apply(pool, received)
+    assert await shown() == [welcome, campaign]
     assert (await figures(pool, TODAY)).outreach.sent == 5

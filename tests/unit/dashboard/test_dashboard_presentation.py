@@ -4,12 +4,16 @@ operator view's parsing of metrics and lag, and the settings."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import pytest
 from aiokafka import TopicPartition
 
 from contracts import ALL_EVENTS
+from kit.auth import Role, TokenVerifier, ensure_acts_for, generate_keypair, issue_token
+from kit.errors import ApiError
 from services.dashboard import charts, i18n
+from services.dashboard.deps import sign_in_problem
 from services.dashboard.operator import group_lag, outbox_backlog
 from services.dashboard.settings import DashboardSettings
 
@@ -198,3 +202,30 @@ def test_settings_parse_service_urls_and_groups() -> None:
     )
     assert settings.services() == {"membership": "http://m:8001"}
     assert settings.groups("dashboard-replay") == ["membership", "outreach", "dashboard-replay"]
+
+
+def test_a_refused_token_is_explained_by_a_translation_key_not_pyjwts_words() -> None:
+    private, public = generate_keypair()
+    verifier = TokenVerifier(public)
+
+    def problem(check: Callable[[], object]) -> str:
+        with pytest.raises(ApiError) as refused:
+            check()
+        return sign_in_problem(refused.value)
+
+    assert problem(lambda: verifier.verify("not-a-token")) == "token_invalid"
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
+    expired = issue_token(private, role=Role.OPERATOR, now=old, ttl=dt.timedelta(hours=1))
+    assert problem(lambda: verifier.verify(expired)) == "token_expired"
+    assert problem(lambda: TokenVerifier("").verify("x")) == "token_unchecked"
+    library = issue_token(private, role=Role.LIBRARY, isil="FI-Tro")
+    caller = verifier.verify(library)
+    # A 403 (a token of the wrong role or library) says so, not "invalid".
+    assert problem(lambda: ensure_acts_for(caller, "FI-Hki")) == "token_wrong_role"
+    assert problem(lambda: no_token_given()) == "token_required"
+    for key in ("token_invalid", "token_expired", "token_unchecked", "token_wrong_role"):
+        assert key in i18n.TEXTS
+
+
+def no_token_given() -> None:
+    raise ApiError(401, "a bearer token is required", field="authorization")

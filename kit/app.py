@@ -20,6 +20,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import REGISTRY, Gauge, Histogram, generate_latest
@@ -48,6 +49,7 @@ HTTP_SECONDS = Histogram(
 # The same checks as /health/ready, taken on every scrape, so alerts see "not ready" even
 # where no orchestrator probes the service.
 READY = Gauge("konsortio_ready", "1 when the service is ready (/health/ready), else 0", ["service"])
+DOCS_ASSETS = "/docs-assets"
 
 
 @dataclass(frozen=True)
@@ -254,11 +256,14 @@ def create_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
             await runtime.pool.close()
             log.info("service stopped")
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from assets shipped in a package, not from a CDN: the API docs
+    # must work on a network with no way out (a library's back office, a closed cluster).
+    app = FastAPIOffline(
         title=spec.title,
         description=spec.description,
         version="1.0.0",
         lifespan=lifespan,
+        static_url=DOCS_ASSETS,
     )
     app.state.runtime = runtime
     app.state.token_verifier = TokenVerifier(_public_key(settings), settings.jwt_issuer)

@@ -26,7 +26,17 @@ from services.dashboard.operator import OperatorReport, build_report
 
 router = APIRouter(tags=["dashboard"])
 
-LangQuery = Annotated[Lang, Query(description="Language of summaries and times: fi or en")]
+LangQuery = Annotated[
+    Lang, Query(description="Language of names, summaries and times: fi, sv or en")
+]
+HideDeliveriesQuery = Annotated[bool, Query(description="Leave out message deliveries")]
+GroupDeliveriesQuery = Annotated[
+    bool,
+    Query(
+        description="Show a campaign's or an announcement's message deliveries as one item "
+        "with its counts (at its latest delivery) instead of one item per mail"
+    ),
+]
 # An empty value means "no filter", so the page's filter form can send its "all" option.
 TypeQuery = Annotated[
     str | None,
@@ -54,7 +64,11 @@ class FeedItem(BaseModel):
     event_type: str = Field(description="The CloudEvents type")
     service: str = Field(description="The producing service")
     name: str = Field(description="The event's name, e.g. member-joined")
-    key: str = Field(description="The aggregate id: an ISIL, agreement id, …")
+    label: str = Field(description="The event's name as people read it, in the language asked")
+    key: str = Field(
+        description="The aggregate id: an ISIL, agreement id, …; for a group of message "
+        "deliveries, the campaign or event that caused them"
+    )
     occurred_at: dt.datetime
     time_display: str = Field(description="occurred_at in Helsinki time, in the language asked")
     summary: str = Field(description="One line about the event, in the language asked")
@@ -67,22 +81,41 @@ class FeedPage(BaseModel):
     offset: int
 
 
-def feed_item(row: Mapping[str, Any], lang: Lang) -> FeedItem:
+def feed_item(row: Mapping[str, Any], lang: Lang, grouped: bool = False) -> FeedItem:
+    """A feed row as shown; ``grouped``: a row of a group stands for its whole group (the
+    group's id and cause, and its counts), so a page shows one item that a newer row of the
+    same group replaces."""
+    details = row["details"] or {}
+    event_id, key = row["event_id"], row["key"]
+    if grouped and row.get("group_id"):
+        event_id, key = row["group_id"], row.get("group_key") or key
+        details = {
+            "kind": details.get("kind", "other"),
+            "sent": row.get("group_sent") or 0,
+            "failed": row.get("group_failed") or 0,
+        }
     return FeedItem(
         seq=row["seq"],
-        event_id=row["event_id"],
+        event_id=event_id,
         event_type=row["event_type"],
         service=row["producer"],
         name=row["name"],
-        key=row["key"],
+        label=i18n.event_name(row["name"], lang),
+        key=key,
         occurred_at=row["occurred_at"],
         time_display=i18n.time_of(row["occurred_at"], lang),
-        summary=i18n.summary(row["name"], row["details"] or {}, lang),
+        summary=i18n.summary(row["name"], details, lang),
     )
 
 
-def matches(row: Mapping[str, Any], name: str | None, service: str | None) -> bool:
-    return (not name or row["name"] == name) and (not service or row["producer"] == service)
+def matches(
+    row: Mapping[str, Any], name: str | None, service: str | None, hide: str | None = None
+) -> bool:
+    return (
+        (not name or row["name"] == name)
+        and (not service or row["producer"] == service)
+        and row["name"] != hide
+    )
 
 
 @router.get("/api/figures", response_model=Figures, summary="The consortium's key figures")
@@ -102,6 +135,8 @@ async def get_events(
         str | None, Query(min_length=1, max_length=200, description="Only this aggregate's")
     ] = None,
     lang: LangQuery = i18n.DEFAULT_LANG,
+    hide_deliveries: HideDeliveriesQuery = False,
+    group_deliveries: GroupDeliveriesQuery = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> FeedPage:
@@ -113,9 +148,14 @@ async def get_events(
         offset=offset,
         after=after,
         key=key,
+        hide=store.DELIVERIES if hide_deliveries else None,
+        grouped=group_deliveries,
     )
     return FeedPage(
-        items=[feed_item(row, lang) for row in rows], total=total, limit=limit, offset=offset
+        items=[feed_item(row, lang, group_deliveries) for row in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
     )
 
 
@@ -125,7 +165,9 @@ async def get_events(
     description=(
         "Each event the dashboard handles is sent, after its transaction commits, as an SSE "
         "message of type `feed` whose data is a FeedItem and whose id is its seq. A client "
-        "that reconnects with Last-Event-ID (browsers do) first gets what it missed."
+        "that reconnects with Last-Event-ID (browsers do) first gets what it missed. With "
+        "group_deliveries, a campaign's or an announcement's messages are one item (its id is "
+        "the group's) that comes again, with the new seq and counts, as each is delivered."
     ),
     response_class=EventSourceResponse,
 )
@@ -138,6 +180,8 @@ async def stream(
         Query(ge=0, le=MAX_SEQ, description="Start after this seq (the page's last seen)"),
     ] = None,
     lang: LangQuery = i18n.DEFAULT_LANG,
+    hide_deliveries: HideDeliveriesQuery = False,
+    group_deliveries: GroupDeliveriesQuery = False,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> EventSourceResponse:
     pool = pool_of(request)
@@ -148,9 +192,10 @@ async def stream(
     else:
         resume = after
     name, producer = type_ or None, service or None
+    hide = store.DELIVERIES if hide_deliveries else None
 
     def message(row: Mapping[str, Any]) -> ServerSentEvent:
-        item = feed_item(row, lang)
+        item = feed_item(row, lang, group_deliveries)
         return ServerSentEvent(
             data=json.dumps(item.model_dump(mode="json"), ensure_ascii=False),
             event="feed",
@@ -166,10 +211,10 @@ async def stream(
             if resume is not None:
                 for row in await store.feed_since(pool, resume, STREAM_CATCH_UP):
                     caught_up.add(row["seq"])
-                    if matches(row, name, producer):
+                    if matches(row, name, producer, hide):
                         yield message(row)
             while (row := await subscription.next()) is not None:
-                if row["seq"] not in caught_up and matches(row, name, producer):
+                if row["seq"] not in caught_up and matches(row, name, producer, hide):
                     yield message(row)
 
     return EventSourceResponse(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import httpx
 import jinja2
+import jwt
 from fastapi import Request
 
 from kit.app import Runtime, runtime_of
@@ -50,6 +51,22 @@ def verify_operator(request: Request, token: str) -> Caller:
             field="authorization",
         )
     return caller
+
+
+def sign_in_problem(error: ApiError) -> str:
+    """The translation key of why a token did not open the operator view. The page says it in
+    the reader's language; the library's own text (PyJWT's "Not enough segments") is English
+    and means nothing to a coordinator."""
+    if error.status == 403:
+        return "token_wrong_role"
+    if isinstance(error.__cause__, jwt.ExpiredSignatureError):
+        return "token_expired"
+    verifier_failed = error.__cause__ is not None
+    if not verifier_failed and "no token key" in error.detail:
+        return "token_unchecked"
+    if not verifier_failed and "required" in error.detail:
+        return "token_required"
+    return "token_invalid"
 
 
 def operator_caller(request: Request) -> Caller:

@@ -107,6 +107,7 @@ class LibraryFacts:
     name_en: str | None
     population: int
     library_system: str | None
+    municipalities: tuple[str, ...] = ()
 
 
 def library_facts(data: Mapping[str, Any]) -> LibraryFacts | None:
@@ -121,6 +122,7 @@ def library_facts(data: Mapping[str, Any]) -> LibraryFacts | None:
         name_en=text(get(data, "library.names.en")),
         population=max(integer(get(data, "library.population")), 0),
         library_system=text(get(data, "library.library_system"), 60),
+        municipalities=tuple(sorted(set(texts(get(data, "library.municipalities"))))),
     )
 
 
@@ -151,6 +153,8 @@ class AgreementFacts:
     material_types: list[str]
     annual_cost_cents: int | None
     signed_on: dt.date | None
+    valid_from: dt.date | None = None
+    valid_until: dt.date | None = None
 
 
 def agreement_facts(data: Mapping[str, Any]) -> AgreementFacts | None:
@@ -158,6 +162,10 @@ def agreement_facts(data: Mapping[str, Any]) -> AgreementFacts | None:
     if agreement_id is None:
         return None
     cost = get(data, "annual_cost_cents")
+    periods = get(data, "periods")
+    periods = [p for p in periods if isinstance(p, Mapping)] if isinstance(periods, list) else []
+    starts = [d for d in (day(p.get("start")) for p in periods) if d]
+    ends = [d for d in (day(p.get("end")) for p in periods) if d]
     return AgreementFacts(
         agreement_id=agreement_id,
         title=text(get(data, "title")),
@@ -166,6 +174,8 @@ def agreement_facts(data: Mapping[str, Any]) -> AgreementFacts | None:
         material_types=texts(get(data, "material_types")),
         annual_cost_cents=max(integer(cost), 0) if cost is not None else None,
         signed_on=day(get(data, "signed_on")),
+        valid_from=min(starts) if starts else None,
+        valid_until=max(ends) if ends else None,
     )
 
 
@@ -236,9 +246,15 @@ def withdraws_collection(reason: str | None) -> bool:
 # The payload fields each event's feed line may show. An allow-list, so personal data (contact
 # names and addresses) and free text (descriptions, justifications) never reach the page.
 FEED_FIELDS: dict[str, tuple[str, ...]] = {
-    "member-joined": ("library.names.fi", "library.names.en", "library.population", "joined_on"),
-    "member-updated": ("library.names.fi", "library.names.en", "is_member"),
-    "member-left": ("library.names.fi", "library.names.en", "effective_date"),
+    "member-joined": (
+        "library.names.fi",
+        "library.names.sv",
+        "library.names.en",
+        "library.population",
+        "joined_on",
+    ),
+    "member-updated": ("library.names.fi", "library.names.sv", "library.names.en", "is_member"),
+    "member-left": ("library.names.fi", "library.names.sv", "library.names.en", "effective_date"),
     "organisation-updated": ("organisation.names.fi", "organisation.business_id"),
     "kimppa-updated": ("kimppa_name", "library_system"),
     "population-figures-loaded": ("year", "municipalities", "population"),
@@ -262,7 +278,8 @@ FEED_FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "records-available": ("isil", "title", "count"),
     "records-withdrawn": ("isil", "count", "reason"),
-    "message-delivered": ("kind", "isil", "status"),
+    # The cause groups a campaign's or an announcement's mails into one item on the page.
+    "message-delivered": ("kind", "isil", "status", "cause_id"),
     "campaign-sent": ("title", "recipients", "sent", "failed"),
     "announcement-published": ("title", "language"),
 }
@@ -286,6 +303,34 @@ def redact(value: str, limit: int = REASON_LIMIT) -> str:
 
 
 # --- figures ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServedArea:
+    """A library and the municipalities it serves (Statistics Finland codes)."""
+
+    isil: str
+    municipalities: tuple[str, ...]
+    population: int
+
+
+def served_population(libraries: Iterable[ServedArea]) -> int:
+    """The population a set of libraries serves, each municipality counted once.
+
+    Libraries share municipalities (a city library and its mobile library; a joint library of
+    several towns beside each town's own): adding up their populations counted the same
+    residents twice and put the consortium above 100 % of Finland. Events carry a library's
+    population and its municipalities, not each municipality's own figure, so a library's
+    population is spread evenly over its municipalities and each municipality counts the
+    largest share any library reports for it. A library with no known municipality (seen
+    before they were recorded) counts as an area of its own."""
+    by_municipality: dict[str, float] = {}
+    for library in libraries:
+        codes = sorted(set(library.municipalities)) or [f"isil:{library.isil}"]
+        each = max(library.population, 0) / len(codes)
+        for code in codes:
+            by_municipality[code] = max(by_municipality.get(code, 0.0), each)
+    return round(sum(by_municipality.values()))
 
 
 def share(part: int, whole: int = FINLAND_POPULATION) -> float:

@@ -17,7 +17,9 @@ from services.dashboard import domain, store
 
 class MemberFigures(BaseModel):
     active: int = Field(description="Libraries that are members now")
-    population: int = Field(description="Population the active members serve")
+    population: int = Field(
+        description="Population the active members serve, each municipality counted once"
+    )
     population_share: float = Field(description="That population as a share of Finland's")
 
 
@@ -29,11 +31,15 @@ class AgreementFigure(BaseModel):
     material_types: list[str]
     active: bool = Field(description="In force today")
     participants: int = Field(description="Libraries taking part today")
-    population: int = Field(description="Population the participants serve")
+    population: int = Field(
+        description="Population the participants serve, each municipality counted once"
+    )
     population_share: float = Field(description="Coverage: that population over Finland's")
     annual_cost_cents: int | None
     signed_on: dt.date | None
     ended_on: dt.date | None = Field(description="First day no longer in force")
+    valid_from: dt.date | None = Field(None, description="Start of its first period")
+    valid_until: dt.date | None = Field(None, description="End of its last period")
 
 
 class AgreementFigures(BaseModel):
@@ -113,8 +119,9 @@ class Figures(BaseModel):
 async def figures(pool: asyncpg.Pool, today: dt.date) -> Figures:
     # One repeatable-read snapshot: the figures never mix states from before and after an event.
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        active_members, population = await store.member_totals(conn)
+        members = await store.active_members(conn)
         agreement_rows = await store.agreements(conn, today)
+        participants = await store.participants_today(conn, today)
         collection_rows = await store.collections(conn)
         kinds = await store.delivery_counts(conn)
         campaigns, announcements = await store.outreach_totals(conn)
@@ -122,13 +129,17 @@ async def figures(pool: asyncpg.Pool, today: dt.date) -> Figures:
         membership_intervals = await store.membership_intervals(conn)
         participation_intervals = await store.participation_intervals(conn)
 
-    agreements = [
-        AgreementFigure(
-            **{k: row[k] for k in AgreementFigure.model_fields if k in row},
-            population_share=domain.share(row["population"]),
+    population = domain.served_population(members)
+    agreements = []
+    for row in agreement_rows:
+        served = domain.served_population(participants.get(row["agreement_id"], []))
+        agreements.append(
+            AgreementFigure(
+                **{k: row[k] for k in AgreementFigure.model_fields if k in row},
+                population=served,
+                population_share=domain.share(served),
+            )
         )
-        for row in agreement_rows
-    ]
     active = [a for a in agreements if a.active]
     collections = [
         CollectionFigure(
@@ -147,7 +158,7 @@ async def figures(pool: asyncpg.Pool, today: dt.date) -> Figures:
         as_of=today,
         finland_population=domain.FINLAND_POPULATION,
         members=MemberFigures(
-            active=active_members,
+            active=len(members),
             population=population,
             population_share=domain.share(population),
         ),

@@ -33,7 +33,7 @@ from services.dashboard.domain import get, integer, text
 reactions = Reactions()
 
 
-async def add_to_feed(delivery: Delivery, event: Event) -> None:
+async def add_to_feed(delivery: Delivery, event: Event, group_id: str | None = None) -> None:
     """Every event enters the feed, whether or not it moves a figure."""
     envelope = delivery.envelope
     kind = domain.parse_type(envelope.type)
@@ -51,6 +51,7 @@ async def add_to_feed(delivery: Delivery, event: Event) -> None:
             key=key[:200],
             occurred_at=envelope.time or dt.datetime.now(dt.UTC),
             details=domain.feed_details(kind.name, envelope.data),
+            group_id=group_id,
         ),
     )
 
@@ -217,15 +218,17 @@ async def message_delivered(delivery: Delivery, event: MessageDelivered) -> None
     data = delivery.envelope.data
     delivery_id = text(get(data, "delivery_id"), 100)
     status = text(get(data, "status"), 30)
+    kind = text(get(data, "kind"), 60) or "other"
     if delivery_id and status:
         await store.record_delivery(
-            delivery.conn,
-            delivery_id,
-            text(get(data, "kind"), 60) or "other",
-            text(get(data, "isil"), 16),
-            status,
+            delivery.conn, delivery_id, kind, text(get(data, "isil"), 16), status
         )
-    await add_to_feed(delivery, event)
+    # One mail per recipient would flood the page (a campaign sends thousands): its rows form
+    # one group per cause (a campaign, or the event an announcement answers) and kind.
+    cause_id = text(get(data, "cause_id"), 200)
+    await add_to_feed(
+        delivery, event, group_id=f"deliveries:{kind}:{cause_id}" if cause_id else None
+    )
 
 
 @reactions.on(CampaignSent)

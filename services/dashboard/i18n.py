@@ -1,8 +1,10 @@
-"""The page in Finnish and English: texts, number and date formats, and event summaries.
+"""The page in Finnish, Swedish and English: texts, number and date formats, event names and
+summaries. Every text a person reads on the dashboard comes from the tables here, in all three
+languages (the consortium serves Swedish-speaking municipalities too).
 
-Formats follow each language's convention (Finnish: ``5 635 971``, ``1,2 %``, ``12 345 €``,
-``14.5.2026``; English: ``5,635,971``, ``1.2%``, ``€12,345``, ``14 May 2026``). Times are
-shown in Helsinki time, the consortium's own.
+Formats follow each language's convention in Finland (Finnish and Finland-Swedish: ``5 635 971``,
+``1,2 %``, ``12 345 €``, ``14.5.2026``; English: ``5,635,971``, ``1.2%``, ``€12,345``,
+``14 May 2026``). Times are shown in Helsinki time, the consortium's own.
 """
 
 from __future__ import annotations
@@ -13,179 +15,455 @@ from collections.abc import Mapping
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-Lang = Literal["fi", "en"]
-LANGUAGES: tuple[Lang, ...] = ("fi", "en")
+Lang = Literal["fi", "sv", "en"]
+LANGUAGES: tuple[Lang, ...] = ("fi", "sv", "en")
 DEFAULT_LANG: Lang = "fi"
 HELSINKI = ZoneInfo("Europe/Helsinki")
 NBSP = "\u00a0"
 
 TEXTS: dict[str, dict[Lang, str]] = {
-    "title": {"fi": "Konsortion tilannekuva", "en": "Consortium dashboard"},
-    "operator_title": {"fi": "Ylläpitonäkymä", "en": "Operator view"},
-    "skip": {"fi": "Siirry pääsisältöön", "en": "Skip to main content"},
-    "other_lang": {"fi": "In English", "en": "Suomeksi"},
-    "nav_label": {"fi": "Sivuston navigointi", "en": "Site navigation"},
-    "nav_dashboard": {"fi": "Tilannekuva", "en": "Dashboard"},
-    "nav_operator": {"fi": "Ylläpito", "en": "Operator view"},
-    "figures": {"fi": "Tunnusluvut", "en": "Key figures"},
-    "members": {"fi": "Jäsenkirjastot", "en": "Member libraries"},
-    "members_active": {"fi": "aktiivista jäsentä", "en": "active members"},
-    "population_served": {"fi": "asukasta", "en": "residents served"},
-    "of_finland": {"fi": "Suomen väestöstä", "en": "of Finland's population"},
-    "agreements": {"fi": "Puitesopimukset", "en": "Framework agreements"},
-    "agreements_active": {"fi": "voimassa olevaa sopimusta", "en": "active agreements"},
-    "participations": {"fi": "osallistumista", "en": "participations"},
-    "annual_cost_total": {"fi": "vuosikustannukset yhteensä", "en": "annual cost in total"},
-    "catalogue": {"fi": "Luettelointi", "en": "Catalogue"},
-    "records_total": {"fi": "tietuetta kokoelmissa", "en": "records in collections"},
-    "collections_n": {"fi": "Kokoelmia", "en": "Collections"},
-    "outreach": {"fi": "Viestintä", "en": "Outreach"},
-    "sent": {"fi": "lähetetty", "en": "sent"},
-    "failed": {"fi": "epäonnistunut", "en": "failed"},
-    "procurement": {"fi": "Hankinnat", "en": "Procurement"},
-    "tenders_open": {"fi": "avointa kilpailutusta", "en": "open tenders"},
-    "needs": {"fi": "hankintatarvetta", "en": "proposed needs"},
-    "agreement": {"fi": "Sopimus", "en": "Agreement"},
-    "supplier": {"fi": "Toimittaja", "en": "Supplier"},
-    "participants": {"fi": "Osallistujat", "en": "Participants"},
-    "coverage": {"fi": "Väestökattavuus", "en": "Population coverage"},
-    "annual_cost": {"fi": "Vuosikustannus", "en": "Annual cost"},
+    "title": {
+        "fi": "Konsortion tilannekuva",
+        "sv": "Konsortiets lägesbild",
+        "en": "Consortium dashboard",
+    },
+    "operator_title": {"fi": "Ylläpitonäkymä", "sv": "Driftvy", "en": "Operator view"},
+    "skip": {
+        "fi": "Siirry pääsisältöön",
+        "sv": "Hoppa till huvudinnehållet",
+        "en": "Skip to main content",
+    },
+    "language": {"fi": "Kieli", "sv": "Språk", "en": "Language"},
+    "nav_label": {
+        "fi": "Sivuston navigointi",
+        "sv": "Webbplatsens navigering",
+        "en": "Site navigation",
+    },
+    "nav_dashboard": {"fi": "Tilannekuva", "sv": "Lägesbild", "en": "Dashboard"},
+    "nav_operator": {"fi": "Ylläpito", "sv": "Drift", "en": "Operator view"},
+    "figures": {"fi": "Tunnusluvut", "sv": "Nyckeltal", "en": "Key figures"},
+    "members": {"fi": "Jäsenkirjastot", "sv": "Medlemsbibliotek", "en": "Member libraries"},
+    "members_active": {
+        "fi": "aktiivista jäsentä",
+        "sv": "aktiva medlemmar",
+        "en": "active members",
+    },
+    "population_served": {"fi": "asukasta", "sv": "invånare", "en": "residents served"},
+    "of_finland": {
+        "fi": "Suomen väestöstä",
+        "sv": "av Finlands befolkning",
+        "en": "of Finland's population",
+    },
+    "agreements": {"fi": "Puitesopimukset", "sv": "Ramavtal", "en": "Framework agreements"},
+    "agreements_active": {
+        "fi": "voimassa olevaa sopimusta",
+        "sv": "gällande avtal",
+        "en": "active agreements",
+    },
+    "participations": {"fi": "osallistumista", "sv": "anslutningar", "en": "participations"},
+    "annual_cost_total": {
+        "fi": "vuosikustannukset yhteensä",
+        "sv": "årskostnader totalt",
+        "en": "annual cost in total",
+    },
+    "catalogue": {"fi": "Luettelointi", "sv": "Katalogisering", "en": "Catalogue"},
+    "records_total": {
+        "fi": "tietuetta kokoelmissa",
+        "sv": "poster i samlingarna",
+        "en": "records in collections",
+    },
+    "collections_n": {"fi": "Kokoelmia", "sv": "Samlingar", "en": "Collections"},
+    "outreach": {"fi": "Viestintä", "sv": "Kommunikation", "en": "Outreach"},
+    "sent": {"fi": "lähetetty", "sv": "skickade", "en": "sent"},
+    "failed": {"fi": "epäonnistunut", "sv": "misslyckade", "en": "failed"},
+    "procurement": {"fi": "Hankinnat", "sv": "Upphandlingar", "en": "Procurement"},
+    "tenders_open": {
+        "fi": "avointa kilpailutusta",
+        "sv": "öppna anbudsförfaranden",
+        "en": "open tenders",
+    },
+    "needs": {"fi": "hankintatarvetta", "sv": "anskaffningsbehov", "en": "proposed needs"},
+    "agreement": {"fi": "Sopimus", "sv": "Avtal", "en": "Agreement"},
+    "supplier": {"fi": "Toimittaja", "sv": "Leverantör", "en": "Supplier"},
+    "participants": {"fi": "Osallistujat", "sv": "Deltagare", "en": "Participants"},
+    "coverage": {"fi": "Väestökattavuus", "sv": "Befolkningstäckning", "en": "Population coverage"},
+    "annual_cost": {"fi": "Vuosikustannus", "sv": "Årskostnad", "en": "Annual cost"},
     "agreements_caption": {
         "fi": "Voimassa olevat puitesopimukset",
+        "sv": "Gällande ramavtal",
         "en": "Active framework agreements",
     },
-    "no_agreements": {"fi": "Ei voimassa olevia sopimuksia.", "en": "No active agreements."},
-    "collection": {"fi": "Kokoelma", "en": "Collection"},
-    "records": {"fi": "Tietueet", "en": "Records"},
-    "libraries": {"fi": "Kirjastot", "en": "Libraries"},
-    "accepted_share": {"fi": "Hyväksytty", "en": "Accepted"},
-    "warnings": {"fi": "Varoitukset", "en": "Warnings"},
+    "agreement_period": {"fi": "Kausi", "sv": "Period", "en": "Period"},
+    "identifier": {"fi": "Tunnus", "sv": "Beteckning", "en": "Identifier"},
+    "no_agreements": {
+        "fi": "Ei voimassa olevia sopimuksia.",
+        "sv": "Inga gällande avtal.",
+        "en": "No active agreements.",
+    },
+    "collection": {"fi": "Kokoelma", "sv": "Samling", "en": "Collection"},
+    "records": {"fi": "Tietueet", "sv": "Poster", "en": "Records"},
+    "libraries": {"fi": "Kirjastot", "sv": "Bibliotek", "en": "Libraries"},
+    "accepted_share": {"fi": "Hyväksytty", "sv": "Godkända", "en": "Accepted"},
+    "warnings": {"fi": "Varoitukset", "sv": "Varningar", "en": "Warnings"},
     "collections_caption": {
         "fi": "Tietueet kokoelmittain ja niiden laatu",
+        "sv": "Poster per samling och deras kvalitet",
         "en": "Records per collection and their quality",
     },
-    "no_collections": {"fi": "Ei vielä kokoelmia.", "en": "No collections yet."},
-    "kind": {"fi": "Viestityyppi", "en": "Message kind"},
+    "no_collections": {
+        "fi": "Ei vielä kokoelmia.",
+        "sv": "Inga samlingar ännu.",
+        "en": "No collections yet.",
+    },
+    "kind": {"fi": "Viestityyppi", "sv": "Meddelandetyp", "en": "Message kind"},
     "deliveries_caption": {
         "fi": "Lähetetyt ja epäonnistuneet viestit tyypeittäin",
+        "sv": "Skickade och misslyckade meddelanden per typ",
         "en": "Messages sent and failed, by kind",
     },
-    "no_deliveries": {"fi": "Ei vielä viestejä.", "en": "No messages yet."},
-    "total": {"fi": "Yhteensä", "en": "Total"},
-    "charts": {"fi": "Kehitys", "en": "Over time"},
-    "chart_members": {"fi": "Jäsenkirjastot päivittäin", "en": "Member libraries per day"},
+    "no_deliveries": {
+        "fi": "Ei vielä viestejä.",
+        "sv": "Inga meddelanden ännu.",
+        "en": "No messages yet.",
+    },
+    "total": {"fi": "Yhteensä", "sv": "Totalt", "en": "Total"},
+    "charts": {"fi": "Kehitys", "sv": "Utveckling", "en": "Over time"},
+    "chart_members": {
+        "fi": "Jäsenkirjastot päivittäin",
+        "sv": "Medlemsbibliotek per dag",
+        "en": "Member libraries per day",
+    },
     "chart_participation": {
         "fi": "Sopimusosallistumiset päivittäin",
+        "sv": "Avtalsanslutningar per dag",
         "en": "Agreement participations per day",
     },
     "chart_desc": {
         "fi": "Porrasviivakaavio {start}–{end}: alussa {first}, lopussa {last}, enimmillään {max}.",
+        "sv": "Stegdiagram {start}–{end}: {first} i början, {last} i slutet, högst {max}.",
         "en": "Step chart {start} to {end}: {first} at the start, {last} at the end, "
         "at most {max}.",
     },
-    "chart_data": {"fi": "Kaavion tiedot taulukkona", "en": "Chart data as a table"},
-    "date": {"fi": "Päivä", "en": "Date"},
-    "count": {"fi": "Määrä", "en": "Count"},
-    "no_data": {"fi": "Ei vielä tietoja.", "en": "No data yet."},
-    "feed": {"fi": "Tapahtumavirta", "en": "Live event feed"},
-    "filter_type": {"fi": "Tapahtumatyyppi", "en": "Event type"},
-    "filter_service": {"fi": "Palvelu", "en": "Service"},
-    "all": {"fi": "Kaikki", "en": "All"},
-    "apply_filters": {"fi": "Suodata", "en": "Filter"},
-    "clear_filters": {"fi": "Poista suodattimet", "en": "Clear filters"},
-    "feed_empty": {"fi": "Ei tapahtumia.", "en": "No events."},
-    "live_connecting": {"fi": "Yhdistetään…", "en": "Connecting…"},
-    "live_connected": {"fi": "Reaaliaikainen yhteys päällä", "en": "Live updates on"},
+    "chart_data": {
+        "fi": "Kaavion tiedot taulukkona",
+        "sv": "Diagrammets data som tabell",
+        "en": "Chart data as a table",
+    },
+    "date": {"fi": "Päivä", "sv": "Datum", "en": "Date"},
+    "count": {"fi": "Määrä", "sv": "Antal", "en": "Count"},
+    "no_data": {"fi": "Ei vielä tietoja.", "sv": "Inga uppgifter ännu.", "en": "No data yet."},
+    "feed": {"fi": "Tapahtumavirta", "sv": "Händelseflöde", "en": "Live event feed"},
+    "filter_type": {"fi": "Tapahtumatyyppi", "sv": "Händelsetyp", "en": "Event type"},
+    "filter_service": {"fi": "Palvelu", "sv": "Tjänst", "en": "Service"},
+    "hide_deliveries": {
+        "fi": "Piilota viestien toimitukset",
+        "sv": "Dölj meddelandeleveranser",
+        "en": "Hide message deliveries",
+    },
+    "all": {"fi": "Kaikki", "sv": "Alla", "en": "All"},
+    "apply_filters": {"fi": "Suodata", "sv": "Filtrera", "en": "Filter"},
+    "clear_filters": {"fi": "Poista suodattimet", "sv": "Ta bort filter", "en": "Clear filters"},
+    "feed_empty": {"fi": "Ei tapahtumia.", "sv": "Inga händelser.", "en": "No events."},
+    "live_connecting": {"fi": "Yhdistetään…", "sv": "Ansluter…", "en": "Connecting…"},
+    "live_connected": {
+        "fi": "Reaaliaikainen yhteys päällä",
+        "sv": "Realtidsuppdatering på",
+        "en": "Live updates on",
+    },
     "live_lost": {
         "fi": "Yhteys katkesi, yhdistetään uudelleen…",
+        "sv": "Anslutningen bröts, ansluter igen…",
         "en": "Connection lost, reconnecting…",
     },
-    "event_time": {"fi": "Aika", "en": "Time"},
-    "event_type": {"fi": "Tyyppi", "en": "Type"},
-    "event_key": {"fi": "Avain", "en": "Key"},
+    "event_time": {"fi": "Aika", "sv": "Tid", "en": "Time"},
+    "event_type": {"fi": "Tyyppi", "sv": "Typ", "en": "Type"},
+    "event_key": {"fi": "Avain", "sv": "Nyckel", "en": "Key"},
     "footer": {
         "fi": "Luvut lasketaan tapahtumavirrasta. Sivulla ei näytetä henkilötietoja.",
+        "sv": "Siffrorna beräknas ur händelseflödet. Sidan visar inga personuppgifter.",
         "en": "Figures are computed from the event stream. No personal data is shown.",
     },
     # operator view
-    "login_title": {"fi": "Kirjaudu ylläpitonäkymään", "en": "Sign in to the operator view"},
+    "login_title": {
+        "fi": "Kirjaudu ylläpitonäkymään",
+        "sv": "Logga in i driftvyn",
+        "en": "Sign in to the operator view",
+    },
     "login_help": {
         "fi": "Liitä ylläpitäjän tai koordinaattorin tunniste (bearer token).",
+        "sv": "Klistra in en driftansvarigs eller koordinators nyckel (bearer token).",
         "en": "Paste an operator or coordinator token (bearer token).",
     },
-    "token": {"fi": "Tunniste", "en": "Token"},
-    "sign_in": {"fi": "Kirjaudu", "en": "Sign in"},
-    "sign_out": {"fi": "Kirjaudu ulos", "en": "Sign out"},
-    "health": {"fi": "Palveluiden tila", "en": "Service health"},
-    "service": {"fi": "Palvelu", "en": "Service"},
-    "status": {"fi": "Tila", "en": "Status"},
-    "checks": {"fi": "Tarkistukset", "en": "Checks"},
-    "outbox_backlog": {"fi": "Lähtevät jonossa (outbox)", "en": "Outbox backlog"},
-    "ready": {"fi": "valmis", "en": "ready"},
-    "not ready": {"fi": "ei valmis", "en": "not ready"},
-    "unreachable": {"fi": "ei tavoitettavissa", "en": "unreachable"},
-    "lag": {"fi": "Kuluttajien viive", "en": "Consumer lag"},
-    "group": {"fi": "Ryhmä", "en": "Group"},
-    "topic": {"fi": "Aihe", "en": "Topic"},
-    "partition": {"fi": "Osio", "en": "Partition"},
-    "committed": {"fi": "Kuitattu", "en": "Committed"},
-    "end": {"fi": "Loppu", "en": "End"},
-    "lag_col": {"fi": "Viive", "en": "Lag"},
-    "no_offsets": {"fi": "ei kuitattuja siirtymiä", "en": "no committed offsets"},
-    "broker_error": {"fi": "Välittäjään ei saatu yhteyttä", "en": "The broker was not reachable"},
-    "dead_letters": {"fi": "Käsittelemättömät viestit (DLQ)", "en": "Dead letters"},
+    "token": {"fi": "Tunniste", "sv": "Nyckel", "en": "Token"},
+    "token_required": {
+        "fi": "Tunniste puuttuu. Liitä tunniste kenttään.",
+        "sv": "Nyckeln saknas. Klistra in den i fältet.",
+        "en": "A token is required. Paste it into the field.",
+    },
+    "token_invalid": {
+        "fi": "Tunniste ei kelpaa: se on vajaa, väärin kopioitu tai toisen järjestelmän.",
+        "sv": "Nyckeln är ogiltig: den är ofullständig, felkopierad eller från ett annat system.",
+        "en": "The token is not valid: it is incomplete, mis-copied or from another system.",
+    },
+    "token_expired": {
+        "fi": "Tunniste on vanhentunut. Hanki uusi tunniste.",
+        "sv": "Nyckeln har gått ut. Skaffa en ny nyckel.",
+        "en": "The token has expired. Get a new one.",
+    },
+    "token_unchecked": {
+        "fi": "Tunnisteita ei voi tarkistaa: palvelulle ei ole asetettu avainta.",
+        "sv": "Nycklar kan inte kontrolleras: tjänsten har ingen nyckel inställd.",
+        "en": "Tokens cannot be checked: this service has no token key configured.",
+    },
+    "token_wrong_role": {
+        "fi": "Tällä tunnisteella ei näe ylläpitonäkymää: tarvitaan ylläpitäjän tai "
+        "koordinaattorin rooli.",
+        "sv": "Den här nyckeln ger inte tillgång till driftvyn: rollen driftansvarig eller "
+        "koordinator krävs.",
+        "en": "This token may not see the operator view: it needs the operator or "
+        "coordinator role.",
+    },
+    "sign_in": {"fi": "Kirjaudu", "sv": "Logga in", "en": "Sign in"},
+    "sign_out": {"fi": "Kirjaudu ulos", "sv": "Logga ut", "en": "Sign out"},
+    "health": {"fi": "Palveluiden tila", "sv": "Tjänsternas status", "en": "Service health"},
+    "service": {"fi": "Palvelu", "sv": "Tjänst", "en": "Service"},
+    "status": {"fi": "Tila", "sv": "Status", "en": "Status"},
+    "checks": {"fi": "Tarkistukset", "sv": "Kontroller", "en": "Checks"},
+    "outbox_backlog": {
+        "fi": "Lähtevät jonossa (outbox)",
+        "sv": "Utgående i kö (outbox)",
+        "en": "Outbox backlog",
+    },
+    "ready": {"fi": "valmis", "sv": "redo", "en": "ready"},
+    "not ready": {"fi": "ei valmis", "sv": "inte redo", "en": "not ready"},
+    "unreachable": {"fi": "ei tavoitettavissa", "sv": "kan inte nås", "en": "unreachable"},
+    "lag": {"fi": "Kuluttajien viive", "sv": "Konsumenternas eftersläpning", "en": "Consumer lag"},
+    "group": {"fi": "Ryhmä", "sv": "Grupp", "en": "Group"},
+    "topic": {"fi": "Aihe", "sv": "Ämne", "en": "Topic"},
+    "partition": {"fi": "Osio", "sv": "Partition", "en": "Partition"},
+    "committed": {"fi": "Kuitattu", "sv": "Kvitterad", "en": "Committed"},
+    "end": {"fi": "Loppu", "sv": "Slut", "en": "End"},
+    "lag_col": {"fi": "Viive", "sv": "Eftersläpning", "en": "Lag"},
+    "no_offsets": {
+        "fi": "ei kuitattuja siirtymiä",
+        "sv": "inga kvitterade positioner",
+        "en": "no committed offsets",
+    },
+    "broker_error": {
+        "fi": "Välittäjään ei saatu yhteyttä",
+        "sv": "Meddelandeförmedlaren kunde inte nås",
+        "en": "The broker was not reachable",
+    },
+    "dead_letters": {
+        "fi": "Käsittelemättömät viestit (DLQ)",
+        "sv": "Obehandlade meddelanden (DLQ)",
+        "en": "Dead letters",
+    },
     "dead_letter_counts": {
         "fi": "Käsittelemättömät viestit aiheittain ja ryhmittäin",
+        "sv": "Obehandlade meddelanden per ämne och grupp",
         "en": "Dead letters by topic and consumer group",
     },
-    "latest_reasons": {"fi": "Viimeisimmät syyt", "en": "Latest reasons"},
-    "reason": {"fi": "Syy", "en": "Reason"},
-    "error_class": {"fi": "Virheluokka", "en": "Error class"},
-    "no_dead_letters": {"fi": "Ei käsittelemättömiä viestejä.", "en": "No dead letters."},
-    "refresh": {"fi": "Päivitä", "en": "Refresh"},
-    "generated": {"fi": "Päivitetty", "en": "Generated"},
-    "yes": {"fi": "kyllä", "en": "yes"},
-    "no": {"fi": "ei", "en": "no"},
+    "latest_reasons": {"fi": "Viimeisimmät syyt", "sv": "Senaste orsaker", "en": "Latest reasons"},
+    "reason": {"fi": "Syy", "sv": "Orsak", "en": "Reason"},
+    "error_class": {"fi": "Virheluokka", "sv": "Felklass", "en": "Error class"},
+    "no_dead_letters": {
+        "fi": "Ei käsittelemättömiä viestejä.",
+        "sv": "Inga obehandlade meddelanden.",
+        "en": "No dead letters.",
+    },
+    "refresh": {"fi": "Päivitä", "sv": "Uppdatera", "en": "Refresh"},
+    "generated": {"fi": "Päivitetty", "sv": "Uppdaterad", "en": "Generated"},
+    "yes": {"fi": "kyllä", "sv": "ja", "en": "yes"},
+    "no": {"fi": "ei", "sv": "nej", "en": "no"},
+}
+
+# The readiness checks a service reports (kit.app's /health/ready); a check this list does
+# not know yet is shown by its name.
+CHECKS: dict[str, dict[Lang, str]] = {
+    "database": {"fi": "tietokanta", "sv": "databas", "en": "database"},
+    "migrations": {"fi": "tietokantamuutokset", "sv": "databasändringar", "en": "migrations"},
+    "broker": {"fi": "välittäjä", "sv": "förmedlare", "en": "broker"},
 }
 
 SERVICE_NAMES: dict[str, dict[Lang, str]] = {
-    "membership": {"fi": "Jäsenyys", "en": "Membership"},
-    "procurement": {"fi": "Hankinnat", "en": "Procurement"},
-    "catalogue": {"fi": "Luettelointi", "en": "Catalogue"},
-    "outreach": {"fi": "Viestintä", "en": "Outreach"},
-    "dashboard": {"fi": "Tilannekuva", "en": "Dashboard"},
+    "membership": {"fi": "Jäsenyys", "sv": "Medlemskap", "en": "Membership"},
+    "procurement": {"fi": "Hankinnat", "sv": "Upphandling", "en": "Procurement"},
+    "catalogue": {"fi": "Luettelointi", "sv": "Katalogisering", "en": "Catalogue"},
+    "outreach": {"fi": "Viestintä", "sv": "Kommunikation", "en": "Outreach"},
+    "usage": {"fi": "Käyttötilastot", "sv": "Användningsstatistik", "en": "Usage"},
+    "dashboard": {"fi": "Tilannekuva", "sv": "Lägesbild", "en": "Dashboard"},
 }
 
+# Each event's name as people read it, in place of its contract name (member-joined).
+EVENT_NAMES: dict[str, dict[Lang, str]] = {
+    "member-joined": {"fi": "Jäsen liittyi", "sv": "Medlem anslöt sig", "en": "Member joined"},
+    "member-updated": {
+        "fi": "Jäsenen tiedot muuttuivat",
+        "sv": "Medlemsuppgifter ändrades",
+        "en": "Member details changed",
+    },
+    "member-left": {"fi": "Jäsen erosi", "sv": "Medlem utträdde", "en": "Member left"},
+    "organisation-updated": {
+        "fi": "Organisaation tiedot muuttuivat",
+        "sv": "Organisationens uppgifter ändrades",
+        "en": "Organisation updated",
+    },
+    "kimppa-updated": {
+        "fi": "Kimpan tiedot muuttuivat",
+        "sv": "Samarbetsnätverkets uppgifter ändrades",
+        "en": "Shared catalogue (kimppa) updated",
+    },
+    "population-figures-loaded": {
+        "fi": "Asukasluvut ladattu",
+        "sv": "Invånarantal inlästa",
+        "en": "Population figures loaded",
+    },
+    "agreement-version-published": {
+        "fi": "Konsortiosopimuksen uusi versio",
+        "sv": "Ny version av konsortieavtalet",
+        "en": "Consortium agreement version published",
+    },
+    "agreement-version-accepted": {
+        "fi": "Sopimusversio hyväksytty",
+        "sv": "Avtalsversion godkänd",
+        "en": "Agreement version accepted",
+    },
+    "contact-erased": {
+        "fi": "Yhteyshenkilön tiedot poistettu",
+        "sv": "Kontaktpersonens uppgifter raderade",
+        "en": "Contact erased",
+    },
+    "need-proposed": {
+        "fi": "Hankintatarve ehdotettu",
+        "sv": "Anskaffningsbehov föreslaget",
+        "en": "Need proposed",
+    },
+    "interest-registered": {
+        "fi": "Kiinnostus ilmoitettu",
+        "sv": "Intresse anmält",
+        "en": "Interest registered",
+    },
+    "tender-opened": {
+        "fi": "Kilpailutus avattu",
+        "sv": "Anbudsförfarande öppnat",
+        "en": "Tender opened",
+    },
+    "tender-awarded": {
+        "fi": "Kilpailutus ratkaistu",
+        "sv": "Anbudsförfarande avgjort",
+        "en": "Tender awarded",
+    },
+    "tender-cancelled": {
+        "fi": "Kilpailutus peruttu",
+        "sv": "Anbudsförfarande avbrutet",
+        "en": "Tender cancelled",
+    },
+    "agreement-signed": {
+        "fi": "Sopimus allekirjoitettu",
+        "sv": "Avtal undertecknat",
+        "en": "Agreement signed",
+    },
+    "agreement-ended": {"fi": "Sopimus päättyi", "sv": "Avtal upphörde", "en": "Agreement ended"},
+    "agreement-joined": {
+        "fi": "Liittyminen sopimukseen",
+        "sv": "Anslutning till avtal",
+        "en": "Agreement joined",
+    },
+    "agreement-left": {
+        "fi": "Ero sopimuksesta",
+        "sv": "Utträde ur avtal",
+        "en": "Agreement left",
+    },
+    "titles-ingested": {
+        "fi": "Nimekeluettelo ladattu",
+        "sv": "Titellista inläst",
+        "en": "Titles ingested",
+    },
+    "records-available": {
+        "fi": "Tietueita saatavilla",
+        "sv": "Poster tillgängliga",
+        "en": "Records available",
+    },
+    "records-withdrawn": {
+        "fi": "Tietueita poistettu",
+        "sv": "Poster återkallade",
+        "en": "Records withdrawn",
+    },
+    "message-delivered": {
+        "fi": "Viestien toimitus",
+        "sv": "Meddelandeleverans",
+        "en": "Message delivery",
+    },
+    "campaign-sent": {"fi": "Kampanja lähetetty", "sv": "Kampanj skickad", "en": "Campaign sent"},
+    "announcement-published": {
+        "fi": "Tiedote julkaistu",
+        "sv": "Meddelande publicerat",
+        "en": "Announcement published",
+    },
+}
+
+# Outreach's message kinds (services/outreach/domain.py KINDS).
+MESSAGE_KINDS: dict[str, dict[Lang, str]] = {
+    "welcome": {"fi": "tervetuloviesti", "sv": "välkomstmeddelande", "en": "welcome"},
+    "announcement": {"fi": "tiedote", "sv": "meddelande", "en": "announcement"},
+    "kit": {"fi": "markkinointipaketti", "sv": "marknadsföringspaket", "en": "marketing kit"},
+    "invitation": {"fi": "kutsu", "sv": "inbjudan", "en": "invitation"},
+    "notice": {"fi": "ilmoitus", "sv": "avisering", "en": "notice"},
+    "campaign": {"fi": "kampanja", "sv": "kampanj", "en": "campaign"},
+    "other": {"fi": "muu", "sv": "övrigt", "en": "other"},
+}
+
+# Each language's name in itself, for the language switch (never translated).
+LANGUAGE_NAMES: dict[Lang, str] = {"fi": "Suomeksi", "sv": "På svenska", "en": "In English"}
+
 MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+# Finnish and Finland-Swedish share the number, date and time conventions of Finland.
+NORDIC: tuple[Lang, ...] = ("fi", "sv")
 
 
-def t(key: str, lang: Lang) -> str:
-    entry = TEXTS.get(key)
+def _lookup(table: Mapping[str, Mapping[Lang, str]], key: str, lang: Lang) -> str:
+    entry = table.get(key)
     return entry[lang] if entry else key
 
 
+def t(key: str, lang: Lang) -> str:
+    return _lookup(TEXTS, key, lang)
+
+
 def service_name(producer: str, lang: Lang) -> str:
-    entry = SERVICE_NAMES.get(producer)
-    return entry[lang] if entry else producer
+    return _lookup(SERVICE_NAMES, producer, lang)
+
+
+def event_name(name: str, lang: Lang) -> str:
+    return _lookup(EVENT_NAMES, name, lang)
+
+
+def message_kind(kind: str, lang: Lang) -> str:
+    return _lookup(MESSAGE_KINDS, kind, lang)
+
+
+def check_name(check: str, lang: Lang) -> str:
+    return _lookup(CHECKS, check, lang)
 
 
 def number(value: int | float, lang: Lang) -> str:
     grouped = f"{int(round(value)):,}"
-    return grouped.replace(",", NBSP) if lang == "fi" else grouped
+    return grouped.replace(",", NBSP) if lang in NORDIC else grouped
 
 
 def percent(fraction: float, lang: Lang, digits: int = 1) -> str:
     shown = f"{fraction * 100:.{digits}f}"
-    return f"{shown.replace('.', ',')}{NBSP}%" if lang == "fi" else f"{shown}%"
+    return f"{shown.replace('.', ',')}{NBSP}%" if lang in NORDIC else f"{shown}%"
 
 
 def euros(cents: int, lang: Lang) -> str:
     whole = number(round(cents / 100), lang)
-    return f"{whole}{NBSP}€" if lang == "fi" else f"€{whole}"
+    return f"{whole}{NBSP}€" if lang in NORDIC else f"€{whole}"
 
 
 def date(value: dt.date, lang: Lang) -> str:
-    if lang == "fi":
+    if lang in NORDIC:
         return f"{value.day}.{value.month}.{value.year}"
     return f"{value.day} {MONTHS_EN[value.month - 1]} {value.year}"
 
@@ -193,14 +471,14 @@ def date(value: dt.date, lang: Lang) -> str:
 def short_date(value: dt.date, lang: Lang) -> str:
     return (
         f"{value.day}.{value.month}."
-        if lang == "fi"
+        if lang in NORDIC
         else f"{value.day} {MONTHS_EN[value.month - 1]}"
     )
 
 
 def time_of(moment: dt.datetime, lang: Lang) -> str:
     local = moment.astimezone(HELSINKI)
-    if lang == "fi":
+    if lang in NORDIC:
         return f"{local.day}.{local.month}. {local:%H.%M.%S}"
     return f"{local.day} {MONTHS_EN[local.month - 1]} {local:%H:%M:%S}"
 
@@ -210,85 +488,128 @@ def time_of(moment: dt.datetime, lang: Lang) -> str:
 _SUMMARIES: dict[str, dict[Lang, str]] = {
     "member-joined": {
         "fi": "{name} liittyi jäseneksi ({population} asukasta)",
+        "sv": "{name} anslöt sig som medlem ({population} invånare)",
         "en": "{name} joined ({population} residents)",
     },
-    "member-updated": {"fi": "{name}: tiedot päivitetty", "en": "{name}: details updated"},
-    "member-left": {"fi": "{name} erosi {effective_date}", "en": "{name} left on {effective_date}"},
+    "member-updated": {
+        "fi": "{name}: tiedot päivitetty",
+        "sv": "{name}: uppgifterna uppdaterade",
+        "en": "{name}: details updated",
+    },
+    "member-left": {
+        "fi": "{name} erosi {effective_date}",
+        "sv": "{name} utträdde {effective_date}",
+        "en": "{name} left on {effective_date}",
+    },
     "need-proposed": {
         "fi": "Uusi hankintatarve: {material_type}",
+        "sv": "Nytt anskaffningsbehov: {material_type}",
         "en": "New need proposed: {material_type}",
     },
     "interest-registered": {
         "fi": "{isil} ilmoitti kiinnostuksensa",
+        "sv": "{isil} anmälde intresse",
         "en": "{isil} registered interest",
     },
-    "tender-opened": {"fi": "Kilpailutus avattu: {title}", "en": "Tender opened: {title}"},
+    "tender-opened": {
+        "fi": "Kilpailutus avattu: {title}",
+        "sv": "Anbudsförfarande öppnat: {title}",
+        "en": "Tender opened: {title}",
+    },
     "tender-awarded": {
         "fi": "Kilpailutus ratkaistu: {supplier_name} – {product}",
+        "sv": "Anbudsförfarande avgjort: {supplier_name} – {product}",
         "en": "Tender awarded: {supplier_name} – {product}",
     },
-    "tender-cancelled": {"fi": "Kilpailutus peruttu", "en": "Tender cancelled"},
+    "tender-cancelled": {
+        "fi": "Kilpailutus peruttu",
+        "sv": "Anbudsförfarande avbrutet",
+        "en": "Tender cancelled",
+    },
     "agreement-signed": {
         "fi": "Sopimus allekirjoitettu: {title} ({supplier_name}, {annual_cost}/v)",
+        "sv": "Avtal undertecknat: {title} ({supplier_name}, {annual_cost}/år)",
         "en": "Agreement signed: {title} ({supplier_name}, {annual_cost}/yr)",
     },
     "agreement-ended": {
         "fi": "Sopimus päättyi {effective_on}",
+        "sv": "Avtalet upphörde {effective_on}",
         "en": "Agreement ended {effective_on}",
     },
     "agreement-joined": {
         "fi": "{isil} liittyi sopimukseen {title} (osallistujia nyt {participants})",
+        "sv": "{isil} anslöt sig till avtalet {title} (deltagare nu {participants})",
         "en": "{isil} joined {title} (participants now: {participants})",
     },
     "agreement-left": {
         "fi": "{isil} erosi sopimuksesta (osallistujia nyt {participants})",
+        "sv": "{isil} utträdde ur avtalet (deltagare nu {participants})",
         "en": "{isil} left the agreement (participants now: {participants})",
     },
     "titles-ingested": {
         "fi": "{collection_id}: {counts_accepted} uutta, {counts_rejected} hylättyä, "
         "{records_in_collection} tietuetta",
+        "sv": "{collection_id}: {counts_accepted} nya, {counts_rejected} avvisade, "
+        "{records_in_collection} poster",
         "en": "{collection_id}: {counts_accepted} new, {counts_rejected} rejected, "
         "{records_in_collection} records",
     },
     "records-available": {
         "fi": "{isil}: {count} tietuetta saatavilla ({title})",
+        "sv": "{isil}: {count} poster tillgängliga ({title})",
         "en": "{isil}: {count} records available ({title})",
     },
     "records-withdrawn": {
         "fi": "{isil}: {count} tietuetta poistettu",
+        "sv": "{isil}: {count} poster återkallade",
         "en": "{isil}: {count} records withdrawn",
     },
     "message-delivered": {
         "fi": "Viesti ({kind}) kirjastolle {isil}: {status}",
+        "sv": "Meddelande ({kind}) till {isil}: {status}",
         "en": "Message ({kind}) to {isil}: {status}",
     },
     "campaign-sent": {
         "fi": "Kampanja {title}: {sent}/{recipients} lähetetty",
+        "sv": "Kampanj {title}: {sent}/{recipients} skickade",
         "en": "Campaign {title}: {sent}/{recipients} sent",
     },
     "announcement-published": {
         "fi": "Tiedote julkaistu: {title}",
+        "sv": "Meddelande publicerat: {title}",
         "en": "Announcement published: {title}",
     },
 }
 
-# Richer lines for payloads that carry optional fields (added to the contracts later): used
-# when every field they name is present, else the plain line above.
+# Richer lines for payloads that carry optional fields (added to the contracts later), and for
+# the feed's grouped deliveries: used when every field they name is present, else the plain
+# line above.
 _RICHER: dict[str, dict[Lang, str]] = {
     "tender-awarded": {
         "fi": "Kilpailutus ratkaistu: {title} – {supplier_name}, {product}",
+        "sv": "Anbudsförfarande avgjort: {title} – {supplier_name}, {product}",
         "en": "Tender awarded: {title} – {supplier_name}, {product}",
     },
-    "tender-cancelled": {"fi": "Kilpailutus peruttu: {title}", "en": "Tender cancelled: {title}"},
+    "tender-cancelled": {
+        "fi": "Kilpailutus peruttu: {title}",
+        "sv": "Anbudsförfarande avbrutet: {title}",
+        "en": "Tender cancelled: {title}",
+    },
     "agreement-ended": {
         "fi": "Sopimus {title} päättyi {effective_on}",
+        "sv": "Avtalet {title} upphörde {effective_on}",
         "en": "Agreement {title} ended {effective_on}",
+    },
+    "message-delivered": {
+        "fi": "Viestit ({kind}): {sent} lähetetty, {failed} epäonnistui",
+        "sv": "Meddelanden ({kind}): {sent} skickade, {failed} misslyckades",
+        "en": "Messages ({kind}): {sent} sent, {failed} failed",
     },
 }
 
 _STATUS: dict[str, dict[Lang, str]] = {
-    "sent": {"fi": "lähetetty", "en": "sent"},
-    "failed": {"fi": "epäonnistui", "en": "failed"},
+    "sent": {"fi": "lähetetty", "sv": "skickat", "en": "sent"},
+    "failed": {"fi": "epäonnistui", "sv": "misslyckades", "en": "failed"},
 }
 
 
@@ -306,7 +627,7 @@ def _fields(template: str) -> set[str]:
 def summary(name: str, details: Mapping[str, Any], lang: Lang) -> str:
     template = _SUMMARIES.get(name)
     if template is None:
-        return name
+        return event_name(name, lang)
     richer = _RICHER.get(name)
     if richer and _fields(richer[lang]) <= set(details):
         template = richer
@@ -318,10 +639,8 @@ def summary(name: str, details: Mapping[str, Any], lang: Lang) -> str:
             values[key] = number(value, lang)
         else:
             values[key] = value
-    names = (details.get("library_names_en") if lang == "en" else None) or details.get(
-        "library_names_fi"
-    )
-    if names:
+    names = details.get(f"library_names_{lang}") if lang != "fi" else None
+    if names := names or details.get("library_names_fi"):
         values["name"] = names
     if "library_population" in details:
         values["population"] = number(details["library_population"], lang)
@@ -336,6 +655,8 @@ def summary(name: str, details: Mapping[str, Any], lang: Lang) -> str:
     status = details.get("status")
     if isinstance(status, str) and status in _STATUS:
         values["status"] = _STATUS[status][lang]
+    if isinstance(details.get("kind"), str):
+        values["kind"] = message_kind(details["kind"], lang)
     return template[lang].format_map(values)
 
 
@@ -344,7 +665,9 @@ class Formatter:
 
     def __init__(self, lang: Lang) -> None:
         self.lang = lang
-        self.other: Lang = "en" if lang == "fi" else "fi"
+        self.others: list[tuple[Lang, str]] = [
+            (other, LANGUAGE_NAMES[other]) for other in LANGUAGES if other != lang
+        ]
 
     def t(self, key: str) -> str:
         return t(key, self.lang)
@@ -369,6 +692,15 @@ class Formatter:
 
     def service(self, producer: str) -> str:
         return service_name(producer, self.lang)
+
+    def event(self, name: str) -> str:
+        return event_name(name, self.lang)
+
+    def kind(self, kind: str) -> str:
+        return message_kind(kind, self.lang)
+
+    def check(self, check: str) -> str:
+        return check_name(check, self.lang)
 
     def summary(self, name: str, details: Mapping[str, Any]) -> str:
         return summary(name, details, self.lang)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import jinja2
 from fastapi import APIRouter, Form, Request
@@ -18,8 +19,20 @@ from contracts import ALL_EVENTS, PRODUCERS
 from kit.app import pool_of, runtime_of
 from kit.errors import ApiError
 from services.dashboard import charts, store
-from services.dashboard.api import LangQuery, ServiceQuery, TypeQuery, feed_item
-from services.dashboard.deps import OPERATOR_COOKIE, dashboard_of, operator_caller, verify_operator
+from services.dashboard.api import (
+    HideDeliveriesQuery,
+    LangQuery,
+    ServiceQuery,
+    TypeQuery,
+    feed_item,
+)
+from services.dashboard.deps import (
+    OPERATOR_COOKIE,
+    dashboard_of,
+    operator_caller,
+    sign_in_problem,
+    verify_operator,
+)
 from services.dashboard.figures import Figures, figures
 from services.dashboard.i18n import DEFAULT_LANG, Formatter, Lang
 from services.dashboard.operator import build_report
@@ -59,8 +72,15 @@ def render(
 ) -> HTMLResponse:
     pages: jinja2.Environment = dashboard_of(request).pages
     page, self_path = ("index", "/") if template == "index.html.j2" else ("operator", "/operator")
+    # The language switch keeps the page's filters: only the language changes.
+    kept = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "lang"])
     body = pages.get_template(template).render(
-        f=Formatter(lang), lang=lang, page=page, self_path=self_path, **context
+        f=Formatter(lang),
+        lang=lang,
+        page=page,
+        self_path=self_path,
+        kept_query=f"&{kept}" if kept else "",
+        **context,
     )
     headers = {**SECURITY_HEADERS, "Cache-Control": "no-store"}
     return HTMLResponse(body, status_code=status_code, headers=headers)
@@ -112,19 +132,27 @@ async def index(
     lang: LangQuery = DEFAULT_LANG,
     type_: TypeQuery = None,
     service: ServiceQuery = None,
+    hide_deliveries: HideDeliveriesQuery = False,
 ) -> HTMLResponse:
     pool = pool_of(request)
     rows, _total = await store.feed_page(
-        pool, name=type_ or None, producer=service or None, limit=FEED_PAGE, offset=0
+        pool,
+        name=type_ or None,
+        producer=service or None,
+        limit=FEED_PAGE,
+        offset=0,
+        hide=store.DELIVERIES if hide_deliveries else None,
+        grouped=True,
     )
     return render(
         request,
         "index.html.j2",
         lang,
-        feed=[feed_item(row, lang) for row in rows],
+        feed=[feed_item(row, lang, grouped=True) for row in rows],
         last_seq=await store.last_seq(pool),
         selected_type=type_ or "",
         selected_service=service or "",
+        hide_deliveries=hide_deliveries,
         choices=event_choices(),
         producers=PRODUCERS,
         **await figures_context(request, lang),
@@ -142,7 +170,10 @@ async def operator_view(request: Request, lang: LangQuery = DEFAULT_LANG) -> HTM
     try:
         operator_caller(request)
     except ApiError as error:
-        return render(request, "login.html.j2", lang, error.status, error=error.detail)
+        # No token yet is the normal way in: the form, without an alarm.
+        problem = sign_in_problem(error)
+        problem = None if problem == "token_required" else problem
+        return render(request, "login.html.j2", lang, error.status, error=problem)
     dashboard = dashboard_of(request)
     report = await build_report(
         runtime_of(request), dashboard.settings, dashboard.http, dashboard.probe
@@ -160,7 +191,7 @@ async def sign_in(
     try:
         verify_operator(request, token)
     except ApiError as error:
-        return render(request, "login.html.j2", lang, error.status, error=error.detail)
+        return render(request, "login.html.j2", lang, error.status, error=sign_in_problem(error))
     response = RedirectResponse(f"/operator?lang={lang}", status_code=303)
     response.set_cookie(
         OPERATOR_COOKIE,

@@ -21,10 +21,13 @@ from services.dashboard.domain import (
     LibraryFacts,
     ParticipationChange,
     Period,
+    ServedArea,
 )
 
 Conn = asyncpg.Connection | asyncpg.Pool
 FEED_CHANNEL = "dashboard_feed"
+# Outreach's per-mail event: grouped in the feed, and the one kind of item a reader may hide.
+DELIVERIES = "message-delivered"
 
 # --- membership --------------------------------------------------------------------------------
 
@@ -35,13 +38,15 @@ async def upsert_member(
     await conn.execute(
         """
         INSERT INTO members
-            (isil, name_fi, name_sv, name_en, population, library_system, is_member, period)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            (isil, name_fi, name_sv, name_en, population, library_system, is_member, period,
+             municipalities)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
         ON CONFLICT (isil) DO UPDATE SET
             name_fi = EXCLUDED.name_fi, name_sv = EXCLUDED.name_sv, name_en = EXCLUDED.name_en,
             population = EXCLUDED.population, library_system = EXCLUDED.library_system,
             is_member = EXCLUDED.is_member,
-            period = COALESCE(EXCLUDED.period, members.period)
+            period = COALESCE(EXCLUDED.period, members.period),
+            municipalities = EXCLUDED.municipalities
         """,
         library.isil,
         library.name_fi,
@@ -51,6 +56,7 @@ async def upsert_member(
         library.library_system,
         is_member,
         period,
+        list(library.municipalities),
     )
 
 
@@ -80,8 +86,8 @@ async def upsert_agreement(conn: asyncpg.Connection, facts: AgreementFacts) -> N
     await conn.execute(
         """
         INSERT INTO agreements (agreement_id, title, supplier, product, material_types,
-                                annual_cost_cents, signed_on)
-        VALUES ($1, $2, $3, $4, $5, $6, $7)
+                                annual_cost_cents, signed_on, valid_from, valid_until)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
         ON CONFLICT (agreement_id) DO UPDATE SET
             title = COALESCE(EXCLUDED.title, agreements.title),
             supplier = COALESCE(EXCLUDED.supplier, agreements.supplier),
@@ -90,7 +96,9 @@ async def upsert_agreement(conn: asyncpg.Connection, facts: AgreementFacts) -> N
                                   THEN EXCLUDED.material_types
                                   ELSE agreements.material_types END,
             annual_cost_cents = COALESCE(EXCLUDED.annual_cost_cents, agreements.annual_cost_cents),
-            signed_on = COALESCE(EXCLUDED.signed_on, agreements.signed_on)
+            signed_on = COALESCE(EXCLUDED.signed_on, agreements.signed_on),
+            valid_from = COALESCE(EXCLUDED.valid_from, agreements.valid_from),
+            valid_until = COALESCE(EXCLUDED.valid_until, agreements.valid_until)
         """,
         facts.agreement_id,
         facts.title,
@@ -99,6 +107,8 @@ async def upsert_agreement(conn: asyncpg.Connection, facts: AgreementFacts) -> N
         facts.material_types,
         facts.annual_cost_cents,
         facts.signed_on,
+        facts.valid_from,
+        facts.valid_until,
     )
 
 
@@ -320,6 +330,12 @@ class FeedEntry:
     key: str
     occurred_at: dt.datetime
     details: dict[str, Any]
+    group_id: str | None = None  # rows a reader sees as one item (a campaign's mails)
+
+
+# The page's, the stream's and the catch-up's queries join each row ``f`` to its group's
+# figures ``g``: the cause the group stands for, and how many of its messages were sent and
+# failed. Only the rows of one page or one dispatch are joined, never the whole feed.
 
 
 async def append_feed(conn: asyncpg.Connection, entry: FeedEntry) -> int | None:
@@ -327,8 +343,9 @@ async def append_feed(conn: asyncpg.Connection, entry: FeedEntry) -> int | None:
     transaction commits, so browsers never see an event whose effects were rolled back."""
     seq = await conn.fetchval(
         """
-        INSERT INTO feed (event_id, event_type, producer, name, key, occurred_at, details)
-        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        INSERT INTO feed (event_id, event_type, producer, name, key, occurred_at, details,
+                          group_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
         ON CONFLICT (event_id) DO NOTHING
         RETURNING seq
         """,
@@ -339,6 +356,7 @@ async def append_feed(conn: asyncpg.Connection, entry: FeedEntry) -> int | None:
         entry.key,
         entry.occurred_at,
         entry.details,
+        entry.group_id,
     )
     if seq is not None:
         await conn.execute("SELECT pg_notify($1, $2)", FEED_CHANNEL, str(seq))
@@ -354,15 +372,34 @@ async def feed_page(
     offset: int,
     after: int | None = None,
     key: str | None = None,
+    hide: str | None = None,
+    grouped: bool = False,
 ) -> tuple[list[Mapping[str, Any]], int]:
+    """A page of the feed, newest first. ``hide`` leaves out one event name; ``grouped`` shows
+    each group of rows once, at its latest row, and ``key`` then also finds a group by its
+    cause."""
     rows = await conn.fetch(
         """
-        SELECT seq, event_id, event_type, producer, name, key, occurred_at, details,
-               count(*) OVER () AS total
-        FROM feed
-        WHERE ($1::text IS NULL OR name = $1) AND ($2::text IS NULL OR producer = $2)
-          AND ($3::bigint IS NULL OR seq > $3) AND ($6::text IS NULL OR key = $6)
-        ORDER BY seq DESC LIMIT $4 OFFSET $5
+        WITH page AS (
+            SELECT seq, event_id, event_type, producer, name, key, occurred_at, details, group_id,
+                   count(*) OVER () AS total
+            FROM feed
+            WHERE ($1::text IS NULL OR name = $1) AND ($2::text IS NULL OR producer = $2)
+              AND ($3::bigint IS NULL OR seq > $3) AND ($7::text IS NULL OR name <> $7)
+              AND ($6::text IS NULL OR key = $6
+                   OR ($8 AND group_id IS NOT NULL AND details ->> 'cause_id' = $6))
+              AND (NOT $8 OR group_id IS NULL
+                   OR seq = (SELECT max(l.seq) FROM feed l WHERE l.group_id = feed.group_id))
+            ORDER BY seq DESC LIMIT $4 OFFSET $5
+        )
+        SELECT f.*, g.* FROM page f
+        LEFT JOIN LATERAL (
+            SELECT f.details ->> 'cause_id' AS group_key,
+                   count(*) FILTER (WHERE m.details ->> 'status' = 'sent') AS group_sent,
+                   count(*) FILTER (WHERE m.details ->> 'status' = 'failed') AS group_failed
+            FROM feed m WHERE m.group_id = f.group_id
+        ) g ON f.group_id IS NOT NULL
+        ORDER BY f.seq DESC
         """,
         name,
         producer,
@@ -370,6 +407,8 @@ async def feed_page(
         limit,
         offset,
         key,
+        hide,
+        grouped,
     )
     if rows:
         return [dict(row) for row in rows], rows[0]["total"]
@@ -377,12 +416,18 @@ async def feed_page(
         """
         SELECT count(*) FROM feed
         WHERE ($1::text IS NULL OR name = $1) AND ($2::text IS NULL OR producer = $2)
-          AND ($3::bigint IS NULL OR seq > $3) AND ($4::text IS NULL OR key = $4)
+          AND ($3::bigint IS NULL OR seq > $3) AND ($5::text IS NULL OR name <> $5)
+          AND ($4::text IS NULL OR key = $4
+               OR ($6 AND group_id IS NOT NULL AND details ->> 'cause_id' = $4))
+          AND (NOT $6 OR group_id IS NULL
+               OR seq = (SELECT max(l.seq) FROM feed l WHERE l.group_id = feed.group_id))
         """,
         name,
         producer,
         after,
         key,
+        hide,
+        grouped,
     )
     return [], total
 
@@ -390,8 +435,17 @@ async def feed_page(
 async def feed_rows(conn: Conn, seqs: Sequence[int]) -> list[Mapping[str, Any]]:
     rows = await conn.fetch(
         """
-        SELECT seq, event_id, event_type, producer, name, key, occurred_at, details
-        FROM feed WHERE seq = ANY($1::bigint[]) ORDER BY seq
+        SELECT f.*, g.* FROM (
+            SELECT seq, event_id, event_type, producer, name, key, occurred_at, details, group_id
+            FROM feed WHERE seq = ANY($1::bigint[])
+        ) f
+        LEFT JOIN LATERAL (
+            SELECT f.details ->> 'cause_id' AS group_key,
+                   count(*) FILTER (WHERE m.details ->> 'status' = 'sent') AS group_sent,
+                   count(*) FILTER (WHERE m.details ->> 'status' = 'failed') AS group_failed
+            FROM feed m WHERE m.group_id = f.group_id
+        ) g ON f.group_id IS NOT NULL
+        ORDER BY f.seq
         """,
         list(seqs),
     )
@@ -402,8 +456,17 @@ async def feed_since(conn: Conn, after: int, limit: int) -> list[Mapping[str, An
     """What a reconnecting browser missed (its Last-Event-ID is the last seq it saw)."""
     rows = await conn.fetch(
         """
-        SELECT seq, event_id, event_type, producer, name, key, occurred_at, details
-        FROM feed WHERE seq > $1 ORDER BY seq LIMIT $2
+        SELECT f.*, g.* FROM (
+            SELECT seq, event_id, event_type, producer, name, key, occurred_at, details, group_id
+            FROM feed WHERE seq > $1 ORDER BY seq LIMIT $2
+        ) f
+        LEFT JOIN LATERAL (
+            SELECT f.details ->> 'cause_id' AS group_key,
+                   count(*) FILTER (WHERE m.details ->> 'status' = 'sent') AS group_sent,
+                   count(*) FILTER (WHERE m.details ->> 'status' = 'failed') AS group_failed
+            FROM feed m WHERE m.group_id = f.group_id
+        ) g ON f.group_id IS NOT NULL
+        ORDER BY f.seq
         """,
         after,
         limit,
@@ -418,11 +481,35 @@ async def last_seq(conn: Conn) -> int:
 # --- figures ------------------------------------------------------------------------------------
 
 
-async def member_totals(conn: Conn) -> tuple[int, int]:
-    row = await conn.fetchrow(
-        "SELECT count(*) AS n, coalesce(sum(population), 0) AS p FROM members WHERE is_member"
+async def active_members(conn: Conn) -> list[ServedArea]:
+    rows = await conn.fetch(
+        "SELECT isil, municipalities, population FROM members WHERE is_member ORDER BY isil"
     )
-    return row["n"], row["p"]
+    return [
+        ServedArea(row["isil"], tuple(row["municipalities"]), row["population"]) for row in rows
+    ]
+
+
+async def participants_today(conn: Conn, today: dt.date) -> dict[str, list[ServedArea]]:
+    """Per agreement, the libraries taking part today with the municipalities they serve (a
+    library the dashboard has not seen a membership event for serves no known population)."""
+    rows = await conn.fetch(
+        """
+        SELECT DISTINCT p.agreement_id, p.isil,
+               coalesce(m.municipalities, '{}') AS municipalities,
+               coalesce(m.population, 0) AS population
+        FROM participations p LEFT JOIN members m ON m.isil = p.isil
+        WHERE p.joined_on <= $1 AND (p.left_on IS NULL OR p.left_on > $1)
+        ORDER BY p.agreement_id, p.isil
+        """,
+        today,
+    )
+    result: dict[str, list[ServedArea]] = {}
+    for row in rows:
+        result.setdefault(row["agreement_id"], []).append(
+            ServedArea(row["isil"], tuple(row["municipalities"]), row["population"])
+        )
+    return result
 
 
 async def membership_intervals(conn: Conn) -> list[Interval]:
@@ -436,8 +523,7 @@ async def participation_intervals(conn: Conn) -> list[Interval]:
 
 
 async def agreements(conn: Conn, today: dt.date) -> list[Mapping[str, Any]]:
-    """Every agreement with its participants today and the population they serve (a library
-    the dashboard has not seen a membership event for counts with no population)."""
+    """Every agreement with the number of its participants today."""
     rows = await conn.fetch(
         """
         WITH current AS (
@@ -445,13 +531,11 @@ async def agreements(conn: Conn, today: dt.date) -> list[Mapping[str, Any]]:
             WHERE joined_on <= $1 AND (left_on IS NULL OR left_on > $1)
         )
         SELECT a.agreement_id, a.title, a.supplier, a.product, a.material_types,
-               a.annual_cost_cents, a.signed_on, a.ended_on,
+               a.annual_cost_cents, a.signed_on, a.ended_on, a.valid_from, a.valid_until,
                (a.ended_on IS NULL OR a.ended_on > $1) AS active,
-               count(c.isil) AS participants,
-               coalesce(sum(m.population), 0) AS population
+               count(c.isil) AS participants
         FROM agreements a
         LEFT JOIN current c ON c.agreement_id = a.agreement_id
-        LEFT JOIN members m ON m.isil = c.isil
         GROUP BY a.agreement_id
         ORDER BY a.signed_on NULLS LAST, a.agreement_id
         """,

@@ -13,6 +13,12 @@
   var MAX_ITEMS = 100;
   var wantType = feed.dataset.type || "";
   var wantService = feed.dataset.service || "";
+  var hideDeliveries = feed.dataset.hideDeliveries === "true";
+  var hideToggle = document.getElementById("hide-deliveries");
+  // The toggle applies at once; without this script the form's button applies it.
+  if (hideToggle && hideToggle.form) {
+    hideToggle.addEventListener("change", function () { hideToggle.form.submit(); });
+  }
   var refreshTimer = null;
 
   function say(state) {
@@ -40,6 +46,7 @@
   function render(item) {
     var li = element("li", "event event-new");
     li.dataset.seq = String(item.seq);
+    li.dataset.eventId = item.event_id;
     li.dataset.service = item.service;
     li.dataset.name = item.name;
     var meta = element("p", "event-meta");
@@ -49,13 +56,15 @@
     meta.appendChild(document.createTextNode(" "));
     meta.appendChild(element("span", "badge badge-" + item.service, serviceLabel(item.service)));
     meta.appendChild(document.createTextNode(" "));
-    meta.appendChild(element("code", "event-type", item.name));
+    meta.appendChild(element("span", "event-type", item.label));
     li.appendChild(meta);
     li.appendChild(element("p", "event-summary", item.summary));
     var key = element("p", "event-key");
-    key.appendChild(element("span", "label", (feed.dataset.labelKey || "Key") + ":"));
+    key.appendChild(element("span", "label", feed.dataset.labelKey + ":"));
     key.appendChild(document.createTextNode(" "));
-    key.appendChild(element("code", "", item.key));
+    var code = element("code", "", item.key);
+    code.setAttribute("translate", "no");
+    key.appendChild(code);
     li.appendChild(key);
     return li;
   }
@@ -106,12 +115,20 @@
       return;
     }
     refreshFigures();
-    if ((wantType && item.name !== wantType) || (wantService && item.service !== wantService)) {
+    if ((wantType && item.name !== wantType) || (wantService && item.service !== wantService) ||
+        (hideDeliveries && item.name === "message-delivered")) {
       return;
     }
     if (feed.querySelector('[data-seq="' + item.seq + '"]')) {
       return;
     }
+    // A grouped item (a campaign's deliveries) comes again with a new seq and count: the
+    // newer one replaces it at the top.
+    Array.prototype.forEach.call(feed.querySelectorAll("li.event"), function (node) {
+      if (node.dataset.eventId === item.event_id) {
+        node.remove();
+      }
+    });
     var empty = feed.querySelector(".feed-empty");
     if (empty) {
       empty.remove();

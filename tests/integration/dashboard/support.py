@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import itertools
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,9 @@ SCRAPED = ("membership", "outreach", "procurement")
 # rebalances the group: about 30 s for the dashboard's four topics on Tansu (one member over
 # all four topics would join in about 5 s).
 JOIN_TIMEOUT_S = 90.0
+# Municipality codes no other test's libraries use, one per library: the dashboard counts
+# each municipality's population once, so libraries that shared one would not add up.
+_MUNICIPALITY_CODES = itertools.count(500)
 
 
 @dataclass
@@ -156,12 +160,25 @@ def unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:6]}"
 
 
-def joined(isil: str, population: int, on: dt.date | None = None, period: int = 1) -> MemberJoined:
+def unique_municipality() -> str:
+    """A municipality code of this session's own (500 onwards)."""
+    return f"{next(_MUNICIPALITY_CODES) % 1000:03d}"
+
+
+def joined(
+    isil: str,
+    population: int,
+    on: dt.date | None = None,
+    period: int = 1,
+    municipalities: list[str] | None = None,
+) -> MemberJoined:
     return MemberJoined(
         library=Library(
             isil=isil,
-            names=LibraryNames(fi=f"Testikirjasto {isil}", en=f"Test Library {isil}"),
-            municipalities=["091"],
+            names=LibraryNames(
+                fi=f"Testikirjasto {isil}", sv=f"Testbibliotek {isil}", en=f"Test Library {isil}"
+            ),
+            municipalities=municipalities or [unique_municipality()],
             population=population,
             library_system="Koha",
         ),

@@ -29,6 +29,7 @@ from tests.integration.dashboard.support import (
     publish,
     signed,
     unique,
+    unique_municipality,
 )
 
 pytestmark = pytest.mark.integration
@@ -48,8 +49,17 @@ async def test_membership_commands_move_the_figures_without_showing_contacts(
     first, second = unique_isil("FI-Da"), unique_isil("FI-Db")
     email = f"secret.{first.lower()}@example.org"
     contact = [{"name": "Salainen Henkilö", "email": email, "role": "director", "language": "fi"}]
-    await register_and_join(membership, infra, library_body(first, contact, population=40_000))
-    await register_and_join(membership, infra, library_body(second, population=60_000))
+    # Each in a municipality of its own: libraries sharing one count its population once.
+    await register_and_join(
+        membership,
+        infra,
+        library_body(first, contact, population=40_000, municipalities=[unique_municipality()]),
+    )
+    await register_and_join(
+        membership,
+        infra,
+        library_body(second, population=60_000, municipalities=[unique_municipality()]),
+    )
 
     async def both_counted() -> dict[str, Any] | None:
         now = await dashboard.figures()
@@ -123,7 +133,7 @@ async def test_agreement_participation_and_coverage(
 async def test_catalogue_quality_and_outreach_deliveries(
     infra: Infra, dashboard: DashboardUnderTest
 ) -> None:
-    collection, kind = unique("COL-"), unique("kind-")
+    collection, kind, campaign = unique("COL-"), unique("kind-"), unique("campaign-")
     counts = dict(updated=0, unchanged=0, duplicate=1, withdrawn=0, warnings=3)
     await publish(
         infra,
@@ -142,7 +152,7 @@ async def test_catalogue_quality_and_outreach_deliveries(
                     delivery_id=900_000_000 + n,
                     kind=kind,
                     isil="FI-X",
-                    cause_id=unique("c-"),
+                    cause_id=campaign,
                     status="sent" if n < 3 else "failed",
                     attempts=1,
                 )
@@ -166,6 +176,24 @@ async def test_catalogue_quality_and_outreach_deliveries(
     assert found["collection"]["records"] == 15
     assert found["collection"]["accepted_share"] == 0.8
     assert found["collection"]["warnings"] == 3
+
+    # The four mails of one campaign are one feed item with their counts, not four items.
+    grouping = {"key": campaign, "group_deliveries": "true", "lang": "en"}
+    page = (await dashboard.client.get("/api/events", params=grouping)).json()
+    assert page["total"] == 1
+    [item] = page["items"]
+    assert item["summary"] == f"Messages ({kind}): 3 sent, 1 failed"
+    assert item["label"] == "Message delivery"
+    assert item["event_id"] == f"deliveries:{kind}:{campaign}"
+    hidden = await dashboard.client.get(
+        "/api/events", params={**grouping, "hide_deliveries": "true"}
+    )
+    assert hidden.json()["total"] == 0
+    # Without grouping, each mail is its own item (the feed keeps every event).
+    each = await dashboard.client.get("/api/events", params={"type": "message-delivered"})
+    assert each.json()["total"] >= 4
+    page = await dashboard.client.get("/", params={"lang": "en", "hide_deliveries": "true"})
+    assert campaign not in page.text and 'id="hide-deliveries"' in page.text
 
 
 async def sse_messages(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
@@ -266,7 +294,9 @@ async def _has_agreement(dashboard: DashboardUnderTest, agreement: str) -> bool:
         ("/api/events", {"service": "billing"}, "query.service"),
         ("/api/events", {"type": "Not A Name"}, "query.type"),
         ("/api/events", {"limit": 0}, "query.limit"),
-        ("/api/events", {"lang": "sv"}, "query.lang"),
+        ("/api/events", {"lang": "de"}, "query.lang"),
+        ("/api/events", {"hide_deliveries": "maybe"}, "query.hide_deliveries"),
+        ("/api/stream", {"group_deliveries": "often"}, "query.group_deliveries"),
         ("/api/stream", {"after": -1}, "query.after"),
         ("/api/events", {"after": 2**63}, "query.after"),
         ("/api/events", {"key": ""}, "query.key"),
@@ -283,7 +313,7 @@ async def test_bad_query_parameters_get_problem_details_naming_the_field(
     assert [e["field"] for e in response.json()["errors"]] == [field]
 
 
-async def test_the_public_page_in_both_languages(dashboard: DashboardUnderTest) -> None:
+async def test_the_public_page_in_three_languages(dashboard: DashboardUnderTest) -> None:
     finnish = await dashboard.client.get("/")
     assert finnish.status_code == 200
     assert '<html lang="fi">' in finnish.text and "Tunnusluvut" in finnish.text
@@ -291,6 +321,14 @@ async def test_the_public_page_in_both_languages(dashboard: DashboardUnderTest) 
     english = await dashboard.client.get("/", params={"lang": "en", "service": "membership"})
     assert '<html lang="en">' in english.text and "Key figures" in english.text
     assert '<option value="membership" selected>' in english.text
+    swedish = await dashboard.client.get("/", params={"lang": "sv"})
+    assert '<html lang="sv">' in swedish.text and "Nyckeltal" in swedish.text
+    assert 'hreflang="fi"' in swedish.text and 'hreflang="en"' in swedish.text
+    # Switching the language keeps the filters.
+    filtered = await dashboard.client.get(
+        "/", params={"lang": "sv", "service": "outreach", "hide_deliveries": "true"}
+    )
+    assert '"/?lang=fi&amp;service=outreach&amp;hide_deliveries=true"' in filtered.text
     fragment = await dashboard.client.get("/fragments/figures", params={"lang": "en"})
     assert fragment.text.lstrip().startswith('<h2 id="figures-heading">Key figures</h2>')
     script = await dashboard.client.get("/static/dashboard.js")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -28,7 +29,8 @@ from contracts.procurement import Supplier as ProcurementSupplier
 from kit.consumer import Delivery
 from kit.db import apply_migrations, create_pool
 from kit.envelope import Envelope, decode, encode
-from services.dashboard import domain
+from services.dashboard import domain, store
+from services.dashboard.api import feed_item
 from services.dashboard.figures import figures
 from services.dashboard.handlers import reactions
 from tests.conftest import Infra
@@ -44,11 +46,15 @@ def ago(days: int) -> dt.date:
     return TODAY - dt.timedelta(days=days)
 
 
+# Each scenario library serves its own municipality, except where a test shares them.
+MUNICIPALITY = {"FI-A": "020", "FI-B": "049"}
+
+
 def library(isil: str, population: int) -> Library:
     return Library(
         isil=isil,
         names=LibraryNames(fi=f"Kirjasto {isil}"),
-        municipalities=["091"],
+        municipalities=[MUNICIPALITY.get(isil, "091")],
         population=population,
         library_system="Koha",
     )
@@ -89,11 +95,11 @@ def scenario() -> list[Event]:
     a, b = library("FI-A", 10_000), library("FI-B", 20_000)
     counts = dict(updated=0, unchanged=0, duplicate=0, withdrawn=0, warnings=1)
     return [
-        joined("FI-A", 10_000, on=ago(40)),
-        joined("FI-B", 20_000, on=ago(20)),
+        joined("FI-A", 10_000, on=ago(40), municipalities=["020"]),
+        joined("FI-B", 20_000, on=ago(20), municipalities=["049"]),
         MemberUpdated(library=b.model_copy(update={"population": 25_000}), is_member=True),
         MemberLeft(library=a, effective_date=ago(5), period=1),
-        joined("FI-A", 10_000, on=ago(2), period=2),
+        joined("FI-A", 10_000, on=ago(2), period=2, municipalities=["020"]),
         signed("AG-X", "E-kirjat", 1_000_000),
         opted_in("AG-X", "FI-A", "E-kirjat", 1),
         opted_in("AG-X", "FI-B", "E-kirjat", 2),
@@ -307,3 +313,77 @@ async def test_an_unknown_extra_field_and_a_missing_optional_one_are_tolerated(
         1,
     )
     assert agreement.annual_cost_cents is None  # not known until agreement-signed arrives
+
+
+async def test_libraries_sharing_municipalities_count_each_municipality_once(
+    pool: asyncpg.Pool,
+) -> None:
+    # Helsinki's city library and a second library serving Helsinki too, and a joint library
+    # of three towns next to the own library of one of them: summed, they were 1 620 000.
+    events = [
+        joined("FI-H1", 674_500, municipalities=["091"]),
+        joined("FI-H2", 674_500, municipalities=["091"]),
+        joined("FI-K", 210_000, municipalities=["179", "182", "216"]),
+        joined("FI-J", 61_000, municipalities=["182"]),
+        signed("AG-M", "E-kirjat", 100),
+        opted_in("AG-M", "FI-H1", "E-kirjat", 1),
+        opted_in("AG-M", "FI-H2", "E-kirjat", 2),
+        opted_in("AG-M", "FI-K", "E-kirjat", 3),
+    ]
+    received = envelopes(events)
+    await apply(pool, received)
+    result = await figures(pool, TODAY)
+    served = 674_500 + 70_000 + 70_000 + 70_000  # 182 counts the joint library's larger share
+    assert (result.members.active, result.members.population) == (4, served)
+    assert result.members.population_share == domain.share(served)
+    [agreement] = result.agreements.items
+    assert (agreement.participants, agreement.population) == (3, 674_500 + 210_000)
+    assert agreement.valid_from == TODAY - dt.timedelta(days=5)
+
+    # The library's municipalities follow its membership events.
+    moved = joined("FI-J", 61_000, municipalities=["091"]).library
+    await apply(pool, envelopes([MemberUpdated(library=moved, is_member=True)]))
+    assert (await figures(pool, TODAY)).members.population == 674_500 + 210_000
+
+
+async def test_a_campaigns_deliveries_are_one_feed_item_that_counts_them(
+    pool: asyncpg.Pool,
+) -> None:
+    mails = [
+        MessageDelivered(
+            delivery_id=100 + n,
+            kind="campaign",
+            isil=f"FI-C{n}",
+            cause_id="C-spring",
+            status="failed" if n == 4 else "sent",
+            attempts=1,
+        )
+        for n in range(5)
+    ]
+    other = MessageDelivered(
+        delivery_id=200, kind="welcome", isil="FI-C0", cause_id="E-1", status="sent", attempts=1
+    )
+    received = envelopes([*mails, other])
+    await apply(pool, received)
+
+    async def shown(**filters: Any) -> list[tuple[str, str, str]]:
+        rows, total = await store.feed_page(
+            pool, name=None, producer=None, limit=50, offset=0, grouped=True, **filters
+        )
+        assert total == len(rows)
+        items = [feed_item(row, "en", grouped=True) for row in rows]
+        return [(i.event_id, i.key, i.summary) for i in items]
+
+    campaign = ("deliveries:campaign:C-spring", "C-spring", "Messages (campaign): 4 sent, 1 failed")
+    welcome = ("deliveries:welcome:E-1", "E-1", "Messages (welcome): 1 sent, 0 failed")
+    assert await shown() == [welcome, campaign]
+    assert await shown(key="C-spring") == [campaign]
+    assert await shown(hide=store.DELIVERIES) == []
+    # Every event keeps its own row (the API's default view lists each mail).
+    rows, total = await store.feed_page(pool, name=None, producer=None, limit=50, offset=0)
+    assert total == 6 and feed_item(rows[0], "en").summary == "Message (welcome) to FI-C0: sent"
+
+    # A redelivered mail (as a replay without the inbox would bring) counts once.
+    await apply(pool, received)
+    assert await shown() == [welcome, campaign]
+    assert (await figures(pool, TODAY)).outreach.sent == 5

@@ -140,3 +140,49 @@ def test_daily_counts_match_a_day_by_day_count(
         for i in range(length + 1)
     ]
     assert domain.daily_counts(intervals, start, end) == expected
+
+
+def area(isil: str, codes: list[str], population: int) -> domain.ServedArea:
+    return domain.ServedArea(isil, tuple(codes), population)
+
+
+def test_libraries_sharing_a_municipality_count_its_population_once() -> None:
+    helsinki = area("FI-H", ["091"], 674_500)
+    assert domain.served_population([helsinki, area("FI-Hk", ["091"], 674_500)]) == 674_500
+    # A joint library of three towns beside one of those towns' own library: its population
+    # is spread over the three, and the town counts the larger of the two figures.
+    joint = area("FI-Keski", ["179", "182", "216"], 300_000)
+    assert domain.served_population([joint]) == 300_000
+    assert domain.served_population([joint, area("FI-Jyv", ["179"], 150_000)]) == 350_000
+    assert domain.served_population([joint, area("FI-M", ["179"], 50_000)]) == 300_000
+    # Separate municipalities add up; a library with no known municipality stands alone.
+    assert domain.served_population([helsinki, area("FI-E", ["049"], 320_000)]) == 994_500
+    assert domain.served_population([area("FI-X", [], 1_000), area("FI-Y", [], 2_000)]) == 3_000
+    assert domain.served_population([]) == 0
+
+
+def test_the_whole_country_is_at_most_a_hundred_percent() -> None:
+    # The report that started this: every library in the same municipalities added up to
+    # 263.70 % of Finland.
+    libraries = [area(f"FI-{n}", ["091", "049"], domain.FINLAND_POPULATION) for n in range(3)]
+    assert domain.share(domain.served_population(libraries)) == 1.0
+
+
+def test_membership_events_carry_the_municipalities_and_agreements_their_periods() -> None:
+    facts = domain.library_facts(
+        {"library": {"isil": "FI-K", "municipalities": ["216", "179", "179"], "population": 9}}
+    )
+    assert facts is not None and facts.municipalities == ("179", "216")
+    agreement = domain.agreement_facts(
+        {
+            "agreement_id": "A-1",
+            "periods": [
+                {"start": "2027-01-01", "end": "2027-12-31"},
+                {"start": "2026-01-01", "end": "2026-12-31"},
+                "garbage",
+            ],
+        }
+    )
+    assert agreement is not None
+    assert (agreement.valid_from, agreement.valid_until) == (D(2026, 1, 1), D(2027, 12, 31))
+    assert domain.agreement_facts({"agreement_id": "A-2"}).valid_from is None  # type: ignore[union-attr]

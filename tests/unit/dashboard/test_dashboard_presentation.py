@@ -1,15 +1,19 @@
-"""What the page shows: Finnish and English formats and summaries, SVG chart geometry, the
+"""What the page shows: Finnish, Swedish and English formats and summaries, SVG chart geometry, the
 operator view's parsing of metrics and lag, and the settings."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import pytest
 from aiokafka import TopicPartition
 
 from contracts import ALL_EVENTS
+from kit.auth import Role, TokenVerifier, ensure_acts_for, generate_keypair, issue_token
+from kit.errors import ApiError
 from services.dashboard import charts, i18n
+from services.dashboard.deps import sign_in_problem
 from services.dashboard.operator import group_lag, outbox_backlog
 from services.dashboard.settings import DashboardSettings
 
@@ -34,13 +38,72 @@ def test_times_are_shown_in_helsinki_time() -> None:
     assert i18n.time_of(moment, "en") == "15 Jan 12:00:05"
 
 
-def test_every_text_exists_in_both_languages() -> None:
-    for key, entry in i18n.TEXTS.items():
-        assert set(entry) == {"fi", "en"}, key
-        assert entry["fi"] and entry["en"], key
+CATALOGUES = {
+    "TEXTS": i18n.TEXTS,
+    "CHECKS": i18n.CHECKS,
+    "SERVICE_NAMES": i18n.SERVICE_NAMES,
+    "EVENT_NAMES": i18n.EVENT_NAMES,
+    "MESSAGE_KINDS": i18n.MESSAGE_KINDS,
+    "_SUMMARIES": i18n._SUMMARIES,
+    "_RICHER": i18n._RICHER,
+    "_STATUS": i18n._STATUS,
+}
 
 
-@pytest.mark.parametrize("lang", ["fi", "en"])
+@pytest.mark.parametrize("catalogue", sorted(CATALOGUES))
+def test_every_text_exists_in_all_three_languages(catalogue: str) -> None:
+    for key, entry in CATALOGUES[catalogue].items():
+        assert set(entry) == set(i18n.LANGUAGES), (catalogue, key)
+        assert all(entry[lang].strip() for lang in i18n.LANGUAGES), (catalogue, key)
+        # A summary's placeholders are the same in every language, or a field goes missing.
+        fields = {lang: i18n._fields(entry[lang]) for lang in i18n.LANGUAGES}
+        assert fields["fi"] == fields["sv"] == fields["en"], (catalogue, key)
+
+
+def test_every_event_kind_and_check_has_a_name_people_read() -> None:
+    assert {model.name for model in ALL_EVENTS} <= set(i18n.EVENT_NAMES)
+    # Outreach's message kinds (services/outreach/domain.py) and the kit's readiness checks.
+    kinds = {"welcome", "announcement", "kit", "invitation", "notice", "campaign"}
+    assert kinds <= set(i18n.MESSAGE_KINDS)
+    assert {"database", "migrations", "broker"} <= set(i18n.CHECKS)
+    assert {"membership", "procurement", "catalogue", "outreach"} <= set(i18n.SERVICE_NAMES)
+    assert i18n.event_name("member-joined", "sv") == "Medlem anslöt sig"
+    assert i18n.message_kind("welcome", "fi") == "tervetuloviesti"
+    assert i18n.check_name("database", "fi") == "tietokanta"
+    assert i18n.message_kind("unheard-of", "fi") == "unheard-of"
+
+
+def test_the_language_switch_names_each_language_in_itself() -> None:
+    assert i18n.Formatter("fi").others == [("sv", "På svenska"), ("en", "In English")]
+    assert i18n.Formatter("sv").others == [("fi", "Suomeksi"), ("en", "In English")]
+
+
+def test_swedish_follows_finlands_conventions() -> None:
+    assert i18n.number(5_635_971, "sv") == f"5{NBSP}635{NBSP}971"
+    assert i18n.percent(0.0123, "sv") == f"1,2{NBSP}%"
+    assert i18n.euros(1_234_550, "sv") == f"12{NBSP}346{NBSP}€"
+    assert i18n.date(D(2026, 5, 4), "sv") == "4.5.2026"
+    details = {"library_names_fi": "Porvoon kirjasto", "library_names_sv": "Borgå bibliotek"}
+    assert (
+        i18n.summary("member-updated", details, "sv") == "Borgå bibliotek: uppgifterna uppdaterade"
+    )
+    assert i18n.summary("member-updated", details, "en") == "Porvoon kirjasto: details updated"
+
+
+def test_grouped_deliveries_read_as_one_line_with_counts() -> None:
+    group = {"kind": "campaign", "sent": 1_691, "failed": 3}
+    assert i18n.summary("message-delivered", group, "fi") == (
+        f"Viestit (kampanja): 1{NBSP}691 lähetetty, 3 epäonnistui"
+    )
+    assert i18n.summary("message-delivered", group, "sv") == (
+        f"Meddelanden (kampanj): 1{NBSP}691 skickade, 3 misslyckades"
+    )
+    assert i18n.summary("message-delivered", group, "en") == (
+        "Messages (campaign): 1,691 sent, 3 failed"
+    )
+
+
+@pytest.mark.parametrize("lang", i18n.LANGUAGES)
 def test_every_event_has_a_summary_even_when_fields_are_missing(lang: i18n.Lang) -> None:
     for model in ALL_EVENTS:
         line = i18n.summary(model.name, {}, lang)
@@ -60,13 +123,16 @@ def test_summaries_use_the_languages_formats() -> None:
         i18n.summary("member-joined", details, "en") == "Keski Libraries joined (280,000 residents)"
     )
     delivered = {"kind": "welcome", "isil": "FI-Tro", "status": "failed"}
-    assert i18n.summary("message-delivered", delivered, "fi").endswith("epäonnistui")
+    assert i18n.summary("message-delivered", delivered, "fi") == (
+        "Viesti (tervetuloviesti) kirjastolle FI-Tro: epäonnistui"
+    )
     assert i18n.summary(
         "agreement-signed",
         {"title": "E-kirjat", "supplier_name": "Ellibs", "annual_cost_cents": 1_000_000},
         "en",
     ) == ("Agreement signed: E-kirjat (Ellibs, €10,000/yr)")
     assert i18n.summary("some-new-event", {}, "en") == "some-new-event"
+    assert i18n.summary("member-left", {}, "sv") == "– utträdde –"
     # An optional field, when present, makes a richer line.
     ended = {"effective_on": "2026-05-04", "kind": "expired"}
     assert i18n.summary("agreement-ended", ended, "fi") == "Sopimus päättyi 4.5.2026"
@@ -136,3 +202,30 @@ def test_settings_parse_service_urls_and_groups() -> None:
     )
     assert settings.services() == {"membership": "http://m:8001"}
     assert settings.groups("dashboard-replay") == ["membership", "outreach", "dashboard-replay"]
+
+
+def test_a_refused_token_is_explained_by_a_translation_key_not_pyjwts_words() -> None:
+    private, public = generate_keypair()
+    verifier = TokenVerifier(public)
+
+    def problem(check: Callable[[], object]) -> str:
+        with pytest.raises(ApiError) as refused:
+            check()
+        return sign_in_problem(refused.value)
+
+    assert problem(lambda: verifier.verify("not-a-token")) == "token_invalid"
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
+    expired = issue_token(private, role=Role.OPERATOR, now=old, ttl=dt.timedelta(hours=1))
+    assert problem(lambda: verifier.verify(expired)) == "token_expired"
+    assert problem(lambda: TokenVerifier("").verify("x")) == "token_unchecked"
+    library = issue_token(private, role=Role.LIBRARY, isil="FI-Tro")
+    caller = verifier.verify(library)
+    # A 403 (a token of the wrong role or library) says so, not "invalid".
+    assert problem(lambda: ensure_acts_for(caller, "FI-Hki")) == "token_wrong_role"
+    assert problem(lambda: no_token_given()) == "token_required"
+    for key in ("token_invalid", "token_expired", "token_unchecked", "token_wrong_role"):
+        assert key in i18n.TEXTS
+
+
+def no_token_given() -> None:
+    raise ApiError(401, "a bearer token is required", field="authorization")

@@ -139,6 +139,8 @@ class BatchOut(BaseModel):
     created_by: str
     created_at: dt.datetime
     finished_at: dt.datetime | None
+    force: bool = False
+    owner: str | None = None
     links: dict[str, str] = Field(default_factory=dict)
 
 
@@ -462,12 +464,16 @@ def _detect(path: Path) -> str:
     description=(
         "ONIX 3.0, MARC 21 (ISO 2709), MARCXML or KBART Phase II TSV, detected from the "
         "content unless `format` says. `mode=full` withdraws the collection's titles that the "
-        "list no longer has; `mode=delta` (the default) never withdraws. The batch runs in the "
-        "background: follow it at `/batches/{id}`, or pass `wait=true` to get it finished."
+        "list no longer has; `mode=delta` (the default) never withdraws. A full load of a file "
+        "that ends early, or whose rejected share is above the configured limit, is refused as "
+        "a whole (the batch fails, nothing is stored or withdrawn); a coordinator may force it "
+        "with `force=true`, which the batch records. The batch runs in the background: follow "
+        "it at `/batches/{id}`, or pass `wait=true` to get it finished."
     ),
     openapi_extra=UPLOAD_BODY,
     responses={
         200: {"model": BatchOut, "description": "wait=true: the finished (or failed) batch"},
+        403: {"description": "the role may not load title lists, or force a full load"},
         409: {"description": "another batch is running in the collection"},
         413: {"description": "the file is too large"},
         415: {"description": "not a title-list content type"},
@@ -476,7 +482,7 @@ def _detect(path: Path) -> str:
 async def upload_batch(
     request: Request,
     response: Response,
-    caller: Cataloguer,
+    caller: Staff,
     collection: Annotated[str, Query(pattern=domain.COLLECTION_ID_PATTERN, max_length=64)],
     format: Annotated[  # noqa: A002
         Literal["onix", "marc", "marcxml", "kbart"] | None,
@@ -499,9 +505,24 @@ async def upload_batch(
         str | None, Query(max_length=300, description="The file's name, for raw bodies")
     ] = None,
     wait: bool = False,
+    force: Annotated[
+        bool,
+        Query(
+            description=(
+                "Coordinator only: run a full load even if the file ends early or too many of "
+                "its records are rejected, withdrawing what it lacks"
+            )
+        ),
+    ] = False,
 ) -> BatchOut:
     deps = deps_of(request)
     pool = pool_of(request)
+    if force and caller.role is not Role.COORDINATOR:
+        raise ApiError(403, "only a coordinator may force a load", field="force")
+    if not force and caller.role is not Role.CATALOGUER:
+        raise ApiError(
+            403, "a coordinator loads title lists only to force one (force=true)", field="role"
+        )
     try:
         kind = domain.check_content_type(request.headers.get("content-type"))
         raw_name = domain.check_filename(filename)
@@ -533,6 +554,8 @@ async def upload_batch(
             language=lang,
             url_template=template,
             chunk_size=deps.settings.catalogue_chunk_size,
+            force=force,
+            max_rejected_share=deps.settings.catalogue_full_load_max_rejected_share,
         )
         batch = await commands.open_batch(
             pool,
@@ -590,7 +613,8 @@ async def get_batch(request: Request, batch_id: IdPath, _: Staff) -> BatchOut:
 @router.get("/batches/{batch_id}/report", summary="A batch's quality report")
 async def batch_report(request: Request, batch_id: IdPath, _: Staff) -> dict[str, Any]:
     batch = await _batch(request, batch_id)
-    if batch["status"] != "done":
+    if batch["status"] == "processing" or not batch["report"]:
+        # A refused full load fails with its counts and findings: that report is shown.
         raise ApiError(409, f"batch {batch_id} is {batch['status']}: no report", field="batch_id")
     report = batch["report"] or {}
     return {
@@ -601,6 +625,8 @@ async def batch_report(request: Request, batch_id: IdPath, _: Staff) -> dict[str
         "counts": batch["counts"],
         "top_findings": report.get("top_findings", []),
         **({"note": report["note"]} if "note" in report else {}),
+        **({"refused": report["refused"]} if "refused" in report else {}),
+        **({"forced": report["forced"]} if "forced" in report else {}),
     }
 
 

@@ -50,11 +50,14 @@ def _wire(catalogue_settings: CatalogueSettings):  # type: ignore[no-untyped-def
     async def on_startup(runtime: Runtime) -> None:
         deps.spool_dir.mkdir(parents=True, exist_ok=True)
         runtime.extras["catalogue"] = deps
+        # A batch left 'processing' by a process that died must not block its collection.
+        assert runtime.pool is not None
+        await commands.fail_orphaned_batches(runtime.pool)
 
     async def reconcile_due(runtime: Runtime) -> None:
         assert runtime.pool is not None
         await commands.reconcile_due(runtime.pool, dt.date.today())
-        await commands.fail_stale_batches(runtime.pool)
+        await commands.fail_orphaned_batches(runtime.pool)
 
     async def resume_melinda(runtime: Runtime) -> None:
         assert runtime.pool is not None

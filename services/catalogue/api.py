@@ -36,6 +36,7 @@ from starlette.datastructures import UploadFile
 from kit.app import pool_of, runtime_of
 from kit.auth import Caller, Role, current_caller, ensure_acts_for, require_role
 from kit.errors import ApiError
+from kit.logging import get_logger
 from services.catalogue import (
     commands,
     domain,
@@ -49,11 +50,12 @@ from services.catalogue.deps import deps_of, spawn
 from services.catalogue.domain import CatalogueRuleViolated
 from services.catalogue.formats import SNIFF_BYTES, UnknownFormat, detect_format
 from services.catalogue.melinda_client import MelindaUnavailable
-from services.catalogue.oai import RepositoryInfo, handle_request, library_set
+from services.catalogue.oai import RepositoryInfo, handle_request, library_set, token_payload
 from services.catalogue.oai_store import StoreRepository
 from services.catalogue.profile import normalise_language
 from services.catalogue.quality import FINDINGS_CSV_COLUMNS, OUTCOMES
 
+log = get_logger(__name__)
 router = APIRouter(tags=["catalogue"])
 Cataloguer = Annotated[Caller, Depends(require_role(Role.CATALOGUER))]
 Staff = Annotated[Caller, Depends(require_role(Role.COORDINATOR, Role.CATALOGUER))]
@@ -861,19 +863,15 @@ def _oai_caller(request: Request) -> Caller:
     return request.app.state.token_verifier.verify(token)
 
 
-def _requested_set(args: list[tuple[str, str]]) -> str | None:
-    """The set a request names, directly or inside its resumption token (best effort: an
-    unreadable token is the protocol's badResumptionToken, answered later)."""
+def _requested_set(args: list[tuple[str, str]], token_key: bytes) -> str | None:
+    """The set a request names, directly or inside its resumption token (a token that is not
+    ours names nothing here: it is the protocol's badResumptionToken, answered later)."""
     for key, value in args:
         if key == "set":
             return value
         if key == "resumptionToken":
-            try:
-                padded = value + "=" * (-len(value) % 4)
-                payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-            except (ValueError, UnicodeError, binascii.Error):
-                return None
-            found = payload.get("set") if isinstance(payload, dict) else None
+            payload = token_payload(value, token_key)
+            found = payload.get("set") if payload is not None else None
             return found if isinstance(found, str) else None
     return None
 
@@ -883,7 +881,8 @@ OAI_DOC = (
     "and `oai_dc`; deleted records are persistent. A library token harvests its own set "
     "`library:<ISIL>` only (without `set`, that is what it gets); coordinator and cataloguer "
     "tokens harvest everything. Authenticate with `Authorization: Bearer <token>`, or HTTP "
-    "Basic with the token as the password."
+    "Basic with the token as the password. Resumption tokens are signed: a changed or foreign "
+    "one is a badResumptionToken."
 )
 
 
@@ -936,7 +935,7 @@ async def _oai(request: Request) -> Response:
     if caller.role is Role.LIBRARY:
         assert caller.isil is not None
         scope = caller.isil
-        requested = _requested_set(args)
+        requested = _requested_set(args, deps_of(request).oai_token_key)
         if requested is not None and requested != library_set(caller.isil):
             raise ApiError(
                 403,
@@ -947,13 +946,30 @@ async def _oai(request: Request) -> Response:
     settings = deps.settings
     public = runtime_of(request).settings.public_url.rstrip("/")
     base_url = f"{public}/oai" if public else str(request.url_for("oai_pmh"))
+    problems: list[tuple[int, str, str]] = []
+
+    def left_out(identifier: str, error: Exception) -> None:
+        parsed = domain.parse_identifier(settings.oai_namespace, identifier)
+        problems.append(exports.unrenderable(parsed[1] if parsed else None, "oai-pmh", error))
+
     body = await handle_request(
         args,
         StoreRepository(pool_of(request), settings.oai_namespace, isil=scope),
-        RepositoryInfo(settings.oai_repository_name, base_url, (settings.oai_admin_email,)),
+        RepositoryInfo(
+            settings.oai_repository_name,
+            base_url,
+            (settings.oai_admin_email,),
+            token_key=deps.oai_token_key,
+        ),
         now=dt.datetime.now(dt.UTC),
         page_size=settings.oai_page_size,
+        on_unrenderable=left_out,
     )
+    if problems:
+        try:
+            await store.note_unrenderable(pool_of(request), problems)
+        except Exception:  # the page is answered either way; the finding is best effort
+            log.exception("could not note unrenderable records")
     return Response(body, media_type="text/xml; charset=utf-8")
 
 

@@ -45,6 +45,14 @@ class CatalogueSettings(BaseSettings):
     oai_admin_email: str = Field(
         "metadata@konsortio.example", description="OAI-PMH Identify adminEmail."
     )
+    oai_token_key: SecretStr = Field(
+        SecretStr(""),
+        description=(
+            "Key that signs OAI-PMH resumption tokens (HMAC-SHA256), the same on every replica; "
+            "empty: each process makes its own, so a token works only on the replica that "
+            "issued it."
+        ),
+    )
     oai_page_size: int = Field(
         100, ge=1, le=1000, description="Records per OAI-PMH list response page."
     )

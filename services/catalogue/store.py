@@ -1020,3 +1020,40 @@ async def pair_states(
         entry = states.setdefault(key, ([], row["ended_on"], row["available"]))
         entry[0].append(_participation(row))
     return states
+
+
+# --- records that could not be rendered ---------------------------------------------------------
+
+
+async def note_unrenderable(
+    conn: Conn, problems: Sequence[tuple[int, str, str]], code: str = "unrenderable-record"
+) -> None:
+    """Record (record id, context, message) for records an export or OAI-PMH left out."""
+    if not problems:
+        return
+    await conn.execute(
+        """
+        INSERT INTO record_findings (record_id, context, code, message)
+        SELECT p.record_id, p.context, $4, p.message
+        FROM unnest($1::bigint[], $2::text[], $3::text[]) AS p (record_id, context, message)
+        WHERE EXISTS (SELECT 1 FROM records r WHERE r.id = p.record_id)
+        ON CONFLICT (record_id, context, code) DO UPDATE
+        SET message = excluded.message, occurrences = record_findings.occurrences + 1,
+            last_seen = now()
+        """,
+        [p[0] for p in problems],
+        [p[1] for p in problems],
+        [p[2][:500] for p in problems],
+        code,
+    )
+
+
+async def record_findings(conn: Conn, record_id: int) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """
+        SELECT context, code, message, occurrences, first_seen, last_seen FROM record_findings
+        WHERE record_id = $1 ORDER BY context, code
+        """,
+        record_id,
+    )
+    return [dict(row) for row in rows]

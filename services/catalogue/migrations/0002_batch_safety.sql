@@ -18,3 +18,16 @@ ALTER TABLE records ADD COLUMN before_datestamp timestamptz;
 ALTER TABLE records ADD COLUMN before_changed_batch text;
 ALTER TABLE records ADD COLUMN before_reference text;
 ALTER TABLE records ADD COLUMN before_deleted boolean;
+
+-- Stored records that an export or an OAI-PMH response could not render (and so left out):
+-- one row per record and place, counted, so a cataloguer can find and reload them.
+CREATE TABLE record_findings (
+    record_id    bigint      NOT NULL REFERENCES records (id),
+    context      text        NOT NULL,   -- 'export' or 'oai-pmh'
+    code         text        NOT NULL,
+    message      text        NOT NULL,
+    occurrences  integer     NOT NULL DEFAULT 1,
+    first_seen   timestamptz NOT NULL DEFAULT now(),
+    last_seen    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (record_id, context, code)
+);

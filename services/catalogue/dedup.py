@@ -115,6 +115,20 @@ def resolve(
     return Resolution("duplicate" if seen_in_batch else "updated", merged, new_hash)
 
 
+MAX_RECORD_BYTES = 99_999  # ISO 2709: five digits of record length
+MAX_FIELD_BYTES = 9_999  # four digits of field length in the directory
+
+
 def stored_bytes(record: Record) -> bytes:
-    """The ISO 2709 bytes the store keeps; same record → same bytes."""
-    return record.as_marc()
+    """The ISO 2709 bytes the store keeps; same record → same bytes. ValueError for a
+    record ISO 2709 cannot hold (pymarc would write a length that does not fit its digits,
+    and every export of it would be corrupt), so it is rejected at ingest instead."""
+    data = record.as_marc()
+    if len(data) > MAX_RECORD_BYTES:
+        raise ValueError(f"the record is {len(data)} bytes, more than ISO 2709's 99,999")
+    if len(data) > MAX_FIELD_BYTES:  # only then can one field be too long
+        for field in record.fields:
+            size = len(field.as_marc("utf-8"))
+            if size > MAX_FIELD_BYTES:
+                raise ValueError(f"field {field.tag} is {size} bytes, more than ISO 2709's 9,999")
+    return data

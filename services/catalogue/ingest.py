@@ -230,9 +230,10 @@ def _decide(
         current = earlier.current()
         resolution = resolve(current, incoming, seen_in_batch=True)
         if resolution.record is not current:
+            marc = stored_bytes(resolution.record)  # first: it may refuse the merged record
             earlier.record = resolution.record
             earlier.content_hash = resolution.content_hash
-            earlier.marc = stored_bytes(resolution.record)
+            earlier.marc = marc
             earlier.changed = True
         return "duplicate"
     stored = existing.get(key)

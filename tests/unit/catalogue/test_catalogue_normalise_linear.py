@@ -82,3 +82,17 @@ def test_a_200000_character_title_is_normalised_in_linear_time(kind: str) -> Non
     # An ellipsis is kept (as the former loop kept it); everything else is trimmed away.
     expected = title if kind == "periods" else "Otsikko"
     assert result.record["245"]["a"] == expected
+
+
+def test_a_record_too_long_for_iso_2709_is_refused_before_it_is_stored() -> None:
+    from services.catalogue.dedup import stored_bytes
+
+    record = Record(force_utf8=True)
+    record.add_field(
+        Field(tag="245", indicators=Indicators("0", "0"), subfields=[Subfield("a", "x" * 12_000)])
+    )
+    with pytest.raises(ValueError, match="field 245"):
+        stored_bytes(record)
+    record["245"].subfields = [Subfield("a", "x" * 9_000)] * 12
+    with pytest.raises(ValueError, match="99,999"):
+        stored_bytes(record)

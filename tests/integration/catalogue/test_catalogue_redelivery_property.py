@@ -22,7 +22,12 @@ from hypothesis import strategies as st
 from tests.integration.catalogue.conftest import Actors, isbn, ok, sign, upload
 from tests.integration.conftest import Service
 
-pytestmark = pytest.mark.integration
+# The service shares the process; its own use of `random` (e.g. retry jitter) is not the
+# property's, so hypothesis's warning about the global random state is beside the point.
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning"),
+]
 URL_TEMPLATE = "https://lainaa.example.fi/kirja/{isbn}"
 T = TypeVar("T")
 

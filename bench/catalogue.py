@@ -9,6 +9,11 @@ other random content), so the dedup path does real merges.
 Reference, same file, same run: pymarc's bare parse (``MARCReader`` with the reader options the
 service uses, iterating the records and nothing else).
 
+A further case, pathological titles: the consortium profile over records whose 16,000-character
+titles end in thousands of ISBD separators and periods, against the same records with plain
+titles of the same length (the reference), in the same run. Linear normalisation keeps the
+ratio near 1; the former trimming loop was quadratic and made it hundreds.
+
 The ingest runs in a process of its own, so its peak memory (``ru_maxrss``, which includes the
 interpreter and every import) is its own; the file is written and parsed by another one.
 """
@@ -24,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pymarc import MARCReader
+from pymarc import Field, Indicators, MARCReader, Record, Subfield
 
 from bench import marc_generator
 from bench.infra import BenchInfra
@@ -33,12 +38,16 @@ from bench.report import Row
 from kit.db import apply_migrations, create_pool
 from kit.gc_tuning import tune_gc
 from services.catalogue import commands, domain, ingest
+from services.catalogue.profile import apply_profile
 from services.catalogue.settings import CatalogueSettings
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "services" / "catalogue" / "migrations"
 DUPLICATE_SHARE = 0.01
 GOAL_RATIO = 0.3
 GOAL_RSS_MB = 300
+PATHOLOGICAL_RECORDS = 300
+PATHOLOGICAL_LENGTH = 16_000
+GOAL_PATHOLOGICAL_RATIO = 5.0
 
 
 def _peak_rss_mb() -> float:
@@ -157,6 +166,44 @@ async def catalogue_ingest(args: dict[str, Any]) -> None:
 # --- parent ---------------------------------------------------------------------------------
 
 
+def _titled(number: int, title: str) -> Record:
+    record = marc_generator.generate_record(number, random.Random(number))
+    record.remove_fields("245")
+    record.add_ordered_field(
+        Field(tag="245", indicators=Indicators("1", "0"), subfields=[Subfield("a", title)])
+    )
+    return record
+
+
+def pathological_titles() -> dict[str, Any]:
+    """CPU seconds of the profile over records with pathological titles, and over the same
+    records with plain titles of the same length (the reference); best of three each."""
+    n = PATHOLOGICAL_LENGTH
+    shapes = ("Otsikko" + " /" * (n // 2), "Otsikko" + "," * n, "Otsikko" + " ." * (n // 2))
+    plain = "Otsikko " + "sana " * (n // 5)
+
+    def best(titles: list[str]) -> float:
+        runs = []
+        for _ in range(3):
+            records = [_titled(i, title) for i, title in enumerate(titles)]
+            started = time.process_time()
+            for record in records:
+                apply_profile(record, "bench", in_place=True)
+            runs.append(time.process_time() - started)
+        return min(runs)
+
+    bad = [shapes[i % len(shapes)] for i in range(PATHOLOGICAL_RECORDS)]
+    pathological = best(bad)
+    reference = best([plain] * PATHOLOGICAL_RECORDS)
+    return {
+        "records": PATHOLOGICAL_RECORDS,
+        "title_chars": n,
+        "seconds": round(pathological, 3),
+        "reference_seconds": round(reference, 3),
+        "ratio": round(pathological / reference, 2) if reference else None,
+    }
+
+
 async def _follow(child: Child, key: str, total: int, progress: Any, timeout_s: float) -> dict:
     done = asyncio.create_task(child.expect("done", timeout_s))
     while not done.done():
@@ -200,7 +247,11 @@ async def run(infra: BenchInfra, count: int, progress: Any) -> dict[str, Any]:
 
     reference_per_s = parsed["records"] / parsed["seconds"]
     per_s = total / ingested["seconds"]
+    progress("pathological titles", 0, 1)
+    titles = await asyncio.to_thread(pathological_titles)
+    progress("pathological titles", 1, 1)
     return {
+        "pathological_titles": titles,
         "records": total,
         "repeated_titles": generated["repeats"],
         "file_mb": round(generated["bytes"] / 2**20, 1),
@@ -271,6 +322,30 @@ def rows(result: dict[str, Any]) -> list[Row]:
             met=ingest_figures["peak_rss_mb"] < GOAL_RSS_MB,
             note=f"{ingest_figures['rss_before_mb']:.0f} MB before the batch started",
         ),
+        *_pathological_rows(result),
+    ]
+
+
+def _pathological_rows(result: dict[str, Any]) -> list[Row]:
+    titles = result.get("pathological_titles")
+    if not titles or titles["ratio"] is None:
+        return []
+    return [
+        Row(
+            benchmark="3 catalogue",
+            figure=(
+                f"profile CPU, pathological {titles['title_chars']:,}-character titles "
+                f"({titles['records']} records)"
+            ),
+            value=titles["seconds"],
+            unit="s",
+            reference="same records, plain titles of the same length",
+            reference_value=titles["reference_seconds"],
+            ratio=titles["ratio"],
+            goal=f"≤ {GOAL_PATHOLOGICAL_RATIO} × plain (linear)",
+            met=titles["ratio"] <= GOAL_PATHOLOGICAL_RATIO,
+            note="titles ending in thousands of ISBD separators, commas or spaced periods",
+        )
     ]
 
 

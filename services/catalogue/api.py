@@ -36,6 +36,7 @@ from starlette.datastructures import UploadFile
 from kit.app import pool_of, runtime_of
 from kit.auth import Caller, Role, current_caller, ensure_acts_for, require_role
 from kit.errors import ApiError
+from kit.logging import get_logger
 from services.catalogue import (
     commands,
     domain,
@@ -49,11 +50,12 @@ from services.catalogue.deps import deps_of, spawn
 from services.catalogue.domain import CatalogueRuleViolated
 from services.catalogue.formats import SNIFF_BYTES, UnknownFormat, detect_format
 from services.catalogue.melinda_client import MelindaUnavailable
-from services.catalogue.oai import RepositoryInfo, handle_request, library_set
+from services.catalogue.oai import RepositoryInfo, handle_request, library_set, token_payload
 from services.catalogue.oai_store import StoreRepository
 from services.catalogue.profile import normalise_language
 from services.catalogue.quality import FINDINGS_CSV_COLUMNS, OUTCOMES
 
+log = get_logger(__name__)
 router = APIRouter(tags=["catalogue"])
 Cataloguer = Annotated[Caller, Depends(require_role(Role.CATALOGUER))]
 Staff = Annotated[Caller, Depends(require_role(Role.COORDINATOR, Role.CATALOGUER))]
@@ -139,6 +141,8 @@ class BatchOut(BaseModel):
     created_by: str
     created_at: dt.datetime
     finished_at: dt.datetime | None
+    force: bool = False
+    owner: str | None = None
     links: dict[str, str] = Field(default_factory=dict)
 
 
@@ -462,12 +466,16 @@ def _detect(path: Path) -> str:
     description=(
         "ONIX 3.0, MARC 21 (ISO 2709), MARCXML or KBART Phase II TSV, detected from the "
         "content unless `format` says. `mode=full` withdraws the collection's titles that the "
-        "list no longer has; `mode=delta` (the default) never withdraws. The batch runs in the "
-        "background: follow it at `/batches/{id}`, or pass `wait=true` to get it finished."
+        "list no longer has; `mode=delta` (the default) never withdraws. A full load of a file "
+        "that ends early, or whose rejected share is above the configured limit, is refused as "
+        "a whole (the batch fails, nothing is stored or withdrawn); a coordinator may force it "
+        "with `force=true`, which the batch records. The batch runs in the background: follow "
+        "it at `/batches/{id}`, or pass `wait=true` to get it finished."
     ),
     openapi_extra=UPLOAD_BODY,
     responses={
         200: {"model": BatchOut, "description": "wait=true: the finished (or failed) batch"},
+        403: {"description": "the role may not load title lists, or force a full load"},
         409: {"description": "another batch is running in the collection"},
         413: {"description": "the file is too large"},
         415: {"description": "not a title-list content type"},
@@ -476,7 +484,7 @@ def _detect(path: Path) -> str:
 async def upload_batch(
     request: Request,
     response: Response,
-    caller: Cataloguer,
+    caller: Staff,
     collection: Annotated[str, Query(pattern=domain.COLLECTION_ID_PATTERN, max_length=64)],
     format: Annotated[  # noqa: A002
         Literal["onix", "marc", "marcxml", "kbart"] | None,
@@ -499,9 +507,24 @@ async def upload_batch(
         str | None, Query(max_length=300, description="The file's name, for raw bodies")
     ] = None,
     wait: bool = False,
+    force: Annotated[
+        bool,
+        Query(
+            description=(
+                "Coordinator only: run a full load even if the file ends early or too many of "
+                "its records are rejected, withdrawing what it lacks"
+            )
+        ),
+    ] = False,
 ) -> BatchOut:
     deps = deps_of(request)
     pool = pool_of(request)
+    if force and caller.role is not Role.COORDINATOR:
+        raise ApiError(403, "only a coordinator may force a load", field="force")
+    if not force and caller.role is not Role.CATALOGUER:
+        raise ApiError(
+            403, "a coordinator loads title lists only to force one (force=true)", field="role"
+        )
     try:
         kind = domain.check_content_type(request.headers.get("content-type"))
         raw_name = domain.check_filename(filename)
@@ -533,6 +556,8 @@ async def upload_batch(
             language=lang,
             url_template=template,
             chunk_size=deps.settings.catalogue_chunk_size,
+            force=force,
+            max_rejected_share=deps.settings.catalogue_full_load_max_rejected_share,
         )
         batch = await commands.open_batch(
             pool,
@@ -590,7 +615,8 @@ async def get_batch(request: Request, batch_id: IdPath, _: Staff) -> BatchOut:
 @router.get("/batches/{batch_id}/report", summary="A batch's quality report")
 async def batch_report(request: Request, batch_id: IdPath, _: Staff) -> dict[str, Any]:
     batch = await _batch(request, batch_id)
-    if batch["status"] != "done":
+    if batch["status"] == "processing" or not batch["report"]:
+        # A refused full load fails with its counts and findings: that report is shown.
         raise ApiError(409, f"batch {batch_id} is {batch['status']}: no report", field="batch_id")
     report = batch["report"] or {}
     return {
@@ -601,6 +627,8 @@ async def batch_report(request: Request, batch_id: IdPath, _: Staff) -> dict[str
         "counts": batch["counts"],
         "top_findings": report.get("top_findings", []),
         **({"note": report["note"]} if "note" in report else {}),
+        **({"refused": report["refused"]} if "refused" in report else {}),
+        **({"forced": report["forced"]} if "forced" in report else {}),
     }
 
 
@@ -835,19 +863,15 @@ def _oai_caller(request: Request) -> Caller:
     return request.app.state.token_verifier.verify(token)
 
 
-def _requested_set(args: list[tuple[str, str]]) -> str | None:
-    """The set a request names, directly or inside its resumption token (best effort: an
-    unreadable token is the protocol's badResumptionToken, answered later)."""
+def _requested_set(args: list[tuple[str, str]], token_key: bytes) -> str | None:
+    """The set a request names, directly or inside its resumption token (a token that is not
+    ours names nothing here: it is the protocol's badResumptionToken, answered later)."""
     for key, value in args:
         if key == "set":
             return value
         if key == "resumptionToken":
-            try:
-                padded = value + "=" * (-len(value) % 4)
-                payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-            except (ValueError, UnicodeError, binascii.Error):
-                return None
-            found = payload.get("set") if isinstance(payload, dict) else None
+            payload = token_payload(value, token_key)
+            found = payload.get("set") if payload is not None else None
             return found if isinstance(found, str) else None
     return None
 
@@ -857,7 +881,8 @@ OAI_DOC = (
     "and `oai_dc`; deleted records are persistent. A library token harvests its own set "
     "`library:<ISIL>` only (without `set`, that is what it gets); coordinator and cataloguer "
     "tokens harvest everything. Authenticate with `Authorization: Bearer <token>`, or HTTP "
-    "Basic with the token as the password."
+    "Basic with the token as the password. Resumption tokens are signed: a changed or foreign "
+    "one is a badResumptionToken."
 )
 
 
@@ -910,7 +935,7 @@ async def _oai(request: Request) -> Response:
     if caller.role is Role.LIBRARY:
         assert caller.isil is not None
         scope = caller.isil
-        requested = _requested_set(args)
+        requested = _requested_set(args, deps_of(request).oai_token_key)
         if requested is not None and requested != library_set(caller.isil):
             raise ApiError(
                 403,
@@ -921,13 +946,30 @@ async def _oai(request: Request) -> Response:
     settings = deps.settings
     public = runtime_of(request).settings.public_url.rstrip("/")
     base_url = f"{public}/oai" if public else str(request.url_for("oai_pmh"))
+    problems: list[tuple[int, str, str]] = []
+
+    def left_out(identifier: str, error: Exception) -> None:
+        parsed = domain.parse_identifier(settings.oai_namespace, identifier)
+        problems.append(exports.unrenderable(parsed[1] if parsed else None, "oai-pmh", error))
+
     body = await handle_request(
         args,
         StoreRepository(pool_of(request), settings.oai_namespace, isil=scope),
-        RepositoryInfo(settings.oai_repository_name, base_url, (settings.oai_admin_email,)),
+        RepositoryInfo(
+            settings.oai_repository_name,
+            base_url,
+            (settings.oai_admin_email,),
+            token_key=deps.oai_token_key,
+        ),
         now=dt.datetime.now(dt.UTC),
         page_size=settings.oai_page_size,
+        on_unrenderable=left_out,
     )
+    if problems:
+        try:
+            await store.note_unrenderable(pool_of(request), problems)
+        except Exception:  # the page is answered either way; the finding is best effort
+            log.exception("could not note unrenderable records")
     return Response(body, media_type="text/xml; charset=utf-8")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import tempfile
 from pathlib import Path
 
@@ -41,20 +42,29 @@ def melinda_deps(settings: CatalogueSettings) -> melinda_jobs.MelindaDeps:
 
 
 def _wire(catalogue_settings: CatalogueSettings):  # type: ignore[no-untyped-def]
+    # Without a configured key, this process signs with a key of its own: its tokens then
+    # work on this replica only (several replicas need the setting, the same on each).
+    token_key = catalogue_settings.oai_token_key.get_secret_value().encode() or secrets.token_bytes(
+        32
+    )
     deps = CatalogueDeps(
         settings=catalogue_settings,
         melinda=melinda_deps(catalogue_settings),
         spool_dir=Path(catalogue_settings.catalogue_spool_dir or tempfile.gettempdir()),
+        oai_token_key=token_key,
     )
 
     async def on_startup(runtime: Runtime) -> None:
         deps.spool_dir.mkdir(parents=True, exist_ok=True)
         runtime.extras["catalogue"] = deps
+        # A batch left 'processing' by a process that died must not block its collection.
+        assert runtime.pool is not None
+        await commands.fail_orphaned_batches(runtime.pool)
 
     async def reconcile_due(runtime: Runtime) -> None:
         assert runtime.pool is not None
         await commands.reconcile_due(runtime.pool, dt.date.today())
-        await commands.fail_stale_batches(runtime.pool)
+        await commands.fail_orphaned_batches(runtime.pool)
 
     async def resume_melinda(runtime: Runtime) -> None:
         assert runtime.pool is not None

@@ -112,6 +112,16 @@ def ingest(
     ] = None,
     url: Annotated[str, typer.Option("--url", help="The catalogue service")] = DEFAULT_URL,
     token: Annotated[str | None, typer.Option("--token", help="Cataloguer token")] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help=(
+                "Coordinator token only: run a full load that would be refused (the file ends "
+                "early, or too many of its records are rejected)"
+            ),
+        ),
+    ] = False,
 ) -> None:
     """Load FILE into a collection of the running catalogue service and show its report."""
     console = Console(stderr=True)
@@ -126,6 +136,8 @@ def ingest(
         params["language"] = language
     if url_template:
         params["url_template"] = url_template
+    if force:
+        params["force"] = "true"
     size = file.stat().st_size
     with httpx.Client(base_url=url.rstrip("/"), timeout=httpx.Timeout(60, read=600)) as client:
         with Progress(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
+import socket
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +27,8 @@ from services.catalogue.domain import CatalogueRuleViolated
 
 log = get_logger(__name__)
 SOURCE = "/konsortio/catalogue"
+# Who runs a batch, for people reading it; the database session id decides liveness.
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
 INTERRUPTED = (
     "interrupted: the service stopped before the batch finished; nothing of it was stored, "
     "upload the file again"
@@ -231,6 +235,8 @@ async def check_can_ingest(pool: asyncpg.Pool, collection_id: str) -> store.Coll
     if collection is None:
         raise NotFound(f"no collection {collection_id}", "collection")
     running = await store.batch_in_progress(pool, collection_id)
+    if running and await fail_orphaned_batches(pool, collection_id):
+        running = await store.batch_in_progress(pool, collection_id)
     if running:
         raise CatalogueRuleViolated(
             f"batch {running} is still being ingested into {collection_id}; try again when it "
@@ -263,6 +269,7 @@ async def open_batch(
             language=job.language,
             url_template=job.url_template,
             created_by=created_by,
+            force=job.force,
         )
     except asyncpg.UniqueViolationError as error:
         raise CatalogueRuleViolated(
@@ -285,10 +292,21 @@ async def run_batch(
 
     try:
         async with pool.acquire() as conn:
+            await store.claim_batch(conn, job.batch_id, OWNER)
             await ingest.run(conn, job, collection, progress)
     except asyncio.CancelledError:
         await asyncio.shield(store.fail_batch(pool, job.batch_id, INTERRUPTED))
         raise
+    except ingest.FullLoadRefused as error:
+        log.warning("full load refused", batch_id=job.batch_id, collection_id=job.collection_id)
+        await store.fail_batch(
+            pool,
+            job.batch_id,
+            str(error),
+            counts=error.counts,
+            report=error.summary,
+            finding=("full-load-refused", "file"),
+        )
     except ingest.IngestFailed as error:
         await store.fail_batch(pool, job.batch_id, str(error))
     except Exception as error:
@@ -299,5 +317,15 @@ async def run_batch(
     return await store.get_batch(pool, job.batch_id)
 
 
-async def fail_stale_batches(pool: asyncpg.Pool) -> int:
-    return await store.fail_stale_batches(pool, dt.timedelta(minutes=5))
+# A batch is claimed by the session that runs it within moments of its creation; one that is
+# still unclaimed after this lost its process between the two.
+UNCLAIMED_AFTER = dt.timedelta(minutes=1)
+
+
+async def fail_orphaned_batches(pool: asyncpg.Pool, collection_id: str | None = None) -> int:
+    """Fail the batches whose process is gone (see ``store.fail_orphaned_batches``): at
+    start-up, periodically, and before an upload is refused because one is running."""
+    failed = await store.fail_orphaned_batches(pool, UNCLAIMED_AFTER, collection_id)
+    for batch_id in failed:
+        log.warning("orphaned batch failed", batch_id=batch_id)
+    return len(failed)

@@ -56,10 +56,22 @@ class Merge:
     added_urls: tuple[str, ...]
 
 
-def merge(existing: Record, incoming: Record) -> Merge:
-    """Keep the richer record (ties go to the incoming one, the supplier's latest word)
-    and add the other's 856 fields whose URLs it lacks."""
-    if richness(existing) > richness(incoming):
+def _existing_wins(existing: Record, incoming: Record, *, same_delivery: bool) -> bool:
+    ours, theirs = richness(existing), richness(incoming)
+    if ours != theirs:
+        return ours > theirs
+    if not same_delivery:
+        return False  # a later delivery's equally rich record is the supplier's latest word
+    # Two products of one title in one file: neither is later than the other, so the tie is
+    # broken by content (the smaller hash), whatever order the file lists them in.
+    return content_hash(existing) <= content_hash(incoming)
+
+
+def merge(existing: Record, incoming: Record, *, same_delivery: bool = False) -> Merge:
+    """Keep the richer record and add the other's 856 fields whose URLs it lacks. Ties go to
+    the incoming record (the supplier's latest word), or, for two records of one delivery,
+    to the one with the smaller content hash."""
+    if _existing_wins(existing, incoming, same_delivery=same_delivery):
         kept, other, which = existing, incoming, "existing"
     else:
         kept, other, which = incoming, existing, "incoming"
@@ -96,13 +108,27 @@ def resolve(
     """
     if existing is None:
         return Resolution("accepted", incoming, content_hash(incoming))
-    merged = merge(existing, incoming).record
+    merged = merge(existing, incoming, same_delivery=seen_in_batch).record
     new_hash = content_hash(merged)
     if new_hash == content_hash(existing):
         return Resolution("duplicate" if seen_in_batch else "unchanged", existing, new_hash)
     return Resolution("duplicate" if seen_in_batch else "updated", merged, new_hash)
 
 
+MAX_RECORD_BYTES = 99_999  # ISO 2709: five digits of record length
+MAX_FIELD_BYTES = 9_999  # four digits of field length in the directory
+
+
 def stored_bytes(record: Record) -> bytes:
-    """The ISO 2709 bytes the store keeps; same record → same bytes."""
-    return record.as_marc()
+    """The ISO 2709 bytes the store keeps; same record → same bytes. ValueError for a
+    record ISO 2709 cannot hold (pymarc would write a length that does not fit its digits,
+    and every export of it would be corrupt), so it is rejected at ingest instead."""
+    data = record.as_marc()
+    if len(data) > MAX_RECORD_BYTES:
+        raise ValueError(f"the record is {len(data)} bytes, more than ISO 2709's 99,999")
+    if len(data) > MAX_FIELD_BYTES:  # only then can one field be too long
+        for field in record.fields:
+            size = len(field.as_marc("utf-8"))
+            if size > MAX_FIELD_BYTES:
+                raise ValueError(f"field {field.tag} is {size} bytes, more than ISO 2709's 9,999")
+    return data

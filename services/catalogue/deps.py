@@ -21,6 +21,7 @@ class CatalogueDeps:
     settings: CatalogueSettings
     melinda: MelindaDeps
     spool_dir: Path
+    oai_token_key: bytes = b""  # signs OAI-PMH resumption tokens
 
 
 def deps_of(request: Request) -> CatalogueDeps:

@@ -199,3 +199,28 @@ def parse_identifier(namespace: str, identifier: str) -> tuple[str | None, int] 
     if isil and not re.match(ISIL_PATTERN, isil):
         return None
     return (isil or None), int(number)
+
+
+# --- full loads --------------------------------------------------------------------------------
+
+
+def full_load_refusal(
+    *, received: int, rejected: int, rest_unread_at: int | None, max_rejected_share: float
+) -> str | None:
+    """Why a full load may not withdraw titles, or None when it may.
+
+    A full load says "these are all the titles": a title it lacks is withdrawn from every
+    participating library. That is only true of a file read to its end. A file that stops
+    early (a broken transfer) or whose records mostly fail says nothing reliable about what
+    the supplier still offers, so such a load is refused as a whole unless forced."""
+    if rest_unread_at is not None:
+        return (
+            f"the file ends early or breaks at record {rest_unread_at} (the rest of the file "
+            "could not be read), so the titles after it cannot be told from withdrawn ones"
+        )
+    if received and rejected / received > max_rejected_share:
+        return (
+            f"{rejected} of {received} records ({rejected / received:.0%}) were rejected, "
+            f"more than the {max_rejected_share:.0%} a full load may reject"
+        )
+    return None

@@ -10,6 +10,7 @@ is written with leader/05 "d" (deleted), which is how MARC exchange says so.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
@@ -17,7 +18,10 @@ import asyncpg
 from pymarc import Field, Record
 from pymarc.marcxml import record_to_xml
 
+from kit.logging import get_logger
 from services.catalogue import melinda, store
+
+log = get_logger(__name__)
 
 ExportFormat = Literal["marc", "marcxml"]
 MARCXML_NS = "http://www.loc.gov/MARC21/slim"
@@ -41,10 +45,38 @@ def stamped(marc: bytes, datestamp: dt.datetime, *, deleted: bool) -> Record:
     return record
 
 
+# Bytes XML 1.0 cannot carry (pymarc's MARCXML writer does not refuse them).
+_NOT_XML = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]")
+MAX_RECORD_BYTES = 99_999
+MAX_FIELD_BYTES = 9_999
+
+
 def _serialise(record: Record, fmt: ExportFormat) -> bytes:
+    """One record in ``fmt``; ValueError when the result would corrupt the export (a record
+    longer than ISO 2709 can say, a separator inside data, a character XML forbids)."""
     if fmt == "marc":
-        return record.as_marc()
-    return record_to_xml(record) + b"\n"
+        data = record.as_marc()
+        if len(data) > MAX_RECORD_BYTES or data.count(b"\x1d") != 1:
+            raise ValueError("the record does not fit in one ISO 2709 record")
+        if any(len(f.as_marc("utf-8")) > MAX_FIELD_BYTES for f in record.fields):
+            raise ValueError("a field is longer than ISO 2709 allows")
+        return data
+    data = record_to_xml(record) + b"\n"
+    if _NOT_XML.search(data):
+        raise ValueError("the record holds characters XML cannot carry")
+    return data
+
+
+def unrenderable(record_id: int | None, context: str, error: Exception) -> tuple[int, str, str]:
+    """Log a record left out of an export or a page (its id and the error's kind only:
+    records may name people, logs must not) and describe it for record_findings."""
+    log.error(
+        "record left out: it cannot be rendered",
+        record_id=record_id,
+        context=context,
+        error=type(error).__name__,
+    )
+    return (record_id or 0, context, f"{type(error).__name__}: {error}")
 
 
 async def _chunks(parts: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -63,6 +95,8 @@ async def stream_records(
 ) -> AsyncIterator[bytes]:
     """Records from ``cursor(conn)`` (rows: marc, deleted, datestamp) in ``fmt``."""
 
+    problems: list[tuple[int, str, str]] = []
+
     async def parts() -> AsyncIterator[bytes]:
         # A cursor lives in a transaction: one consistent snapshot for the whole export.
         async with pool.acquire() as conn, conn.transaction(readonly=True):
@@ -70,13 +104,25 @@ async def stream_records(
                 yield b'<?xml version="1.0" encoding="UTF-8"?>\n'
                 yield f'<collection xmlns="{MARCXML_NS}">\n'.encode()
             async for row in cursor(conn):
-                record = stamped(row["marc"], row["datestamp"], deleted=row["deleted"])
-                yield _serialise(record, fmt)
+                # One record at a time: a stored record that cannot be rendered is left out
+                # (logged, and noted as a finding), never the end of the export.
+                try:
+                    record = stamped(row["marc"], row["datestamp"], deleted=row["deleted"])
+                    data = _serialise(record, fmt)
+                except Exception as error:
+                    problems.append(unrenderable(row["id"], "export", error))
+                    continue
+                yield data
             if fmt == "marcxml":
                 yield b"</collection>\n"
 
     async for chunk in _chunks(parts()):
         yield chunk
+    if problems:
+        try:
+            await store.note_unrenderable(pool, problems)
+        except Exception:  # the export has been sent; the finding is best effort
+            log.exception("could not note unrenderable records")
 
 
 def library_export(
@@ -106,19 +152,31 @@ def melinda_record(marc: bytes, *, record_id: int, isil: str, corrected: bool) -
 async def melinda_export(pool: asyncpg.Pool, batch_id: str, isil: str) -> AsyncIterator[bytes]:
     """A batch's new and changed records as one Melinda-ready MARCXML collection."""
 
+    problems: list[tuple[int, str, str]] = []
+
     async def parts() -> AsyncIterator[bytes]:
         async with pool.acquire() as conn, conn.transaction(readonly=True):
             yield b'<?xml version="1.0" encoding="UTF-8"?>\n'
             yield f'<collection xmlns="{MARCXML_NS}">\n'.encode()
             async for row in store.batch_changes_cursor(conn, batch_id):
-                record = melinda_record(
-                    row["marc"],
-                    record_id=row["id"],
-                    isil=isil,
-                    corrected=row["change"] == "changed",
-                )
-                yield record_to_xml(record) + b"\n"
+                try:
+                    record = melinda_record(
+                        row["marc"],
+                        record_id=row["id"],
+                        isil=isil,
+                        corrected=row["change"] == "changed",
+                    )
+                    data = _serialise(record, "marcxml")
+                except Exception as error:  # that record only, never the export
+                    problems.append(unrenderable(row["id"], "export", error))
+                    continue
+                yield data
             yield b"</collection>\n"
 
     async for chunk in _chunks(parts()):
         yield chunk
+    if problems:
+        try:
+            await store.note_unrenderable(pool, problems)
+        except Exception:
+            log.exception("could not note unrenderable records")

@@ -6,7 +6,14 @@ Nothing here holds a whole file: ISO 2709 is read record by record, XML through
 iterparse with each finished element cleared, KBART row by row.
 
 An XML file that is not well-formed cannot be resumed after the syntax error, so the
-reader yields one ParseFailure there and stops; the records before it stand.
+reader yields one ParseFailure there and stops; the records before it stand. That failure,
+an ISO 2709 file that ends inside a record and a KBART file that ends inside a row say
+``rest_unread``: the file was not read to its end (typically a broken transfer), which a
+full load must know before it withdraws anything.
+
+XML elements that are not records are freed as soon as they end, so a file of any shape
+(one huge header, megabytes of elements the converter does not read) is read in memory
+bounded by its largest record.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ class ParseFailure:
     position: int  # 1-based record number in the file
     message: str
     reference: str | None = None  # the supplier's id for the record, when it could be read
+    rest_unread: bool = False  # the file ends early or breaks here: what follows is unread
 
 
 ReadResult = Record | ParseFailure
@@ -120,8 +128,13 @@ MAX_RECORD_BYTES = 99_999  # the leader's five-digit record length
 READ_BYTES = 256 * 1024
 
 
+class _Unterminated(bytes):
+    """The bytes after the last record terminator: the file ends inside a record."""
+
+
 def _raw_records(stream: BinaryIO) -> Iterator[bytes | None]:
-    """ISO 2709 records split on the record terminator (None: a run of bytes with none).
+    """ISO 2709 records split on the record terminator (None: a run of bytes with none;
+    an ``_Unterminated`` last piece: the file ended before the record did).
 
     The terminator, not the leader's declared length, decides where a record ends, so one
     record with a wrong length costs that record only: the reader finds the next one. The
@@ -144,7 +157,7 @@ def _raw_records(stream: BinaryIO) -> Iterator[bytes | None]:
                 pass
             buffer = chunk[chunk.find(RECORD_TERMINATOR) + 1 :] if chunk else b""
     if buffer.strip(b" \r\n\t\x00\x1a"):
-        yield buffer
+        yield _Unterminated(buffer)
 
 
 def read_marc(stream: BinaryIO) -> Iterator[ReadResult]:
@@ -157,6 +170,15 @@ def read_marc(stream: BinaryIO) -> Iterator[ReadResult]:
         if not raw.strip(b" \r\n\t\x1d"):
             continue
         position += 1
+        if isinstance(raw, _Unterminated):
+            # A record always ends with the terminator: without one the file was cut short
+            # (a broken transfer), whatever pymarc could make of the piece.
+            yield ParseFailure(
+                position,
+                "the file ends inside a record (no record terminator): rest of file unread",
+                rest_unread=True,
+            )
+            continue
         # Line breaks between records, which some tools write, are not part of a record.
         raw = raw.lstrip(b"\r\n")
         try:
@@ -172,18 +194,36 @@ def read_marc(stream: BinaryIO) -> Iterator[ReadResult]:
 def _iter_elements(
     stream: BinaryIO, local_names: set[str], namespaces: tuple[str, ...]
 ) -> Iterator[etree._Element]:
-    tags = [f"{{{ns}}}{name}" for ns in namespaces for name in local_names] + list(local_names)
+    """Yield each finished record element; free everything else as the parser goes.
+
+    Every element's start and end is seen (not only the records'), so an element that is
+    not a record is cleared, with its finished siblings, as soon as it ends: memory stays
+    bounded by the largest record, whatever else the file holds. Elements inside a record
+    are kept until the record itself has been yielded and converted."""
+    record_tags = frozenset(
+        [f"{{{ns}}}{name}" for ns in namespaces for name in local_names] + list(local_names)
+    )
     context = etree.iterparse(
         stream,
-        events=("end",),
-        tag=tags,
+        events=("start", "end"),
         resolve_entities=False,
         no_network=True,
         huge_tree=False,
         remove_comments=True,
+        remove_pis=True,
     )
-    for _, element in context:
-        yield element
+    depth = 0  # > 0 while inside a record
+    for event, element in context:
+        if element.tag in record_tags:
+            if event == "start":
+                depth += 1
+                continue
+            depth -= 1
+            if depth:
+                continue  # a record inside a record is part of the outer one
+            yield element
+        elif depth or event == "start":
+            continue
         # Free what we have read: the element, and the finished siblings before it.
         element.clear(keep_tail=False)
         parent = element.getparent()
@@ -212,7 +252,9 @@ def _guarded(
                 )
                 yield ParseFailure(position, f"{type(error).__name__}: {error}", reference)
     except etree.XMLSyntaxError as error:
-        yield ParseFailure(position + 1, f"XML syntax error, rest of file unread: {error}")
+        yield ParseFailure(
+            position + 1, f"XML syntax error, rest of file unread: {error}", rest_unread=True
+        )
 
 
 def read_marcxml(stream: BinaryIO) -> Iterator[ReadResult]:
@@ -229,16 +271,43 @@ def read_onix(stream: BinaryIO, *, url_template: str | None = None) -> Iterator[
     )
 
 
+class _Lines:
+    """Lines of a text stream, remembering whether the last one read ended with a line
+    break (a KBART file cut short ends inside a row without one)."""
+
+    def __init__(self, text: io.TextIOBase) -> None:
+        self._text = text
+        self.terminated = True
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self._text:
+            self.terminated = line.endswith(("\n", "\r"))
+            yield line
+
+
 def read_kbart(stream: BinaryIO, *, default_language: str | None = None) -> Iterator[ReadResult]:
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
-    reader = csv.reader(text, delimiter="\t", quoting=csv.QUOTE_NONE)
+    lines = _Lines(text)
+    reader = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
     header = next(reader, None)
     if header is None:
         return
     columns = [h.strip() for h in header]
-    for position, values in enumerate(reader, start=1):
+    rows = enumerate(reader, start=1)
+    ahead = next(rows, None)
+    while ahead is not None:
+        position, values = ahead
+        ahead = next(rows, None)
         if not any(v.strip() for v in values):
             continue
+        if len(values) < len(columns) and ahead is None and not lines.terminated:
+            yield ParseFailure(
+                position,
+                f"the file ends inside a row ({len(values)} of {len(columns)} columns, no "
+                "line break): rest of file unread",
+                rest_unread=True,
+            )
+            return
         row = dict(zip(columns, values, strict=False))
         try:
             if not row.get("publication_title", "").strip():

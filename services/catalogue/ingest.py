@@ -24,6 +24,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from pymarc import Record
 from contracts.catalogue import IngestCounts, RecordsAvailable, RecordsWithdrawn, TitlesIngested
 from kit.logging import get_logger
 from kit.outbox import record_event
-from services.catalogue import store
+from services.catalogue import domain, store
 from services.catalogue.dedup import content_hash, resolve, stored_bytes
 from services.catalogue.formats import Format
 from services.catalogue.pipeline import Processed, process_stream
@@ -44,11 +45,25 @@ from services.catalogue.quality import QualityReport
 log = get_logger(__name__)
 SOURCE = "/konsortio/catalogue"
 MAX_TEXT = 2000
+OUTCOME_NAMES = ("accepted", "updated", "unchanged", "duplicate", "rejected")
 MAX_TITLE = 500
 
 
 class IngestFailed(Exception):
     """The batch could not run at all (not a bad record: those are findings)."""
+
+
+class FullLoadRefused(IngestFailed):
+    """A full load that may not withdraw (see ``domain.full_load_refusal``): the batch fails
+    as a whole, storing and withdrawing nothing; its counts and top findings say why."""
+
+    def __init__(self, reason: str, counts: dict[str, int], summary: dict[str, Any]) -> None:
+        super().__init__(
+            f"full load refused: {reason}; nothing was stored or withdrawn. Send the complete "
+            "file again, or a coordinator may force the load (force=true)."
+        )
+        self.counts = counts
+        self.summary = summary
 
 
 @dataclass(frozen=True)
@@ -61,6 +76,8 @@ class IngestJob:
     language: str | None
     url_template: str | None
     chunk_size: int = 500
+    force: bool = False  # a coordinator's explicit "withdraw even so" for a refused full load
+    max_rejected_share: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -213,9 +230,10 @@ def _decide(
         current = earlier.current()
         resolution = resolve(current, incoming, seen_in_batch=True)
         if resolution.record is not current:
+            marc = stored_bytes(resolution.record)  # first: it may refuse the merged record
             earlier.record = resolution.record
             earlier.content_hash = resolution.content_hash
-            earlier.marc = stored_bytes(resolution.record)
+            earlier.marc = marc
             earlier.changed = True
         return "duplicate"
     stored = existing.get(key)
@@ -256,8 +274,53 @@ def _decide(
     return resolution.outcome
 
 
-def _take(items: Iterator[Processed], n: int) -> list[Processed]:
-    return list(itertools.islice(items, n))
+class _Reader:
+    """The batch's file, read and converted in ONE thread of its own.
+
+    lxml's parser, its elements and the strings they share belong to the thread that made
+    them: an iterparse advanced from whichever worker thread is free, or an unfinished one
+    freed by the garbage collector in another thread, corrupts libxml2's heap and aborts the
+    process (``free(): invalid pointer``). So the file is opened, parsed, converted and closed
+    on one thread only, and only plain Python data (pymarc records, findings) leaves it."""
+
+    def __init__(self, job: IngestJob) -> None:
+        self._job = job
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-reader")
+        self._stream: Any = None
+        self._items: Iterator[Processed] | None = None
+
+    def _open(self) -> None:
+        self._stream = self._job.path.open("rb")
+        self._items = process_stream(
+            self._stream,
+            self._job.fmt,
+            collection_code=self._job.collection_id,
+            default_language=self._job.language,
+            url_template=self._job.url_template,
+        )
+
+    def _take(self, n: int) -> list[Processed]:
+        if self._items is None:
+            self._open()
+        assert self._items is not None
+        return list(itertools.islice(self._items, n))
+
+    def _close(self) -> None:
+        items, self._items = self._items, None
+        if items is not None and hasattr(items, "close"):
+            items.close()  # the parser is finalised here, on its own thread
+        del items
+        if self._stream is not None:
+            self._stream.close()
+
+    def take(self, n: int) -> asyncio.Future[list[Processed]]:
+        return asyncio.get_running_loop().run_in_executor(self._thread, self._take, n)
+
+    async def close(self) -> None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
+        finally:
+            self._thread.shutdown(wait=False)
 
 
 # --- running a batch ---------------------------------------------------------------------------
@@ -291,37 +354,60 @@ async def run(
     """Process the spooled file in ONE transaction on ``conn`` (the caller's)."""
     report = QualityReport()
     processed = 0
+    rest_unread_at: int | None = None
     reported = time.monotonic()
     async with conn.transaction():
         if not await store.lock_for_ingest(conn, job.collection_id):
             raise IngestFailed("another batch is being ingested into this collection")
-        with job.path.open("rb") as stream:
-            items = process_stream(
-                stream,
-                job.fmt,
-                collection_code=job.collection_id,
-                default_language=job.language,
-                url_template=job.url_template,
-            )
-            # While the database works on one chunk, a worker thread reads and profiles the
-            # next: the CPU-bound part and the database round trips overlap.
-            ahead = asyncio.ensure_future(asyncio.to_thread(_take, items, job.chunk_size))
-            try:
-                while chunk := await ahead:
-                    ahead = asyncio.ensure_future(asyncio.to_thread(_take, items, job.chunk_size))
-                    processed += await _write_chunk(conn, job, chunk, report)
-                    if time.monotonic() - reported >= PROGRESS_EVERY_S:
-                        await progress(processed)
-                        reported = time.monotonic()
-            finally:
-                # A worker thread cannot be cancelled: let it finish before the file closes.
-                await asyncio.gather(ahead, return_exceptions=True)
+        reader = _Reader(job)
+        # While the database works on one chunk, the reader's thread reads and profiles the
+        # next: the CPU-bound part and the database round trips overlap.
+        ahead = reader.take(job.chunk_size)
+        try:
+            while chunk := await ahead:
+                ahead = reader.take(job.chunk_size)
+                processed += await _write_chunk(conn, job, chunk, report)
+                unread = next((item for item in chunk if item.rest_unread), None)
+                if unread is not None and rest_unread_at is None:
+                    rest_unread_at = unread.position
+                if time.monotonic() - reported >= PROGRESS_EVERY_S:
+                    await progress(processed)
+                    reported = time.monotonic()
+        finally:
+            # A worker thread cannot be cancelled: let it finish, then close the file on it.
+            await asyncio.gather(ahead, return_exceptions=True)
+            await asyncio.shield(reader.close())
         await progress(processed)
+        # A title this batch changed and then changed back (two products of it in the file)
+        # is unchanged: re-delivering a file must not move any record's datestamp.
+        reverted = await store.revert_unchanged(conn, job.collection_id, job.batch_id)
+        if reverted:
+            report.outcomes["updated"] = report.outcomes.get("updated", 0) - reverted
+            report.outcomes["unchanged"] = report.outcomes.get("unchanged", 0) + reverted
         withdrawn_titles = 0
-        seen_any = report.total - report.outcomes.get("rejected", 0) > 0
+        rejected = report.outcomes.get("rejected", 0)
+        seen_any = report.total - rejected > 0
+        refusal = None
+        if job.mode == "full":
+            refusal = domain.full_load_refusal(
+                received=report.total,
+                rejected=rejected,
+                rest_unread_at=rest_unread_at,
+                max_rejected_share=job.max_rejected_share,
+            )
+            if refusal is not None and not job.force:
+                summary = report.as_dict(top=20)
+                summary.update(mode=job.mode, withdrawn=0, refused=refusal)
+                counts_so_far = {
+                    "received": report.total,
+                    **{name: report.outcomes.get(name, 0) for name in OUTCOME_NAMES},
+                    "withdrawn": 0,
+                    "warnings": report.records_with_warnings,
+                }
+                raise FullLoadRefused(refusal, counts_so_far, summary)
         if job.mode == "full" and seen_any:
             # A full load whose every record failed says nothing about what the supplier
-            # still offers, so it withdraws nothing.
+            # still offers, so it withdraws nothing, even when forced.
             withdrawn_titles = await store.withdraw_missing(conn, job.collection_id, job.batch_id)
         # The collection's row lock orders this against a library joining or leaving at
         # the same moment, so no library misses the new records or keeps withdrawn ones.
@@ -343,6 +429,13 @@ async def run(
         summary["withdrawn"] = withdrawn_titles
         if job.mode == "full" and not seen_any:
             summary["note"] = "no usable record in a full load: nothing was withdrawn"
+        if refusal is not None:
+            summary["forced"] = refusal  # what the coordinator overrode
+        if rest_unread_at is not None:
+            summary.setdefault(
+                "note",
+                f"the file breaks at record {rest_unread_at}: the rest of it was not read",
+            )
         await store.finish_batch(conn, job.batch_id, processed, counts.model_dump(), summary)
         await record_event(
             conn,

@@ -6,16 +6,25 @@ passes the query arguments and the repository here and returns the bytes. Sets a
 Deleted records are kept (deletedRecord = persistent) and shown with status="deleted".
 
 Resumption tokens are opaque base64url JSON carrying the store's cursor and the
-original arguments, so any replica can serve the next page without session state.
+original arguments, so any replica can serve the next page without session state. Each
+carries an HMAC of its content under the repository's key (a setting shared by the
+replicas): a token that was changed, or issued by another repository, is a
+badResumptionToken, never an error of ours.
+
+Records are rendered one at a time: one that cannot be rendered (bytes that are no longer a
+record, text XML cannot carry) is left out of its page and reported to the caller's
+``on_unrenderable``, and the page stays valid.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -80,6 +89,7 @@ class OaiItem:
     set_specs: tuple[str, ...]
     deleted: bool = False
     record: Record | None = None  # None for deleted items, and when metadata not asked
+    problem: Exception | None = None  # the stored record could not be read back
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,11 @@ class RepositoryInfo:
     name: str
     base_url: str
     admin_emails: tuple[str, ...]
+    token_key: bytes = b""  # signs resumption tokens; the same on every replica
+
+
+# Told of each item left out because its metadata could not be rendered: (identifier, error).
+Unrenderable = Callable[[str, Exception], None]
 
 
 # --- errors and arguments -----------------------------------------------------------------
@@ -162,23 +177,58 @@ def format_datestamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def encode_token(payload: Mapping[str, object]) -> str:
+TOKEN_SIGNATURE_BYTES = 18
+TOKEN_MAX_CHARS = 4096
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode("ascii"))
+
+
+def _signature(body: str, key: bytes) -> str:
+    digest = hmac.new(key, body.encode("ascii"), hashlib.sha256).digest()
+    return _b64(digest[:TOKEN_SIGNATURE_BYTES])
+
+
+def encode_token(payload: Mapping[str, object], key: bytes = b"") -> str:
     raw = json.dumps({"v": TOKEN_VERSION, **payload}, separators=(",", ":"), sort_keys=True)
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    body = _b64(raw.encode())
+    return f"{body}.{_signature(body, key)}"
 
 
-def decode_token(token: str, verb: str) -> dict[str, object]:
+def token_payload(token: str, key: bytes = b"") -> dict[str, object] | None:
+    """The content of a token this repository issued, or None (changed, foreign, garbled)."""
+    if len(token) > TOKEN_MAX_CHARS:
+        return None
+    body, dot, signature = token.partition(".")
     try:
-        padded = token + "=" * (-len(token) % 4)
-        payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (binascii.Error, ValueError, UnicodeError) as error:
-        raise OaiError("badResumptionToken", "the resumption token is invalid") from error
+        if not dot or not hmac.compare_digest(
+            signature.encode("ascii"), _signature(body, key).encode("ascii")
+        ):
+            return None
+        payload = json.loads(_unb64(body))
+    except (binascii.Error, ValueError, UnicodeError):
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def decode_token(token: str, verb: str, key: bytes = b"") -> dict[str, object]:
+    payload = token_payload(token, key)
+    if payload is None:
+        raise OaiError("badResumptionToken", "the resumption token is invalid")
+    offset = payload.get("offset", 0)
     if (
-        not isinstance(payload, dict)
-        or payload.get("v") != TOKEN_VERSION
+        payload.get("v") != TOKEN_VERSION
         or payload.get("verb") != verb
         or not isinstance(payload.get("cursor"), str)
         or payload.get("metadataPrefix") not in METADATA_FORMATS
+        or not isinstance(offset, int)
+        or offset < 0
+        or any(not isinstance(payload.get(name), str | None) for name in ("set", "from", "until"))
     ):
         raise OaiError("badResumptionToken", "the resumption token is invalid or expired")
     return payload
@@ -223,12 +273,17 @@ def _header(parent: etree._Element, item: OaiItem) -> None:
 
 
 def _record(parent: etree._Element, item: OaiItem, prefix: str) -> None:
+    """Append the item's <record>; nothing is appended when its metadata cannot be
+    rendered (the exception propagates for the caller to report)."""
+    metadata = None
+    if item.problem is not None and not item.deleted:
+        raise item.problem
+    if not item.deleted and item.record is not None:
+        metadata = render_metadata(item.record, prefix)  # first: may raise
     record = _sub(parent, "record")
     _header(record, item)
-    if item.deleted or item.record is None:
-        return
-    metadata = _sub(record, "metadata")
-    metadata.append(render_metadata(item.record, prefix))
+    if metadata is not None:
+        _sub(record, "metadata").append(metadata)
 
 
 def render_metadata(record: Record, prefix: str) -> etree._Element:
@@ -309,6 +364,7 @@ async def handle_request(
     *,
     now: datetime,
     page_size: int = DEFAULT_PAGE_SIZE,
+    on_unrenderable: Unrenderable | None = None,
 ) -> bytes:
     """Answer one OAI-PMH request (GET query or POST form arguments) as XML bytes."""
     try:
@@ -326,7 +382,7 @@ async def handle_request(
         return _error_response(now, info, {}, [error])
     root = _envelope(now, info.base_url, arguments)
     try:
-        body = await _dispatch(verb, rest, repository, info, page_size)
+        body = await _dispatch(verb, rest, repository, info, page_size, on_unrenderable)
     except OaiError as error:
         if error.code == "badArgument":
             return _error_response(now, info, {}, [error])
@@ -379,6 +435,7 @@ async def _dispatch(
     repository: OaiRepository,
     info: RepositoryInfo,
     page_size: int,
+    on_unrenderable: Unrenderable | None,
 ) -> etree._Element:
     if verb == "Identify":
         return await _identify(repository, info)
@@ -387,8 +444,10 @@ async def _dispatch(
     if verb == "ListSets":
         return await _list_sets(repository, args.get("resumptionToken"))
     if verb == "GetRecord":
-        return await _get_record(repository, args["identifier"], args["metadataPrefix"])
-    return await _list(verb, args, repository, page_size)
+        return await _get_record(
+            repository, args["identifier"], args["metadataPrefix"], on_unrenderable
+        )
+    return await _list(verb, args, repository, page_size, info.token_key, on_unrenderable)
 
 
 async def _identify(repository: OaiRepository, info: RepositoryInfo) -> etree._Element:
@@ -433,23 +492,40 @@ async def _list_sets(repository: OaiRepository, token: str | None) -> etree._Ele
     return element
 
 
-async def _get_record(repository: OaiRepository, identifier: str, prefix: str) -> etree._Element:
+async def _get_record(
+    repository: OaiRepository,
+    identifier: str,
+    prefix: str,
+    on_unrenderable: Unrenderable | None,
+) -> etree._Element:
     if prefix not in METADATA_FORMATS:
         raise OaiError("cannotDisseminateFormat", f"metadata format {prefix!r} is not supported")
     item = await repository.get_item(identifier)
     if item is None:
         raise OaiError("idDoesNotExist", f"no item {identifier!r}")
     element = etree.Element(_q("GetRecord"))
-    _record(element, item, prefix)
+    try:
+        _record(element, item, prefix)
+    except Exception as error:  # one bad stored record must not become a server error
+        if on_unrenderable is not None:
+            on_unrenderable(item.identifier, error)
+        raise OaiError(
+            "cannotDisseminateFormat", f"the item cannot be rendered as {prefix}"
+        ) from error
     return element
 
 
 async def _list(
-    verb: str, args: Mapping[str, str], repository: OaiRepository, page_size: int
+    verb: str,
+    args: Mapping[str, str],
+    repository: OaiRepository,
+    page_size: int,
+    token_key: bytes,
+    on_unrenderable: Unrenderable | None,
 ) -> etree._Element:
     token = args.get("resumptionToken")
     if token is not None:
-        state = decode_token(token, verb)
+        state = decode_token(token, verb, token_key)
         prefix = str(state["metadataPrefix"])
         set_spec = state.get("set")
         from_raw, until_raw = state.get("from"), state.get("until")
@@ -488,11 +564,22 @@ async def _list(
             raise OaiError("badResumptionToken", "the resumption token no longer matches")
         raise OaiError("noRecordsMatch", "no records match the arguments")
     element = etree.Element(_q(verb))
+    skipped: list[OaiItem] = []
     for item in page.items:
-        if verb == "ListRecords":
-            _record(element, item, prefix)
-        else:
+        if verb != "ListRecords":
             _header(element, item)
+            continue
+        try:
+            _record(element, item, prefix)
+        except Exception as error:  # one bad stored record must not fail the page
+            skipped.append(item)
+            if on_unrenderable is not None:
+                on_unrenderable(item.identifier, error)
+    if skipped and len(element) == 0:
+        # A list holds at least one record: when none could be rendered, their headers
+        # stand in (metadata is optional in a record), so the harvester can go on.
+        for item in skipped:
+            _header(_sub(element, "record"), item)
     if page.next_cursor is not None or token is not None:
         attrs = {"cursor": str(offset)}
         if page.complete_list_size:
@@ -508,7 +595,8 @@ async def _list(
                     "until": until_raw,
                     "cursor": page.next_cursor,
                     "offset": offset + len(page.items),
-                }
+                },
+                token_key,
             )
     return element
 

@@ -120,9 +120,13 @@ class StoreRepository:
             identifier = domain.library_identifier(self.namespace, isil, row["record_id"])
             sets = (library_set(isil),)
         record = None
+        problem = None
         if with_metadata and not row["deleted"] and row["marc"] is not None:
-            record = stamped(row["marc"], row["changed"], deleted=False)
-        return OaiItem(identifier, row["datestamp"], sets, row["deleted"], record)
+            try:
+                record = stamped(row["marc"], row["changed"], deleted=False)
+            except Exception as error:  # a stored record that no longer reads: that item only
+                problem = error
+        return OaiItem(identifier, row["datestamp"], sets, row["deleted"], record, problem)
 
     async def earliest_datestamp(self) -> dt.datetime:
         if self.isil is not None:

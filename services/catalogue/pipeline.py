@@ -20,6 +20,7 @@ class Processed:
     findings: tuple[Finding, ...]
     match_key: str | None
     reference: str | None  # 001 or the supplier's id, to name the record in reports
+    rest_unread: bool = False  # the file breaks here: nothing after this was read
 
     @property
     def accepted(self) -> bool:
@@ -38,7 +39,9 @@ def process_stream(
     for position, item in enumerate(items, start=1):
         if isinstance(item, ParseFailure):
             finding = Finding("error", "unreadable-record", "record", item.message)
-            yield Processed(position, None, (finding,), None, item.reference)
+            yield Processed(
+                position, None, (finding,), None, item.reference, rest_unread=item.rest_unread
+            )
             continue
         # The record was just read and nothing else holds it: normalised in place, no copy.
         result = apply_profile(item, collection_code, in_place=True)

@@ -22,6 +22,15 @@ class CatalogueSettings(BaseSettings):
     catalogue_chunk_size: int = Field(
         500, ge=1, le=10_000, description="Records read, resolved and written per database round."
     )
+    catalogue_full_load_max_rejected_share: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "A full load whose share of rejected records is above this (0.5 = 50 %) is refused "
+            "as a whole, withdrawing nothing, unless a coordinator forces it."
+        ),
+    )
     catalogue_agency_isil: str = Field(
         "FI-KONS",
         description="The consortium's ISIL: prefix of its record ids in Melinda (035 $a).",
@@ -35,6 +44,14 @@ class CatalogueSettings(BaseSettings):
     )
     oai_admin_email: str = Field(
         "metadata@konsortio.example", description="OAI-PMH Identify adminEmail."
+    )
+    oai_token_key: SecretStr = Field(
+        SecretStr(""),
+        description=(
+            "Key that signs OAI-PMH resumption tokens (HMAC-SHA256), the same on every replica; "
+            "empty: each process makes its own, so a token works only on the replica that "
+            "issued it."
+        ),
     )
     oai_page_size: int = Field(
         100, ge=1, le=1000, description="Records per OAI-PMH list response page."

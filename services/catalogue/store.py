@@ -426,7 +426,7 @@ async def library_has_sets(conn: Conn, isil: str) -> bool:
 BATCH_COLUMNS = """
     b.id, b.collection_id, b.format, b.mode, b.filename, b.size_bytes, b.sha256, b.language,
     b.url_template, b.status, b.error, b.processed, b.counts, b.report, b.created_by,
-    b.created_at, b.finished_at
+    b.created_at, b.finished_at, b.force, b.owner
 """
 
 
@@ -443,12 +443,13 @@ async def insert_batch(
     language: str | None,
     url_template: str | None,
     created_by: str,
+    force: bool = False,
 ) -> None:
     await conn.execute(
         """
         INSERT INTO batches (id, collection_id, format, mode, filename, size_bytes, sha256,
-                             language, url_template, status, created_by)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'processing', $10)
+                             language, url_template, status, created_by, force)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'processing', $10, $11)
         """,
         batch_id,
         collection_id,
@@ -460,6 +461,7 @@ async def insert_batch(
         language,
         url_template,
         created_by,
+        force,
     )
 
 
@@ -497,29 +499,89 @@ async def finish_batch(
     )
 
 
-async def fail_batch(conn: Conn, batch_id: str, error: str) -> None:
+async def fail_batch(
+    conn: Conn,
+    batch_id: str,
+    error: str,
+    *,
+    counts: dict[str, int] | None = None,
+    report: dict[str, Any] | None = None,
+    finding: tuple[str, str, str] | None = None,
+) -> None:
+    """Mark a batch failed, with what was counted before it stopped and, optionally, one
+    batch-level finding (code, field, message) saying why."""
     await conn.execute(
         """
-        UPDATE batches SET status = 'failed', error = $2, finished_at = clock_timestamp()
-        WHERE id = $1 AND status = 'processing'
+        WITH failed AS (
+            UPDATE batches SET status = 'failed', error = $2, finished_at = clock_timestamp(),
+                   counts = coalesce($3, counts), report = coalesce($4, report)
+            WHERE id = $1 AND status = 'processing'
+            RETURNING id
+        )
+        INSERT INTO batch_findings (batch_id, position, reference, severity, code, field, message)
+        SELECT id, 0, NULL, 'error', $5, $6, $2 FROM failed WHERE $5::text IS NOT NULL
         """,
         batch_id,
         error[:2000],
+        counts,
+        report,
+        finding[0] if finding else None,
+        finding[1] if finding else None,
     )
 
 
-async def fail_stale_batches(conn: Conn, older_than: dt.timedelta) -> int:
-    """Batches whose process died mid-way: their records never committed, so say so."""
-    status = await conn.execute(
+async def claim_batch(conn: asyncpg.Connection, batch_id: str, owner: str) -> None:
+    """Record that this database session (and the named process) runs the batch."""
+    await conn.execute(
         """
-        UPDATE batches SET status = 'failed', finished_at = now(),
-               error = 'interrupted: the service stopped before the batch finished; '
-                       'nothing of it was stored, upload the file again'
-        WHERE status = 'processing' AND heartbeat_at < now() - $1::interval
+        UPDATE batches SET owner = $2, owner_pid = pg_backend_pid(),
+               owner_since = (SELECT backend_start FROM pg_stat_activity
+                              WHERE pid = pg_backend_pid())
+        WHERE id = $1
         """,
-        older_than,
+        batch_id,
+        owner[:200],
     )
-    return int(status.rsplit(" ", 1)[-1])
+
+
+ORPHANED = (
+    "interrupted: the process running the batch stopped before it finished (a crash or a "
+    "restart); nothing of it was stored, upload the file again"
+)
+
+
+async def fail_orphaned_batches(
+    conn: Conn, unclaimed_after: dt.timedelta, collection_id: str | None = None
+) -> list[str]:
+    """Fail the batches that no process runs any more: their owner's database session is gone
+    (its transaction rolled back with it), or no process claimed them within
+    ``unclaimed_after`` of their creation. Returns their ids."""
+    rows = await conn.fetch(
+        """
+        WITH orphaned AS (
+            UPDATE batches b SET status = 'failed', finished_at = clock_timestamp(), error = $1
+            WHERE b.status = 'processing'
+              AND ($3::text IS NULL OR b.collection_id = $3)
+              AND CASE WHEN b.owner_pid IS NULL THEN b.created_at < now() - $2::interval
+                       ELSE NOT EXISTS (
+                           SELECT 1 FROM pg_stat_activity a
+                           WHERE a.pid = b.owner_pid AND a.backend_start = b.owner_since)
+                  END
+            RETURNING b.id, b.owner
+        ), noted AS (
+            INSERT INTO batch_findings (batch_id, position, reference, severity, code, field,
+                                        message)
+            SELECT id, 0, NULL, 'error', 'batch-interrupted', 'batch',
+                   $1 || ' (owner: ' || coalesce(owner, 'none') || ')'
+            FROM orphaned
+        )
+        SELECT id FROM orphaned ORDER BY id
+        """,
+        ORPHANED,
+        unclaimed_after,
+        collection_id,
+    )
+    return [row["id"] for row in rows]
 
 
 async def get_batch(conn: Conn, batch_id: str) -> dict[str, Any] | None:
@@ -677,7 +739,18 @@ async def update_records(
         UPDATE records r
         SET content_hash = incoming.hash, marc = incoming.marc, title = incoming.title,
             reference = coalesce(incoming.reference, r.reference), deleted = false,
-            changed_batch = $1, seen_batch = $1, datestamp = clock_timestamp()
+            changed_batch = $1, seen_batch = $1, datestamp = clock_timestamp(),
+            -- the state before this batch first changed the record (see revert_unchanged)
+            before_hash = CASE WHEN r.changed_batch = $1 THEN r.before_hash
+                               ELSE r.content_hash END,
+            before_datestamp = CASE WHEN r.changed_batch = $1 THEN r.before_datestamp
+                                    ELSE r.datestamp END,
+            before_changed_batch = CASE WHEN r.changed_batch = $1 THEN r.before_changed_batch
+                                        ELSE r.changed_batch END,
+            before_reference = CASE WHEN r.changed_batch = $1 THEN r.before_reference
+                                    ELSE r.reference END,
+            before_deleted = CASE WHEN r.changed_batch = $1 THEN r.before_deleted
+                                  ELSE r.deleted END
         FROM unnest($2::bigint[], $3::text[], $4::bytea[], $5::text[], $6::text[])
             AS incoming (id, hash, marc, title, reference)
         WHERE r.id = incoming.id
@@ -688,6 +761,30 @@ async def update_records(
         [r.marc for r in rows],
         [r.title for r in rows],
         [r.reference for r in rows],
+    )
+
+
+async def revert_unchanged(conn: asyncpg.Connection, collection_id: str, batch_id: str) -> int:
+    """Records this batch changed and then changed back (its own duplicates of one title,
+    merged in turn) have not changed: restore their datestamp, last-changing batch and
+    reference, and take them off the batch's changes. Returns how many."""
+    return await conn.fetchval(
+        """
+        WITH reverted AS (
+            UPDATE records SET datestamp = before_datestamp,
+                               changed_batch = before_changed_batch,
+                               reference = before_reference
+            WHERE collection_id = $1 AND changed_batch = $2 AND created_batch <> $2
+              AND NOT deleted AND NOT before_deleted AND content_hash = before_hash
+            RETURNING id
+        ), dropped AS (
+            DELETE FROM batch_records
+            WHERE batch_id = $2 AND record_id IN (SELECT id FROM reverted)
+        )
+        SELECT count(*) FROM reverted
+        """,
+        collection_id,
+        batch_id,
     )
 
 
@@ -923,3 +1020,40 @@ async def pair_states(
         entry = states.setdefault(key, ([], row["ended_on"], row["available"]))
         entry[0].append(_participation(row))
     return states
+
+
+# --- records that could not be rendered ---------------------------------------------------------
+
+
+async def note_unrenderable(
+    conn: Conn, problems: Sequence[tuple[int, str, str]], code: str = "unrenderable-record"
+) -> None:
+    """Record (record id, context, message) for records an export or OAI-PMH left out."""
+    if not problems:
+        return
+    await conn.execute(
+        """
+        INSERT INTO record_findings (record_id, context, code, message)
+        SELECT p.record_id, p.context, $4, p.message
+        FROM unnest($1::bigint[], $2::text[], $3::text[]) AS p (record_id, context, message)
+        WHERE EXISTS (SELECT 1 FROM records r WHERE r.id = p.record_id)
+        ON CONFLICT (record_id, context, code) DO UPDATE
+        SET message = excluded.message, occurrences = record_findings.occurrences + 1,
+            last_seen = now()
+        """,
+        [p[0] for p in problems],
+        [p[1] for p in problems],
+        [p[2][:500] for p in problems],
+        code,
+    )
+
+
+async def record_findings(conn: Conn, record_id: int) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """
+        SELECT context, code, message, occurrences, first_seen, last_seen FROM record_findings
+        WHERE record_id = $1 ORDER BY context, code
+        """,
+        record_id,
+    )
+    return [dict(row) for row in rows]

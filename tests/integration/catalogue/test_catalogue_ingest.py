@@ -211,7 +211,7 @@ async def test_full_load_withdraws_missing_titles_and_delta_never_does(
     assert [r["deleted"] for r in revived] == [False]
 
 
-async def test_a_full_load_of_nothing_usable_withdraws_nothing(
+async def test_a_full_load_of_nothing_usable_is_refused_and_withdraws_nothing(
     catalogue: Service, actors: Actors
 ) -> None:
     collection = await sign(catalogue)
@@ -220,9 +220,15 @@ async def test_a_full_load_of_nothing_usable_withdraws_nothing(
     broken = marc_records(range(start + 10, start + 12))
     for record in broken:
         record.remove_fields("020")  # no identifier: rejected
-    batch = await upload(catalogue, actors, collection, marc_file(broken), mode="full")
+    response = await catalogue.client.post(
+        "/batches",
+        params={"collection": collection, "mode": "full", "wait": "true"},
+        content=marc_file(broken),
+        headers={**actors.cataloguer, "Content-Type": "application/marc"},
+    )
+    batch = ok(response)
+    assert batch["status"] == "failed" and "full load refused" in batch["error"]
     assert batch["counts"]["rejected"] == 2 and batch["counts"]["withdrawn"] == 0
-    assert "nothing was withdrawn" in batch["report"]["note"]
     assert len(await records_of(catalogue, actors, collection)) == 3
 
 

@@ -6,7 +6,9 @@
 #   bash deploy/containers/build.sh            # prints the image name on its last line
 #
 # Steps:
-#   1. the tools (podman, runc, mmdebstrap, podman-compose), from apt when missing (needs root);
+#   1. the tools: podman, runc, mmdebstrap from apt when missing (needs root); podman-compose
+#      from PyPI (podman-compose.txt pins it: Debian's 1.0.3 lacks the !reset tag that
+#      compose.lane.yaml uses) into .cache/containers/podman-compose;
 #   2. the base image konsortio-base:<hash>, where <hash> covers everything the base is made
 #      from (base.Containerfile, the mmdebstrap command, the machine's CA bundle); the rootfs
 #      tarball is kept under .cache/containers/ and the image in podman's storage, so a second
@@ -33,7 +35,7 @@ die() { say "$*"; exit 2; }
 
 # --- 1. tools ---------------------------------------------------------------------------------
 need=()
-for tool in podman:podman runc:runc mmdebstrap:mmdebstrap podman-compose:podman-compose; do
+for tool in podman:podman runc:runc mmdebstrap:mmdebstrap; do
     command -v "${tool%%:*}" >/dev/null || need+=("${tool##*:}")
 done
 if ((${#need[@]})); then
@@ -43,6 +45,15 @@ if ((${#need[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q >/dev/null
     apt-get install -y -q --no-install-recommends "${need[@]}" uidmap >/dev/null
+fi
+
+if [[ ! -x $CACHE/podman-compose/bin/podman-compose ]] ||
+    ! cmp -s "$HERE/podman-compose.txt" "$CACHE/podman-compose/requirements.txt"; then
+    rm -rf "$CACHE/podman-compose"
+    python3 -m venv "$CACHE/podman-compose"
+    "$CACHE/podman-compose/bin/pip" install -q --disable-pip-version-check \
+        -r "$HERE/podman-compose.txt" || die "pip could not install podman-compose"
+    cp "$HERE/podman-compose.txt" "$CACHE/podman-compose/requirements.txt"
 fi
 
 # --- 2. the base image ------------------------------------------------------------------------

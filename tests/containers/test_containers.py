@@ -82,7 +82,7 @@ def test_every_service_runs_hardened_and_is_ready(deployment: Deployment) -> Non
 
 def test_the_image_healthcheck_passes_inside_each_container(deployment: Deployment) -> None:
     image = json.loads(podman("image", "inspect", deployment.image).stdout)[0]
-    healthcheck = image["Config"].get("Healthcheck") or image.get("HealthCheck")
+    healthcheck = image.get("Healthcheck") or image["Config"].get("Healthcheck")
     assert healthcheck and healthcheck["Test"][0] == "CMD", "build with --format docker"
     for container in service_containers(deployment):
         done = podman("healthcheck", "run", container.name, check=False)

@@ -38,7 +38,7 @@ test-kafka: $(STAMP)
 test-containers: $(STAMP)
 	image=$$(bash deploy/containers/build.sh) && KONSORTIO_CONTAINERS_IMAGE=$$image \
 		KONSORTIO_KAFKA_LANE_PARTITIONS=4 \
-		bash deploy/kafka/lane.sh $(VENV)/bin/python -m pytest -m containers -q tests/containers
+		bash deploy/kafka/lane.sh $(VENV)/bin/python -m pytest -m containers -q --durations=5 tests/containers
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -86,6 +86,9 @@ def compose(deployment: Deployment) -> Iterator[Compose]:
         "KONSORTIO_SMTP_HOST": "127.0.0.1",
         "KONSORTIO_SMTP_PORT": str(deployment.sink.port),
         "KONSORTIO_SMTP_STARTTLS": "false",
+        # The local SMTP server takes mail without logging in.
+        "KONSORTIO_SMTP_USERNAME": "",
+        "KONSORTIO_SMTP_PASSWORD": "",
         "KONSORTIO_SMTP_SENDER": "Konsortio <noreply@konsortio.test>",
     }
     lines = []

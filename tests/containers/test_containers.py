@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -23,6 +24,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+from packaging.markers import Marker
 
 from kit.auth import Role, issue_token
 from kit.settings import KafkaSettings
@@ -31,6 +33,7 @@ from konsortio.stack import read_sink
 from tests.conftest import wait_for
 from tests.containers.conftest import (
     APP_UID,
+    ARTIFACTS,
     PARTITIONS,
     PREFIX,
     SERVICES,
@@ -57,6 +60,36 @@ def test_the_image_leaves_the_embedded_stack_out(deployment: Deployment) -> None
         "-c", probe, *EMBEDDED_PACKAGES, "fastapi", "asyncpg", "aiokafka",
     )  # fmt: skip
     assert done.stdout.strip() == "['fastapi', 'asyncpg', 'aiokafka']", done.stdout
+
+
+def test_the_sbom_lists_exactly_what_the_image_installs(deployment: Deployment) -> None:
+    """deploy/containers/build.sh writes the CycloneDX SBOM from uv.lock; it must name the
+    same distributions, at the same versions, as the image's virtual environment holds."""
+    sbom = json.loads((ARTIFACTS / "sbom.cdx.json").read_text())
+    assert sbom["bomFormat"] == "CycloneDX"
+
+    def norm(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    def applies(component: dict) -> bool:
+        """The lock is universal: a component may carry the marker of another platform (the
+        image is Linux on CPython 3.11, as this machine is)."""
+        props = {p["name"]: p["value"] for p in component.get("properties", [])}
+        return Marker(props.get("uv:package:marker", "python_version >= '3'")).evaluate()
+
+    listed = {norm(c["name"]): c["version"] for c in sbom["components"] if applies(c)}
+    probe = (
+        "import importlib.metadata as m, json; "
+        "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))"
+    )
+    done = podman(
+        "run", "--rm", "--network", "none", "--entrypoint", "/app/.venv/bin/python",
+        deployment.image, "-c", probe,
+    )  # fmt: skip
+    installed = {norm(k): v for k, v in json.loads(done.stdout).items() if norm(k) != "konsortio"}
+    assert listed == installed, (listed.keys() ^ installed.keys()) or {
+        k: (listed[k], installed[k]) for k in listed if listed[k] != installed[k]
+    }
 
 
 def test_every_service_runs_hardened_and_is_ready(deployment: Deployment) -> None:

@@ -108,6 +108,7 @@ def compose(deployment: Deployment) -> Iterator[Compose]:
         "CONTAINERS_CONF": str(DEPLOY / "containers" / "containers.conf"),
         "LANE_KAFKA_BOOTSTRAP": deployment.bootstrap,
         "LANE_POSTGRES_PORT": str(pg.port),
+        "LANE_KITS_DIR": str(deployment.work / "kits"),
         "LANE_SERVICE_URLS": ",".join(f"{s}=http://127.0.0.1:{p}" for s, p in ports.items()),
         **{f"LANE_PORT_{s.upper()}": str(p) for s, p in ports.items()},
     }

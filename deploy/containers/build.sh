@@ -38,6 +38,8 @@ need=()
 for tool in podman:podman runc:runc mmdebstrap:mmdebstrap; do
     command -v "${tool%%:*}" >/dev/null || need+=("${tool##*:}")
 done
+# The harness's PostgreSQL: Debian's server (TLS-capable; the embedded wheel's is built without).
+compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need+=(postgresql)
 if ((${#need[@]})); then
     [[ ${KONSORTIO_NO_APT:-0} != 1 && $(id -u) == 0 ]] ||
         die "missing ${need[*]}: install them (apt-get install ${need[*]}) or run as root"

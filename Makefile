@@ -6,7 +6,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: up test test-kafka lint format schemas demo bench bench-kafka reliability clean
+.PHONY: up test test-kafka test-containers lint format schemas demo bench bench-kafka reliability clean
 
 $(UV): tools-bootstrap.txt
 	$(PYTHON) -m venv $(TOOLS)
@@ -30,6 +30,15 @@ test: $(STAMP)
 # deploy/kafka/lane.sh resolves from Maven Central and starts on loopback, idempotence on.
 test-kafka: $(STAMP)
 	bash deploy/kafka/lane.sh $(VENV)/bin/python -m pytest -m integration -q
+
+# Every service as a container: builds the image with podman from a Debian-bootstrapped base
+# (deploy/containers/build.sh, cached in .cache/containers; installs podman, runc, mmdebstrap
+# from apt when missing), writes the SBOM to test-artifacts/containers/, then runs
+# tests/containers against the lane's Apache Kafka and a TLS PostgreSQL.
+test-containers: $(STAMP)
+	image=$$(bash deploy/containers/build.sh) && KONSORTIO_CONTAINERS_IMAGE=$$image \
+		KONSORTIO_KAFKA_LANE_PARTITIONS=4 \
+		bash deploy/kafka/lane.sh $(VENV)/bin/python -m pytest -m containers -q --durations=5 tests/containers
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -206,9 +206,22 @@ def test_topic_init_creates_every_topic_and_its_dead_letter_topic(compose: dict)
 # --- Kubernetes -------------------------------------------------------------------------------
 
 
+def _apt_install(package: str) -> None:
+    """Install a Debian package when running as root with apt (a fresh CI machine)."""
+    if os.environ.get("KONSORTIO_NO_APT") or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", package]
+    if subprocess.run(install, capture_output=True, env=env, timeout=400).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], capture_output=True, env=env, timeout=400)
+        subprocess.run(install, capture_output=True, env=env, timeout=400)
+
+
 def _kustomize() -> list[str] | None:
     if shutil.which("kustomize"):
         return ["kustomize", "build"]
+    if not shutil.which("kubectl"):
+        _apt_install("kubectl")  # kubectl kustomize renders exactly what kubectl apply -k applies
     if shutil.which("kubectl") and run("kubectl", "kustomize", "--help").returncode == 0:
         return ["kubectl", "kustomize"]
     gobin = CACHE / "kustomize" / KUSTOMIZE_VERSION
@@ -231,7 +244,10 @@ def kustomize() -> list[str] | None:
 
 def render(kustomize: list[str] | None, directory: Path, out: Path) -> Path:
     if kustomize is None:
-        pytest.skip("no kustomize: neither kustomize, kubectl nor go is on this machine")
+        pytest.skip(
+            "no kustomize: neither kustomize nor kubectl (apt-get install kubectl) nor go is "
+            "on this machine, and apt could not install kubectl"
+        )
     result = run(*kustomize, directory)
     assert result.returncode == 0, result.stderr
     out.write_text(result.stdout)
@@ -329,9 +345,18 @@ def test_consumers_autoscale(k8s_documents: list[dict]) -> None:
         assert hpa["spec"]["minReplicas"] >= 2
 
 
-def test_config_and_secrets_cover_every_reference(k8s_documents: list[dict]) -> None:
+@pytest.fixture(scope="module")
+def example_secrets() -> dict[str, dict]:
+    """The Secrets the operator provides, in the shape deploy/k8s/secrets.example.yaml shows."""
+    docs = [d for d in yaml.safe_load_all((K8S / "secrets.example.yaml").read_text()) if d]
+    return by_kind(docs, "Secret")
+
+
+def test_config_and_secrets_cover_every_reference(
+    k8s_documents: list[dict], example_secrets: dict[str, dict]
+) -> None:
     configmaps = by_kind(k8s_documents, "ConfigMap")
-    secrets = by_kind(k8s_documents, "Secret")
+    secrets = example_secrets
     for deployment in by_kind(k8s_documents, "Deployment").values():
         pod = deployment["spec"]["template"]["spec"]
         for container in pod["containers"]:
@@ -351,3 +376,103 @@ def test_topic_init_job_runs_the_same_script_as_compose() -> None:
     assert (K8S / "topics" / "create-topics.sh").read_bytes() == (
         DEPLOY / "topics" / "create-topics.sh"
     ).read_bytes(), "deploy/k8s/topics/create-topics.sh must be a copy of deploy/topics/…"
+
+
+def test_no_placeholder_secret_is_applied_by_default(
+    kustomize: list[str] | None, tmp_path: Path
+) -> None:
+    """`kubectl apply -k deploy/k8s` never applies a Secret: the operator provides them."""
+    rendered = render(kustomize, K8S, tmp_path / "k8s.yaml")
+    docs = [d for d in yaml.safe_load_all(rendered.read_text()) if d]
+    assert not [d for d in docs if d["kind"] == "Secret"]
+    assert "change-me" not in rendered.read_text()
+    validate([K8S / "secrets.example.yaml"])
+
+
+def test_every_database_url_verifies_the_server_against_a_mounted_ca(
+    k8s_documents: list[dict], example_secrets: dict[str, dict]
+) -> None:
+    data = example_secrets["konsortio-secrets"]["stringData"]
+    assert "BEGIN CERTIFICATE" in data["postgres-ca.crt"]
+    for name, deployment in by_kind(k8s_documents, "Deployment").items():
+        url = data[f"{name}-database-url"]
+        assert "sslmode=verify-full" in url, url
+        ca_path = re.search(r"sslrootcert=([^&]+)", url).group(1)
+        pod = deployment["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
+        mount = mounts[str(Path(ca_path).parent)]
+        assert mount["readOnly"] is True
+        items = volumes[mount["name"]]["secret"]["items"]
+        assert {"key": "postgres-ca.crt", "path": Path(ca_path).name} in items
+
+
+def _selects(selector: dict, labels: dict[str, str]) -> bool:
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In"
+        if labels.get(expression["key"]) not in expression["values"]:
+            return False
+    return True
+
+
+def test_network_policies_allow_only_what_each_pod_needs(k8s_documents: list[dict]) -> None:
+    policies = list(by_kind(k8s_documents, "NetworkPolicy").values())
+    deny = [p for p in policies if p["spec"]["podSelector"] == {} and not (
+        p["spec"].get("ingress") or p["spec"].get("egress"))]  # fmt: skip
+    assert deny and set(deny[0]["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+
+    def egress_ports(name: str) -> set[tuple[str, int]]:
+        """(what, port) for every egress rule that applies to ``name``'s pods."""
+        allowed = set()
+        for policy in policies:
+            if not _selects(policy["spec"]["podSelector"], {"app.kubernetes.io/name": name}):
+                continue
+            for rule in policy["spec"].get("egress", []):
+                for peer in rule["to"]:
+                    if "ipBlock" in peer:
+                        what = "ip"
+                    elif "namespaceSelector" in peer:
+                        what = peer["namespaceSelector"]["matchLabels"][
+                            "kubernetes.io/metadata.name"
+                        ]
+                    else:
+                        what = "pods"
+                    allowed |= {(what, port["port"]) for port in rule["ports"]}
+        return allowed
+
+    for name in SERVICES:
+        expected = {("kube-system", 53), ("kafka", 9093), ("ip", 5432)}
+        if name == "outreach":
+            expected.add(("ip", 587))
+        if name == "dashboard":
+            expected |= {("pods", port) for port in SERVICES.values()}
+        assert egress_ports(name) == expected, name
+    assert egress_ports("topic-init") == {("kube-system", 53), ("kafka", 9093)}
+    ingress = [p for p in policies if p["spec"].get("ingress")]
+    for name in SERVICES:
+        rules = [
+            rule
+            for p in ingress
+            if _selects(p["spec"]["podSelector"], {"app.kubernetes.io/name": name})
+            for rule in p["spec"]["ingress"]
+        ]
+        peers = [peer for rule in rules for peer in rule["from"]]
+        assert {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "dashboard"}}} in peers
+        assert all(port["port"] == "http" for rule in rules for port in rule["ports"])
+
+
+def test_compose_services_run_read_only_without_capabilities(compose: dict) -> None:
+    for name in SERVICES:
+        service = compose["services"][name]
+        assert service["read_only"] is True, name
+        assert service["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in service["security_opt"], name
+        assert "/tmp" in service["tmpfs"], name
+
+
+def test_operator_secrets_are_ignored_by_git() -> None:
+    for path in ("deploy/.env", "deploy/secrets/jwt_public.pem"):
+        done = run("git", "check-ignore", "-q", path)
+        assert done.returncode == 0, f"{path} is not git-ignored"

@@ -1,7 +1,7 @@
 """Benchmark 5, outreach fan-out: a campaign to N recipients through the outreach service, against
 a local aiosmtpd server.
 
-Measured path: ``services.outreach.bench.run`` (the outreach engineer's harness on this run's
+Measured path: ``bench.outreach_campaign.run`` (the outreach engineer's harness on this run's
 PostgreSQL and broker): the real app, a campaign created and sent through its HTTP API, the
 audience materialised batch by batch into queued deliveries, and the mailer (``send_due`` on
 ``mail_connections`` SMTP connections at once) sending them, each delivery's bookkeeping and
@@ -28,11 +28,11 @@ from typing import Any
 import aiosmtplib
 import asyncpg
 
+from bench import outreach_campaign as outreach_bench
 from bench.infra import BenchInfra, create_topic, start_group_at_end
 from bench.procs import Child, children, emit
 from bench.report import Row
 from konsortio.stack import free_port
-from services.outreach import bench as outreach_bench
 from services.outreach.handlers import reactions as outreach_reactions
 from services.outreach.mailer import build_message
 

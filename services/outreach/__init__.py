@@ -7,5 +7,5 @@
 - Answers (``api.py``, ``api_kits.py``, ``api_campaigns.py``, ``api_feed.py``): the delivery
   log and audience, marketing kits, campaigns with progress, and the public Atom feed.
 - Runs in the background (``app.py``): the SMTP sender (``mailer.py``) and the campaign job
-  (``campaigns.py``). ``cli.py`` adds ``konsortio outreach campaign-send|campaign-bench``.
+  (``campaigns.py``). ``cli.py`` adds ``konsortio outreach campaign-send``.
 """

@@ -14,8 +14,8 @@ from pydantic import BaseModel
 from kit.app import pool_of, runtime_of
 from kit.auth import Caller, Role, require_role
 from kit.errors import ApiError
-from konsortio.stack import read_sink
 from services.outreach import store
+from services.outreach.dev_mailbox import read_mailbox
 from services.outreach.domain import Text
 
 router = APIRouter(tags=["outreach"])
@@ -128,4 +128,4 @@ async def mailbox(request: Request, _: Staff) -> list[dict[str, Any]]:
     sink_dir = runtime_of(request).extras["outreach_settings"].smtp_sink_dir
     if not sink_dir:
         raise ApiError(404, "no SMTP sink is configured in this deployment")
-    return read_sink(Path(sink_dir))
+    return read_mailbox(Path(sink_dir))

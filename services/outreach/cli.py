@@ -9,9 +9,7 @@ where it stopped when it starts again.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -106,33 +104,3 @@ def campaign_send(
         f"{figures['failed']} failed of {figures['recipients']}"
     )
     raise typer.Exit(0 if figures["status"] == "sent" and not figures["failed"] else 1)
-
-
-@app.command("campaign-bench")
-def campaign_bench(
-    recipients: Annotated[int, typer.Option(min=1, help="How many addresses")] = 10_000,
-    out: Annotated[Path | None, typer.Option(help="Write the figures as JSON here")] = None,
-) -> None:
-    """Time one campaign to N recipients on an embedded database, broker and SMTP server."""
-    from services.outreach.bench import run_embedded
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
-        task = bar.add_task("campaign", total=recipients)
-
-        def progress(_name: str, done: float, total: float) -> None:
-            bar.update(task, completed=done, total=total)
-
-        started = time.time()
-        figures = asyncio.run(run_embedded(recipients, progress))
-    figures["started"] = started
-    text = json.dumps(figures, indent=2)
-    if out:
-        out.write_text(text + "\n")
-    typer.echo(text)
-    raise typer.Exit(0 if figures["duplicated"] == 0 and figures["failed"] == 0 else 1)

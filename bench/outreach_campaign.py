@@ -1,9 +1,10 @@
-"""A campaign to many recipients against a local SMTP server, timed: the figure the issue asks
-for ("a 10,000-recipient campaign finishes against the local SMTP server").
+"""A campaign to many recipients against a local SMTP server, timed (10,000 recipients by
+default).
 
-``run`` takes an existing PostgreSQL DSN and broker, so a benchmark harness can call it on its
-own infrastructure; ``konsortio outreach campaign-bench`` starts an embedded PostgreSQL and
-broker in a temporary directory and calls it.
+``run`` takes an existing PostgreSQL DSN and broker, so the benchmark harness
+(``bench/outreach.py``) calls it on its own infrastructure; ``run_embedded`` starts an
+embedded PostgreSQL and broker in a temporary directory and calls it. It lives in ``bench/``
+because a service never starts the development stack itself.
 """
 
 from __future__ import annotations

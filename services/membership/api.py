@@ -536,8 +536,16 @@ async def totals(
 ) -> TotalsOut:
     day = on or today()
     libraries = await store.members_on(pool_of(request), day)
-    result = domain.coverage([(lib.municipalities, lib.population) for lib in libraries])
     years = {lib.population_year for lib in libraries if lib.population_year}
+    figures = await store.figures(pool_of(request), max(years) if years else None)
+    official = {code: m.population for code, m in figures.municipalities.items()} if figures else {}
+    result = domain.coverage(
+        [
+            domain.Served(lib.municipalities, lib.population, bool(lib.population_exception))
+            for lib in libraries
+        ],
+        official,
+    )
     return TotalsOut(
         on=day,
         active_members=result.active_members,

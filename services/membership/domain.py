@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -158,20 +159,49 @@ class CoverageTotals:
     by_municipality: dict[str, tuple[int, int]]  # code -> (libraries, population)
 
 
-def coverage(members: list[tuple[list[str], int]]) -> CoverageTotals:
-    """Totals over (municipalities, population) of active members. The overall population
-    counts each library once; per municipality, a joint library counts under each code."""
-    by_municipality: dict[str, tuple[int, int]] = {}
-    for municipalities, population in members:
-        for code in municipalities:
-            count, people = by_municipality.get(code, (0, 0))
-            by_municipality[code] = (count + 1, people + population)
-    population = sum(p for _, p in members)
+@dataclass(frozen=True)
+class Served:
+    """What one active member serves: its municipality codes, its population figure, and
+    whether that figure is a documented exception (part of a municipality, say)."""
+
+    municipalities: list[str]
+    population: int
+    exception: bool = False
+
+
+def coverage(members: list[Served], official: Mapping[str, int] | None = None) -> CoverageTotals:
+    """Totals over the active members, counting each municipality once: several libraries
+    (a city's own and a joint authority's, or a kimppa's members) often serve the same one.
+
+    A municipality served by a member whose figure is official counts its official figure.
+    One served only by exception figures counts the largest share any of those members
+    states for it (its figure spread evenly over its municipalities). A member with no
+    municipalities counts its own figure."""
+    official = official or {}
+    libraries: dict[str, int] = {}
+    officially_served: set[str] = set()
+    largest_share: dict[str, int] = {}
+    unplaced = 0
+    for member in members:
+        if not member.municipalities:
+            unplaced += member.population
+            continue
+        share = member.population // len(member.municipalities)
+        for code in member.municipalities:
+            libraries[code] = libraries.get(code, 0) + 1
+            if not member.exception and code in official:
+                officially_served.add(code)
+            largest_share[code] = max(largest_share.get(code, 0), share)
+    counted = {
+        code: official[code] if code in officially_served else largest_share[code]
+        for code in libraries
+    }
+    population = sum(counted.values()) + unplaced
     return CoverageTotals(
         active_members=len(members),
         population=population,
         share_of_finland=round(population / FINLAND_POPULATION, 4),
-        by_municipality=dict(sorted(by_municipality.items())),
+        by_municipality={code: (libraries[code], counted[code]) for code in sorted(counted)},
     )
 
 

@@ -313,9 +313,11 @@ async def test_members_on_a_date_and_totals(infra: Infra, membership: Service) -
         )
     ).json()
     by_code = {m["municipality"]: m for m in totals["by_municipality"]}
-    assert by_code["992"]["libraries"] >= 2 and by_code["992"]["population"] >= 1500
+    # Both figures are coordinator-stated exceptions: municipality 992 counts the larger share
+    # (each municipality once), not the two libraries' sum.
+    assert by_code["992"]["libraries"] >= 2 and by_code["992"]["population"] >= 500
     assert by_code["179"]["libraries"] >= 1
-    assert totals["population"] >= 1500 and 0 < totals["share_of_finland"] < 1
+    assert totals["population"] >= 1000 and 0 < totals["share_of_finland"] < 1
 
 
 async def test_list_filters_and_paging(infra: Infra, membership: Service) -> None:

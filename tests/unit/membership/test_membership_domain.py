@@ -70,12 +70,41 @@ def test_notice_rules() -> None:
     assert domain.leave_is_due(noticed, D(2024, 5, 1))
 
 
-def test_coverage_counts_each_library_once_overall() -> None:
-    totals = domain.coverage([(["179", "182"], 100_000), (["179"], 50_000)])
+def test_coverage_counts_each_municipality_once() -> None:
+    # A city library and a joint library that also serves the city: the city counts once.
+    official = {"179": 150_000, "182": 20_000}
+    totals = domain.coverage(
+        [domain.Served(["179", "182"], 170_000), domain.Served(["179"], 150_000)], official
+    )
     assert totals.active_members == 2
-    assert totals.population == 150_000
-    assert totals.by_municipality == {"179": (2, 150_000), "182": (1, 100_000)}
+    assert totals.population == 170_000
+    assert totals.by_municipality == {"179": (2, 150_000), "182": (1, 20_000)}
     assert 0 < totals.share_of_finland < 1
+
+
+def test_coverage_of_exceptions_takes_the_largest_share_not_the_sum() -> None:
+    # Two libraries with documented exceptions for parts of one municipality, none official.
+    totals = domain.coverage(
+        [
+            domain.Served(["091"], 400_000, exception=True),
+            domain.Served(["091"], 300_000, exception=True),
+            domain.Served([], 5_000),
+        ],
+        {"091": 680_000},
+    )
+    assert totals.population == 405_000
+    assert totals.by_municipality == {"091": (2, 400_000)}
+
+
+def test_coverage_never_exceeds_the_official_total_when_members_share_municipalities() -> None:
+    official = {f"{n:03d}": 10_000 + n for n in range(1, 40)}
+    members = [
+        domain.Served(list(official)[i : i + 5], sum(list(official.values())[i : i + 5]))
+        for i in range(0, 35, 2)
+    ]
+    totals = domain.coverage(members, official)
+    covered = {code for m in members for code in m.municipalities}
+    assert totals.population == sum(official[code] for code in covered)
 
 
 days = st.integers(min_value=0, max_value=3000).map(lambda n: D(2020, 1, 1) + dt.timedelta(n))

@@ -6,7 +6,7 @@ Konsortio knows to its payload model.
 
 from __future__ import annotations
 
-from contracts import catalogue, membership, outreach, procurement
+from contracts import catalogue, membership, outreach, procurement, usage
 from contracts.base import Event, dead_letter_topic, topic_for
 
 ALL_EVENTS: tuple[type[Event], ...] = (
@@ -14,9 +14,10 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     *procurement.EVENTS,
     *catalogue.EVENTS,
     *outreach.EVENTS,
+    *usage.EVENTS,
 )
 EVENTS_BY_TYPE: dict[str, type[Event]] = {event.ce_type(): event for event in ALL_EVENTS}
-PRODUCERS: tuple[str, ...] = ("membership", "procurement", "catalogue", "outreach")
+PRODUCERS: tuple[str, ...] = ("membership", "procurement", "catalogue", "outreach", "usage")
 TOPICS: tuple[str, ...] = tuple(topic_for(p) for p in PRODUCERS)
 
 __all__ = [

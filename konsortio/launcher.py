@@ -40,7 +40,7 @@ from konsortio.stack import (
 )
 
 console = Console(stderr=True)
-START_ORDER = ("membership", "procurement", "catalogue", "outreach", "dashboard")
+START_ORDER = ("membership", "procurement", "catalogue", "outreach", "usage", "dashboard")
 
 
 def available_services() -> list[str]:

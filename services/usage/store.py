@@ -404,7 +404,7 @@ async def usage(
     }[group]
     order = "total DESC, " + key if group == "title" else key
     sql = f"""
-        SELECT {dims}, report, metric, sum(count) AS total
+        SELECT {dims}, report, metric, sum(count)::bigint AS total
           FROM ({CURRENT}) x
          WHERE ($1::text IS NULL OR agreement_id = $1) AND ($2::text IS NULL OR isil = $2)
            AND period BETWEEN $3 AND $4 AND ($5::text IS NULL OR metric = $5)

@@ -4,6 +4,7 @@ in the same transaction."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import os
@@ -263,8 +264,14 @@ async def ingest(
     upload back and is reported by its row number."""
     result = UploadReport()
 
-    async def records() -> AsyncIterator[tuple[Any, ...]]:
-        for line, row in rows:
+    def chunk() -> tuple[list[tuple[Any, ...]], bool]:
+        """Read and check up to ``batch`` rows; (records, whether the file is at its end)."""
+        out: list[tuple[Any, ...]] = []
+        for _ in range(batch):
+            item = next(rows, None)
+            if item is None:
+                return out, True
+            line, row = item
             result.rows += 1
             try:
                 facts = layout.facts(row)
@@ -272,9 +279,21 @@ async def ingest(
                 column = getattr(error, "column", getattr(error, "field", ""))
                 result.error(line, column, str(error))
                 continue
-            for f in facts:
-                result.facts += 1
-                yield (f.period, f.title_id, f.title, f.material_type, f.metric, f.count)
+            result.facts += len(facts)
+            out.extend(
+                (f.period, f.title_id, f.title, f.material_type, f.metric, f.count) for f in facts
+            )
+        return out, False
+
+    async def records() -> AsyncIterator[tuple[Any, ...]]:
+        # Reading and parsing happen in a worker thread, a chunk at a time, so a large upload
+        # never holds the event loop (or more than a chunk in memory).
+        while True:
+            out, ended = await asyncio.to_thread(chunk)
+            for record in out:
+                yield record
+            if ended:
+                return
 
     async with pool.acquire() as conn:
         transaction = conn.transaction()

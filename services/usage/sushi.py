@@ -8,6 +8,7 @@ request, as the protocol wants it, and httpx's URL is never logged here.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,8 @@ class SushiRequest:
 
 class SushiClient:
     def __init__(self, timeout_s: float = 30.0) -> None:
+        # httpx logs every request's URL at INFO, and a SUSHI URL carries the API key.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         self._http = httpx.AsyncClient(timeout=timeout_s, follow_redirects=False)
 
     async def close(self) -> None:

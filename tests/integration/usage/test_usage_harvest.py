@@ -153,40 +153,54 @@ async def test_no_usage_available_is_a_month_of_zero(
     assert event["totals"] == {} and event["titles"] == 0
 
 
-async def test_a_failing_provider_fails_the_job_and_harvests_resume_after_a_restart(
-    infra: Infra, standin: SushiStandIn
+async def test_a_failing_provider_fails_the_job_with_an_event_and_can_be_retried(
+    infra: Infra, usage: Service, standin: SushiStandIn
 ) -> None:
-    dsn = await infra.new_database("usage_restart")
-    settings = infra.settings("usage", dsn, consumer_group=f"usage-restart-{uuid.uuid4().hex}")
     agreement = new_agreement()
-    failing, failing_customer = unique_isil("FI-F"), f"fail-{uuid.uuid4().hex[:6]}"
-    slow, slow_customer = unique_isil("FI-S"), f"slow-{uuid.uuid4().hex[:6]}"
-    standin.faults[failing_customer] = "fail"
-    standin.faults[slow_customer] = "slow"
-    app = build(settings, usage_settings(harvest_batch=2, harvest_lease_s=1.0))
-    async with running(app) as client:
-        await configure(
-            client, infra, standin, agreement, {failing: failing_customer, slow: slow_customer}
-        )
-        await harvest(client, infra, agreement, "2025-01", "2025-12")
+    isil, customer = unique_isil("FI-F"), f"fail-{uuid.uuid4().hex[:6]}"
+    standin.faults[customer] = "fail"
+    await configure(usage.client, infra, standin, agreement, {isil: customer})
+    await harvest(usage.client, infra, agreement, "2025-01", "2025-03")
+    assert await settled(usage.client, infra, agreement) == {"failed": 3}
+    failed = await outbox_events(usage.pool, "usage-harvest-failed", agreement)
+    assert sorted(e["period"] for e in failed) == ["2025-01", "2025-02", "2025-03"]
+    assert all(e["attempts"] == 3 and "503" in e["reason"] for e in failed)
 
-        async def failed() -> bool:
-            return (await counts(client, infra, agreement)).get("failed") == 12
+    standin.faults.pop(customer)
+    response = await usage.client.post(
+        f"/agreements/{agreement}/harvests/retry", headers=auth(infra)
+    )
+    assert response.json() == {"requeued": 3}
+    assert await settled(usage.client, infra, agreement) == {"done": 3}
 
-        await wait_for(failed, timeout_s=90)
-        before = (await counts(client, infra, agreement)).get("done", 0)
-        assert before < 12  # the slow library is still being harvested at the restart
 
-    standin.faults.pop(failing_customer)
-    standin.faults.pop(slow_customer)
-    app = build(settings, usage_settings(harvest_lease_s=1.0))
-    async with running(app) as client:
-        failed_events = await outbox_events(
-            app.state.runtime.pool, "usage-harvest-failed", agreement
-        )
-        assert len(failed_events) == 12
-        assert {e["isil"] for e in failed_events} == {failing}
-        assert all(e["attempts"] == 3 and "503" in e["reason"] for e in failed_events)
-        response = await client.post(f"/agreements/{agreement}/harvests/retry", headers=auth(infra))
-        assert response.json() == {"requeued": 12}
-        assert await settled(client, infra, agreement) == {"done": 24}
+async def test_harvests_resume_after_a_restart(infra: Infra) -> None:
+    slow = SushiStandIn(titles=10, slow_s=0.4)
+    slow.start()
+    try:
+        dsn = await infra.new_database("usage_restart")
+        settings = infra.settings("usage", dsn, consumer_group=f"usage-r-{uuid.uuid4().hex}")
+        agreement = new_agreement()
+        isil, customer = unique_isil("FI-S"), f"slow-{uuid.uuid4().hex[:6]}"
+        slow.faults[customer] = "slow"
+        app = build(settings, usage_settings(harvest_batch=1, harvest_lease_s=1.0))
+        async with running(app) as client:
+            await configure(client, infra, slow, agreement, {isil: customer})
+            await harvest(client, infra, agreement, "2025-01", "2025-12")
+
+            async def some_done() -> bool:
+                return (await counts(client, infra, agreement)).get("done", 0) >= 2
+
+            await wait_for(some_done, timeout_s=60)
+        # Stopped mid-harvest: what was running is leased, the rest queued.
+        app = build(settings, usage_settings(harvest_batch=4, harvest_lease_s=1.0))
+        async with running(app) as client:
+            left = await counts(client, infra, agreement)
+            assert left.get("done", 0) < 12
+            assert await settled(client, infra, agreement) == {"done": 12}
+            revisions = await app.state.runtime.pool.fetchval(
+                "SELECT count(*) FROM usage_revisions WHERE agreement_id = $1", agreement
+            )
+            assert revisions == 12
+    finally:
+        slow.stop()

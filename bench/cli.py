@@ -79,7 +79,7 @@ QUICK = Scale(
     onix_products=2_000,
     recipients=500,
     scaling_events=3_000,
-    usage_upload_rows=100_000,
+    usage_upload_rows=1_000_000,  # the memory goal is stated for a million rows
     usage_libraries=5,
 )
 

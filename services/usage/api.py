@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, Literal
 
@@ -27,8 +28,11 @@ router = APIRouter(tags=["usage"])
 Coordinator = Annotated[Caller, Depends(require_role(Role.COORDINATOR))]
 Reader = Annotated[Caller, Depends(current_caller)]
 READ_ALL = (Role.COORDINATOR, Role.PROCUREMENT)
+SAFE = re.compile(r"[^A-Za-z0-9._-]")
+# Months COUNTER can report: no year 0 (which no date can hold), no far future.
+MONTH_PATTERN = r"^(19|20|21)\d\d-(0[1-9]|1[0-2])$"
 Id = Annotated[str, Field(max_length=100)]
-Month = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2025-01"])]
+Month = Annotated[str, Query(pattern=MONTH_PATTERN, examples=["2025-01"])]
 Isil = Annotated[str, Field(min_length=3, max_length=16, pattern=r"^[A-Za-z]{2}-[A-Za-z0-9:/-]+$")]
 Group = Literal["month", "title", "material_type", "library", "agreement"]
 
@@ -122,8 +126,8 @@ async def get_provider(agreement_id: Id, request: Request, caller: Reader) -> Pr
 
 class HarvestIn(BaseModel):
     report: Literal["TR", "TR_B1", "PR"] = "TR"
-    begin: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2025-01"])
-    end: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2025-12"])
+    begin: str = Field(pattern=MONTH_PATTERN, examples=["2025-01"])
+    end: str = Field(pattern=MONTH_PATTERN, examples=["2025-12"])
     libraries: list[Isil] | None = Field(
         None, max_length=2000, description="Default: every library with a customer id"
     )
@@ -313,7 +317,8 @@ def _respond(rows: list[dict[str, Any]], columns: Sequence[str], fmt: str, name:
         return StreamingResponse(
             iter(body),
             media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+            # Only safe characters in a header: ids come from the path, and could be anything.
+            headers={"Content-Disposition": f'attachment; filename="{SAFE.sub("_", name)}.csv"'},
         )
     return {"items": rows, "total": len(rows)}
 
@@ -356,7 +361,7 @@ async def library_usage(
     isil: Annotated[str, Field(max_length=16)],
     request: Request,
     caller: Reader,
-    from_: Annotated[str, Query(alias="from", pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
+    from_: Annotated[str, Query(alias="from", pattern=MONTH_PATTERN)],
     to: Month,
     group: Group = "month",
     metric: Metric = None,
@@ -390,7 +395,7 @@ async def agreement_usage(
     agreement_id: Id,
     request: Request,
     caller: Reader,
-    from_: Annotated[str, Query(alias="from", pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
+    from_: Annotated[str, Query(alias="from", pattern=MONTH_PATTERN)],
     to: Month,
     group: Group = "month",
     metric: Metric = None,
@@ -415,7 +420,7 @@ async def top_titles(
     agreement_id: Id,
     request: Request,
     caller: Reader,
-    from_: Annotated[str, Query(alias="from", pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
+    from_: Annotated[str, Query(alias="from", pattern=MONTH_PATTERN)],
     to: Month,
     metric: Annotated[str, Query(max_length=50)] = "Unique_Title_Requests",
     isil: Annotated[str | None, Query(max_length=16)] = None,
@@ -441,7 +446,7 @@ async def unused_titles(
     agreement_id: Id,
     request: Request,
     caller: Reader,
-    from_: Annotated[str, Query(alias="from", pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
+    from_: Annotated[str, Query(alias="from", pattern=MONTH_PATTERN)],
     to: Month,
     isil: Annotated[str | None, Query(max_length=16)] = None,
 ) -> dict[str, Any]:
@@ -511,8 +516,8 @@ async def cost_per_use(
 
 class InvoiceCheckIn(BaseModel):
     isil: Isil | None = Field(None, description="The library invoiced; none for the whole deal")
-    period_from: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2025-01"])
-    period_to: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2025-03"])
+    period_from: str = Field(pattern=MONTH_PATTERN, examples=["2025-01"])
+    period_to: str = Field(pattern=MONTH_PATTERN, examples=["2025-03"])
     invoiced_cents: int = Field(ge=0, le=10**12)
     tolerance_cents: int = Field(0, ge=0, le=10**10)
     price_per_loan_cents: int | None = Field(

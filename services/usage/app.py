@@ -20,8 +20,7 @@ from services.usage.sushi import SushiClient
 SUSHI = "sushi"
 
 
-def build(settings: Settings, usage_settings: UsageSettings | None = None) -> FastAPI:
-    usage_settings = usage_settings or UsageSettings()
+def spec(usage_settings: UsageSettings) -> ServiceSpec:
     policy = commands.HarvestPolicy(
         batch=usage_settings.harvest_batch,
         lease_s=usage_settings.harvest_lease_s,
@@ -43,7 +42,7 @@ def build(settings: Settings, usage_settings: UsageSettings | None = None) -> Fa
             if await commands.harvest_round(runtime.pool, client.report, policy) == 0:
                 return
 
-    spec = ServiceSpec(
+    return ServiceSpec(
         name="usage",
         title="Konsortio usage",
         description=(
@@ -60,4 +59,7 @@ def build(settings: Settings, usage_settings: UsageSettings | None = None) -> Fa
         upload_paths=["/agreements/"],
         upload_max_bytes=500 * 1024 * 1024,
     )
-    return create_app(spec, settings)
+
+
+def build(settings: Settings, usage_settings: UsageSettings | None = None) -> FastAPI:
+    return create_app(spec(usage_settings or UsageSettings()), settings)

@@ -112,7 +112,11 @@ async def harvest_round(pool: asyncpg.Pool, fetch: Fetch, policy: HarvestPolicy)
     async with pool.acquire() as conn, conn.transaction():
         claimed = await store.claim_jobs(conn, policy.batch, policy.lease_s)
     for job in claimed:
-        await _run_job(pool, fetch, policy, job)
+        try:
+            await _run_job(pool, fetch, policy, job)
+        except Exception as error:  # a bug or a database hiccup: counted like an outage
+            log.warning("usage harvest job broke", job=job["id"], error=type(error).__name__)
+            await _later_or_fail(pool, policy, job, f"internal error: {type(error).__name__}", None)
     return len(claimed)
 
 
@@ -156,9 +160,12 @@ async def _run_job(
     if outcome is domain.Outcome.REPORT and report is None:
         await _fail(pool, job, "the answer is neither a report nor an exception", None)
         return
-    facts = (
-        [] if report is None else [f for f in domain.facts_of(report) if f.period == job["period"]]
-    )
+    try:
+        facts = [] if report is None else domain.facts_of(report)
+    except domain.UsageRuleViolated as error:
+        await _fail(pool, job, f"not a COUNTER report: {error}", None)
+        return
+    facts = [f for f in facts if f.period == job["period"]]
     async with pool.acquire() as conn, conn.transaction():
         await store.create_staging(conn)
         await store.stage(conn, facts)

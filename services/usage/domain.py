@@ -21,7 +21,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
 
 COUNTER_METRICS = frozenset(
     {
@@ -41,7 +41,7 @@ COUNTER_METRICS = frozenset(
 )
 SUPPLIER_METRICS = frozenset({"loans", "minutes_listened"})
 REPORTS = ("TR", "TR_B1", "PR")
-MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+MONTH = re.compile(r"^((?:19|20|21)\d\d)-(0[1-9]|1[0-2])$")
 
 
 class UsageRuleViolated(ValueError):
@@ -96,7 +96,9 @@ class ReportHeader(_Loose):
 
 class Performance51(_Loose):
     data_type: str = Field("Unspecified", alias="Data_Type")
-    performance: dict[str, dict[str, int]] = Field(default_factory=dict, alias="Performance")
+    performance: dict[str, dict[str, NonNegativeInt]] = Field(
+        default_factory=dict, alias="Performance"
+    )
 
 
 class Period50(_Loose):
@@ -231,7 +233,7 @@ class RowError(ValueError):
         self.column = column
 
 
-TABULAR_MONTH = re.compile(r"^([A-Z][a-z]{2})-(\d{4})$")
+TABULAR_MONTH = re.compile(r"^([A-Z][a-z]{2})-((?:19|20|21)\d\d)$")
 MONTH_ABBR = {
     m: i
     for i, m in enumerate(
@@ -319,7 +321,7 @@ class SupplierMapping(BaseModel):
     delimiter: str = Field(";", min_length=1, max_length=1)
 
 
-SUPPLIER_MONTH = re.compile(r"^(\d{1,2})[./](\d{4})$")
+SUPPLIER_MONTH = re.compile(r"^(\d{1,2})[./]((?:19|20|21)\d\d)$")
 
 
 def supplier_month(value: str) -> dt.date:

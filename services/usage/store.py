@@ -275,6 +275,9 @@ async def jobs(
 # --- facts ------------------------------------------------------------------------------
 
 STAGING_COLUMNS = ("period", "title_id", "title", "material_type", "metric", "count")
+# A million-row upload streams for longer than the pool's 30 s command timeout, and so do the
+# statements that aggregate it; the request itself bounds how long an upload may take.
+BULK_TIMEOUT_S = 3600.0
 
 
 async def create_staging(conn: asyncpg.Connection) -> None:
@@ -294,11 +297,14 @@ async def stage(conn: asyncpg.Connection, facts: Iterable[Fact] | AsyncIterable[
         if isinstance(facts, Iterable)
         else facts
     )
-    await conn.copy_records_to_table("staging", records=records, columns=STAGING_COLUMNS)
+    await conn.copy_records_to_table(
+        "staging", records=records, columns=STAGING_COLUMNS, timeout=BULK_TIMEOUT_S
+    )
 
 
 async def staged_periods(conn: asyncpg.Connection) -> list[dt.date]:
-    return [r["period"] for r in await conn.fetch("SELECT DISTINCT period FROM staging")]
+    rows = await conn.fetch("SELECT DISTINCT period FROM staging", timeout=BULK_TIMEOUT_S)
+    return [r["period"] for r in rows]
 
 
 async def staged_month(conn: asyncpg.Connection, period: dt.date) -> asyncpg.Record:
@@ -316,6 +322,7 @@ async def staged_month(conn: asyncpg.Connection, period: dt.date) -> asyncpg.Rec
           FROM agg
         """,
         period,
+        timeout=BULK_TIMEOUT_S,
     )
 
 
@@ -364,6 +371,7 @@ async def insert_revision(
         """,
         *key,
         revision,
+        timeout=BULK_TIMEOUT_S,
     )
 
 

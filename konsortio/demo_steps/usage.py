@@ -68,7 +68,16 @@ async def harvest_usage(s: Scenario, ctx: DemoContext) -> None:
         # Participants on today: one may have left the agreement in an earlier check.
         return bool(items) and all(i["uses"] > 0 for i in items) and items
 
-    await s.expect("cost per use per participant from the cost shares", cost_per_use)
+    if await s.expect("cost per use per participant from the cost shares", cost_per_use):
+        items = await cost_per_use()
+        lines = [f"  {'ISIL':<12} {'share €':>12} {'uses':>8} {'€ per use':>10}"]
+        for i in items or []:
+            cpu = i["cost_per_use_cents"]
+            lines.append(
+                f"  {i['isil']:<12} {i['share_cents'] / 100:>12.2f} {i['uses']:>8} "
+                f"{(cpu or 0) / 100:>10.2f}"
+            )
+        s.say("\n".join(lines))
 
     if len(isils) > 1:
 

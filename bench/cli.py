@@ -24,7 +24,17 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bench import catalogue, cli_startup, coldstart, latency, onix, outreach, pipeline, scaling
+from bench import (
+    catalogue,
+    cli_startup,
+    coldstart,
+    latency,
+    onix,
+    outreach,
+    pipeline,
+    scaling,
+    usage,
+)
 from bench.cpu import settle
 from bench.infra import BenchInfra, ExternalBroker, bench_infra
 from bench.procs import PROFILE_ENV, pyspy_binary
@@ -48,6 +58,8 @@ class Scale:
     onix_products: int
     recipients: int
     scaling_events: int
+    usage_upload_rows: int = 1_000_000
+    usage_libraries: int = 20
 
 
 FULL = Scale(
@@ -67,6 +79,8 @@ QUICK = Scale(
     onix_products=2_000,
     recipients=500,
     scaling_events=3_000,
+    usage_upload_rows=1_000_000,  # the memory goal is stated for a million rows
+    usage_libraries=5,
 )
 
 ProgressFn = Callable[[str, float, float], None]
@@ -107,6 +121,12 @@ def benchmarks() -> dict[str, tuple[Runner, Rows]]:
             scaling.rows,
         ),
         "cli": (lambda infra, scale, progress: cli_startup.run(infra, progress), cli_startup.rows),
+        "usage": (
+            lambda infra, scale, progress: usage.run(
+                infra, scale.usage_upload_rows, scale.usage_libraries, progress
+            ),
+            usage.rows,
+        ),
     }
 
 

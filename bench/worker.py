@@ -29,6 +29,7 @@ MODULES: dict[str, str] = {
     "onix-convert": "bench.onix",
     "outreach-fanout": "bench.outreach",
     "coldstart": "bench.coldstart",
+    "usage-bench": "bench.usage",
 }
 
 

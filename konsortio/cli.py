@@ -343,7 +343,7 @@ def all_settings() -> list[tuple[str, str, str]]:
     from kit.settings import KafkaSettings, Settings
 
     models: list[type[BaseSettings]] = [Settings, KafkaSettings]
-    for service in ("membership", "procurement", "catalogue", "outreach", "dashboard"):
+    for service in ("membership", "procurement", "catalogue", "outreach", "usage", "dashboard"):
         if importlib.util.find_spec(f"services.{service}.settings") is None:
             continue
         module = importlib.import_module(f"services.{service}.settings")

@@ -41,6 +41,8 @@ def service_urls(data_dir: Path | None = None) -> dict[str, str]:
         with contextlib.suppress(ValueError, KeyError, TypeError):
             state = json.loads(state_file.read_text())
             urls.update({name: info["url"] for name, info in state["services"].items()})
+            if "sushi" in state:  # the SUSHI stand-in `konsortio up` runs for usage
+                urls["sushi"] = state["sushi"]
     for item in os.environ.get("KONSORTIO_SERVICE_URLS", "").split(","):
         if "=" in item:
             name, url = item.split("=", 1)
@@ -51,7 +53,7 @@ def service_urls(data_dir: Path | None = None) -> dict[str, str]:
 # The scenario runs in phases; each service's steps live in konsortio/demo_steps/<service>.py
 # as ``STEPS = [(phase, step), ...]`` and share one DemoContext.
 PHASES = ("setup", "membership", "procurement", "catalogue", "outreach", "checks")
-STEP_MODULES = ("membership", "procurement", "catalogue", "outreach", "dashboard")
+STEP_MODULES = ("membership", "procurement", "catalogue", "outreach", "usage", "dashboard")
 
 
 @dataclass

@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 from rich.console import Console
@@ -39,8 +40,11 @@ from konsortio.stack import (
     listening,
 )
 
+if TYPE_CHECKING:
+    from services.usage.sushi_standin import SushiStandIn
+
 console = Console(stderr=True)
-START_ORDER = ("membership", "procurement", "catalogue", "outreach", "dashboard")
+START_ORDER = ("membership", "procurement", "catalogue", "outreach", "usage", "dashboard")
 
 
 def available_services() -> list[str]:
@@ -299,6 +303,7 @@ def up(
     broker = EmbeddedBroker(broker_port, log_path=data_dir / "logs" / "broker.log")
     sink = SmtpSink(smtp_port, data_dir / "mailbox")
     supervised: dict[str, Supervised] = {}
+    sushi: SushiStandIn | None = None
     stop_requested = False
 
     def request_stop(*_args: object) -> None:
@@ -313,6 +318,13 @@ def up(
             asyncio.run(postgres.create_databases([database_name(s) for s in services]))
             broker.start()
             sink.start()
+            if "usage" in services:
+                # The suppliers' SUSHI servers cannot be reached from here: a stand-in plays
+                # them, so the usage service has something real to harvest.
+                from services.usage.sushi_standin import SushiStandIn
+
+                sushi = SushiStandIn(titles=40)
+                sushi.start()
         for service in services:
             env = service_environment(
                 service,
@@ -344,6 +356,8 @@ def up(
         token_file.write_text(token)
         token_file.chmod(0o600)
         state = {"broker": broker.bootstrap, "smtp": f"127.0.0.1:{smtp_port}"}
+        if sushi is not None:
+            state["sushi"] = sushi.url
         write_state(data_dir, supervised, **state)
         if "dashboard" in supervised:
             console.print(
@@ -385,6 +399,8 @@ def up(
             except subprocess.TimeoutExpired:
                 service.process.kill()
         sink.stop()
+        if sushi is not None:
+            sushi.stop()
         broker.stop()
         postgres.stop()
         console.print("stopped.")

@@ -31,6 +31,7 @@ SERVICE_PORTS: dict[str, int] = {
     "procurement": 8002,
     "catalogue": 8003,
     "outreach": 8004,
+    "usage": 8005,
 }
 
 

@@ -114,6 +114,15 @@ MEANING_FI: dict[str, str] = {
     "fi.konsortio.membership.contact-erased.v1": (
         "Entisen yhteyshenkilön tiedot poistettiin pyynnöstä: jokainen palvelu unohtaa osoitteen."
     ),
+    "fi.konsortio.usage.usage-reported.v1": (
+        "Kirjaston sopimuksen aineistojen kuukauden käyttö kirjattiin tai korjattiin (uusi versio)."
+    ),
+    "fi.konsortio.usage.usage-harvest-failed.v1": (
+        "Kuukauden käyttötilaston SUSHI-haku kirjastolle epäonnistui; sen voi yrittää uudelleen."
+    ),
+    "fi.konsortio.usage.invoice-discrepancy-found.v1": (
+        "Lainakohtainen lasku poikkeaa lainamäärän ja sopimushinnan tulosta yli sallitun."
+    ),
     "fi.konsortio.procurement.need-proposed.v1": "Kirjasto ehdotti uutta hankintatarvetta.",
     "fi.konsortio.procurement.interest-registered.v1": (
         "Kirjasto ilmoitti kiinnostuksensa hankintatarpeeseen."

@@ -304,6 +304,21 @@ EVENT_NAMES: dict[str, dict[Lang, str]] = {
         "en": "Member details changed",
     },
     "member-left": {"fi": "Jäsen erosi", "sv": "Medlem utträdde", "en": "Member left"},
+    "usage-reported": {
+        "fi": "Käyttötilasto kirjattu",
+        "sv": "Användningsstatistik registrerad",
+        "en": "Usage reported",
+    },
+    "usage-harvest-failed": {
+        "fi": "Käyttötilaston haku epäonnistui",
+        "sv": "Hämtning av användningsstatistik misslyckades",
+        "en": "Usage harvest failed",
+    },
+    "invoice-discrepancy-found": {
+        "fi": "Laskussa poikkeama",
+        "sv": "Avvikelse i fakturan",
+        "en": "Invoice discrepancy found",
+    },
     "organisation-updated": {
         "fi": "Organisaation tiedot muuttuivat",
         "sv": "Organisationens uppgifter ändrades",

@@ -13,7 +13,7 @@ and its major version only if an event version is ever withdrawn.
 
 from __future__ import annotations
 
-from contracts import catalogue, membership, outreach, procurement
+from contracts import catalogue, membership, outreach, procurement, usage
 from contracts.base import Event, dead_letter_topic, topic_for
 from contracts.decoding import (
     DecodeError,
@@ -23,16 +23,17 @@ from contracts.decoding import (
     decode,
 )
 
-__version__ = "1.1.0"
+__version__ = "1.2.0"
 
 ALL_EVENTS: tuple[type[Event], ...] = (
     *membership.EVENTS,
     *procurement.EVENTS,
     *catalogue.EVENTS,
     *outreach.EVENTS,
+    *usage.EVENTS,
 )
 EVENTS_BY_TYPE: dict[str, type[Event]] = {event.ce_type(): event for event in ALL_EVENTS}
-PRODUCERS: tuple[str, ...] = ("membership", "procurement", "catalogue", "outreach")
+PRODUCERS: tuple[str, ...] = ("membership", "procurement", "catalogue", "outreach", "usage")
 TOPICS: tuple[str, ...] = tuple(topic_for(p) for p in PRODUCERS)
 
 __all__ = [

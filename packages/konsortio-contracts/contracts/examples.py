@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from contracts import catalogue, membership, outreach, procurement
+from contracts import catalogue, membership, outreach, procurement, usage
 from contracts.base import Event
 
 _LIBRARY = membership.Library(
@@ -232,6 +232,38 @@ EXAMPLES: tuple[Event, ...] = (
         title="Uusi e-kirjasopimus",
         language="fi",
         published_at=dt.datetime(2026, 6, 2, 9, 0, tzinfo=_UTC),
+    ),
+    usage.UsageReported(
+        agreement_id="agreement-2026-001",
+        isil="FI-Tro",
+        period="2026-05",
+        report="TR_B1",
+        source="sushi",
+        revision=1,
+        totals={"Total_Item_Requests": 412, "Unique_Title_Requests": 298},
+        titles=173,
+    ),
+    usage.UsageHarvestFailed(
+        agreement_id="agreement-2026-001",
+        isil="FI-Kemi",
+        period="2026-05",
+        report="TR",
+        job_id=88,
+        attempts=5,
+        reason="the SUSHI server answered 503 five times",
+        sushi_code=None,
+    ),
+    usage.InvoiceDiscrepancyFound(
+        agreement_id="agreement-2026-002",
+        isil="FI-Tro",
+        period_from="2026-01",
+        period_to="2026-06",
+        loans=1_204,
+        price_per_loan_cents=150,
+        expected_cents=180_600,
+        invoiced_cents=195_000,
+        difference_cents=14_400,
+        tolerance_cents=1_000,
     ),
 )
 EXAMPLES_BY_TYPE: dict[str, Event] = {example.ce_type(): example for example in EXAMPLES}

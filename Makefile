@@ -56,8 +56,9 @@ bench-kafka: $(STAMP)
 		--kafka-bootstrap "$$KONSORTIO_TEST_KAFKA_BOOTSTRAP" --kafka-pid-file "$$KONSORTIO_TEST_KAFKA_PID_FILE"'
 
 # Fault injection against the real stack; prints "N passed, N failed", writes reports/.
+# ARGS narrows it, e.g. make reliability ARGS="--only database-restart --repeat 5".
 reliability: $(STAMP)
-	$(VENV)/bin/python -m reliability
+	$(VENV)/bin/python -m reliability $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache

@@ -124,6 +124,16 @@ class Report:
             )
         return "\n".join(rows)
 
+    def timings(self) -> str:
+        """Time per scenario (and per run of a repeated one), with the total: where a long
+        run's half hour goes."""
+        width = max((len(s.name) for s in self.scenarios), default=8)
+        lines = ["time per scenario:"]
+        lines += [f"  {s.name:<{width}}  {s.seconds:7.1f} s" for s in self.scenarios]
+        total = sum(s.seconds for s in self.scenarios)
+        lines.append(f"  {'scenarios':<{width}}  {total:7.1f} s (whole run {self.seconds:.1f} s)")
+        return "\n".join(lines)
+
 
 def _seconds(value: Any) -> str:
     return "" if value is None else f"{value} s"

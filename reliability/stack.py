@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 
 from kit.auth import Role, generate_keypair, issue_token
+from kit.settings import Settings
 from konsortio.launcher import (
     available_services,
     database_name,
@@ -222,6 +223,16 @@ class Stack:
         await asyncio.to_thread(self.services[service].stop)
         self.services[service].start()
         return await self.wait_ready(service)
+
+    def consumer_session_timeout_ms(self) -> int:
+        """The consumers' group session timeout in this stack: the environment's, or the kit's
+        default. It bounds how long a killed consumer's partitions wait."""
+        default = Settings.model_fields["consumer_session_timeout_ms"].default
+        for proc in self.services.values():
+            value = proc.env.get("KONSORTIO_CONSUMER_SESSION_TIMEOUT_MS")
+            if value:
+                return int(value)
+        return int(default)
 
     def check_crashes(self) -> list[str]:
         found = []

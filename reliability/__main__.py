@@ -18,7 +18,7 @@ import httpx
 
 from reliability.report import Report, ScenarioResult
 from reliability.scenarios import SCENARIOS
-from reliability.stack import REPO_ROOT, Stack
+from reliability.stack import REPO_ROOT, ExternalBroker, Stack
 from reliability.suite import FULL, QUICK, Scenario, Suite
 
 DEFAULT_REPORT = REPO_ROOT / "reports" / "reliability.json"
@@ -54,6 +54,17 @@ def parse(argv: list[str]) -> argparse.Namespace:
         default=1,
         help="run each chosen scenario this many times in a row (to hunt races)",
     )
+    parser.add_argument(
+        "--kafka-bootstrap",
+        default=None,
+        help="use this broker (e.g. the Apache Kafka lane's) instead of an embedded Tansu",
+    )
+    parser.add_argument(
+        "--kafka-pid-file",
+        type=Path,
+        default=None,
+        help="file holding that broker's pid, so broker_down can pause it (SIGSTOP)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: time)")
     parser.add_argument("--report", type=Path, default=DEFAULT_REPORT, help="JSON report path")
     parser.add_argument(
@@ -87,9 +98,14 @@ async def run(args: argparse.Namespace) -> Report:
     mode = QUICK if args.quick else FULL
     seed = args.seed if args.seed is not None else int(time.time())
     stack = Stack.create()
+    if args.kafka_bootstrap:
+        pid = int(args.kafka_pid_file.read_text().strip()) if args.kafka_pid_file else None
+        stack.external_broker = ExternalBroker(args.kafka_bootstrap, pid)
     began = time.monotonic()
-    say(f"reliability ({mode.name}, seed {seed}): stack in {stack.root}")
-    report = Report(mode=mode.name, services=[], started=dt.datetime.now(dt.UTC))
+    say(f"reliability ({mode.name}, seed {seed}, {stack.broker_name}): stack in {stack.root}")
+    report = Report(
+        mode=mode.name, services=[], started=dt.datetime.now(dt.UTC), broker=stack.broker_name
+    )
     try:
         await stack.start()
         report.services = list(stack.services)

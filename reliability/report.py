@@ -62,6 +62,7 @@ class Report:
     scenarios: list[ScenarioResult] = field(default_factory=list)
     seconds: float = 0.0
     totals: dict[str, Any] = field(default_factory=dict)
+    broker: str = "Tansu (embedded)"
 
     @property
     def passed(self) -> int:
@@ -75,6 +76,7 @@ class Report:
         return {
             "generated_at": self.started.isoformat(timespec="seconds"),
             "mode": self.mode,
+            "broker": self.broker,
             "services": self.services,
             "seconds": round(self.seconds, 1),
             "machine": {"python": platform.python_version(), "platform": platform.platform()},

@@ -123,6 +123,30 @@ class ServiceProcess:
 
 
 @dataclass
+class ExternalBroker:
+    """A broker this run did not start (``--kafka-bootstrap``), such as the Apache Kafka of
+    ``deploy/kafka/lane.sh``: left running at the end, paused with SIGSTOP through its pid."""
+
+    bootstrap: str
+    pid: int | None = None
+
+    def start(self) -> None:
+        pass
+
+    def pause(self) -> None:
+        if self.pid is None:
+            raise RuntimeError("pausing an external broker needs --kafka-pid-file")
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.pid is not None:
+            os.kill(self.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        self.resume()  # never leave it paused; stopping it is its owner's business
+
+
+@dataclass
 class Stack:
     """Embedded PostgreSQL (one server, a database per service), Tansu, an SMTP sink and the
     services, all on ports nobody else is using."""
@@ -130,8 +154,9 @@ class Stack:
     root: Path
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     postgres: EmbeddedPostgres | None = None
-    broker: EmbeddedBroker | None = None
+    broker: EmbeddedBroker | ExternalBroker | None = None
     sink: SmtpSink | None = None
+    external_broker: ExternalBroker | None = None  # used instead of an embedded Tansu
     private_key: str = ""
     foreign_private_key: str = ""  # signs "wrong key" tokens
     started_at: float = 0.0
@@ -156,6 +181,10 @@ class Stack:
         assert self.broker is not None
         return self.broker.bootstrap
 
+    @property
+    def broker_name(self) -> str:
+        return "Apache Kafka (external)" if self.external_broker else "Tansu (embedded)"
+
     def url(self, service: str) -> str:
         return self.services[service].url
 
@@ -173,8 +202,11 @@ class Stack:
         self.postgres = EmbeddedPostgres(self.root / "postgres")
         await asyncio.to_thread(self.postgres.start)
         await self.postgres.create_databases([database_name(name) for name in names])
-        self.broker = EmbeddedBroker(free_port(), log_path=self.logs / "broker.log")
-        await asyncio.to_thread(self.broker.start)
+        if self.external_broker is not None:
+            self.broker = self.external_broker
+        else:
+            self.broker = EmbeddedBroker(free_port(), log_path=self.logs / "broker.log")
+            await asyncio.to_thread(self.broker.start)
         self.sink = SmtpSink(free_port(), self.mailbox)
         self.sink.start()
         for name in names:
@@ -189,6 +221,9 @@ class Stack:
                 sink_dir=self.mailbox,
                 data_dir=self.root,
             )
+            if self.external_broker is not None:
+                # Apache Kafka implements InitProducerId; Tansu (the launcher's case) does not.
+                env["KONSORTIO_KAFKA_IDEMPOTENCE"] = "true"
             self.services[name] = ServiceProcess(name, port, env, self.logs / f"{name}.log")
         urls = self.service_urls()
         for proc in self.services.values():

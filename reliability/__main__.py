@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import signal
 import sys
@@ -65,6 +66,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
         default=None,
         help="file holding that broker's pid, so broker_down can pause it (SIGSTOP)",
     )
+    parser.add_argument(
+        "--kills",
+        type=int,
+        default=None,
+        help="kill -9 each consumer service this many times (every one, not a sample)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: time)")
     parser.add_argument("--report", type=Path, default=DEFAULT_REPORT, help="JSON report path")
     parser.add_argument(
@@ -73,6 +80,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    if args.kills is not None and args.kills < 1:
+        parser.error("--kills must be at least 1")
     args.only = [name for names in args.only for name in names] if args.only else None
     return args
 
@@ -96,6 +105,8 @@ def say(text: str) -> None:
 
 async def run(args: argparse.Namespace) -> Report:
     mode = QUICK if args.quick else FULL
+    if args.kills is not None:
+        mode = dataclasses.replace(mode, kills_per_consumer=args.kills, consumers_sampled=None)
     seed = args.seed if args.seed is not None else int(time.time())
     stack = Stack.create()
     if args.kafka_bootstrap:

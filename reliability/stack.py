@@ -90,12 +90,18 @@ class ServiceProcess:
 
     def kill9(self) -> None:
         """SIGKILL: no graceful shutdown, no flushing, the harshest crash there is."""
+        self.send_kill9()
+        assert self.process is not None
+        self.process.wait(10)
+
+    def send_kill9(self) -> None:
+        """SIGKILL at this very instant, without waiting for the exit: for a caller on the
+        event loop that must not yield between choosing the moment and the kill."""
         assert self.process is not None
         self._expect_exit = True
         self.kills.append(time.time())
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
 
     def stop(self) -> int | None:
         """SIGTERM and wait for the graceful shutdown; SIGKILL if it hangs."""

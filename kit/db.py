@@ -109,9 +109,10 @@ class _Acquire(PoolAcquireContext):
 
 
 class Pool(asyncpg.Pool):
-    """asyncpg's pool, with one addition: once one connection is found ended by the server,
-    every connection opened before is presumed ended too (a restart ends them all at once),
-    so the pool replaces them on their next acquire instead of handing each out to fail."""
+    """asyncpg's pool, with acquire's exit changed (see ``_Acquire``): a connection the server
+    ended is reported as lost, and once one is found, every connection opened before is
+    presumed ended too (a restart ends them all at once), so the pool replaces them on their
+    next acquire instead of handing each out to fail."""
 
     def acquire(self, *, timeout: float | None = None) -> PoolAcquireContext:
         return _Acquire(self, timeout)

@@ -254,7 +254,7 @@ class EventConsumer:
 
         ``session_timeout_ms`` bounds how long a killed member's partitions wait before the
         group hands them to a live member (measured on Tansu 0.6: a kill -9 with a 10 s session
-        left its partitions unread for 18 s, with 3 s for 2 s); ``group_instance_id`` turns on
+        left its partitions unread for 18 s, with 6 s for 11.5 s); ``group_instance_id`` turns on
         static membership (see the settings). A graceful stop leaves the group (aiokafka's
         LeaveGroup) so a dynamic member's partitions move at once.
         """

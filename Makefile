@@ -23,7 +23,7 @@ up: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	# Includes tests/reliability: the short version of `make reliability` (about 4 minutes).
+	# Includes tests/reliability: the short version of `make reliability` (3-11 minutes, by load).
 	$(VENV)/bin/python -m pytest -q
 
 # The conformance lane: the integration suite against a real Apache Kafka (KRaft) broker that

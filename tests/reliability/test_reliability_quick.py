@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-# The quick run takes about four minutes on two idle cores (each kill now waits for its service
-# to catch up, and a kill mid-command was added), and took 10.5 minutes on two cores shared
-# with five other test runs (load average 8-14); the margin is for such machines.
+# The quick run took about three minutes on two cores before each kill waited for its service
+# to catch up and a kill mid-command was added; with them it took 10.5 minutes on two cores
+# shared with five other test runs (load average 8-14). The margin is for such machines.
 QUICK_TIMEOUT_S = 900
 
 pytestmark = [

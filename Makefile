@@ -23,7 +23,7 @@ up: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	# Includes tests/reliability: the short version of `make reliability` (about 3 minutes).
+	# Includes tests/reliability: the short version of `make reliability` (3-11 minutes, by load).
 	$(VENV)/bin/python -m pytest -q
 
 # The conformance lane: the integration suite against a real Apache Kafka (KRaft) broker that
@@ -65,8 +65,9 @@ bench-kafka: $(STAMP)
 		--kafka-bootstrap "$$KONSORTIO_TEST_KAFKA_BOOTSTRAP" --kafka-pid-file "$$KONSORTIO_TEST_KAFKA_PID_FILE"'
 
 # Fault injection against the real stack; prints "N passed, N failed", writes reports/.
+# ARGS narrows it, e.g. make reliability ARGS="--only database-restart --repeat 5".
 reliability: $(STAMP)
-	$(VENV)/bin/python -m reliability
+	$(VENV)/bin/python -m reliability $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache

@@ -216,6 +216,9 @@ def create_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
                 runtime.broker,
                 group_id=runtime.consumer_group,
                 fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+                session_timeout_ms=settings.consumer_session_timeout_ms,
+                heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
+                group_instance_id=settings.consumer_group_instance_id,
             )
         runtime.relay = OutboxRelay(
             service=spec.name,

@@ -15,20 +15,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from kit.db import DATABASE_UNAVAILABLE_ERRORS, RETRY_AFTER_S
 from kit.logging import get_logger
 
 log = get_logger(__name__)
 PROBLEM_JSON = "application/problem+json"
-# The database or network is unavailable: retrying later helps, so 503. PostgreSQL shutting
-# down or starting up (57P01-57P03) answers with its own error classes, not a lost connection.
-DEPENDENCY_DOWN = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-)
+# The database or network is unavailable: retrying later helps, so 503 with Retry-After. The
+# kit's one list (kit/db.py), so HTTP, the consumer and the mailer agree on what it means.
+DEPENDENCY_DOWN = DATABASE_UNAVAILABLE_ERRORS
 
 
 class ApiError(Exception):
@@ -58,7 +52,11 @@ def problem(status: int, title: str, detail: str, errors: list[dict[str, Any]] |
     body["detail"] = detail
     if errors:
         body["errors"] = errors
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = None
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif status == 503:
+        headers = {"Retry-After": str(RETRY_AFTER_S)}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 

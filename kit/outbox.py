@@ -167,11 +167,18 @@ class OutboxRelay:
         while not self._stopping.is_set():
             try:
                 await self._lead()
-            # InterfaceError ("connection is closed") is what the leader connection raises
-            # after a PostgreSQL restart; it is no PostgresError, and escaping here would end
-            # the relay for good (found by the reliability suite's database restart).
-            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-                log.warning("outbox relay lost its connection", error=str(error))
+            # After a PostgreSQL restart the leader connection (its own, not pooled) raises
+            # InterfaceError ("connection is closed") or, when the server's FATAL notice was
+            # read before the socket's end, InternalClientError ("cannot switch to state 15;
+            # another operation (2) is in progress"). Anything escaping here ends the relay
+            # for good and no event is published until the service restarts, so every error
+            # is logged and the relay tries again.
+            except Exception as error:
+                log.warning(
+                    "outbox relay lost its connection",
+                    error_class=type(error).__name__,
+                    error=str(error),
+                )
             self.is_leader = False
             await self._sleep(self.poll_interval_s)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -98,10 +98,50 @@ class Settings(BaseSettings):
     consumer_group: str = Field(
         "", description="Kafka consumer group; empty means the service name (the normal case)."
     )
+    consumer_session_timeout_ms: int = Field(
+        6000,
+        ge=1000,
+        description=(
+            "How long the group waits for a silent member (one killed, or frozen) before its "
+            "partitions go to the others: the bound on how long events wait after a crash. "
+            "Apache Kafka refuses values below its group.min.session.timeout.ms (6000 by "
+            "default); the embedded Tansu broker honours it too. A longer value tolerates "
+            "longer event-loop stalls without a needless rebalance."
+        ),
+    )
+    consumer_heartbeat_interval_ms: int = Field(
+        2000,
+        ge=100,
+        description=(
+            "How often a consumer tells the group it is alive; a third of the session "
+            "timeout or less."
+        ),
+    )
+    consumer_group_instance_id: str = Field(
+        "",
+        description=(
+            "Static group membership (group.instance.id): a name stable across restarts and "
+            "unique per replica, such as the pod's name. A replica restarted within the "
+            "session timeout gets its partitions back without a rebalance; one stopped for "
+            "good keeps them until the session times out, since a static member does not "
+            "leave the group. Empty (the default) is dynamic membership, which leaves the "
+            "group on a graceful shutdown so its partitions move at once."
+        ),
+    )
     scheduler_interval_s: float = Field(
         5.0, gt=0, description="How often scheduled effects (dated notices, expiries) are due."
     )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+
+    @model_validator(mode="after")
+    def _heartbeat_within_session(self) -> Settings:
+        # The broker expects several heartbeats per session; one late beat must not end it.
+        if self.consumer_heartbeat_interval_ms * 3 > self.consumer_session_timeout_ms:
+            raise ValueError(
+                "consumer_heartbeat_interval_ms must be at most a third of "
+                "consumer_session_timeout_ms"
+            )
+        return self
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -1,10 +1,13 @@
-"""``python -m reliability [--quick]``: start the stack, run every scenario, write the report,
-and print ``N passed, N failed`` last. Exits non-zero if anything failed."""
+"""``python -m reliability [--quick] [--only NAME[,NAME]] [--repeat N]``: start the stack, run
+the scenarios (all, or the ones named, each N times in a row to hunt races), write the report,
+print the time each scenario took, and print ``N passed, N failed`` last. Exits non-zero if
+anything failed. Names take ``-`` or ``_``: ``--only database-restart``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import signal
 import sys
@@ -16,10 +19,25 @@ import httpx
 
 from reliability.report import Report, ScenarioResult
 from reliability.scenarios import SCENARIOS
-from reliability.stack import REPO_ROOT, Stack
-from reliability.suite import FULL, QUICK, Suite
+from reliability.stack import REPO_ROOT, ExternalBroker, Stack
+from reliability.suite import FULL, QUICK, Scenario, Suite
 
 DEFAULT_REPORT = REPO_ROOT / "reports" / "reliability.json"
+
+
+SCENARIO_NAMES = [name for name, _ in SCENARIOS]
+
+
+def scenario_names(value: str) -> list[str]:
+    """``--only``'s value: one name or a comma-separated list, with - or _ in names."""
+    names = [part.strip().replace("-", "_") for part in value.split(",") if part.strip()]
+    unknown = [name for name in names if name not in SCENARIO_NAMES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown scenario {', '.join(unknown) or value!r}; "
+            f"choose from {', '.join(n.replace('_', '-') for n in SCENARIO_NAMES)}"
+        )
+    return names
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -28,15 +46,57 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         action="append",
-        choices=[name for name, _ in SCENARIOS],
-        help="run only this scenario (repeatable)",
+        type=scenario_names,
+        help="run only these scenarios (comma-separated, repeatable), in the suite's order",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run each chosen scenario this many times in a row (to hunt races)",
+    )
+    parser.add_argument(
+        "--kafka-bootstrap",
+        default=None,
+        help="use this broker (e.g. the Apache Kafka lane's) instead of an embedded Tansu",
+    )
+    parser.add_argument(
+        "--kafka-pid-file",
+        type=Path,
+        default=None,
+        help="file holding that broker's pid, so broker_down can pause it (SIGSTOP)",
+    )
+    parser.add_argument(
+        "--kills",
+        type=int,
+        default=None,
+        help="kill -9 each consumer service this many times (every one, not a sample)",
     )
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: time)")
     parser.add_argument("--report", type=Path, default=DEFAULT_REPORT, help="JSON report path")
     parser.add_argument(
         "--keep", action="store_true", help="keep the stack's data directory and logs"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    if args.kills is not None and args.kills < 1:
+        parser.error("--kills must be at least 1")
+    args.only = [name for names in args.only for name in names] if args.only else None
+    return args
+
+
+def chosen(args: argparse.Namespace) -> list[tuple[str, str, Scenario]]:
+    """(name in the report, scenario name, scenario): repeats are named ``name#2`` and so on,
+    each run after the one before it, in the suite's order."""
+    runs = []
+    for name, scenario in SCENARIOS:
+        if args.only and name not in args.only:
+            continue
+        for round_ in range(1, args.repeat + 1):
+            label = name if args.repeat == 1 else f"{name}#{round_}"
+            runs.append((label, name, scenario))
+    return runs
 
 
 def say(text: str) -> None:
@@ -45,21 +105,26 @@ def say(text: str) -> None:
 
 async def run(args: argparse.Namespace) -> Report:
     mode = QUICK if args.quick else FULL
+    if args.kills is not None:
+        mode = dataclasses.replace(mode, kills_per_consumer=args.kills, consumers_sampled=None)
     seed = args.seed if args.seed is not None else int(time.time())
     stack = Stack.create()
+    if args.kafka_bootstrap:
+        pid = int(args.kafka_pid_file.read_text().strip()) if args.kafka_pid_file else None
+        stack.external_broker = ExternalBroker(args.kafka_bootstrap, pid)
     began = time.monotonic()
-    say(f"reliability ({mode.name}, seed {seed}): stack in {stack.root}")
-    report = Report(mode=mode.name, services=[], started=dt.datetime.now(dt.UTC))
+    say(f"reliability ({mode.name}, seed {seed}, {stack.broker_name}): stack in {stack.root}")
+    report = Report(
+        mode=mode.name, services=[], started=dt.datetime.now(dt.UTC), broker=stack.broker_name
+    )
     try:
         await stack.start()
         report.services = list(stack.services)
         say(f"stack ready in {time.monotonic() - began:.1f} s: {', '.join(stack.services)}")
         async with httpx.AsyncClient(timeout=15) as client:
             suite = Suite.create(stack, mode, client, seed)
-            for name, scenario in SCENARIOS:
-                if args.only and name not in args.only:
-                    continue
-                say(f"--- {name}")
+            for label, name, scenario in chosen(args):
+                say(f"--- {label}")
                 started = time.monotonic()
                 try:
                     result = await scenario(suite)
@@ -67,6 +132,9 @@ async def run(args: argparse.Namespace) -> Report:
                     result = ScenarioResult(name, name, error=f"{type(error).__name__}: {error}")
                     say(traceback.format_exc())
                 result.seconds = time.monotonic() - started
+                if label != name:
+                    result.name = label
+                    result.title = f"{result.title} (run {label.split('#')[1]})"
                 report.scenarios.append(result)
                 for check in result.checks:
                     mark = (
@@ -108,6 +176,10 @@ def totals(report: Report, stack: Stack) -> dict[str, object]:
         "events_lost": total("events_lost"),
         "effects_lost": total("effects_lost"),
         "effects_duplicated": total("effects_duplicated"),
+        # Redeliveries the inbox recognised and skipped: expected at-least-once behaviour,
+        # never an effect applied twice (that is effects_duplicated).
+        "redelivered_ignored": total("event_copies_redelivered_ignored")
+        + total("redelivered_ignored"),
         "smtp_resends_after_sigkill": total("outreach_smtp_resends_after_sigkill"),
         "longest_catch_up_s": max(catch_ups) if catch_ups else None,
         "crashes": sum(len(p.crashes) for p in stack.services.values()),
@@ -142,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     table = args.report.with_suffix(".md")
     table.write_text(report.table() + "\n")
     say(report.table())
+    say(report.timings())
     say(f"report: {args.report} ({report.seconds:.0f} s)")
     print(f"{report.passed} passed, {report.failed} failed", flush=True)
     return 0 if report.failed == 0 else 1

@@ -206,7 +206,10 @@ class Reconciliation:
             "events_duplicated": len(self.events_duplicated),
             "events_without_state_change": len(self.events_phantom),
             "events_wrong": len(self.events_wrong),
-            "event_copies_redelivered": self.redelivered_copies,
+            # The same event id on its topic more than once (a relay republished a batch
+            # after a crash): expected, and the inbox skips the copies. Not a duplicated
+            # effect; that is effects_duplicated.
+            "event_copies_redelivered_ignored": self.redelivered_copies,
             "effects_expected": self.effects_expected,
             "effects_observed": self.effects_observed,
             "effects_lost": len(self.effects_lost),

@@ -62,6 +62,7 @@ class Report:
     scenarios: list[ScenarioResult] = field(default_factory=list)
     seconds: float = 0.0
     totals: dict[str, Any] = field(default_factory=dict)
+    broker: str = "Tansu (embedded)"
 
     @property
     def passed(self) -> int:
@@ -75,6 +76,7 @@ class Report:
         return {
             "generated_at": self.started.isoformat(timespec="seconds"),
             "mode": self.mode,
+            "broker": self.broker,
             "services": self.services,
             "seconds": round(self.seconds, 1),
             "machine": {"python": platform.python_version(), "platform": platform.platform()},
@@ -123,6 +125,16 @@ class Report:
                 f"| {_seconds(f.get('longest_catch_up_s'))} | {other} |"
             )
         return "\n".join(rows)
+
+    def timings(self) -> str:
+        """Time per scenario (and per run of a repeated one), with the total: where a long
+        run's half hour goes."""
+        width = max((len(s.name) for s in self.scenarios), default=8)
+        lines = ["time per scenario:"]
+        lines += [f"  {s.name:<{width}}  {s.seconds:7.1f} s" for s in self.scenarios]
+        total = sum(s.seconds for s in self.scenarios)
+        lines.append(f"  {'scenarios':<{width}}  {total:7.1f} s (whole run {self.seconds:.1f} s)")
+        return "\n".join(lines)
 
 
 def _seconds(value: Any) -> str:

@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 
 from kit.auth import Role, generate_keypair, issue_token
+from kit.settings import Settings
 from konsortio.launcher import (
     available_services,
     database_name,
@@ -89,12 +90,18 @@ class ServiceProcess:
 
     def kill9(self) -> None:
         """SIGKILL: no graceful shutdown, no flushing, the harshest crash there is."""
+        self.send_kill9()
+        assert self.process is not None
+        self.process.wait(10)
+
+    def send_kill9(self) -> None:
+        """SIGKILL at this very instant, without waiting for the exit: for a caller on the
+        event loop that must not yield between choosing the moment and the kill."""
         assert self.process is not None
         self._expect_exit = True
         self.kills.append(time.time())
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
 
     def stop(self) -> int | None:
         """SIGTERM and wait for the graceful shutdown; SIGKILL if it hangs."""
@@ -122,6 +129,30 @@ class ServiceProcess:
 
 
 @dataclass
+class ExternalBroker:
+    """A broker this run did not start (``--kafka-bootstrap``), such as the Apache Kafka of
+    ``deploy/kafka/lane.sh``: left running at the end, paused with SIGSTOP through its pid."""
+
+    bootstrap: str
+    pid: int | None = None
+
+    def start(self) -> None:
+        pass
+
+    def pause(self) -> None:
+        if self.pid is None:
+            raise RuntimeError("pausing an external broker needs --kafka-pid-file")
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.pid is not None:
+            os.kill(self.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        self.resume()  # never leave it paused; stopping it is its owner's business
+
+
+@dataclass
 class Stack:
     """Embedded PostgreSQL (one server, a database per service), Tansu, an SMTP sink and the
     services, all on ports nobody else is using."""
@@ -129,8 +160,9 @@ class Stack:
     root: Path
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     postgres: EmbeddedPostgres | None = None
-    broker: EmbeddedBroker | None = None
+    broker: EmbeddedBroker | ExternalBroker | None = None
     sink: SmtpSink | None = None
+    external_broker: ExternalBroker | None = None  # used instead of an embedded Tansu
     private_key: str = ""
     foreign_private_key: str = ""  # signs "wrong key" tokens
     started_at: float = 0.0
@@ -155,6 +187,10 @@ class Stack:
         assert self.broker is not None
         return self.broker.bootstrap
 
+    @property
+    def broker_name(self) -> str:
+        return "Apache Kafka (external)" if self.external_broker else "Tansu (embedded)"
+
     def url(self, service: str) -> str:
         return self.services[service].url
 
@@ -172,8 +208,11 @@ class Stack:
         self.postgres = EmbeddedPostgres(self.root / "postgres")
         await asyncio.to_thread(self.postgres.start)
         await self.postgres.create_databases([database_name(name) for name in names])
-        self.broker = EmbeddedBroker(free_port(), log_path=self.logs / "broker.log")
-        await asyncio.to_thread(self.broker.start)
+        if self.external_broker is not None:
+            self.broker = self.external_broker
+        else:
+            self.broker = EmbeddedBroker(free_port(), log_path=self.logs / "broker.log")
+            await asyncio.to_thread(self.broker.start)
         self.sink = SmtpSink(free_port(), self.mailbox)
         self.sink.start()
         for name in names:
@@ -188,6 +227,9 @@ class Stack:
                 sink_dir=self.mailbox,
                 data_dir=self.root,
             )
+            if self.external_broker is not None:
+                # Apache Kafka implements InitProducerId; Tansu (the launcher's case) does not.
+                env["KONSORTIO_KAFKA_IDEMPOTENCE"] = "true"
             self.services[name] = ServiceProcess(name, port, env, self.logs / f"{name}.log")
         urls = self.service_urls()
         for proc in self.services.values():
@@ -222,6 +264,16 @@ class Stack:
         await asyncio.to_thread(self.services[service].stop)
         self.services[service].start()
         return await self.wait_ready(service)
+
+    def consumer_session_timeout_ms(self) -> int:
+        """The consumers' group session timeout in this stack: the environment's, or the kit's
+        default. It bounds how long a killed consumer's partitions wait."""
+        default = Settings.model_fields["consumer_session_timeout_ms"].default
+        for proc in self.services.values():
+            value = proc.env.get("KONSORTIO_CONSUMER_SESSION_TIMEOUT_MS")
+            if value:
+                return int(value)
+        return int(default)
 
     def check_crashes(self) -> list[str]:
         found = []

@@ -155,11 +155,14 @@ class Suite:
         load: Load,
         windows: list[tuple[float, float]],
         watch: Watch | None = None,
+        own_catch_ups: list[float | None] | None = None,
     ) -> Reconciliation:
         """Stop the load, wait for everything to catch up, reconcile, and check the
         promises every scenario keeps. The catch-up time after each fault is the later of:
         every consumer at lag 0 and every outbox empty (from ``watch``, or the settle after
-        the load stopped), and the last effect of a command made before the fault ended."""
+        the load stopped), and the last effect of a command made before the fault ended.
+        A scenario that measured each fault's catch-up on the faulted service itself passes
+        ``own_catch_ups`` (one per window), used instead of the whole system's lag."""
         await load.stop()
         settle_s, state = await self.settle()
         settled_at = time.time()
@@ -184,8 +187,14 @@ class Suite:
         rec = await reconcile(self.stack, self.client, [load.ledger], self.probes)
         self.ledgers.append(load.ledger)
         catch_ups = []
-        for _, end in windows:
-            by_lag = watch.caught_up_after(end) if watch is not None else None
+        for index, (_, end) in enumerate(windows):
+            if own_catch_ups is not None:
+                by_lag = own_catch_ups[index]
+                if by_lag is None:
+                    catch_ups.append(None)
+                    continue
+            else:
+                by_lag = watch.caught_up_after(end) if watch is not None else None
             if by_lag is None:
                 by_lag = round(settled_at - end, 2) if settle_s is not None else None
             by_effect = rec.catch_up_after(end)

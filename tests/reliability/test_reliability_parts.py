@@ -174,3 +174,57 @@ def test_only_a_resend_forced_by_a_sigkill_right_after_the_servers_reply_is_excu
     assert not killed_in_reply_window(copies, [])  # no kill: a real duplicate
     assert not killed_in_reply_window(copies, [90.0])  # killed long before: a real duplicate
     assert not killed_in_reply_window(copies, [175.0])  # the second copy came before the kill
+
+
+def test_only_takes_names_with_hyphens_or_underscores_and_repeat_names_each_run() -> None:
+    from reliability.__main__ import chosen, parse
+
+    args = parse(["--only", "database-restart,replay", "--only", "poison", "--repeat", "2"])
+    assert args.only == ["database_restart", "replay", "poison"]
+    runs = [(label, name) for label, name, _ in chosen(args)]
+    # The suite's order, each scenario's runs one after another.
+    assert runs == [
+        ("database_restart#1", "database_restart"),
+        ("database_restart#2", "database_restart"),
+        ("replay#1", "replay"),
+        ("replay#2", "replay"),
+        ("poison#1", "poison"),
+        ("poison#2", "poison"),
+    ]
+    assert [label for label, _, _ in chosen(parse(["--only", "replay"]))] == ["replay"]
+    with pytest.raises(SystemExit):
+        parse(["--only", "no-such-scenario"])
+    with pytest.raises(SystemExit):
+        parse(["--repeat", "0"])
+
+
+def test_redeliveries_the_inbox_skipped_are_never_reported_as_duplicates() -> None:
+    from reliability.faults import consumed_counts
+
+    metrics = "\n".join(
+        [
+            'konsortio_consumer_messages_total{consumer="outreach",outcome="duplicate",'
+            'topic="konsortio.membership"} 7.0',
+            'konsortio_consumer_messages_total{consumer="outreach",outcome="handled",'
+            'topic="konsortio.membership"} 3.0',
+            'konsortio_consumer_messages_total{consumer="other",outcome="handled",'
+            'topic="konsortio.membership"} 9.0',
+        ]
+    )
+    counts = consumed_counts(metrics, "outreach")
+    assert counts == {"redelivered_ignored": 7, "handled": 3}
+    assert not any("duplicate" in key for key in counts)
+
+
+def test_the_report_prints_the_time_of_every_scenario_run() -> None:
+    from reliability.report import Report, ScenarioResult
+
+    report = Report(mode="quick", services=[], started=dt.datetime(2026, 12, 6))
+    report.scenarios = [
+        ScenarioResult("database_restart#1", "3.", seconds=12.0),
+        ScenarioResult("database_restart#2", "3.", seconds=13.5),
+    ]
+    report.seconds = 80.0
+    text = report.timings()
+    assert "database_restart#1" in text and "12.0 s" in text and "13.5 s" in text
+    assert "25.5 s (whole run 80.0 s)" in text

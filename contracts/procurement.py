@@ -6,7 +6,10 @@ Each carries what consumers need: outreach mails interested libraries from ``ten
 without asking procurement who they are; catalogue builds collections from ``agreement-signed``.
 
 Bids, compatibility tests and quality scores are not published: they are confidential until
-the award, and ``tender-awarded`` then carries the decision and its ranking figures.
+the procurement decision. ``tender-awarded`` v2 is that decision under the Act on Public
+Procurement (1397/2016): the chosen bid per lot, the rejected bids with their grounds, when
+the decision was served and when its standstill ends. Version 1 is still published beside
+it so that its readers keep working; it never reports an override, because there is none.
 
 Dates follow the procurement domain: a period's ``start`` and ``end`` are both days in force;
 an *effective* date (``left_on``, ``effective_on``) is the first day no longer in force, as
@@ -27,6 +30,16 @@ MaterialType = Literal[
 ]
 LicenceModel = Literal["annual-fee", "per-loan", "per-title"]
 CostShareModel = Literal["per-capita", "base-plus-per-capita", "equal"]
+Procedure = Literal["open", "restricted", "negotiated", "national", "call-off"]
+ThresholdClass = Literal["below-national", "national", "eu"]
+
+
+class PurchasingBody(Payload):
+    """The central purchasing body or procurement unit running the tender."""
+
+    name: str
+    business_id: str | None = None
+    reference: str | None = None
 
 
 class Supplier(Payload):
@@ -94,13 +107,24 @@ class TenderOpened(Event):
 
     tender_id: str
     title: str
-    kl_reference: str = Field(description="KL-Kuntahankinnat reference")
+    kl_reference: str = Field(
+        description="The purchasing body's reference (named for KL-Kuntahankinnat, the first)"
+    )
     deadline: dt.datetime
     need_ids: list[str]
     material_types: list[MaterialType]
     interested_libraries: list[str] = Field(description="ISILs with interest in the needs")
     criteria: dict[str, int] = Field(description="price, quality, compatibility weights")
     price_model: LicenceModel | None = Field(None, description="The model every bid must price")
+    procedure: Procedure | None = None
+    estimated_value_cents: int | None = Field(
+        None, ge=0, description="Extension options included, VAT excluded"
+    )
+    threshold_class: ThresholdClass | None = Field(
+        None, description="From the dated threshold table in force when estimated"
+    )
+    purchasing_body: PurchasingBody | None = None
+    tie_break: str | None = Field(None, description="The published rule for equal totals")
 
 
 class TenderAwarded(Event):
@@ -122,6 +146,78 @@ class TenderAwarded(Event):
     price_model: LicenceModel | None = None
     price_cents: int | None = Field(None, ge=0, description="The awarded bid's price")
     bids: int | None = Field(None, ge=1, description="How many bids were evaluated")
+
+
+class LotDecision(Payload):
+    lot_id: str
+    bid_id: str
+    supplier: Supplier
+    product: str
+    price_model: LicenceModel
+    price_cents: int = Field(ge=0)
+    total_score: float
+    bids_scored: int = Field(ge=1, description="Conforming bids ranked in this lot")
+
+
+class RejectedBid(Payload):
+    bid_id: str
+    supplier: Supplier
+    kind: Literal["rejected", "excluded"]
+    ground: str
+
+
+class TenderAwardedV2(Event):
+    """The procurement decision was made and served to every bidder.
+
+    The best-scoring conforming bid of each lot was chosen on the published criteria; bids
+    that failed a minimum requirement or were excluded are listed with their grounds. The
+    agreement may be signed from ``standstill_ends_on`` (absent: no standstill applies)."""
+
+    name = "tender-awarded"
+    version = 2
+    producer = "procurement"
+    key_field = "tender_id"
+
+    tender_id: str
+    title: str
+    procedure: Procedure
+    threshold_class: ThresholdClass
+    lots: list[LotDecision] = Field(min_length=1)
+    rejected: list[RejectedBid]
+    decided_at: dt.datetime
+    served_at: dt.datetime = Field(description="When the decision was served to the bidders")
+    standstill_ends_on: dt.date | None = Field(
+        description="First day the agreement may be signed; null when no standstill applies"
+    )
+    bids: int = Field(ge=1, description="Bids received")
+
+
+class AppealLodged(Event):
+    """A bidder appealed the procurement decision to the Market Court."""
+
+    name = "appeal-lodged"
+    producer = "procurement"
+    key_field = "tender_id"
+
+    tender_id: str
+    case_number: str = Field(description="The Market Court's case number")
+    lodged_on: dt.date
+    suspends: bool = Field(description="The decision may not be carried out meanwhile")
+    title: str | None = None
+
+
+class AppealResolved(Event):
+    """The Market Court resolved an appeal, or it was withdrawn."""
+
+    name = "appeal-resolved"
+    producer = "procurement"
+    key_field = "tender_id"
+
+    tender_id: str
+    case_number: str
+    outcome: Literal["dismissed", "upheld", "withdrawn"]
+    resolved_on: dt.date
+    title: str | None = None
 
 
 class TenderCancelled(Event):
@@ -230,6 +326,9 @@ EVENTS: tuple[type[Event], ...] = (
     InterestRegistered,
     TenderOpened,
     TenderAwarded,
+    TenderAwardedV2,
+    AppealLodged,
+    AppealResolved,
     TenderCancelled,
     AgreementSigned,
     AgreementEnded,

@@ -207,7 +207,13 @@ async def create_tender(
     deadline: dt.datetime,
     criteria: Criteria,
     price_model: str,
+    today: dt.date,
+    procedure: str = "open",
+    estimated_value_cents: int = 0,
+    purchasing_body: domain.PurchasingBody | None = None,
+    optional_targets: Sequence[str] = (),
 ) -> Tender:
+    """Create a draft; its threshold class follows the table in force ``today``."""
     tender = Tender(
         id=new_id("tender"),
         title=title,
@@ -216,6 +222,11 @@ async def create_tender(
         deadline=deadline,
         criteria=criteria,
         price_model=price_model,  # type: ignore[arg-type]
+        procedure=procedure,  # type: ignore[arg-type]
+        estimated_value_cents=estimated_value_cents,
+        threshold_class=domain.default_table().classify(estimated_value_cents, today),
+        purchasing_body=purchasing_body,
+        optional_targets=frozenset(optional_targets),  # type: ignore[arg-type]
     )
     async with pool.acquire() as conn, conn.transaction():
         await _needs_exist(conn, tender.need_ids)
@@ -223,7 +234,13 @@ async def create_tender(
     return tender
 
 
-async def revise_tender(pool: asyncpg.Pool, tender_id: str, **changes: object) -> Tender:
+async def revise_tender(
+    pool: asyncpg.Pool, tender_id: str, today: dt.date, **changes: object
+) -> Tender:
+    """Revise a draft; a new estimated value is classed by the table in force ``today``."""
+    if "estimated_value_cents" in changes:
+        value = changes["estimated_value_cents"]
+        changes["threshold_class"] = domain.default_table().classify(value, today)  # type: ignore[arg-type]
     async with pool.acquire() as conn, conn.transaction():
         revised = domain.revise_draft(await _tender(conn, tender_id), **changes)
         await _needs_exist(conn, revised.need_ids)
@@ -257,6 +274,17 @@ async def open_tender(pool: asyncpg.Pool, tender_id: str, now: dt.datetime) -> T
                 interested_libraries=await store.interested_isils(conn, opened.need_ids),
                 criteria=criteria_dict(opened.criteria),
                 price_model=opened.price_model.value,
+                procedure=opened.procedure.value,
+                estimated_value_cents=opened.estimated_value_cents,
+                threshold_class=opened.threshold_class.value,
+                purchasing_body=events.PurchasingBody(
+                    name=opened.purchasing_body.name,
+                    business_id=opened.purchasing_body.business_id,
+                    reference=opened.kl_reference,
+                )
+                if opened.purchasing_body
+                else None,
+                tie_break=domain.TIE_BREAK_RULE,
             ),
             source=SOURCE,
         )
@@ -272,8 +300,12 @@ async def start_evaluation(pool: asyncpg.Pool, tender_id: str, now: dt.datetime)
 
 
 async def cancel_tender(pool: asyncpg.Pool, tender_id: str, reason: str) -> Tender:
+    """Discontinue the procurement, at the latest before the agreement is signed."""
     async with pool.acquire() as conn, conn.transaction():
-        cancelled = domain.cancel_tender(await _tender(conn, tender_id), reason)
+        tender = await _tender(conn, tender_id)
+        if await store.agreement_of_tender(conn, tender_id):
+            raise domain.NotPermitted("tender_id", "the agreement is signed; terminate it instead")
+        cancelled = domain.cancel_tender(tender, reason)
         await store.update_tender(conn, cancelled)
         await record_event(
             conn,
@@ -366,15 +398,34 @@ def score_rows(scores: Sequence[domain.BidScore]) -> list[dict[str, object]]:
     return rows
 
 
+async def reject_bid(
+    pool: asyncpg.Pool, tender_id: str, rejection: domain.Rejection, recorded_by: str
+) -> domain.Rejection:
+    """Record a rejection or an exclusion, with its ground, during evaluation."""
+    async with pool.acquire() as conn, conn.transaction():
+        tender = await _tender(conn, tender_id)
+        if tender.state is not domain.TenderState.EVALUATION:
+            raise domain.IllegalTransition("tender", tender.state.value, "reject a bid of")
+        if await store.get_bid(conn, rejection.bid_id) is None or rejection.bid_id not in {
+            b.id for b in await store.bids_of(conn, tender_id)
+        }:
+            raise domain.InvalidValue("bid_id", f"{rejection.bid_id} is not a bid of {tender_id}")
+        if any(r.bid_id == rejection.bid_id for r in await store.rejections_of(conn, tender_id)):
+            raise domain.DuplicateEntry("bid_id", f"bid {rejection.bid_id} is already rejected")
+        await store.insert_rejection(conn, tender_id, rejection, recorded_by)
+    return rejection
+
+
 async def award_tender(
     pool: asyncpg.Pool,
     tender_id: str,
     *,
-    chosen_bid_id: str | None,
-    justification: str | None,
     now: dt.datetime,
     awarded_by: str,
+    served_at: dt.datetime | None = None,
 ) -> tuple[Tender, domain.Award]:
+    """Make and record the procurement decision, and publish it (tender-awarded v2, and v1
+    beside it for its readers)."""
     async with pool.acquire() as conn, conn.transaction():
         tender = await _tender(conn, tender_id)
         bids = await store.bids_of(conn, tender_id)
@@ -384,25 +435,67 @@ async def award_tender(
             [r.result for r in await store.compatibility_results(conn, tender_id)],
             await store.quality_scores(conn, tender_id),
             now,
-            chosen_bid_id,
-            justification,
+            needs=await store.needs_by_ids(conn, tender.need_ids),
+            rejections=await store.rejections_of(conn, tender_id),
+            served_at=served_at,
         )
         await store.update_tender(conn, awarded)
         await store.insert_award(conn, award, score_rows(award.scores), awarded_by)
-        bid = next(b for b in bids if b.id == award.bid_id)
+        by_id = {b.id: b for b in bids}
+        bid = by_id[award.bid_id]
         chosen = next(s for s in award.scores if s.bid_id == award.bid_id)
+        supplier = events.Supplier(name=bid.supplier.name, country=bid.supplier.country)
+        total = float(domain.to_decimal(chosen.total))
+        await record_event(
+            conn,
+            events.TenderAwardedV2(
+                tender_id=tender_id,
+                title=awarded.title,
+                procedure=awarded.procedure.value,
+                threshold_class=awarded.threshold_class.value,
+                lots=[
+                    events.LotDecision(
+                        lot_id=award.lot_id,
+                        bid_id=bid.id,
+                        supplier=supplier,
+                        product=bid.product,
+                        price_model=bid.price_model.value,
+                        price_cents=bid.price_cents,
+                        total_score=total,
+                        bids_scored=len(award.scores),
+                    )
+                ],
+                rejected=[
+                    events.RejectedBid(
+                        bid_id=r.bid_id,
+                        supplier=events.Supplier(
+                            name=by_id[r.bid_id].supplier.name,
+                            country=by_id[r.bid_id].supplier.country,
+                        ),
+                        kind=r.kind.value,
+                        ground=r.ground,
+                    )
+                    for r in award.rejections
+                ],
+                decided_at=award.awarded_at,
+                served_at=award.served_at or award.awarded_at,
+                standstill_ends_on=award.standstill_ends_on,
+                bids=len(bids),
+            ),
+            source=SOURCE,
+        )
         await record_event(
             conn,
             events.TenderAwarded(
                 tender_id=tender_id,
                 bid_id=bid.id,
-                supplier=events.Supplier(name=bid.supplier.name, country=bid.supplier.country),
+                supplier=supplier,
                 product=bid.product,
-                total_score=float(domain.to_decimal(chosen.total)),
-                overridden=award.overridden,
-                justification=award.justification,
+                total_score=total,
+                overridden=False,
+                justification=None,
                 title=awarded.title,
-                recommended_bid_id=award.recommended_bid_id,
+                recommended_bid_id=bid.id,
                 price_model=bid.price_model.value,
                 price_cents=bid.price_cents,
                 bids=len(bids),
@@ -410,6 +503,68 @@ async def award_tender(
             source=SOURCE,
         )
     return awarded, award
+
+
+async def _decided_tender(
+    conn: asyncpg.Connection, tender_id: str
+) -> tuple[Tender, store.AwardRecord]:
+    tender = await _tender(conn, tender_id)
+    award = await store.get_award(conn, tender_id)
+    if award is None:
+        raise domain.IllegalTransition("tender", tender.state.value, "appeal the decision of")
+    return tender, award
+
+
+async def lodge_appeal(pool: asyncpg.Pool, appeal: domain.Appeal) -> domain.Appeal:
+    async with pool.acquire() as conn, conn.transaction():
+        tender, award = await _decided_tender(conn, appeal.tender_id)
+        decided = award.award.served_at or award.award.awarded_at
+        domain.lodge_appeal(tender, decided.date(), appeal, await store.appeals_of(conn, tender.id))
+        await store.upsert_appeal(conn, appeal)
+        await record_event(
+            conn,
+            events.AppealLodged(
+                tender_id=tender.id,
+                case_number=appeal.case_number,
+                lodged_on=appeal.lodged_on,
+                suspends=appeal.suspends,
+                title=tender.title,
+            ),
+            source=SOURCE,
+        )
+    return appeal
+
+
+async def resolve_appeal(
+    pool: asyncpg.Pool,
+    tender_id: str,
+    case_number: str,
+    status: str,
+    resolved_on: dt.date,
+    note: str = "",
+) -> domain.Appeal:
+    async with pool.acquire() as conn, conn.transaction():
+        tender = await _tender(conn, tender_id)
+        appeal = next(
+            (a for a in await store.appeals_of(conn, tender_id) if a.case_number == case_number),
+            None,
+        )
+        if appeal is None:
+            raise NotFound("appeal", "case_number", case_number)
+        resolved = domain.resolve_appeal(appeal, status, resolved_on, note)
+        await store.upsert_appeal(conn, resolved)
+        await record_event(
+            conn,
+            events.AppealResolved(
+                tender_id=tender_id,
+                case_number=case_number,
+                outcome=resolved.status.value,  # type: ignore[arg-type]
+                resolved_on=resolved_on,
+                title=tender.title,
+            ),
+            source=SOURCE,
+        )
+    return resolved
 
 
 # --- agreements -----------------------------------------------------------------------------
@@ -454,9 +609,12 @@ async def sign_agreement(
     title: str | None,
     first_period: Period,
     extension_options: ExtensionOptions,
-    annual_cost_cents: int,
+    annual_cost_cents: int | None,
     cost_share: domain.CostSharePolicy,
     signed_on: dt.date,
+    today: dt.date,
+    price_amendment: str | None = None,
+    framework_justification: str | None = None,
 ) -> store.AgreementRecord:
     async with pool.acquire() as conn, conn.transaction():
         tender = await _tender(conn, tender_id)
@@ -479,6 +637,10 @@ async def sign_agreement(
             annual_cost_cents=annual_cost_cents,
             cost_share=cost_share,
             signed_on=signed_on,
+            today=today,
+            appeals=await store.appeals_of(conn, tender_id),
+            price_amendment=price_amendment,
+            framework_justification=framework_justification,
         )
         record = store.AgreementRecord(agreement, title or tender.title)
         await store.insert_agreement(conn, agreement, record.title)

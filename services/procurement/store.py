@@ -13,6 +13,7 @@ from services.procurement.domain import (
     Agreement,
     AgreementEnd,
     AgreementState,
+    Appeal,
     Award,
     Bid,
     CompatibilityResult,
@@ -25,7 +26,9 @@ from services.procurement.domain import (
     Need,
     Participation,
     Period,
+    PurchasingBody,
     QualityScore,
+    Rejection,
     Supplier,
     Tender,
     parse_licence_terms,
@@ -345,6 +348,27 @@ def _tender(row: asyncpg.Record) -> Tender:
         state=row["state"],
         cancellation_reason=row["cancellation_reason"],
         awarded_bid_id=row["awarded_bid_id"],
+        procedure=row["procedure"],
+        estimated_value_cents=row["estimated_value_cents"],
+        threshold_class=row["threshold_class"],
+        purchasing_body=PurchasingBody(
+            row["purchasing_body_name"], row["purchasing_body_business_id"]
+        )
+        if row["purchasing_body_name"]
+        else None,
+        optional_targets=frozenset(row["optional_targets"]),  # type: ignore[arg-type]
+    )
+
+
+def _lawful_fields(tender: Tender) -> tuple[object, ...]:
+    body = tender.purchasing_body
+    return (
+        tender.procedure.value,
+        tender.estimated_value_cents,
+        tender.threshold_class.value,
+        body.name if body else None,
+        body.business_id if body else None,
+        sorted(t.value for t in tender.optional_targets),
     )
 
 
@@ -352,8 +376,11 @@ async def insert_tender(conn: asyncpg.Connection, tender: Tender) -> None:
     await conn.execute(
         """
         INSERT INTO tenders (id, title, kl_reference, need_ids, deadline, price_weight,
-                             quality_weight, compatibility_weight, price_model, state)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                             quality_weight, compatibility_weight, price_model, state,
+                             procedure, estimated_value_cents, threshold_class,
+                             purchasing_body_name, purchasing_body_business_id,
+                             optional_targets)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
         """,
         tender.id,
         tender.title,
@@ -365,6 +392,7 @@ async def insert_tender(conn: asyncpg.Connection, tender: Tender) -> None:
         tender.criteria.compatibility_weight,
         tender.price_model.value,
         tender.state.value,
+        *_lawful_fields(tender),
     )
 
 
@@ -374,7 +402,9 @@ async def update_tender(conn: asyncpg.Connection, tender: Tender) -> None:
         UPDATE tenders SET title = $2, kl_reference = $3, need_ids = $4, deadline = $5,
                price_weight = $6, quality_weight = $7, compatibility_weight = $8,
                price_model = $9, state = $10, cancellation_reason = $11, awarded_bid_id = $12,
-               updated_at = now()
+               procedure = $13, estimated_value_cents = $14, threshold_class = $15,
+               purchasing_body_name = $16, purchasing_body_business_id = $17,
+               optional_targets = $18, updated_at = now()
         WHERE id = $1
         """,
         tender.id,
@@ -389,6 +419,7 @@ async def update_tender(conn: asyncpg.Connection, tender: Tender) -> None:
         tender.state.value,
         tender.cancellation_reason,
         tender.awarded_bid_id,
+        *_lawful_fields(tender),
     )
 
 
@@ -564,16 +595,23 @@ async def insert_award(
     await conn.execute(
         """
         INSERT INTO awards (tender_id, bid_id, recommended_bid_id, justification, scores,
-                            awarded_at, awarded_by)
-        VALUES ($1, $2, $3, $4, $5, $6, $7)
+                            awarded_at, awarded_by, served_at, standstill_ends_on, rejections,
+                            lot_id)
+        VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8, $9, $10)
         """,
         award.tender_id,
         award.bid_id,
         award.recommended_bid_id,
-        award.justification,
         scores,
         award.awarded_at,
         awarded_by,
+        award.served_at,
+        award.standstill_ends_on,
+        [
+            {"bid_id": r.bid_id, "kind": r.kind.value, "ground": r.ground, "automatic": r.automatic}
+            for r in award.rejections
+        ],
+        award.lot_id,
     )
 
 
@@ -586,12 +624,81 @@ async def get_award(conn: Conn, tender_id: str) -> AwardRecord | None:
     award = Award(
         tender_id=row["tender_id"],
         bid_id=row["bid_id"],
-        recommended_bid_id=row["recommended_bid_id"],
-        justification=row["justification"],
         scores=(),
         awarded_at=row["awarded_at"],
+        served_at=row["served_at"],
+        standstill_ends_on=row["standstill_ends_on"],
+        rejections=tuple(
+            Rejection(r["bid_id"], r["kind"], r["ground"], r["automatic"])
+            for r in row["rejections"]
+        ),
+        lot_id=row["lot_id"],
     )
     return AwardRecord(award, row["scores"], row["awarded_by"])
+
+
+# --- rejections and appeals -----------------------------------------------------------------
+
+
+async def insert_rejection(
+    conn: asyncpg.Connection, tender_id: str, rejection: Rejection, recorded_by: str
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO bid_rejections (bid_id, tender_id, kind, ground, recorded_by)
+        VALUES ($1, $2, $3, $4, $5)
+        """,
+        rejection.bid_id,
+        tender_id,
+        rejection.kind.value,
+        rejection.ground,
+        recorded_by,
+    )
+
+
+async def rejections_of(conn: Conn, tender_id: str) -> list[Rejection]:
+    rows = await conn.fetch(
+        "SELECT * FROM bid_rejections WHERE tender_id = $1 ORDER BY bid_id", tender_id
+    )
+    return [Rejection(r["bid_id"], r["kind"], r["ground"]) for r in rows]
+
+
+def _appeal(row: asyncpg.Record) -> Appeal:
+    return Appeal(
+        tender_id=row["tender_id"],
+        case_number=row["case_number"],
+        lodged_on=row["lodged_on"],
+        suspends=row["suspends"],
+        status=row["status"],
+        resolved_on=row["resolved_on"],
+        note=row["note"],
+    )
+
+
+async def upsert_appeal(conn: asyncpg.Connection, appeal: Appeal) -> None:
+    await conn.execute(
+        """
+        INSERT INTO appeals (tender_id, case_number, lodged_on, suspends, status, resolved_on,
+                             note)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (tender_id, case_number) DO UPDATE
+        SET status = EXCLUDED.status, resolved_on = EXCLUDED.resolved_on, note = EXCLUDED.note
+        """,
+        appeal.tender_id,
+        appeal.case_number,
+        appeal.lodged_on,
+        appeal.suspends,
+        appeal.status.value,
+        appeal.resolved_on,
+        appeal.note,
+    )
+
+
+async def appeals_of(conn: Conn, tender_id: str) -> list[Appeal]:
+    rows = await conn.fetch(
+        "SELECT * FROM appeals WHERE tender_id = $1 ORDER BY lodged_on, case_number", tender_id
+    )
+    return [_appeal(r) for r in rows]
 
 
 # --- agreements -----------------------------------------------------------------------------
@@ -625,6 +732,8 @@ def _agreement(row: asyncpg.Record, periods: list[asyncpg.Record]) -> Agreement:
         signed_on=row["signed_on"],
         state=AgreementState(row["state"]),
         end=end,
+        price_amendment=row["price_amendment"],
+        framework_justification=row["framework_justification"],
     )
 
 
@@ -651,8 +760,10 @@ async def insert_agreement(conn: asyncpg.Connection, agreement: Agreement, title
         INSERT INTO agreements (id, tender_id, bid_id, title, supplier_name, supplier_country,
                                 product, material_types, price_model, terms, extension_count,
                                 extension_months, annual_cost_cents, cost_share_model,
-                                base_fee_cents, signed_on, state, expires_on)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                                base_fee_cents, signed_on, state, expires_on,
+                                price_amendment, framework_justification)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+                $19, $20)
         """,
         agreement.id,
         agreement.tender_id,
@@ -672,6 +783,8 @@ async def insert_agreement(conn: asyncpg.Connection, agreement: Agreement, title
         agreement.signed_on,
         agreement.state.value,
         agreement.expires_on,
+        agreement.price_amendment,
+        agreement.framework_justification,
     )
     await _insert_periods(conn, agreement, start=1)
 

@@ -12,13 +12,18 @@ Modules, by meaning:
 - ``tenders``: tenders, criteria and their state machine;
 - ``bids``: suppliers, bids and bid acceptance;
 - ``evaluation``: compatibility tests and quality scores;
-- ``scoring``: points and ranking; ``awards``: the award and its override;
+- ``thresholds``: procedures and threshold classes from the dated table;
+- ``scoring``: points and ranking against the fixed test matrix;
+- ``awards``: minimum requirements, the procurement decision and its standstill;
+- ``appeals``: appeals to the Market Court, which can block signing;
 - ``agreements``: framework agreements, periods, renewal, termination, expiry;
 - ``participation``: opt-in, opt-out and leaving with the consortium;
 - ``cost_shares``: dividing the annual cost, and its CSV.
 """
 
 from .agreements import (
+    MAX_EXTENSION_MONTHS,
+    MAX_EXTENSION_OPTIONS,
     Agreement,
     AgreementEnd,
     AgreementState,
@@ -34,7 +39,22 @@ from .agreements import (
     sign_agreement,
     terminate_agreement,
 )
-from .awards import Award, award_tender
+from .appeals import (
+    Appeal,
+    AppealStatus,
+    check_appeals_allow_signing,
+    lodge_appeal,
+    resolve_appeal,
+)
+from .awards import (
+    WHOLE_TENDER_LOT,
+    Award,
+    Rejection,
+    RejectionKind,
+    award_tender,
+    compatibility_matrix,
+    minimum_requirement_rejections,
+)
 from .bids import Bid, Shortfall, Supplier, shortfall, submit_bid
 from .cost_shares import (
     CSV_HEADER,
@@ -92,7 +112,9 @@ from .participation import (
 from .scoring import BidScore, score_bids, to_decimal
 from .tenders import (
     TENDER_TRANSITIONS,
+    TIE_BREAK_RULE,
     Criteria,
+    PurchasingBody,
     Tender,
     TenderState,
     accepts_bids,
@@ -101,9 +123,37 @@ from .tenders import (
     revise_draft,
     start_evaluation,
 )
+from .thresholds import (
+    Procedure,
+    ThresholdClass,
+    ThresholdRow,
+    ThresholdTable,
+    default_table,
+    parse_table,
+)
 from .vocabulary import Device, LibrarySystem, LicenceModel, MaterialType, check_isil
 
 __all__ = [
+    "MAX_EXTENSION_MONTHS",
+    "MAX_EXTENSION_OPTIONS",
+    "Appeal",
+    "AppealStatus",
+    "check_appeals_allow_signing",
+    "lodge_appeal",
+    "resolve_appeal",
+    "WHOLE_TENDER_LOT",
+    "Rejection",
+    "RejectionKind",
+    "minimum_requirement_rejections",
+    "compatibility_matrix",
+    "TIE_BREAK_RULE",
+    "PurchasingBody",
+    "Procedure",
+    "ThresholdClass",
+    "ThresholdRow",
+    "ThresholdTable",
+    "default_table",
+    "parse_table",
     "Agreement",
     "AgreementEnd",
     "AgreementState",

@@ -251,9 +251,9 @@ class TenderMachine(RuleBasedStateMachine):
                     self.tender = start_evaluation(self.tender, now)
                 case "award":
                     self.tender, award = award_tender(
-                        self.tender, self.bids, self.results, self.quality, now
+                        self.tender, self.bids, self.results, self.quality, now, needs=[need()]
                     )
-                    assert award.bid_id == award.scores[0].bid_id and award.justification is None
+                    assert award.bid_id == award.scores[0].bid_id and not award.overridden
                 case "cancel":
                     self.tender = cancel_tender(self.tender, "changed plans")
                 case "bid":

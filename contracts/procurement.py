@@ -321,6 +321,54 @@ class AgreementLeft(Event):
     title: str | None = None
 
 
+class InvoiceLine(Payload):
+    payer_id: str = Field(description="The paying organisation's business ID, else the ISIL")
+    payer_name: str
+    business_id: str | None = None
+    e_invoice_address: str | None = Field(None, description="OVT code of the payer")
+    isil: str
+    description: str
+    days: int = Field(ge=1, description="Days the library took part in the period")
+    amount_cents: int = Field(ge=0)
+
+
+class InvoiceLinesIssued(Event):
+    """A billing period of an agreement was closed: its cost, pro-rated by the days each
+    library took part, is invoiced to the paying organisations. The lines sum to the cost."""
+
+    name = "invoice-lines-issued"
+    producer = "procurement"
+    key_field = "agreement_id"
+
+    agreement_id: str
+    title: str
+    period_start: dt.date
+    period_end: dt.date = Field(description="Last day billed")
+    cost_cents: int = Field(ge=0)
+    cost_share_model: CostShareModel
+    lines: list[InvoiceLine]
+
+
+class CancellationDeadlineApproaching(Event):
+    """An agreement's cancellation deadline is 60, 30 or 7 days away: the last day to give
+    notice so that the agreement ends with its period rather than renewing."""
+
+    name = "cancellation-deadline-approaching"
+    producer = "procurement"
+    key_field = "agreement_id"
+
+    agreement_id: str
+    title: str
+    supplier: Supplier
+    product: str
+    cancellation_deadline: dt.date
+    days_before: Literal[60, 30, 7]
+    period_end: dt.date = Field(description="Last day of the period the deadline closes")
+    renewals_left: int = Field(ge=0)
+    annual_cost_cents: int = Field(ge=0)
+    participants: list[str] = Field(description="ISILs taking part today")
+
+
 EVENTS: tuple[type[Event], ...] = (
     NeedProposed,
     InterestRegistered,
@@ -334,4 +382,6 @@ EVENTS: tuple[type[Event], ...] = (
     AgreementEnded,
     AgreementJoined,
     AgreementLeft,
+    InvoiceLinesIssued,
+    CancellationDeadlineApproaching,
 )

@@ -1059,6 +1059,9 @@ class AppealIn(BaseModel):
 
 
 class AppealResolutionIn(BaseModel):
+    case_number: Annotated[Text, Field(min_length=1, max_length=100)] = Field(
+        description="The Market Court's case number (it may hold a slash, so not in the path)"
+    )
     outcome: Literal["dismissed", "upheld", "withdrawn"]
     resolved_on: Day
     note: Annotated[Text, Field(max_length=10_000)] = ""
@@ -1109,13 +1112,12 @@ async def lodge_appeal(
 
 
 @router.post(
-    "/tenders/{tender_id}/appeals/{case_number}/resolution",
+    "/tenders/{tender_id}/appeals/resolutions",
     response_model=AppealOut,
     summary="Record the Market Court's resolution of an appeal (appeal-resolved)",
 )
 async def resolve_appeal(
     tender_id: IdPath,
-    case_number: Annotated[str, Path(min_length=1, max_length=100)],
     body: AppealResolutionIn,
     request: Request,
     _: Coordinator,
@@ -1124,7 +1126,12 @@ async def resolve_appeal(
 
     async def resolve() -> domain.Appeal:
         return await commands.resolve_appeal(
-            pool_of(request), tender_id, case_number, body.outcome, body.resolved_on, body.note
+            pool_of(request),
+            tender_id,
+            body.case_number,
+            body.outcome,
+            body.resolved_on,
+            body.note,
         )
 
     return _appeal_out(await _run(resolve()))
@@ -1688,6 +1695,127 @@ async def cost_shares_csv(
         headers={
             "Content-Disposition": (
                 f'attachment; filename="cost-shares-{record.agreement.id}-{day}.csv"'
+            )
+        },
+    )
+
+
+# --- billing periods and invoice lines ------------------------------------------------------
+
+
+class BillingPeriodIn(BaseModel):
+    start: Day
+    end: Day = Field(description="Last day billed; the period must have ended")
+
+
+class InvoiceLineOut(BaseModel):
+    payer: dict[str, str | None] = Field(
+        description="The paying organisation (business ID, e-invoice address), else the library"
+    )
+    isil: str
+    description: str
+    days: int
+    amount_cents: int
+    amount_eur: str
+
+
+class BillingPeriodOut(BaseModel):
+    agreement_id: str
+    start: dt.date
+    end: dt.date
+    days: int
+    cost_cents: int = Field(description="Annual cost × days / days of the year; lines sum to it")
+    lines: list[InvoiceLineOut]
+    closed_by: str
+    closed_at: dt.datetime
+
+
+def _billing_out(record: store.BillingRecord) -> BillingPeriodOut:
+    return BillingPeriodOut(
+        agreement_id=record.agreement_id,
+        start=record.period.start,
+        end=record.period.end,
+        days=record.period.days,
+        cost_cents=record.cost_cents,
+        lines=[
+            InvoiceLineOut(
+                payer={
+                    "id": line.payer.id,
+                    "name": line.payer.name,
+                    "business_id": line.payer.business_id,
+                    "e_invoice_address": line.payer.e_invoice_address,
+                },
+                isil=line.isil,
+                description=line.description,
+                days=line.days,
+                amount_cents=line.amount_cents,
+                amount_eur=domain.format_euros(line.amount_cents),
+            )
+            for line in record.lines
+        ],
+        closed_by=record.closed_by,
+        closed_at=record.closed_at,
+    )
+
+
+@router.post(
+    "/agreements/{agreement_id}/billing-periods",
+    status_code=201,
+    response_model=BillingPeriodOut,
+    summary="Close a billing period: pro-rated shares as invoice lines (invoice-lines-issued)",
+)
+async def close_billing_period(
+    agreement_id: IdPath, body: BillingPeriodIn, request: Request, caller: Coordinator
+) -> BillingPeriodOut:
+    await _agreement(request, agreement_id)
+
+    async def close() -> store.BillingRecord:
+        return await commands.close_billing_period(
+            pool_of(request),
+            agreement_id,
+            domain.BillingPeriod(body.start, body.end),
+            today=today(),
+            closed_by=caller.subject,
+        )
+
+    return _billing_out(await _run(close()))
+
+
+@router.get(
+    "/agreements/{agreement_id}/billing-periods",
+    response_model=list[BillingPeriodOut],
+    summary="Closed billing periods and their invoice lines",
+)
+async def billing_periods(
+    agreement_id: IdPath, request: Request, _: Coordinator
+) -> list[BillingPeriodOut]:
+    await _agreement(request, agreement_id)
+    return [_billing_out(r) for r in await store.billing_periods_of(pool_of(request), agreement_id)]
+
+
+@router.get(
+    "/agreements/{agreement_id}/billing-periods/{start}/invoice-lines.csv",
+    response_class=Response,
+    summary="A closed period's invoice lines as CSV, every cell formula-safe",
+    responses={200: {"content": {"text/csv": {}}, "description": "RFC 4180 CSV, header first"}},
+)
+async def invoice_lines_csv(
+    agreement_id: IdPath, start: dt.date, request: Request, _: Coordinator
+) -> Response:
+    await _agreement(request, agreement_id)
+    found = [
+        r
+        for r in await store.billing_periods_of(pool_of(request), agreement_id)
+        if r.period.start == start
+    ]
+    if not found:
+        raise ApiError(404, f"no closed billing period starting {start}", field="start")
+    return Response(
+        domain.render_invoice_csv(found[0].lines),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": (
+                f'attachment; filename="invoice-lines-{agreement_id}-{start}.csv"'
             )
         },
     )

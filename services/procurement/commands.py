@@ -60,6 +60,26 @@ def library_system_of(text: str) -> LibrarySystem:
     return LibrarySystem.OTHER
 
 
+def payer_of(library: Library) -> dict[str, object] | None:
+    """The organisation that pays for the library, when membership's event carries it
+    (``organisation`` with ``business_id``, ``names.fi`` and ``einvoice.ovt``); read
+    tolerantly, so an event without it leaves the library as its own payer."""
+    organisation = getattr(library, "organisation", None)
+    business_id = getattr(organisation, "business_id", None)
+    if not isinstance(business_id, str) or not business_id:
+        return None
+    names = getattr(organisation, "names", None)
+    name = getattr(names, "fi", None) or business_id
+    einvoice = getattr(organisation, "einvoice", None)
+    address = getattr(einvoice, "ovt", None)
+    return {
+        "id": business_id,
+        "name": str(name),
+        "business_id": business_id,
+        "e_invoice_address": str(address) if address else None,
+    }
+
+
 def _member_fields(library: Library) -> dict[str, object]:
     return {
         "isil": library.isil,
@@ -68,6 +88,7 @@ def _member_fields(library: Library) -> dict[str, object]:
         "municipalities": list(library.municipalities),
         "library_system": library_system_of(library.library_system).value,
         "library_system_text": library.library_system,
+        "payer": payer_of(library),
     }
 
 
@@ -869,3 +890,128 @@ async def cost_shares(
     current = [r.participation for r in participations]
     members = await store.members_by_isil(conn, sorted({p.isil for p in current}))
     return domain.agreement_cost_shares(record.agreement, current, members, day)
+
+
+# --- billing periods ------------------------------------------------------------------------
+
+
+async def close_billing_period(
+    pool: asyncpg.Pool,
+    agreement_id: str,
+    period: domain.BillingPeriod,
+    *,
+    today: dt.date,
+    closed_by: str,
+) -> store.BillingRecord:
+    """Close a billing period that has ended: divide its cost among the libraries that took
+    part, pro-rated by days, and issue the invoice lines (invoice-lines-issued)."""
+    async with pool.acquire() as conn, conn.transaction():
+        record = await _agreement(conn, agreement_id)
+        agreement = record.agreement
+        if period.end >= today:
+            raise domain.NotPermitted("end", "a billing period is closed once it has ended")
+        if period.start < agreement.first_period.start:
+            raise domain.NotPermitted(
+                "start", f"the agreement is in force from {agreement.first_period.start}"
+            )
+        for closed in await store.billing_periods_of(conn, agreement_id):
+            if closed.period.start <= period.end and period.start <= closed.period.end:
+                raise domain.DuplicateEntry(
+                    "start",
+                    f"overlaps the closed period {closed.period.start}–{closed.period.end}",
+                )
+        domain.check_cost_model_fits(agreement.cost_share.model, agreement.price_model)
+        participations = [
+            p.participation for p in await store.participations_of(conn, agreement_id)
+        ]
+        isils = sorted({p.isil for p in participations})
+        members = await store.members_by_isil(conn, isils)
+        cost = period.cost_cents(agreement.annual_cost_cents)
+        shares = domain.prorated_shares(period, cost, participations, members, agreement.cost_share)
+        if not shares:
+            raise domain.NotPermitted("start", "no library took part in the period")
+        lines = domain.invoice_lines(
+            record.title, period, shares, await store.payers_of(conn, isils)
+        )
+        await store.insert_billing_period(conn, agreement_id, period, cost, lines, closed_by)
+        await record_event(
+            conn,
+            events.InvoiceLinesIssued(
+                agreement_id=agreement_id,
+                title=record.title,
+                period_start=period.start,
+                period_end=period.end,
+                cost_cents=cost,
+                cost_share_model=agreement.cost_share.model.value,
+                lines=[
+                    events.InvoiceLine(
+                        payer_id=line.payer.id,
+                        payer_name=line.payer.name,
+                        business_id=line.payer.business_id,
+                        e_invoice_address=line.payer.e_invoice_address,
+                        isil=line.isil,
+                        description=line.description,
+                        days=line.days,
+                        amount_cents=line.amount_cents,
+                    )
+                    for line in lines
+                ],
+            ),
+            source=SOURCE,
+        )
+        closed = await store.billing_periods_of(conn, agreement_id)
+    return next(c for c in closed if c.period.start == period.start)
+
+
+# --- cancellation-deadline reminders --------------------------------------------------------
+
+
+async def send_due_reminders(pool: asyncpg.Pool, today: dt.date) -> int:
+    """Publish cancellation-deadline-approaching for every reminder due today, each once.
+    Restart-safe: a reminder's row and its event commit together."""
+    horizon = today + dt.timedelta(days=max(domain.LEADS))
+    sent = 0
+    after = ""
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            ids = await store.claim_reminder_candidates(
+                conn, today, horizon, limit=BATCH, after=after
+            )
+            for record in await store.agreements_by_ids(conn, ids):
+                agreement = record.agreement
+                already = await store.reminders_sent(conn, agreement.id)
+                for reminder in domain.due_reminders(agreement, today, already):
+                    for lead in reminder.skipped:
+                        await store.mark_reminder_sent(conn, agreement.id, reminder.deadline, lead)
+                    if not await store.mark_reminder_sent(
+                        conn, agreement.id, reminder.deadline, reminder.days_before
+                    ):
+                        continue
+                    participants = domain.participants_on(
+                        [
+                            p.participation
+                            for p in await store.participations_of(conn, agreement.id)
+                        ],
+                        agreement.id,
+                        today,
+                    )
+                    await record_event(
+                        conn,
+                        events.CancellationDeadlineApproaching(
+                            agreement_id=agreement.id,
+                            title=record.title,
+                            supplier=_supplier(agreement),
+                            product=agreement.product,
+                            cancellation_deadline=reminder.deadline,
+                            days_before=reminder.days_before,
+                            period_end=reminder.period.end,
+                            renewals_left=agreement.renewals_left,
+                            annual_cost_cents=agreement.annual_cost_cents,
+                            participants=[p.isil for p in participants],
+                        ),
+                        source=SOURCE,
+                    )
+                    sent += 1
+        if len(ids) < BATCH:
+            return sent
+        after = ids[-1]

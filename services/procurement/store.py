@@ -16,15 +16,18 @@ from services.procurement.domain import (
     Appeal,
     Award,
     Bid,
+    BillingPeriod,
     CompatibilityResult,
     CostSharePolicy,
     Criteria,
     EndKind,
     ExtensionOptions,
     Interest,
+    InvoiceLine,
     Member,
     Need,
     Participation,
+    Payer,
     Period,
     PurchasingBody,
     QualityScore,
@@ -113,19 +116,21 @@ async def upsert_member(
     library_system_text: str,
     joined_on: dt.date,
     left_on: dt.date | None = None,
+    payer: dict[str, Any] | None = None,
 ) -> None:
     """Insert a member, or start its new membership period (a re-join)."""
     await conn.execute(
         """
         INSERT INTO members (isil, names, population, municipalities, library_system,
-                             library_system_text, joined_on, left_on)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                             library_system_text, joined_on, left_on, payer)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
         ON CONFLICT (isil) DO UPDATE SET
             names = EXCLUDED.names, population = EXCLUDED.population,
             municipalities = EXCLUDED.municipalities,
             library_system = EXCLUDED.library_system,
             library_system_text = EXCLUDED.library_system_text,
-            joined_on = EXCLUDED.joined_on, left_on = EXCLUDED.left_on, updated_at = now()
+            joined_on = EXCLUDED.joined_on, left_on = EXCLUDED.left_on,
+            payer = EXCLUDED.payer, updated_at = now()
         """,
         isil,
         names,
@@ -135,6 +140,7 @@ async def upsert_member(
         library_system_text,
         joined_on,
         left_on,
+        payer,
     )
 
 
@@ -147,12 +153,13 @@ async def update_member_details(
     municipalities: list[str],
     library_system: str,
     library_system_text: str,
+    payer: dict[str, Any] | None = None,
 ) -> bool:
     """Refresh a known member's details, keeping its membership dates. False if unknown."""
     status = await conn.execute(
         """
         UPDATE members SET names = $2, population = $3, municipalities = $4,
-               library_system = $5, library_system_text = $6, updated_at = now()
+               library_system = $5, library_system_text = $6, payer = $7, updated_at = now()
         WHERE isil = $1
         """,
         isil,
@@ -161,6 +168,7 @@ async def update_member_details(
         municipalities,
         library_system,
         library_system_text,
+        payer,
     )
     return status != "UPDATE 0"
 
@@ -1019,3 +1027,148 @@ async def list_participations(
             where.add(f"(joined_on <= {day} AND (left_on IS NULL OR {day} < left_on))")
     rows, total = await _page(conn, "participations", where, "isil, id", limit, offset)
     return [_participation(row) for row in rows], total
+
+
+# --- billing periods ------------------------------------------------------------------------
+
+
+async def payers_of(conn: Conn, isils: Sequence[str]) -> dict[str, Payer]:
+    rows = await conn.fetch(
+        "SELECT isil, payer FROM members WHERE isil = ANY($1::text[]) AND payer IS NOT NULL",
+        list(isils),
+    )
+    return {
+        r["isil"]: Payer(
+            r["payer"]["id"],
+            r["payer"]["name"],
+            r["payer"].get("business_id"),
+            r["payer"].get("e_invoice_address"),
+        )
+        for r in rows
+    }
+
+
+def line_dict(line: InvoiceLine) -> dict[str, Any]:
+    return {
+        "payer": {
+            "id": line.payer.id,
+            "name": line.payer.name,
+            "business_id": line.payer.business_id,
+            "e_invoice_address": line.payer.e_invoice_address,
+        },
+        "isil": line.isil,
+        "description": line.description,
+        "days": line.days,
+        "amount_cents": line.amount_cents,
+    }
+
+
+def _line(d: dict[str, Any]) -> InvoiceLine:
+    p = d["payer"]
+    return InvoiceLine(
+        Payer(p["id"], p["name"], p.get("business_id"), p.get("e_invoice_address")),
+        d["isil"],
+        d["description"],
+        d["days"],
+        d["amount_cents"],
+    )
+
+
+@dataclass(frozen=True)
+class BillingRecord:
+    agreement_id: str
+    period: BillingPeriod
+    cost_cents: int
+    lines: tuple[InvoiceLine, ...]
+    closed_by: str
+    closed_at: dt.datetime
+
+
+def _billing(row: asyncpg.Record) -> BillingRecord:
+    return BillingRecord(
+        row["agreement_id"],
+        BillingPeriod(row["start_on"], row["end_on"]),
+        row["cost_cents"],
+        tuple(_line(d) for d in row["lines"]),
+        row["closed_by"],
+        row["closed_at"],
+    )
+
+
+async def billing_periods_of(conn: Conn, agreement_id: str) -> list[BillingRecord]:
+    rows = await conn.fetch(
+        "SELECT * FROM billing_periods WHERE agreement_id = $1 ORDER BY start_on", agreement_id
+    )
+    return [_billing(r) for r in rows]
+
+
+async def insert_billing_period(
+    conn: asyncpg.Connection,
+    agreement_id: str,
+    period: BillingPeriod,
+    cost_cents: int,
+    lines: Sequence[InvoiceLine],
+    closed_by: str,
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO billing_periods (agreement_id, start_on, end_on, cost_cents, lines,
+                                     closed_by)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        """,
+        agreement_id,
+        period.start,
+        period.end,
+        cost_cents,
+        [line_dict(line) for line in lines],
+        closed_by,
+    )
+
+
+# --- cancellation-deadline reminders --------------------------------------------------------
+
+
+async def claim_reminder_candidates(
+    conn: asyncpg.Connection, today: dt.date, horizon: dt.date, limit: int = 100, after: str = ""
+) -> list[str]:
+    """Active agreements with a cancellation deadline between today and the horizon, by id
+    after ``after``; SKIP LOCKED lets replicas share them."""
+    rows = await conn.fetch(
+        """
+        SELECT a.id FROM agreements a
+        WHERE a.state = 'active' AND a.id > $3 AND EXISTS (
+            SELECT 1 FROM agreement_periods p
+            WHERE p.agreement_id = a.id AND p.cancellation_deadline BETWEEN $1 AND $2)
+        ORDER BY a.id
+        LIMIT $4
+        FOR UPDATE OF a SKIP LOCKED
+        """,
+        today,
+        horizon,
+        after,
+        limit,
+    )
+    return [row["id"] for row in rows]
+
+
+async def reminders_sent(conn: Conn, agreement_id: str) -> set[tuple[dt.date, int]]:
+    rows = await conn.fetch(
+        "SELECT deadline, days_before FROM reminders_sent WHERE agreement_id = $1", agreement_id
+    )
+    return {(r["deadline"], r["days_before"]) for r in rows}
+
+
+async def mark_reminder_sent(
+    conn: asyncpg.Connection, agreement_id: str, deadline: dt.date, days_before: int
+) -> bool:
+    """True if this is the first time; False if another run already sent it."""
+    status = await conn.execute(
+        """
+        INSERT INTO reminders_sent (agreement_id, deadline, days_before) VALUES ($1, $2, $3)
+        ON CONFLICT DO NOTHING
+        """,
+        agreement_id,
+        deadline,
+        days_before,
+    )
+    return status == "INSERT 0 1"

@@ -18,7 +18,9 @@ Modules, by meaning:
 - ``appeals``: appeals to the Market Court, which can block signing;
 - ``agreements``: framework agreements, periods, renewal, termination, expiry;
 - ``participation``: opt-in, opt-out and leaving with the consortium;
-- ``cost_shares``: dividing the annual cost, and its CSV.
+- ``cost_shares``: dividing the annual cost, and its CSV;
+- ``reminders``: cancellation deadlines coming up, 60, 30 and 7 days ahead;
+- ``billing``: billing periods, pro-rating by days, invoice lines and their safe CSV.
 """
 
 from .agreements import (
@@ -56,15 +58,29 @@ from .awards import (
     minimum_requirement_rejections,
 )
 from .bids import Bid, Shortfall, Supplier, shortfall, submit_bid
+from .billing import (
+    INVOICE_CSV_HEADER,
+    BillingPeriod,
+    InvoiceLine,
+    Payer,
+    PeriodShare,
+    days_in,
+    invoice_lines,
+    prorated_shares,
+    render_invoice_csv,
+    round_quotas,
+)
 from .cost_shares import (
     CSV_HEADER,
     CostShare,
     CostShareModel,
     CostSharePolicy,
     Participant,
+    check_cost_model_fits,
     compute_cost_shares,
     format_euros,
     largest_remainder,
+    neutralise,
     render_cost_shares_csv,
 )
 from .errors import (
@@ -109,6 +125,7 @@ from .participation import (
     opt_out_dates,
     participants_on,
 )
+from .reminders import LEADS, Reminder, due_reminders
 from .scoring import BidScore, score_bids, to_decimal
 from .tenders import (
     TENDER_TRANSITIONS,
@@ -134,6 +151,21 @@ from .thresholds import (
 from .vocabulary import Device, LibrarySystem, LicenceModel, MaterialType, check_isil
 
 __all__ = [
+    "LEADS",
+    "Reminder",
+    "due_reminders",
+    "INVOICE_CSV_HEADER",
+    "BillingPeriod",
+    "InvoiceLine",
+    "Payer",
+    "PeriodShare",
+    "check_cost_model_fits",
+    "days_in",
+    "invoice_lines",
+    "neutralise",
+    "prorated_shares",
+    "render_invoice_csv",
+    "round_quotas",
     "MAX_EXTENSION_MONTHS",
     "MAX_EXTENSION_OPTIONS",
     "Appeal",

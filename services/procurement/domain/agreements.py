@@ -24,7 +24,7 @@ from ._checks import coerce_enum, coerce_enum_set, require_date, require_int, re
 from .appeals import Appeal, check_appeals_allow_signing
 from .awards import Award
 from .bids import Bid, Supplier
-from .cost_shares import CostSharePolicy
+from .cost_shares import CostSharePolicy, check_cost_model_fits
 from .errors import IllegalTransition, InvalidValue, NotPermitted
 from .licence_terms import LicenceTerms, TermComparisonRow, compare_terms
 from .needs import Need
@@ -233,6 +233,7 @@ def sign_agreement(
             f"the standstill runs until {award.standstill_ends_on}; sign on or after it",
         )
     check_appeals_allow_signing(appeals)
+    check_cost_model_fits(cost_share.model, bid.price_model)
     limit = (table or default_table()).framework_max_months.get(tender.threshold_class)
     longest = first_period.end
     for _ in range(extension_options.count):

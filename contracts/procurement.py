@@ -369,6 +369,41 @@ class CancellationDeadlineApproaching(Event):
     participants: list[str] = Field(description="ISILs taking part today")
 
 
+TitleLicenceModel = Literal[
+    "one-copy-one-user",
+    "one-copy-one-user-time-limited",
+    "loan-limited",
+    "metered-per-loan",
+    "simultaneous-use",
+    "subscription",
+]
+
+
+class TitleEntitlement(Payload):
+    isbn: str = Field(description="ISBN-13, digits only")
+    licence_model: TitleLicenceModel
+    copies: int | Literal["unlimited"]
+    loans_left: int | None = Field(None, ge=0)
+    expires_on: dt.date | None = Field(None, description="First day no longer held")
+    acquired_on: dt.date
+    order_reference: str = ""
+    survives_leaving: bool = Field(description="Perpetual or post-cancellation access")
+
+
+class EntitlementsChanged(Event):
+    """Titles a library or kimppa holds under an agreement were added (a bulk load) or
+    expired. The catalogue builds the holder's record set from these."""
+
+    name = "entitlements-changed"
+    producer = "procurement"
+    key_field = "agreement_id"
+
+    agreement_id: str
+    holder: str = Field(description="A library's ISIL, or a kimppa's id prefixed 'kimppa:'")
+    change: Literal["added", "expired"]
+    titles: list[TitleEntitlement] = Field(min_length=1)
+
+
 EVENTS: tuple[type[Event], ...] = (
     NeedProposed,
     InterestRegistered,
@@ -384,4 +419,5 @@ EVENTS: tuple[type[Event], ...] = (
     AgreementLeft,
     InvoiceLinesIssued,
     CancellationDeadlineApproaching,
+    EntitlementsChanged,
 )

@@ -33,6 +33,12 @@ async def send_due_reminders(runtime: Runtime) -> None:
     await commands.send_due_reminders(runtime.pool, dt.date.today())
 
 
+async def expire_due_entitlements(runtime: Runtime) -> None:
+    """Time-limited titles and subscriptions end on their date (entitlements-changed)."""
+    assert runtime.pool is not None
+    await commands.expire_due_entitlements(runtime.pool, dt.date.today())
+
+
 SPEC = ServiceSpec(
     name="procurement",
     title="Konsortio procurement",
@@ -50,6 +56,7 @@ SPEC = ServiceSpec(
         PeriodicJob("end-due-agreements", end_due_agreements),
         PeriodicJob("announce-due-leaves", announce_due_leaves),
         PeriodicJob("send-due-reminders", send_due_reminders),
+        PeriodicJob("expire-due-entitlements", expire_due_entitlements),
     ],
 )
 

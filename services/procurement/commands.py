@@ -114,6 +114,12 @@ async def member_left(
     if not await store.update_member_details(conn, **_member_fields(library)):  # type: ignore[arg-type]
         await store.upsert_member(conn, **_member_fields(library), joined_on=effective_on)  # type: ignore[arg-type]
     await store.set_member_left(conn, library.isil, effective_on)
+    # Titles that do not survive leaving end on the effective date (their expiry is
+    # published by the expiry job then); perpetual ones and post-cancellation access stay.
+    for held in await store.entitlements_of(conn, holder=library.isil):
+        after = domain.end_on_leaving(held, effective_on)
+        if after is not None and after != held:
+            await store.set_entitlement_end(conn, after)
     mine = await store.participations_of_library(conn, library.isil)
     to_end = {
         r.participation.agreement_id for r in mine if r.participation.still_open_on(effective_on)
@@ -1015,3 +1021,89 @@ async def send_due_reminders(pool: asyncpg.Pool, today: dt.date) -> int:
         if len(ids) < BATCH:
             return sent
         after = ids[-1]
+
+
+# --- entitlements ---------------------------------------------------------------------------
+
+
+def _title(e: domain.Entitlement) -> events.TitleEntitlement:
+    return events.TitleEntitlement(
+        isbn=e.isbn,
+        licence_model=e.model.value,  # type: ignore[arg-type]
+        copies="unlimited" if e.copies == domain.UNLIMITED else e.copies,
+        loans_left=e.loans_left,
+        expires_on=e.expires_on,
+        acquired_on=e.acquired_on,
+        order_reference=e.order_reference,
+        survives_leaving=domain.survives_leaving(e),
+    )
+
+
+async def load_entitlements(
+    pool: asyncpg.Pool,
+    agreement_id: str,
+    holder: str,
+    text: str,
+    *,
+    today: dt.date,
+    delimiter: str = "\t",
+) -> list[domain.Entitlement]:
+    """Load a holder's titles from KBART (or CSV with the same columns): all rows or none."""
+    if not holder.startswith("kimppa:"):
+        domain.check_isil("holder", holder)
+    items, problems = domain.parse_kbart(
+        text,
+        holder=holder,
+        agreement_id=agreement_id,
+        default_acquired_on=today,
+        delimiter=delimiter,
+    )
+    if problems:
+        raise domain.InvalidValue("file", "; ".join(problems[:10]))
+    if not items:
+        raise domain.InvalidValue("file", "no title rows")
+    if len({e.isbn for e in items}) != len(items):
+        raise domain.InvalidValue("file", "an ISBN appears twice")
+    async with pool.acquire() as conn, conn.transaction():
+        await _agreement(conn, agreement_id)
+        if not holder.startswith("kimppa:") and await store.get_member(conn, holder) is None:
+            raise domain.InvalidValue("holder", f"{holder} is not a known member library")
+        await store.upsert_entitlements(conn, items)
+        await record_event(
+            conn,
+            events.EntitlementsChanged(
+                agreement_id=agreement_id,
+                holder=holder,
+                change="added",
+                titles=[_title(e) for e in items],
+            ),
+            source=SOURCE,
+        )
+    return list(items)
+
+
+async def expire_due_entitlements(pool: asyncpg.Pool, today: dt.date) -> int:
+    """Publish the expiry of every entitlement whose end date has come, once each, grouped
+    by holder and agreement. Restart-safe: the mark and the event commit together."""
+    expired = 0
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            due = await store.claim_due_entitlements(conn, today, limit=BATCH)
+            groups: dict[tuple[str, str], list[domain.Entitlement]] = {}
+            for e in domain.due_to_expire(due, today):
+                groups.setdefault((e.agreement_id, e.holder), []).append(e)
+            for (agreement_id, holder), items in sorted(groups.items()):
+                await store.mark_entitlements_expired(conn, items)
+                await record_event(
+                    conn,
+                    events.EntitlementsChanged(
+                        agreement_id=agreement_id,
+                        holder=holder,
+                        change="expired",
+                        titles=[_title(e) for e in items],
+                    ),
+                    source=SOURCE,
+                )
+        expired += len(due)
+        if len(due) < BATCH:
+            return expired

@@ -21,6 +21,7 @@ from services.procurement.domain import (
     CostSharePolicy,
     Criteria,
     EndKind,
+    Entitlement,
     ExtensionOptions,
     Interest,
     InvoiceLine,
@@ -1172,3 +1173,108 @@ async def mark_reminder_sent(
         days_before,
     )
     return status == "INSERT 0 1"
+
+
+# --- entitlements ---------------------------------------------------------------------------
+
+
+def _entitlement(row: asyncpg.Record) -> Entitlement:
+    return Entitlement(
+        holder=row["holder"],
+        agreement_id=row["agreement_id"],
+        isbn=row["isbn"],
+        model=row["model"],
+        acquired_on=row["acquired_on"],
+        copies=row["copies"],
+        loans_left=row["loans_left"],
+        expires_on=row["expires_on"],
+        order_reference=row["order_reference"],
+        post_cancellation_access=row["post_cancellation_access"],
+    )
+
+
+async def upsert_entitlements(conn: asyncpg.Connection, items: Sequence[Entitlement]) -> None:
+    await conn.executemany(
+        """
+        INSERT INTO entitlements (holder, agreement_id, isbn, model, copies, loans_left,
+                                  expires_on, acquired_on, order_reference,
+                                  post_cancellation_access)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        ON CONFLICT (holder, agreement_id, isbn) DO UPDATE SET
+            model = EXCLUDED.model, copies = EXCLUDED.copies,
+            loans_left = EXCLUDED.loans_left, expires_on = EXCLUDED.expires_on,
+            acquired_on = EXCLUDED.acquired_on, order_reference = EXCLUDED.order_reference,
+            post_cancellation_access = EXCLUDED.post_cancellation_access, expired_at = NULL
+        """,
+        [
+            (
+                e.holder,
+                e.agreement_id,
+                e.isbn,
+                e.model.value,
+                e.copies,
+                e.loans_left,
+                e.expires_on,
+                e.acquired_on,
+                e.order_reference,
+                e.post_cancellation_access,
+            )
+            for e in items
+        ],
+    )
+
+
+async def entitlements_of(
+    conn: Conn, *, holder: str | None = None, agreement_id: str | None = None
+) -> list[Entitlement]:
+    where = Where()
+    if holder is not None:
+        where.add(f"holder = {where.arg(holder)}")
+    if agreement_id is not None:
+        where.add(f"agreement_id = {where.arg(agreement_id)}")
+    rows = await conn.fetch(
+        f"SELECT * FROM entitlements {where.sql} ORDER BY holder, agreement_id, isbn",  # noqa: S608
+        *where.args,
+    )
+    return [_entitlement(r) for r in rows]
+
+
+async def claim_due_entitlements(
+    conn: asyncpg.Connection, today: dt.date, limit: int = 500
+) -> list[Entitlement]:
+    """Entitlements whose end date has come and whose expiry is not yet published."""
+    rows = await conn.fetch(
+        """
+        SELECT * FROM entitlements
+        WHERE expired_at IS NULL AND expires_on <= $1
+        ORDER BY holder, agreement_id, isbn
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED
+        """,
+        today,
+        limit,
+    )
+    return [_entitlement(r) for r in rows]
+
+
+async def mark_entitlements_expired(conn: asyncpg.Connection, items: Sequence[Entitlement]) -> None:
+    await conn.executemany(
+        """
+        UPDATE entitlements SET expired_at = now()
+        WHERE holder = $1 AND agreement_id = $2 AND isbn = $3
+        """,
+        [(e.holder, e.agreement_id, e.isbn) for e in items],
+    )
+
+
+async def set_entitlement_end(conn: asyncpg.Connection, item: Entitlement) -> None:
+    await conn.execute(
+        """
+        UPDATE entitlements SET expires_on = $4
+        WHERE holder = $1 AND agreement_id = $2 AND isbn = $3
+        """,
+        item.holder,
+        item.agreement_id,
+        item.isbn,
+        item.expires_on,
+    )

@@ -19,6 +19,7 @@ Modules, by meaning:
 - ``agreements``: framework agreements, periods, renewal, termination, expiry;
 - ``participation``: opt-in, opt-out and leaving with the consortium;
 - ``cost_shares``: dividing the annual cost, and its CSV;
+- ``entitlements``: title-level licences per library or kimppa, KBART in and out;
 - ``reminders``: cancellation deadlines coming up, 60, 30 and 7 days ahead;
 - ``billing``: billing periods, pro-rating by days, invoice lines and their safe CSV.
 """
@@ -82,6 +83,18 @@ from .cost_shares import (
     largest_remainder,
     neutralise,
     render_cost_shares_csv,
+)
+from .entitlements import (
+    KBART_COLUMNS,
+    UNLIMITED,
+    Entitlement,
+    TitleLicenceModel,
+    due_to_expire,
+    end_on_leaving,
+    normalise_isbn,
+    parse_kbart,
+    render_kbart,
+    survives_leaving,
 )
 from .errors import (
     DuplicateEntry,
@@ -151,6 +164,16 @@ from .thresholds import (
 from .vocabulary import Device, LibrarySystem, LicenceModel, MaterialType, check_isil
 
 __all__ = [
+    "KBART_COLUMNS",
+    "UNLIMITED",
+    "Entitlement",
+    "TitleLicenceModel",
+    "due_to_expire",
+    "end_on_leaving",
+    "normalise_isbn",
+    "parse_kbart",
+    "render_kbart",
+    "survives_leaving",
     "LEADS",
     "Reminder",
     "due_reminders",

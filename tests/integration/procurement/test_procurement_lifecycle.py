@@ -208,3 +208,62 @@ async def test_cancellation_deadline_reminders_go_out_once_each(
     assert all(r["cancellation_deadline"] == deadline.isoformat() for r in reminders)
     rows = await pool.fetchval("SELECT count(*) FROM reminders_sent WHERE agreement_id = $1", a)
     assert rows == 3
+
+
+async def test_entitlements_load_from_kbart_expire_by_date_and_export(
+    infra: Infra, live_procurement: Service, actors: Actors
+) -> None:
+    client = live_procurement.client
+    agreement = await signed_agreement(live_procurement, actors)
+    a = agreement["id"]
+    isil = await add_member(live_procurement)
+    ends = TODAY + dt.timedelta(days=90)
+    kbart = (
+        "publication_title\tonline_identifier\taccess_type\tlicence_model\tcopies\t"
+        "expires_on\torder_reference\n"
+        "Tuntematon sotilas\t978-951-0-12345-4\tF\tone-copy-one-user\t2\t\tPO-1\n"
+        f"=Kalevala\t9789510000007\tP\tone-copy-one-user-time-limited\t1\t{ends}\tPO-1\n"
+        "Seitsemän veljestä\t9789510000014\tP\tsimultaneous-use\tunlimited\t\tPO-2\n"
+    )
+    path = f"/agreements/{a}/entitlements"
+    response = await client.post(
+        path,
+        params={"holder": isil},
+        content=kbart.replace("9789510000014", "97895100000"),
+        headers={**actors.coordinator, "content-type": "text/tab-separated-values"},
+    )
+    assert response.status_code == 422 and "line 4" in response.text  # nothing half-written
+    assert (await client.get(path, headers=actors.coordinator)).json() == []
+    response = await client.post(
+        path,
+        params={"holder": isil},
+        content=kbart,
+        headers={**actors.library(isil), "content-type": "text/tab-separated-values"},
+    )
+    assert response.status_code == 403
+    loaded = ok(
+        await client.post(
+            path,
+            params={"holder": isil},
+            content=kbart,
+            headers={**actors.coordinator, "content-type": "text/tab-separated-values"},
+        ),
+        201,
+    )
+    by_isbn = {e["isbn"]: e for e in loaded}
+    assert by_isbn["9789510000014"]["copies"] == "unlimited"
+    assert by_isbn["9789510123454"]["survives_leaving"] is True
+
+    export = await client.get(
+        "/holdings.kbart", params={"holder": isil}, headers=actors.coordinator
+    )
+    assert export.status_code == 200
+    rows = [line.split("\t") for line in export.text.splitlines()]
+    assert rows[0][0] == "publication_title" and len(rows) == 4
+
+    assert await commands.expire_due_entitlements(live_procurement.pool, ends) >= 1
+    assert await commands.expire_due_entitlements(live_procurement.pool, ends) == 0
+    events = await published(infra, a, wanted=3)
+    changes = [p for name, p in events if name == "entitlements-changed"]
+    assert [c["change"] for c in changes] == ["added", "expired"]
+    assert [t["isbn"] for t in changes[1]["titles"]] == ["9789510000007"]

@@ -220,6 +220,37 @@ class AppealResolved(Event):
     title: str | None = None
 
 
+class QuestionAnswered(Event):
+    """A supplier's question about an open tender was answered; the question and answer
+    are published to every bidder, without naming who asked."""
+
+    name = "question-answered"
+    producer = "procurement"
+    key_field = "tender_id"
+
+    tender_id: str
+    question_id: str
+    question: str
+    answer: str
+    answered_at: dt.datetime
+    title: str | None = None
+
+
+class StandstillEnded(Event):
+    """The standstill after a procurement decision has ended: the agreement may be signed,
+    unless an appeal suspends the decision."""
+
+    name = "standstill-ended"
+    producer = "procurement"
+    key_field = "tender_id"
+
+    tender_id: str
+    ended_on: dt.date = Field(description="First day the agreement may be signed")
+    bid_id: str
+    suspending_appeals: int = Field(ge=0, description="Pending appeals that block signing")
+    title: str | None = None
+
+
 class TenderCancelled(Event):
     """A tender was cancelled before an award."""
 
@@ -412,6 +443,8 @@ EVENTS: tuple[type[Event], ...] = (
     TenderAwardedV2,
     AppealLodged,
     AppealResolved,
+    QuestionAnswered,
+    StandstillEnded,
     TenderCancelled,
     AgreementSigned,
     AgreementEnded,

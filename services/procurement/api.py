@@ -1047,6 +1047,87 @@ async def get_award(tender_id: IdPath, request: Request, _: AnyCaller) -> AwardO
     return _award_out(record)
 
 
+# --- questions and answers -----------------------------------------------------------------
+
+
+class QuestionIn(BaseModel):
+    asked_by: Annotated[Text, Field(min_length=1, max_length=500)] = Field(
+        description="The supplier asking; kept on record, never published"
+    )
+    question: Annotated[Text, Field(min_length=1, max_length=10_000)]
+
+
+class AnswerIn(BaseModel):
+    answer: Annotated[Text, Field(min_length=1, max_length=20_000)]
+
+
+class QuestionOut(BaseModel):
+    id: str
+    tender_id: str
+    question: str
+    asked_at: dt.datetime
+    answer: str | None
+    answered_at: dt.datetime | None
+
+
+def _question_out(q: domain.Question) -> QuestionOut:
+    return QuestionOut(
+        id=q.id,
+        tender_id=q.tender_id,
+        question=q.text,
+        asked_at=q.asked_at,
+        answer=q.answer,
+        answered_at=q.answered_at,
+    )
+
+
+@router.post(
+    "/tenders/{tender_id}/questions",
+    status_code=201,
+    response_model=QuestionOut,
+    summary="Record a supplier's question, before the deadline",
+)
+async def ask_question(
+    tender_id: IdPath, body: QuestionIn, request: Request, _: Procurement
+) -> QuestionOut:
+    await _tender(request, tender_id)
+
+    async def ask() -> domain.Question:
+        return await commands.ask_question(
+            pool_of(request), tender_id, body.asked_by, body.question, now()
+        )
+
+    return _question_out(await _run(ask()))
+
+
+@router.put(
+    "/tenders/{tender_id}/questions/{question_id}/answer",
+    response_model=QuestionOut,
+    summary="Answer a question; published to every bidder (question-answered)",
+)
+async def answer_question(
+    tender_id: IdPath, question_id: IdPath, body: AnswerIn, request: Request, _: Procurement
+) -> QuestionOut:
+    await _tender(request, tender_id)
+
+    async def answer() -> domain.Question:
+        return await commands.answer_question(
+            pool_of(request), tender_id, question_id, body.answer, now()
+        )
+
+    return _question_out(await _run(answer()))
+
+
+@router.get(
+    "/tenders/{tender_id}/questions",
+    response_model=list[QuestionOut],
+    summary="Questions and answers, without who asked",
+)
+async def list_questions(tender_id: IdPath, request: Request, _: AnyCaller) -> list[QuestionOut]:
+    await _tender(request, tender_id)
+    return [_question_out(q) for q in await store.questions_of(pool_of(request), tender_id)]
+
+
 # --- appeals -------------------------------------------------------------------------------
 
 

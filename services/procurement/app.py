@@ -39,6 +39,12 @@ async def expire_due_entitlements(runtime: Runtime) -> None:
     await commands.expire_due_entitlements(runtime.pool, dt.date.today())
 
 
+async def announce_ended_standstills(runtime: Runtime) -> None:
+    """Decisions whose standstill has run out (standstill-ended)."""
+    assert runtime.pool is not None
+    await commands.announce_ended_standstills(runtime.pool, dt.date.today())
+
+
 SPEC = ServiceSpec(
     name="procurement",
     title="Konsortio procurement",
@@ -57,6 +63,7 @@ SPEC = ServiceSpec(
         PeriodicJob("announce-due-leaves", announce_due_leaves),
         PeriodicJob("send-due-reminders", send_due_reminders),
         PeriodicJob("expire-due-entitlements", expire_due_entitlements),
+        PeriodicJob("announce-ended-standstills", announce_ended_standstills),
     ],
 )
 

@@ -1107,3 +1107,73 @@ async def expire_due_entitlements(pool: asyncpg.Pool, today: dt.date) -> int:
         expired += len(due)
         if len(due) < BATCH:
             return expired
+
+
+# --- questions and answers; the standstill's end --------------------------------------------
+
+
+async def ask_question(
+    pool: asyncpg.Pool, tender_id: str, asked_by: str, text: str, now: dt.datetime
+) -> domain.Question:
+    question = domain.Question(new_id("question"), tender_id, asked_by, text, now)
+    async with pool.acquire() as conn, conn.transaction():
+        tender = await _tender(conn, tender_id)
+        domain.ask_question(tender, question, tender.deadline)
+        await store.upsert_question(conn, question)
+    return question
+
+
+async def answer_question(
+    pool: asyncpg.Pool, tender_id: str, question_id: str, answer: str, now: dt.datetime
+) -> domain.Question:
+    async with pool.acquire() as conn, conn.transaction():
+        tender = await _tender(conn, tender_id)
+        question = next(
+            (q for q in await store.questions_of(conn, tender_id) if q.id == question_id), None
+        )
+        if question is None:
+            raise NotFound("question", "question_id", question_id)
+        answered = domain.answer_question(tender, question, answer, now)
+        await store.upsert_question(conn, answered)
+        await record_event(
+            conn,
+            events.QuestionAnswered(
+                tender_id=tender_id,
+                question_id=question_id,
+                question=answered.text,
+                answer=answer,
+                answered_at=now,
+                title=tender.title,
+            ),
+            source=SOURCE,
+        )
+    return answered
+
+
+async def announce_ended_standstills(pool: asyncpg.Pool, today: dt.date) -> int:
+    """Publish standstill-ended once for each decision whose standstill has run out."""
+    announced = 0
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            due = await store.claim_ended_standstills(conn, today, limit=BATCH)
+            for tender_id in due:
+                award = await store.get_award(conn, tender_id)
+                tender = await store.get_tender(conn, tender_id)
+                assert award is not None and tender is not None
+                appeals = await store.appeals_of(conn, tender_id)
+                await store.mark_standstill_announced(conn, tender_id)
+                assert award.award.standstill_ends_on is not None
+                await record_event(
+                    conn,
+                    events.StandstillEnded(
+                        tender_id=tender_id,
+                        ended_on=award.award.standstill_ends_on,
+                        bid_id=award.award.bid_id,
+                        suspending_appeals=sum(1 for a in appeals if a.blocks_signing),
+                        title=tender.title,
+                    ),
+                    source=SOURCE,
+                )
+        announced += len(due)
+        if len(due) < BATCH:
+            return announced

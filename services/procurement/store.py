@@ -32,6 +32,7 @@ from services.procurement.domain import (
     Period,
     PurchasingBody,
     QualityScore,
+    Question,
     Rejection,
     Supplier,
     Tender,
@@ -1277,4 +1278,70 @@ async def set_entitlement_end(conn: asyncpg.Connection, item: Entitlement) -> No
         item.agreement_id,
         item.isbn,
         item.expires_on,
+    )
+
+
+# --- questions and answers ------------------------------------------------------------------
+
+
+def _question(row: asyncpg.Record) -> Question:
+    return Question(
+        id=row["id"],
+        tender_id=row["tender_id"],
+        asked_by=row["asked_by"],
+        text=row["text"],
+        asked_at=row["asked_at"],
+        answer=row["answer"],
+        answered_at=row["answered_at"],
+    )
+
+
+async def upsert_question(conn: asyncpg.Connection, q: Question) -> None:
+    await conn.execute(
+        """
+        INSERT INTO questions (id, tender_id, asked_by, text, asked_at, answer, answered_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (id) DO UPDATE SET answer = EXCLUDED.answer,
+                                       answered_at = EXCLUDED.answered_at
+        """,
+        q.id,
+        q.tender_id,
+        q.asked_by,
+        q.text,
+        q.asked_at,
+        q.answer,
+        q.answered_at,
+    )
+
+
+async def questions_of(conn: Conn, tender_id: str) -> list[Question]:
+    rows = await conn.fetch(
+        "SELECT * FROM questions WHERE tender_id = $1 ORDER BY asked_at, id", tender_id
+    )
+    return [_question(r) for r in rows]
+
+
+# --- standstill -----------------------------------------------------------------------------
+
+
+async def claim_ended_standstills(
+    conn: asyncpg.Connection, today: dt.date, limit: int = 100
+) -> list[str]:
+    rows = await conn.fetch(
+        """
+        SELECT tender_id FROM awards
+        WHERE standstill_ends_on <= $1 AND standstill_announced_at IS NULL
+        ORDER BY tender_id
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED
+        """,
+        today,
+        limit,
+    )
+    return [r["tender_id"] for r in rows]
+
+
+async def mark_standstill_announced(conn: asyncpg.Connection, tender_id: str) -> None:
+    await conn.execute(
+        "UPDATE awards SET standstill_announced_at = now() WHERE tender_id = $1", tender_id
     )

@@ -138,6 +138,7 @@ from .participation import (
     opt_out_dates,
     participants_on,
 )
+from .questions import Question, answer_question, ask_question
 from .reminders import LEADS, Reminder, due_reminders
 from .scoring import BidScore, score_bids, to_decimal
 from .tenders import (
@@ -164,6 +165,9 @@ from .thresholds import (
 from .vocabulary import Device, LibrarySystem, LicenceModel, MaterialType, check_isil
 
 __all__ = [
+    "Question",
+    "answer_question",
+    "ask_question",
     "KBART_COLUMNS",
     "UNLIMITED",
     "Entitlement",

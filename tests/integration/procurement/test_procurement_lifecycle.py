@@ -54,6 +54,25 @@ async def test_an_eu_class_tender_from_publication_to_signing(
     t = tender["id"]
     ok(await client.post(f"/tenders/{t}/open", headers=actors.procurement))
 
+    # A supplier's question, answered to every bidder before the deadline.
+    asked = ok(
+        await client.post(
+            f"/tenders/{t}/questions",
+            json={"asked_by": "Cheap Audio Oy", "question": "Is Quria integration required?"},
+            headers=actors.procurement,
+        ),
+        201,
+    )
+    ok(
+        await client.put(
+            f"/tenders/{t}/questions/{asked['id']}/answer",
+            json={"answer": "Koha is required; Quria is not."},
+            headers=actors.procurement,
+        )
+    )
+    public = ok(await client.get(f"/tenders/{t}/questions", headers=actors.library("FI-X")))
+    assert public[0]["answer"] and "asked_by" not in public[0]
+
     lacking = bid_body("Cheap Audio", 9_000_000, supported_library_systems=["aurora"])
     fair = bid_body("Storytel AB", 11_000_000)
     ids = [
@@ -114,6 +133,10 @@ async def test_an_eu_class_tender_from_publication_to_signing(
             today=day,
         )
 
+    # The standstill's end is announced once, naming the appeal that still blocks signing.
+    assert await commands.announce_ended_standstills(procurement.pool, ends) >= 1
+    assert await commands.announce_ended_standstills(procurement.pool, ends) == 0
+
     # After the standstill, the pending suspending appeal still blocks signing.
     with pytest.raises(domain.NotPermitted) as caught:
         await sign(ends)
@@ -136,15 +159,22 @@ async def test_an_eu_class_tender_from_publication_to_signing(
     assert record.agreement.annual_cost_cents == 11_000_000  # the awarded bid's price
     assert record.agreement.signed_on == ends
 
-    tender_events = await published(infra, t, wanted=5)
+    tender_events = await published(infra, t, wanted=7)
     names = [name for name, _ in tender_events]
     assert names == [
         "tender-opened",
+        "question-answered",
         "tender-awarded",
         "tender-awarded",
         "appeal-lodged",
+        "standstill-ended",
         "appeal-resolved",
     ]
+    answered = tender_events[1][1]
+    assert answered["answer"] == "Koha is required; Quria is not."
+    assert "Cheap Audio" not in str(answered)
+    assert tender_events[5][1]["suspending_appeals"] == 1
+    tender_events = [tender_events[0], *tender_events[2:5], tender_events[6]]
     opened, v2, v1 = (payload for _, payload in tender_events[:3])
     assert opened["threshold_class"] == "eu" and opened["tie_break"]
     assert v2["lots"][0]["bid_id"] == ids[1] and v2["standstill_ends_on"] == ends.isoformat()

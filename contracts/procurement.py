@@ -34,6 +34,13 @@ Procedure = Literal["open", "restricted", "negotiated", "national", "call-off"]
 ThresholdClass = Literal["below-national", "national", "eu"]
 
 
+class TenderDocument(Payload):
+    kind: Literal["invitation-to-tender", "contract-draft", "price-form"]
+    version: int = Field(ge=1)
+    sha256: str = Field(description="SHA-256 of the content, hex")
+    media_type: str
+
+
 class PurchasingBody(Payload):
     """The central purchasing body or procurement unit running the tender."""
 
@@ -125,6 +132,9 @@ class TenderOpened(Event):
     )
     purchasing_body: PurchasingBody | None = None
     tie_break: str | None = Field(None, description="The published rule for equal totals")
+    documents: list[TenderDocument] | None = Field(
+        None, description="The latest version of each procurement document, published"
+    )
 
 
 class TenderAwarded(Event):

@@ -1047,6 +1047,89 @@ async def get_award(tender_id: IdPath, request: Request, _: AnyCaller) -> AwardO
     return _award_out(record)
 
 
+# --- documents -------------------------------------------------------------------------------
+
+
+class DocumentOut(BaseModel):
+    tender_id: str
+    kind: domain.DocumentKind
+    version: int
+    sha256: str
+    media_type: str
+    size: int
+
+
+def _document_out(d: domain.Document) -> DocumentOut:
+    return DocumentOut(
+        tender_id=d.tender_id,
+        kind=d.kind,
+        version=d.version,
+        sha256=d.sha256,
+        media_type=d.media_type,
+        size=d.size,
+    )
+
+
+DOCUMENT_TYPES = ("application/pdf", "text/plain", "text/csv", "application/octet-stream")
+
+
+@router.put(
+    "/tenders/{tender_id}/documents/{kind}",
+    response_model=DocumentOut,
+    summary="Store a new version of a draft's document (by content hash)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                t: {"schema": {"type": "string", "format": "binary"}} for t in DOCUMENT_TYPES
+            },
+        }
+    },
+)
+async def put_document(
+    tender_id: IdPath, kind: domain.DocumentKind, request: Request, _: Procurement
+) -> DocumentOut:
+    await _tender(request, tender_id)
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in DOCUMENT_TYPES:
+        raise ApiError(415, f"send one of {', '.join(DOCUMENT_TYPES)}", field="body")
+    content = await request.body()
+
+    async def add() -> domain.Document:
+        return await commands.add_document(pool_of(request), tender_id, kind, content, media)
+
+    return _document_out(await _run(add()))
+
+
+@router.get(
+    "/tenders/{tender_id}/documents",
+    response_model=list[DocumentOut],
+    summary="Every version of the tender's documents",
+)
+async def list_documents(tender_id: IdPath, request: Request, _: AnyCaller) -> list[DocumentOut]:
+    await _tender(request, tender_id)
+    return [_document_out(d) for d in await store.documents_of(pool_of(request), tender_id)]
+
+
+@router.get(
+    "/tenders/{tender_id}/documents/{kind}/{version}",
+    response_class=Response,
+    summary="One version's content",
+)
+async def get_document(
+    tender_id: IdPath,
+    kind: domain.DocumentKind,
+    version: Annotated[int, Path(ge=1, le=10_000)],
+    request: Request,
+    _: AnyCaller,
+) -> Response:
+    found = await store.document_content(pool_of(request), tender_id, kind.value, version)
+    if found is None:
+        raise ApiError(404, f"no version {version} of {kind.value}", field="version")
+    media_type, content = found
+    return Response(content, media_type=media_type)
+
+
 # --- questions and answers -----------------------------------------------------------------
 
 

@@ -312,6 +312,15 @@ async def open_tender(pool: asyncpg.Pool, tender_id: str, now: dt.datetime) -> T
                 if opened.purchasing_body
                 else None,
                 tie_break=domain.TIE_BREAK_RULE,
+                documents=[
+                    events.TenderDocument(
+                        kind=d.kind.value,  # type: ignore[arg-type]
+                        version=d.version,
+                        sha256=d.sha256,
+                        media_type=d.media_type,
+                    )
+                    for d in domain.latest(await store.documents_of(conn, opened.id))
+                ],
             ),
             source=SOURCE,
         )
@@ -1177,3 +1186,21 @@ async def announce_ended_standstills(pool: asyncpg.Pool, today: dt.date) -> int:
         announced += len(due)
         if len(due) < BATCH:
             return announced
+
+
+# --- documents ------------------------------------------------------------------------------
+
+
+async def add_document(
+    pool: asyncpg.Pool, tender_id: str, kind: str, content: bytes, media_type: str
+) -> domain.Document:
+    """Store a new version of a draft's document; the same content again returns the
+    latest version unchanged."""
+    async with pool.acquire() as conn, conn.transaction():
+        tender = await _tender(conn, tender_id)
+        existing = await store.documents_of(conn, tender_id)
+        added = domain.add_version(tender, kind, content, media_type, existing)
+        if added is None:
+            return next(d for d in domain.latest(existing) if d.kind == kind)
+        await store.insert_document(conn, added, content)
+    return added

@@ -20,6 +20,8 @@ from services.procurement.domain import (
     CompatibilityResult,
     CostSharePolicy,
     Criteria,
+    Document,
+    DocumentKind,
     EndKind,
     Entitlement,
     ExtensionOptions,
@@ -1345,3 +1347,58 @@ async def mark_standstill_announced(conn: asyncpg.Connection, tender_id: str) ->
     await conn.execute(
         "UPDATE awards SET standstill_announced_at = now() WHERE tender_id = $1", tender_id
     )
+
+
+# --- documents ------------------------------------------------------------------------------
+
+
+def _document(row: asyncpg.Record) -> Document:
+    return Document(
+        row["tender_id"],
+        DocumentKind(row["kind"]),
+        row["version"],
+        row["sha256"],
+        row["media_type"],
+        row["size"],
+    )
+
+
+async def documents_of(conn: Conn, tender_id: str) -> list[Document]:
+    rows = await conn.fetch(
+        """
+        SELECT tender_id, kind, version, sha256, media_type, length(content) AS size
+        FROM tender_documents WHERE tender_id = $1 ORDER BY kind, version
+        """,
+        tender_id,
+    )
+    return [_document(r) for r in rows]
+
+
+async def insert_document(conn: asyncpg.Connection, document: Document, content: bytes) -> None:
+    await conn.execute(
+        """
+        INSERT INTO tender_documents (tender_id, kind, version, sha256, media_type, content)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        """,
+        document.tender_id,
+        document.kind.value,
+        document.version,
+        document.sha256,
+        document.media_type,
+        content,
+    )
+
+
+async def document_content(
+    conn: Conn, tender_id: str, kind: str, version: int
+) -> tuple[str, bytes] | None:
+    row = await conn.fetchrow(
+        """
+        SELECT media_type, content FROM tender_documents
+        WHERE tender_id = $1 AND kind = $2 AND version = $3
+        """,
+        tender_id,
+        kind,
+        version,
+    )
+    return (row["media_type"], bytes(row["content"])) if row else None

@@ -84,6 +84,7 @@ from .cost_shares import (
     neutralise,
     render_cost_shares_csv,
 )
+from .documents import Document, DocumentKind, add_version, latest
 from .entitlements import (
     KBART_COLUMNS,
     UNLIMITED,
@@ -165,6 +166,10 @@ from .thresholds import (
 from .vocabulary import Device, LibrarySystem, LicenceModel, MaterialType, check_isil
 
 __all__ = [
+    "Document",
+    "DocumentKind",
+    "add_version",
+    "latest",
     "Question",
     "answer_question",
     "ask_question",

@@ -8,6 +8,7 @@ Days pass in the commands' ``today`` argument, as the other tests let the deadli
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 import pytest
 
@@ -52,7 +53,25 @@ async def test_an_eu_class_tender_from_publication_to_signing(
     tender = ok(await client.post("/tenders", json=body, headers=actors.procurement), 201)
     assert tender["threshold_class"] == "eu" and tender["purchasing_body"]["name"] == "Hansel Oy"
     t = tender["id"]
+    for content in (b"Invitation, draft 1", b"Invitation, final"):
+        ok(
+            await client.put(
+                f"/tenders/{t}/documents/invitation-to-tender",
+                content=content,
+                headers={**actors.procurement, "content-type": "text/plain"},
+            )
+        )
     ok(await client.post(f"/tenders/{t}/open", headers=actors.procurement))
+    response = await client.put(
+        f"/tenders/{t}/documents/price-form",
+        content=b"late",
+        headers={**actors.procurement, "content-type": "text/csv"},
+    )
+    assert response.status_code == 409  # published conditions are frozen
+    final = await client.get(
+        f"/tenders/{t}/documents/invitation-to-tender/2", headers=actors.library("FI-X")
+    )
+    assert final.content == b"Invitation, final"
 
     # A supplier's question, answered to every bidder before the deadline.
     asked = ok(
@@ -177,6 +196,9 @@ async def test_an_eu_class_tender_from_publication_to_signing(
     tender_events = [tender_events[0], *tender_events[2:5], tender_events[6]]
     opened, v2, v1 = (payload for _, payload in tender_events[:3])
     assert opened["threshold_class"] == "eu" and opened["tie_break"]
+    [published_doc] = opened["documents"]
+    assert published_doc["version"] == 2
+    assert published_doc["sha256"] == hashlib.sha256(b"Invitation, final").hexdigest()
     assert v2["lots"][0]["bid_id"] == ids[1] and v2["standstill_ends_on"] == ends.isoformat()
     assert v2["rejected"][0]["bid_id"] == ids[0] and "aurora" not in v2["rejected"][0]["ground"]
     assert v1["bid_id"] == ids[1] and v1["overridden"] is False

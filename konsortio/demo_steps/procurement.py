@@ -1,7 +1,13 @@
-"""Demo steps for procurement: a need with interest, a tender with two bids and their
-compatibility tests, quality scores, the award, the framework agreement, three libraries
-opting in and their cost shares; and, once a library has left the consortium, its leaving
-the agreement too.
+"""Demo steps for procurement: a need with interest, a tender with three bids and their
+compatibility tests, quality scores, the procurement decision (one bid rejected for a
+missing minimum requirement), the framework agreement at the awarded price, three
+libraries opting in and their cost shares; and, once a library has left the consortium,
+its leaving the agreement too.
+
+The demo's tender is a one-year pilot with one extension option, estimated below the
+national threshold (60 000 €, Act 1397/2016 section 25), so no standstill applies and the
+agreement can be signed right after the decision. A tender at or above the threshold would
+wait 14 days after the decision is served before signing.
 
 Facts for the catalogue and outreach steps: ``need_id``, ``tender_id``, ``agreement_id``,
 ``agreement_title``, ``supplier``, ``product``, ``participants`` (ISILs).
@@ -19,14 +25,15 @@ from konsortio.demo import DemoContext, Scenario
 #: Bids are accepted strictly before the deadline and evaluated only after it, so the demo
 #: sets one a few seconds ahead and waits it out.
 DEADLINE_AHEAD = dt.timedelta(seconds=3)
-ANNUAL_COST_CENTS = 12_000_000  # 120 000 € a year
+#: One year plus one one-year extension, VAT excluded: below the national threshold.
+ESTIMATED_VALUE_CENTS = 5_500_000  # 55 000 €
 
 BIDS = (
     {
         "supplier": {"name": "Storytel AB", "country": "SE"},
         "product": "Storytel Library",
         "price_model": "annual-fee",
-        "price_cents": 11_500_000,
+        "price_cents": 2_650_000,
         "supported_devices": ["ios", "android", "web"],
         "supported_library_systems": ["koha", "quria", "aurora"],
         "terms": {
@@ -39,10 +46,27 @@ BIDS = (
         },
     },
     {
+        "supplier": {"name": "BookBeat AB", "country": "SE"},
+        "product": "BookBeat for Libraries",
+        "price_model": "annual-fee",
+        "price_cents": 2_490_000,
+        "supported_devices": ["ios", "android", "web"],
+        "supported_library_systems": ["koha", "quria"],
+        "terms": {
+            "concurrent_users": 1,
+            "loan_period_days": 14,
+            "drm": "proprietary",
+            "remote_access": "permitted",
+            "annual_opt_out": "permitted",
+        },
+    },
+    {
+        # The cheapest, but without the Quria integration the need requires: rejected on
+        # the minimum requirements and never scored.
         "supplier": {"name": "Ellibs Oy", "country": "FI"},
         "product": "Ellibs E-audiobooks",
         "price_model": "annual-fee",
-        "price_cents": 10_900_000,
+        "price_cents": 2_300_000,
         "supported_devices": ["ios", "android", "web"],
         "supported_library_systems": ["koha", "aurora"],
         "terms": {
@@ -68,10 +92,20 @@ TESTS = (
         ("android", True, ""),
         ("web", False, "player stalls in Safari"),
         ("koha", True, "SIP2 patron login"),
-        ("quria", False, "no patron authentication module"),
+        ("quria", True, "single sign-on from the library web site"),
+    ),
+    (
+        ("ios", True, ""),
+        ("android", True, ""),
+        ("web", True, ""),
+        ("koha", True, "SIP2 patron login"),
     ),
 )
-QUALITY = ((85, "wide Finnish and Swedish catalogue"), (70, "smaller Swedish catalogue"))
+QUALITY = (
+    (85, "wide Finnish and Swedish catalogue"),
+    (60, "smaller Finnish catalogue"),
+    (70, "Finnish catalogue, no Swedish titles"),
+)
 
 
 async def propose_need_and_register_interest(s: Scenario, ctx: DemoContext) -> None:
@@ -144,10 +178,14 @@ async def run_tender(s: Scenario, ctx: DemoContext) -> None:
                 "deadline": deadline.isoformat(),
                 "criteria": {"price": 50, "quality": 30, "compatibility": 20},
                 "price_model": "annual-fee",
+                "procedure": "open",
+                "estimated_value_cents": ESTIMATED_VALUE_CENTS,
+                "purchasing_body": {"name": "Helsingin kaupunki", "business_id": "0201256-6"},
             },
         )
     ).json()
     t = f"{procurement}/tenders/{tender['id']}"
+    s.say(f"threshold class: {tender['threshold_class']} (estimated 55 000 €, VAT excluded)")
     ctx.facts["tender_id"] = tender["id"]
     await s.call("POST", f"{t}/open", officer)
 
@@ -158,7 +196,7 @@ async def run_tender(s: Scenario, ctx: DemoContext) -> None:
     await s.expect("the tender is open for bids (tender-opened)", opened)
 
     bids = [(await s.call("POST", f"{t}/bids", officer, json=bid)).json() for bid in BIDS]
-    s.say(f"two bids recorded: {', '.join(b['supplier']['name'] for b in bids)}")
+    s.say(f"three bids recorded: {', '.join(b['supplier']['name'] for b in bids)}")
 
     # Evaluation opens the bids, which is allowed only once the deadline has passed.
     await asyncio.sleep(max(0.0, (deadline - dt.datetime.now(dt.UTC)).total_seconds()) + 0.2)
@@ -183,16 +221,29 @@ async def run_tender(s: Scenario, ctx: DemoContext) -> None:
         ranking = [(i["supplier"], i["total"]) for i in body["items"]]
         return len(ranking) == 2 and {"ranking": ranking}
 
-    await s.expect("scores computed from price, quality and compatibility tests", scored)
+    await s.expect("conforming bids scored on price, quality and the tender's test matrix", scored)
     award = (await s.call("POST", f"{t}/award", officer, json={})).json()
     winner = next(b for b in bids if b["id"] == award["bid_id"])
-    ctx.facts.update(supplier=winner["supplier"]["name"], product=winner["product"])
+    ctx.facts.update(
+        supplier=winner["supplier"]["name"],
+        product=winner["product"],
+        annual_cost_cents=winner["price_cents"],
+    )
+    for rejection in award["rejections"]:
+        rejected = next(b for b in bids if b["id"] == rejection["bid_id"])
+        s.say(f"rejected: {rejected['supplier']['name']}: {rejection['ground']}")
 
     async def awarded() -> Any:
         body = (await s.call("GET", t, ctx.token())).json()
-        return body["state"] == "awarded" and {"awarded_to": winner["supplier"]["name"]}
+        return body["state"] == "awarded" and {
+            "awarded_to": winner["supplier"]["name"],
+            "standstill_ends_on": award["standstill_ends_on"],
+        }
 
-    await s.expect("the tender is awarded to the top score (tender-awarded)", awarded)
+    await s.expect(
+        "the decision follows the published criteria and is served (tender-awarded v2)",
+        awarded,
+    )
 
 
 async def sign_and_opt_in(s: Scenario, ctx: DemoContext) -> None:
@@ -209,8 +260,7 @@ async def sign_and_opt_in(s: Scenario, ctx: DemoContext) -> None:
                 "tender_id": ctx.facts["tender_id"],
                 "title": title,
                 "first_period": {"start": ctx.today.isoformat(), "end": end.isoformat()},
-                "extension_options": {"count": 2, "months": 12},
-                "annual_cost_cents": ANNUAL_COST_CENTS,
+                "extension_options": {"count": 1, "months": 12},
                 "cost_share": {"model": "per-capita"},
             },
         )
@@ -220,13 +270,21 @@ async def sign_and_opt_in(s: Scenario, ctx: DemoContext) -> None:
 
     async def signed() -> Any:
         body = (await s.call("GET", a, ctx.token())).json()
-        return body["in_force"] and {
-            "agreement": body["id"],
-            "supplier": body["supplier"]["name"],
-            "terms": sorted(body["licence_terms"]),
-        }
+        return (
+            body["in_force"]
+            and body["annual_cost_cents"] == ctx.facts["annual_cost_cents"]
+            and {
+                "agreement": body["id"],
+                "supplier": body["supplier"]["name"],
+                "annual_cost_cents": body["annual_cost_cents"],
+                "terms": sorted(body["licence_terms"]),
+            }
+        )
 
-    await s.expect("the framework agreement is signed and in force (agreement-signed)", signed)
+    await s.expect(
+        "the agreement is signed at the awarded bid's price and in force (agreement-signed)",
+        signed,
+    )
 
     isils = [lib["isil"] for lib in ctx.libraries]
     for isil in isils:
@@ -241,7 +299,10 @@ async def sign_and_opt_in(s: Scenario, ctx: DemoContext) -> None:
 
     async def shares_add_up() -> Any:
         table = (await s.call("GET", f"{a}/cost-shares", ctx.token())).json()
-        ok = table["participants"] == len(isils) and table["total_cents"] == ANNUAL_COST_CENTS
+        ok = (
+            table["participants"] == len(isils)
+            and table["total_cents"] == ctx.facts["annual_cost_cents"]
+        )
         return ok and table
 
     table = await _expect_shares(
@@ -264,7 +325,7 @@ async def leave_with_the_consortium(s: Scenario, ctx: DemoContext) -> None:
     async def left() -> Any:
         table = (await s.call("GET", f"{a}/cost-shares", ctx.token())).json()
         isils = {row["isil"] for row in table["items"]}
-        ok = isils == staying and table["total_cents"] == ANNUAL_COST_CENTS
+        ok = isils == staying and table["total_cents"] == ctx.facts["annual_cost_cents"]
         return ok and table
 
     table = await _expect_shares(

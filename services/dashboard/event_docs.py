@@ -123,6 +123,32 @@ MEANING_FI: dict[str, str] = {
     "fi.konsortio.usage.invoice-discrepancy-found.v1": (
         "Lainakohtainen lasku poikkeaa lainamäärän ja sopimushinnan tulosta yli sallitun."
     ),
+    "fi.konsortio.procurement.tender-awarded.v2": (
+        "Hankintapäätös tehtiin ja annettiin tiedoksi tarjoajille: valitut tarjoukset osittain,"
+        " hylätyt perusteineen ja odotusajan päättyminen."
+    ),
+    "fi.konsortio.procurement.appeal-lodged.v1": (
+        "Tarjoaja valitti hankintapäätöksestä markkinaoikeuteen."
+    ),
+    "fi.konsortio.procurement.appeal-resolved.v1": (
+        "Markkinaoikeus ratkaisi valituksen, tai se peruttiin."
+    ),
+    "fi.konsortio.procurement.question-answered.v1": (
+        "Tarjoajan kysymykseen vastattiin; kysymys ja vastaus julkaistiin kaikille tarjoajille."
+    ),
+    "fi.konsortio.procurement.standstill-ended.v1": (
+        "Hankintapäätöksen odotusaika päättyi: sopimuksen voi allekirjoittaa, ellei valitus estä."
+    ),
+    "fi.konsortio.procurement.invoice-lines-issued.v1": (
+        "Sopimuksen laskutuskausi suljettiin: laskurivit maksaville organisaatioille"
+        " osallistumispäivien mukaan."
+    ),
+    "fi.konsortio.procurement.cancellation-deadline-approaching.v1": (
+        "Sopimuksen irtisanomisen määräpäivään on 60, 30 tai 7 päivää."
+    ),
+    "fi.konsortio.procurement.entitlements-changed.v1": (
+        "Kirjaston tai kimpan nimekekohtaiset käyttöoikeudet lisättiin tai päättyivät."
+    ),
     "fi.konsortio.procurement.need-proposed.v1": "Kirjasto ehdotti uutta hankintatarvetta.",
     "fi.konsortio.procurement.interest-registered.v1": (
         "Kirjasto ilmoitti kiinnostuksensa hankintatarpeeseen."

@@ -304,6 +304,41 @@ EVENT_NAMES: dict[str, dict[Lang, str]] = {
         "en": "Member details changed",
     },
     "member-left": {"fi": "Jäsen erosi", "sv": "Medlem utträdde", "en": "Member left"},
+    "appeal-lodged": {
+        "fi": "Valitus markkinaoikeuteen",
+        "sv": "Besvär till marknadsdomstolen",
+        "en": "Appeal lodged",
+    },
+    "appeal-resolved": {
+        "fi": "Valitus ratkaistu",
+        "sv": "Besvär avgjort",
+        "en": "Appeal resolved",
+    },
+    "question-answered": {
+        "fi": "Tarjoajan kysymykseen vastattu",
+        "sv": "Anbudsgivarens fråga besvarad",
+        "en": "Question answered",
+    },
+    "standstill-ended": {
+        "fi": "Odotusaika päättyi",
+        "sv": "Väntetiden löpte ut",
+        "en": "Standstill ended",
+    },
+    "invoice-lines-issued": {
+        "fi": "Laskurivit muodostettu",
+        "sv": "Fakturarader utfärdade",
+        "en": "Invoice lines issued",
+    },
+    "cancellation-deadline-approaching": {
+        "fi": "Irtisanomisen määräpäivä lähestyy",
+        "sv": "Uppsägningsdagen närmar sig",
+        "en": "Cancellation deadline approaching",
+    },
+    "entitlements-changed": {
+        "fi": "Käyttöoikeudet muuttuivat",
+        "sv": "Rättigheter ändrades",
+        "en": "Entitlements changed",
+    },
     "usage-reported": {
         "fi": "Käyttötilasto kirjattu",
         "sv": "Användningsstatistik registrerad",

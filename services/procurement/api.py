@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from kit.app import pool_of
 from kit.auth import Caller, Role, current_caller, ensure_acts_for, require_role
@@ -341,15 +341,44 @@ class CriteriaIn(BaseModel):
         return domain.Criteria(self.price, self.quality, self.compatibility)
 
 
+Target = Annotated[Text, Field(max_length=20, description="A device or library system")]
+
+
+class PurchasingBodyIn(BaseModel):
+    name: Annotated[Text, Field(min_length=1, max_length=500)] = Field(examples=["Hansel Oy"])
+    business_id: Annotated[Text | None, Field(min_length=1, max_length=20)] = Field(
+        None, examples=["0988084-1"]
+    )
+
+    def to_domain(self) -> domain.PurchasingBody:
+        return domain.PurchasingBody(self.name, self.business_id)
+
+
 class TenderIn(BaseModel):
     title: Annotated[Text, Field(min_length=1, max_length=500)]
     kl_reference: Annotated[Text, Field(min_length=1, max_length=100)] = Field(
-        description="KL-Kuntahankinnat reference", examples=["KL-2027-014"]
+        description="The purchasing body's reference of the procurement",
+        examples=["KL-2027-014"],
     )
     need_ids: list[Annotated[Text, Field(max_length=100)]] = Field(min_length=1, max_length=50)
     deadline: Moment = Field(description="Bids are accepted strictly before this")
     criteria: CriteriaIn
     price_model: LicenceModel = Field(description="The model every bid must price")
+    procedure: domain.Procedure = Field(domain.Procedure.OPEN, description="Procedure of the Act")
+    estimated_value_cents: int = Field(
+        ge=0,
+        le=MAX_CENTS,
+        description="Estimated total value, extension options included, VAT excluded; the "
+        "threshold class follows from it and the table in force today",
+    )
+    purchasing_body: PurchasingBodyIn | None = Field(
+        None, description="The central purchasing body or unit running the tender"
+    )
+    optional_targets: list[Target] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Devices and library systems tested although no need requires them",
+    )
 
 
 class TenderPatch(BaseModel):
@@ -363,6 +392,10 @@ class TenderPatch(BaseModel):
     deadline: Moment | None = None
     criteria: CriteriaIn | None = None
     price_model: LicenceModel | None = None
+    procedure: domain.Procedure | None = None
+    estimated_value_cents: int | None = Field(None, ge=0, le=MAX_CENTS)
+    purchasing_body: PurchasingBodyIn | None = None
+    optional_targets: list[Target] | None = Field(None, max_length=20)
 
 
 class CancelIn(BaseModel):
@@ -381,6 +414,12 @@ class TenderOut(BaseModel):
     accepts_bids: bool
     cancellation_reason: str | None
     awarded_bid_id: str | None
+    procedure: domain.Procedure
+    estimated_value_cents: int
+    threshold_class: domain.ThresholdClass
+    purchasing_body: dict[str, str | None] | None
+    optional_targets: list[str]
+    tie_break: str = Field(description="The published rule for equal totals")
 
 
 class TenderPage(Page):
@@ -400,6 +439,17 @@ def _tender_out(tender: domain.Tender) -> TenderOut:
         accepts_bids=domain.accepts_bids(tender, now()),
         cancellation_reason=tender.cancellation_reason,
         awarded_bid_id=tender.awarded_bid_id,
+        procedure=tender.procedure,
+        estimated_value_cents=tender.estimated_value_cents,
+        threshold_class=tender.threshold_class,
+        purchasing_body={
+            "name": tender.purchasing_body.name,
+            "business_id": tender.purchasing_body.business_id,
+        }
+        if tender.purchasing_body
+        else None,
+        optional_targets=sorted(t.value for t in tender.optional_targets),
+        tie_break=domain.TIE_BREAK_RULE,
     )
 
 
@@ -421,6 +471,11 @@ async def create_tender(body: TenderIn, request: Request, _: Procurement) -> Ten
             deadline=body.deadline,
             criteria=body.criteria.to_domain(),
             price_model=body.price_model,
+            today=today(),
+            procedure=body.procedure,
+            estimated_value_cents=body.estimated_value_cents,
+            purchasing_body=body.purchasing_body.to_domain() if body.purchasing_body else None,
+            optional_targets=body.optional_targets,
         )
 
     return _tender_out(await _run(create()))
@@ -465,13 +520,17 @@ async def revise_tender(
             value = None  # built inside _run, so bad weights are a 422 too
         elif name == "need_ids":
             value = tuple(value)
+        elif name == "purchasing_body":
+            value = domain.PurchasingBody(value.name, value.business_id)
+        elif name == "optional_targets":
+            value = frozenset(value)
         changes[name] = value
 
     async def revise() -> domain.Tender:
         if "criteria" in changes:
             assert body.criteria is not None
             changes["criteria"] = body.criteria.to_domain()
-        return await commands.revise_tender(pool_of(request), tender_id, **changes)
+        return await commands.revise_tender(pool_of(request), tender_id, today(), **changes)
 
     return _tender_out(await _run(revise()))
 
@@ -804,15 +863,32 @@ class ScoreOut(BaseModel):
     quality_missing: bool
 
 
-class AwardOut(BaseModel):
-    tender_id: str
+class RejectionOut(BaseModel):
     bid_id: str
-    recommended_bid_id: str
-    overridden: bool
-    justification: str | None
-    awarded_at: dt.datetime
+    kind: domain.RejectionKind
+    ground: str
+    automatic: bool = Field(description="Found by the minimum-requirement check")
+
+
+class AwardOut(BaseModel):
+    """The procurement decision."""
+
+    tender_id: str
+    lot_id: str
+    bid_id: str
+    recommended_bid_id: str = Field(description="Always the chosen bid: no override exists")
+    overridden: bool = Field(description="Always false; kept for older readers")
+    justification: str | None = Field(description="Always null; kept for older readers")
+    awarded_at: dt.datetime = Field(description="When the decision was made")
     awarded_by: str
-    scores: list[dict[str, Any]] = Field(description="The ranking the award was decided on")
+    served_at: dt.datetime | None = Field(description="When it was served to every bidder")
+    standstill_ends_on: dt.date | None = Field(
+        description="First day the agreement may be signed; null: no standstill applies"
+    )
+    rejections: list[RejectionOut]
+    scores: list[dict[str, Any]] = Field(
+        description="The ranking of the conforming bids the decision was made on"
+    )
 
 
 class ScoresOut(BaseModel):
@@ -828,12 +904,19 @@ def _award_out(record: store.AwardRecord) -> AwardOut:
     award = record.award
     return AwardOut(
         tender_id=award.tender_id,
+        lot_id=award.lot_id,
         bid_id=award.bid_id,
         recommended_bid_id=award.recommended_bid_id,
         overridden=award.overridden,
         justification=award.justification,
         awarded_at=award.awarded_at,
         awarded_by=record.awarded_by,
+        served_at=award.served_at,
+        standstill_ends_on=award.standstill_ends_on,
+        rejections=[
+            RejectionOut(bid_id=r.bid_id, kind=r.kind, ground=r.ground, automatic=r.automatic)
+            for r in award.rejections
+        ],
         scores=record.scores,
     )
 
@@ -873,24 +956,69 @@ async def scores(tender_id: IdPath, request: Request, _: Evaluator) -> ScoresOut
 async def _score(
     tender: domain.Tender, bids: list[domain.Bid], pool: Any
 ) -> tuple[domain.BidScore, ...]:
+    """The ranking of the bids that are not rejected, against the tender's test matrix."""
+    needs = await store.needs_by_ids(pool, tender.need_ids)
+    rejected = {r.bid_id for r in await store.rejections_of(pool, tender.id)}
+    rejected |= {r.bid_id for r in domain.minimum_requirement_rejections(bids, needs)}
     results = [r.result for r in await store.compatibility_results(pool, tender.id)]
     quality = await store.quality_scores(pool, tender.id)
-    return domain.score_bids(tender.criteria, bids, results, quality)
+    return domain.score_bids(
+        tender.criteria,
+        [b for b in bids if b.id not in rejected],
+        results,
+        quality,
+        test_matrix=domain.compatibility_matrix(tender, needs),
+    )
 
 
 class AwardIn(BaseModel):
-    bid_id: Annotated[Text | None, Field(max_length=100)] = Field(
-        None, description="Default: the top-ranked bid. Another bid needs a justification."
+    """The decision follows the published criteria: there is no bid to choose."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    served_at: Moment | None = Field(
+        None,
+        description="When the decision was served to every bidder; default now. May lie in "
+        "the past (a decision served earlier, recorded now), never in the future.",
     )
-    justification: Annotated[Text | None, Field(max_length=10_000)] = Field(
-        None, description="Written justification, required exactly when overriding the ranking"
+
+
+class RejectionIn(BaseModel):
+    bid_id: Annotated[Text, Field(min_length=1, max_length=100)]
+    kind: domain.RejectionKind = Field(
+        description="rejected: the bid does not meet the requirements; excluded: a ground "
+        "for excluding the tenderer (Act 1397/2016 sections 80-81)"
     )
+    ground: Annotated[Text, Field(min_length=1, max_length=10_000)]
+
+
+@router.post(
+    "/tenders/{tender_id}/rejections",
+    status_code=201,
+    response_model=RejectionOut,
+    summary="Reject a bid or exclude a tenderer, with the ground, before the decision",
+)
+async def reject_bid(
+    tender_id: IdPath, body: RejectionIn, request: Request, caller: Procurement
+) -> RejectionOut:
+    await _tender(request, tender_id)
+
+    async def reject() -> domain.Rejection:
+        return await commands.reject_bid(
+            pool_of(request),
+            tender_id,
+            domain.Rejection(body.bid_id, body.kind, body.ground),
+            caller.subject,
+        )
+
+    r = await _run(reject())
+    return RejectionOut(bid_id=r.bid_id, kind=r.kind, ground=r.ground, automatic=False)
 
 
 @router.post(
     "/tenders/{tender_id}/award",
     response_model=AwardOut,
-    summary="Award to the top score, or override with a written justification (tender-awarded)",
+    summary="Make the procurement decision on the published criteria (tender-awarded v2)",
 )
 async def award(
     tender_id: IdPath, body: AwardIn, request: Request, caller: Procurement
@@ -900,10 +1028,9 @@ async def award(
         commands.award_tender(
             pool_of(request),
             tender_id,
-            chosen_bid_id=body.bid_id,
-            justification=body.justification,
             now=now(),
             awarded_by=caller.subject,
+            served_at=body.served_at,
         )
     )
     record = await store.get_award(pool_of(request), tender_id)
@@ -918,6 +1045,266 @@ async def get_award(tender_id: IdPath, request: Request, _: AnyCaller) -> AwardO
     if record is None:
         raise ApiError(404, f"tender {tender_id} has not been awarded", field="tender_id")
     return _award_out(record)
+
+
+# --- documents -------------------------------------------------------------------------------
+
+
+class DocumentOut(BaseModel):
+    tender_id: str
+    kind: domain.DocumentKind
+    version: int
+    sha256: str
+    media_type: str
+    size: int
+
+
+def _document_out(d: domain.Document) -> DocumentOut:
+    return DocumentOut(
+        tender_id=d.tender_id,
+        kind=d.kind,
+        version=d.version,
+        sha256=d.sha256,
+        media_type=d.media_type,
+        size=d.size,
+    )
+
+
+DOCUMENT_TYPES = ("application/pdf", "text/plain", "text/csv", "application/octet-stream")
+
+
+@router.put(
+    "/tenders/{tender_id}/documents/{kind}",
+    response_model=DocumentOut,
+    summary="Store a new version of a draft's document (by content hash)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                t: {"schema": {"type": "string", "format": "binary"}} for t in DOCUMENT_TYPES
+            },
+        }
+    },
+)
+async def put_document(
+    tender_id: IdPath, kind: domain.DocumentKind, request: Request, _: Procurement
+) -> DocumentOut:
+    await _tender(request, tender_id)
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in DOCUMENT_TYPES:
+        raise ApiError(415, f"send one of {', '.join(DOCUMENT_TYPES)}", field="body")
+    content = await request.body()
+
+    async def add() -> domain.Document:
+        return await commands.add_document(pool_of(request), tender_id, kind, content, media)
+
+    return _document_out(await _run(add()))
+
+
+@router.get(
+    "/tenders/{tender_id}/documents",
+    response_model=list[DocumentOut],
+    summary="Every version of the tender's documents",
+)
+async def list_documents(tender_id: IdPath, request: Request, _: AnyCaller) -> list[DocumentOut]:
+    await _tender(request, tender_id)
+    return [_document_out(d) for d in await store.documents_of(pool_of(request), tender_id)]
+
+
+@router.get(
+    "/tenders/{tender_id}/documents/{kind}/{version}",
+    response_class=Response,
+    summary="One version's content",
+)
+async def get_document(
+    tender_id: IdPath,
+    kind: domain.DocumentKind,
+    version: Annotated[int, Path(ge=1, le=10_000)],
+    request: Request,
+    _: AnyCaller,
+) -> Response:
+    found = await store.document_content(pool_of(request), tender_id, kind.value, version)
+    if found is None:
+        raise ApiError(404, f"no version {version} of {kind.value}", field="version")
+    media_type, content = found
+    return Response(content, media_type=media_type)
+
+
+# --- questions and answers -----------------------------------------------------------------
+
+
+class QuestionIn(BaseModel):
+    asked_by: Annotated[Text, Field(min_length=1, max_length=500)] = Field(
+        description="The supplier asking; kept on record, never published"
+    )
+    question: Annotated[Text, Field(min_length=1, max_length=10_000)]
+
+
+class AnswerIn(BaseModel):
+    answer: Annotated[Text, Field(min_length=1, max_length=20_000)]
+
+
+class QuestionOut(BaseModel):
+    id: str
+    tender_id: str
+    question: str
+    asked_at: dt.datetime
+    answer: str | None
+    answered_at: dt.datetime | None
+
+
+def _question_out(q: domain.Question) -> QuestionOut:
+    return QuestionOut(
+        id=q.id,
+        tender_id=q.tender_id,
+        question=q.text,
+        asked_at=q.asked_at,
+        answer=q.answer,
+        answered_at=q.answered_at,
+    )
+
+
+@router.post(
+    "/tenders/{tender_id}/questions",
+    status_code=201,
+    response_model=QuestionOut,
+    summary="Record a supplier's question, before the deadline",
+)
+async def ask_question(
+    tender_id: IdPath, body: QuestionIn, request: Request, _: Procurement
+) -> QuestionOut:
+    await _tender(request, tender_id)
+
+    async def ask() -> domain.Question:
+        return await commands.ask_question(
+            pool_of(request), tender_id, body.asked_by, body.question, now()
+        )
+
+    return _question_out(await _run(ask()))
+
+
+@router.put(
+    "/tenders/{tender_id}/questions/{question_id}/answer",
+    response_model=QuestionOut,
+    summary="Answer a question; published to every bidder (question-answered)",
+)
+async def answer_question(
+    tender_id: IdPath, question_id: IdPath, body: AnswerIn, request: Request, _: Procurement
+) -> QuestionOut:
+    await _tender(request, tender_id)
+
+    async def answer() -> domain.Question:
+        return await commands.answer_question(
+            pool_of(request), tender_id, question_id, body.answer, now()
+        )
+
+    return _question_out(await _run(answer()))
+
+
+@router.get(
+    "/tenders/{tender_id}/questions",
+    response_model=list[QuestionOut],
+    summary="Questions and answers, without who asked",
+)
+async def list_questions(tender_id: IdPath, request: Request, _: AnyCaller) -> list[QuestionOut]:
+    await _tender(request, tender_id)
+    return [_question_out(q) for q in await store.questions_of(pool_of(request), tender_id)]
+
+
+# --- appeals -------------------------------------------------------------------------------
+
+
+class AppealIn(BaseModel):
+    case_number: Annotated[Text, Field(min_length=1, max_length=100)] = Field(
+        description="The Market Court's case number", examples=["MAO:123/2027"]
+    )
+    lodged_on: Day
+    suspends: bool = Field(description="The decision may not be carried out meanwhile")
+
+
+class AppealResolutionIn(BaseModel):
+    case_number: Annotated[Text, Field(min_length=1, max_length=100)] = Field(
+        description="The Market Court's case number (it may hold a slash, so not in the path)"
+    )
+    outcome: Literal["dismissed", "upheld", "withdrawn"]
+    resolved_on: Day
+    note: Annotated[Text, Field(max_length=10_000)] = ""
+
+
+class AppealOut(BaseModel):
+    tender_id: str
+    case_number: str
+    lodged_on: dt.date
+    suspends: bool
+    status: domain.AppealStatus
+    resolved_on: dt.date | None
+    note: str
+    blocks_signing: bool
+
+
+def _appeal_out(appeal: domain.Appeal) -> AppealOut:
+    return AppealOut(
+        tender_id=appeal.tender_id,
+        case_number=appeal.case_number,
+        lodged_on=appeal.lodged_on,
+        suspends=appeal.suspends,
+        status=appeal.status,
+        resolved_on=appeal.resolved_on,
+        note=appeal.note,
+        blocks_signing=appeal.blocks_signing,
+    )
+
+
+@router.post(
+    "/tenders/{tender_id}/appeals",
+    status_code=201,
+    response_model=AppealOut,
+    summary="Record an appeal to the Market Court against the decision (appeal-lodged)",
+)
+async def lodge_appeal(
+    tender_id: IdPath, body: AppealIn, request: Request, _: Coordinator
+) -> AppealOut:
+    await _tender(request, tender_id)
+
+    async def lodge() -> domain.Appeal:
+        return await commands.lodge_appeal(
+            pool_of(request),
+            domain.Appeal(tender_id, body.case_number, body.lodged_on, body.suspends),
+        )
+
+    return _appeal_out(await _run(lodge()))
+
+
+@router.post(
+    "/tenders/{tender_id}/appeals/resolutions",
+    response_model=AppealOut,
+    summary="Record the Market Court's resolution of an appeal (appeal-resolved)",
+)
+async def resolve_appeal(
+    tender_id: IdPath,
+    body: AppealResolutionIn,
+    request: Request,
+    _: Coordinator,
+) -> AppealOut:
+    await _tender(request, tender_id)
+
+    async def resolve() -> domain.Appeal:
+        return await commands.resolve_appeal(
+            pool_of(request),
+            tender_id,
+            body.case_number,
+            body.outcome,
+            body.resolved_on,
+            body.note,
+        )
+
+    return _appeal_out(await _run(resolve()))
+
+
+@router.get("/tenders/{tender_id}/appeals", response_model=list[AppealOut], summary="Appeals")
+async def list_appeals(tender_id: IdPath, request: Request, _: AnyCaller) -> list[AppealOut]:
+    await _tender(request, tender_id)
+    return [_appeal_out(a) for a in await store.appeals_of(pool_of(request), tender_id)]
 
 
 # --- agreements -----------------------------------------------------------------------------
@@ -938,8 +1325,12 @@ class PeriodIn(BaseModel):
 
 
 class ExtensionIn(BaseModel):
-    count: int = Field(0, ge=0, le=20, description="How many renewals are possible")
-    months: int = Field(12, ge=1, le=120, description="Length of each renewal")
+    count: int = Field(
+        0, ge=0, le=domain.MAX_EXTENSION_OPTIONS, description="How many renewals are possible"
+    )
+    months: int = Field(
+        12, ge=1, le=domain.MAX_EXTENSION_MONTHS, description="Length of each renewal"
+    )
 
 
 class CostShareIn(BaseModel):
@@ -954,9 +1345,25 @@ class AgreementIn(BaseModel):
     )
     first_period: PeriodIn
     extension_options: ExtensionIn = Field(default_factory=ExtensionIn)
-    annual_cost_cents: int = Field(ge=0, le=MAX_CENTS)
+    annual_cost_cents: int | None = Field(
+        None,
+        ge=0,
+        le=MAX_CENTS,
+        description="Default: the awarded bid's annual fee; another amount needs "
+        "price_amendment. Required (the budgeted spend) for per-loan and per-title prices.",
+    )
+    price_amendment: Annotated[Text | None, Field(min_length=1, max_length=10_000)] = Field(
+        None, description="Why the annual cost differs from the awarded bid's price"
+    )
+    framework_justification: Annotated[Text | None, Field(min_length=1, max_length=10_000)] = Field(
+        None, description="Why the framework runs longer than its class allows"
+    )
     cost_share: CostShareIn
-    signed_on: Day | None = Field(None, description="Default: today")
+    signed_on: Day | None = Field(
+        None,
+        description="Default: today; never before the decision, the standstill's end, "
+        "nor after today",
+    )
 
 
 class RenewalIn(BaseModel):
@@ -996,6 +1403,8 @@ class AgreementOut(BaseModel):
     periods: list[PeriodOut]
     extension_options: dict[str, int]
     annual_cost_cents: int
+    price_amendment: str | None = Field(description="Why the cost differs from the bid")
+    framework_justification: str | None
     cost_share: dict[str, Any]
     signed_on: dt.date
     state: str
@@ -1037,6 +1446,8 @@ async def _agreement_out(request: Request, record: store.AgreementRecord) -> Agr
             "renewals_left": agreement.renewals_left,
         },
         annual_cost_cents=agreement.annual_cost_cents,
+        price_amendment=agreement.price_amendment,
+        framework_justification=agreement.framework_justification,
         cost_share={
             "model": agreement.cost_share.model.value,
             "base_fee_cents": agreement.cost_share.base_fee_cents,
@@ -1086,6 +1497,9 @@ async def sign_agreement(body: AgreementIn, request: Request, _: Coordinator) ->
                 body.cost_share.model, body.cost_share.base_fee_cents
             ),
             signed_on=body.signed_on or today(),
+            today=today(),
+            price_amendment=body.price_amendment,
+            framework_justification=body.framework_justification,
         )
 
     return await _agreement_out(request, await _run(sign()))
@@ -1447,6 +1861,244 @@ async def cost_shares_csv(
                 f'attachment; filename="cost-shares-{record.agreement.id}-{day}.csv"'
             )
         },
+    )
+
+
+# --- billing periods and invoice lines ------------------------------------------------------
+
+
+class BillingPeriodIn(BaseModel):
+    start: Day
+    end: Day = Field(description="Last day billed; the period must have ended")
+
+
+class InvoiceLineOut(BaseModel):
+    payer: dict[str, str | None] = Field(
+        description="The paying organisation (business ID, e-invoice address), else the library"
+    )
+    isil: str
+    description: str
+    days: int
+    amount_cents: int
+    amount_eur: str
+
+
+class BillingPeriodOut(BaseModel):
+    agreement_id: str
+    start: dt.date
+    end: dt.date
+    days: int
+    cost_cents: int = Field(description="Annual cost × days / days of the year; lines sum to it")
+    lines: list[InvoiceLineOut]
+    closed_by: str
+    closed_at: dt.datetime
+
+
+def _billing_out(record: store.BillingRecord) -> BillingPeriodOut:
+    return BillingPeriodOut(
+        agreement_id=record.agreement_id,
+        start=record.period.start,
+        end=record.period.end,
+        days=record.period.days,
+        cost_cents=record.cost_cents,
+        lines=[
+            InvoiceLineOut(
+                payer={
+                    "id": line.payer.id,
+                    "name": line.payer.name,
+                    "business_id": line.payer.business_id,
+                    "e_invoice_address": line.payer.e_invoice_address,
+                },
+                isil=line.isil,
+                description=line.description,
+                days=line.days,
+                amount_cents=line.amount_cents,
+                amount_eur=domain.format_euros(line.amount_cents),
+            )
+            for line in record.lines
+        ],
+        closed_by=record.closed_by,
+        closed_at=record.closed_at,
+    )
+
+
+@router.post(
+    "/agreements/{agreement_id}/billing-periods",
+    status_code=201,
+    response_model=BillingPeriodOut,
+    summary="Close a billing period: pro-rated shares as invoice lines (invoice-lines-issued)",
+)
+async def close_billing_period(
+    agreement_id: IdPath, body: BillingPeriodIn, request: Request, caller: Coordinator
+) -> BillingPeriodOut:
+    await _agreement(request, agreement_id)
+
+    async def close() -> store.BillingRecord:
+        return await commands.close_billing_period(
+            pool_of(request),
+            agreement_id,
+            domain.BillingPeriod(body.start, body.end),
+            today=today(),
+            closed_by=caller.subject,
+        )
+
+    return _billing_out(await _run(close()))
+
+
+@router.get(
+    "/agreements/{agreement_id}/billing-periods",
+    response_model=list[BillingPeriodOut],
+    summary="Closed billing periods and their invoice lines",
+)
+async def billing_periods(
+    agreement_id: IdPath, request: Request, _: Coordinator
+) -> list[BillingPeriodOut]:
+    await _agreement(request, agreement_id)
+    return [_billing_out(r) for r in await store.billing_periods_of(pool_of(request), agreement_id)]
+
+
+@router.get(
+    "/agreements/{agreement_id}/billing-periods/{start}/invoice-lines.csv",
+    response_class=Response,
+    summary="A closed period's invoice lines as CSV, every cell formula-safe",
+    responses={200: {"content": {"text/csv": {}}, "description": "RFC 4180 CSV, header first"}},
+)
+async def invoice_lines_csv(
+    agreement_id: IdPath, start: dt.date, request: Request, _: Coordinator
+) -> Response:
+    await _agreement(request, agreement_id)
+    found = [
+        r
+        for r in await store.billing_periods_of(pool_of(request), agreement_id)
+        if r.period.start == start
+    ]
+    if not found:
+        raise ApiError(404, f"no closed billing period starting {start}", field="start")
+    return Response(
+        domain.render_invoice_csv(found[0].lines),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": (
+                f'attachment; filename="invoice-lines-{agreement_id}-{start}.csv"'
+            )
+        },
+    )
+
+
+# --- entitlements ---------------------------------------------------------------------------
+
+
+class EntitlementOut(BaseModel):
+    holder: str
+    agreement_id: str
+    isbn: str
+    licence_model: domain.TitleLicenceModel
+    copies: int | Literal["unlimited"]
+    loans_left: int | None
+    expires_on: dt.date | None
+    acquired_on: dt.date
+    order_reference: str
+    survives_leaving: bool
+    held_today: bool
+
+
+def _entitlement_out(e: domain.Entitlement) -> EntitlementOut:
+    return EntitlementOut(
+        holder=e.holder,
+        agreement_id=e.agreement_id,
+        isbn=e.isbn,
+        licence_model=e.model,
+        copies="unlimited" if e.copies == domain.UNLIMITED else e.copies,
+        loans_left=e.loans_left,
+        expires_on=e.expires_on,
+        acquired_on=e.acquired_on,
+        order_reference=e.order_reference,
+        survives_leaving=domain.survives_leaving(e),
+        held_today=e.held_on(today()),
+    )
+
+
+Holder = Annotated[
+    str,
+    Query(
+        min_length=1,
+        max_length=100,
+        description="A library's ISIL, or a kimppa's id prefixed 'kimppa:'",
+    ),
+]
+
+
+@router.post(
+    "/agreements/{agreement_id}/entitlements",
+    status_code=201,
+    response_model=list[EntitlementOut],
+    summary="Bulk-load a holder's titles from KBART or CSV (entitlements-changed)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/tab-separated-values": {"schema": {"type": "string"}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+async def load_entitlements(
+    agreement_id: IdPath, holder: Holder, request: Request, _: Coordinator
+) -> list[EntitlementOut]:
+    await _agreement(request, agreement_id)
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in ("text/tab-separated-values", "text/csv"):
+        raise ApiError(
+            415, "send KBART as text/tab-separated-values or CSV as text/csv", field="body"
+        )
+    try:
+        text = (await request.body()).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ApiError(422, "the file is not UTF-8", field="body") from None
+
+    async def load() -> list[domain.Entitlement]:
+        return await commands.load_entitlements(
+            pool_of(request),
+            agreement_id,
+            holder,
+            text,
+            today=today(),
+            delimiter="," if media == "text/csv" else "\t",
+        )
+
+    return [_entitlement_out(e) for e in await _run(load())]
+
+
+@router.get(
+    "/agreements/{agreement_id}/entitlements",
+    response_model=list[EntitlementOut],
+    summary="Titles held under the agreement, optionally for one holder",
+)
+async def list_entitlements(
+    agreement_id: IdPath,
+    request: Request,
+    _: AnyCaller,
+    holder: Annotated[str | None, Query(max_length=100)] = None,
+) -> list[EntitlementOut]:
+    await _agreement(request, agreement_id)
+    items = await store.entitlements_of(pool_of(request), holder=holder, agreement_id=agreement_id)
+    return [_entitlement_out(e) for e in items]
+
+
+@router.get(
+    "/holdings.kbart",
+    response_class=Response,
+    summary="A holder's titles under every agreement, as KBART",
+    responses={200: {"content": {"text/tab-separated-values": {}}, "description": "KBART"}},
+)
+async def holdings_kbart(request: Request, holder: Holder, _: AnyCaller) -> Response:
+    items = await store.entitlements_of(pool_of(request), holder=holder)
+    held = [e for e in items if e.held_on(today())]
+    return Response(
+        domain.render_kbart(held),
+        media_type="text/tab-separated-values; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="holdings.kbart.txt"'},
     )
 
 

@@ -27,12 +27,32 @@ async def announce_due_leaves(runtime: Runtime) -> None:
     await commands.announce_due_leaves(runtime.pool, dt.date.today())
 
 
+async def send_due_reminders(runtime: Runtime) -> None:
+    """Cancellation deadlines 60, 30 and 7 days ahead (cancellation-deadline-approaching)."""
+    assert runtime.pool is not None
+    await commands.send_due_reminders(runtime.pool, dt.date.today())
+
+
+async def expire_due_entitlements(runtime: Runtime) -> None:
+    """Time-limited titles and subscriptions end on their date (entitlements-changed)."""
+    assert runtime.pool is not None
+    await commands.expire_due_entitlements(runtime.pool, dt.date.today())
+
+
+async def announce_ended_standstills(runtime: Runtime) -> None:
+    """Decisions whose standstill has run out (standstill-ended)."""
+    assert runtime.pool is not None
+    await commands.announce_ended_standstills(runtime.pool, dt.date.today())
+
+
 SPEC = ServiceSpec(
     name="procurement",
     title="Konsortio procurement",
     description=(
-        "Joint procurement: needs and interest, tenders with KL-Kuntahankinnat, bids, "
-        "compatibility tests, awards, framework agreements, opt-in and cost shares."
+        "Joint procurement under the Act on Public Procurement: needs and interest, tenders "
+        "with a purchasing body, bids, minimum requirements, compatibility tests, decisions, "
+        "standstill and appeals, framework agreements, opt-in, cost shares, billing periods "
+        "and cancellation-deadline reminders."
     ),
     migrations=Path(__file__).parent / "migrations",
     routers=[router],
@@ -41,6 +61,9 @@ SPEC = ServiceSpec(
     jobs=[
         PeriodicJob("end-due-agreements", end_due_agreements),
         PeriodicJob("announce-due-leaves", announce_due_leaves),
+        PeriodicJob("send-due-reminders", send_due_reminders),
+        PeriodicJob("expire-due-entitlements", expire_due_entitlements),
+        PeriodicJob("announce-ended-standstills", announce_ended_standstills),
     ],
 )
 

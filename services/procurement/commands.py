@@ -60,6 +60,26 @@ def library_system_of(text: str) -> LibrarySystem:
     return LibrarySystem.OTHER
 
 
+def payer_of(library: Library) -> dict[str, object] | None:
+    """The organisation that pays for the library, when membership's event carries it
+    (``organisation`` with ``business_id``, ``names.fi`` and ``einvoice.ovt``); read
+    tolerantly, so an event without it leaves the library as its own payer."""
+    organisation = getattr(library, "organisation", None)
+    business_id = getattr(organisation, "business_id", None)
+    if not isinstance(business_id, str) or not business_id:
+        return None
+    names = getattr(organisation, "names", None)
+    name = getattr(names, "fi", None) or business_id
+    einvoice = getattr(organisation, "einvoice", None)
+    address = getattr(einvoice, "ovt", None)
+    return {
+        "id": business_id,
+        "name": str(name),
+        "business_id": business_id,
+        "e_invoice_address": str(address) if address else None,
+    }
+
+
 def _member_fields(library: Library) -> dict[str, object]:
     return {
         "isil": library.isil,
@@ -68,6 +88,7 @@ def _member_fields(library: Library) -> dict[str, object]:
         "municipalities": list(library.municipalities),
         "library_system": library_system_of(library.library_system).value,
         "library_system_text": library.library_system,
+        "payer": payer_of(library),
     }
 
 
@@ -93,6 +114,12 @@ async def member_left(
     if not await store.update_member_details(conn, **_member_fields(library)):  # type: ignore[arg-type]
         await store.upsert_member(conn, **_member_fields(library), joined_on=effective_on)  # type: ignore[arg-type]
     await store.set_member_left(conn, library.isil, effective_on)
+    # Titles that do not survive leaving end on the effective date (their expiry is
+    # published by the expiry job then); perpetual ones and post-cancellation access stay.
+    for held in await store.entitlements_of(conn, holder=library.isil):
+        after = domain.end_on_leaving(held, effective_on)
+        if after is not None and after != held:
+            await store.set_entitlement_end(conn, after)
     mine = await store.participations_of_library(conn, library.isil)
     to_end = {
         r.participation.agreement_id for r in mine if r.participation.still_open_on(effective_on)
@@ -207,7 +234,13 @@ async def create_tender(
     deadline: dt.datetime,
     criteria: Criteria,
     price_model: str,
+    today: dt.date,
+    procedure: str = "open",
+    estimated_value_cents: int = 0,
+    purchasing_body: domain.PurchasingBody | None = None,
+    optional_targets: Sequence[str] = (),
 ) -> Tender:
+    """Create a draft; its threshold class follows the table in force ``today``."""
     tender = Tender(
         id=new_id("tender"),
         title=title,
@@ -216,6 +249,11 @@ async def create_tender(
         deadline=deadline,
         criteria=criteria,
         price_model=price_model,  # type: ignore[arg-type]
+        procedure=procedure,  # type: ignore[arg-type]
+        estimated_value_cents=estimated_value_cents,
+        threshold_class=domain.default_table().classify(estimated_value_cents, today),
+        purchasing_body=purchasing_body,
+        optional_targets=frozenset(optional_targets),  # type: ignore[arg-type]
     )
     async with pool.acquire() as conn, conn.transaction():
         await _needs_exist(conn, tender.need_ids)
@@ -223,7 +261,13 @@ async def create_tender(
     return tender
 
 
-async def revise_tender(pool: asyncpg.Pool, tender_id: str, **changes: object) -> Tender:
+async def revise_tender(
+    pool: asyncpg.Pool, tender_id: str, today: dt.date, **changes: object
+) -> Tender:
+    """Revise a draft; a new estimated value is classed by the table in force ``today``."""
+    if "estimated_value_cents" in changes:
+        value = changes["estimated_value_cents"]
+        changes["threshold_class"] = domain.default_table().classify(value, today)  # type: ignore[arg-type]
     async with pool.acquire() as conn, conn.transaction():
         revised = domain.revise_draft(await _tender(conn, tender_id), **changes)
         await _needs_exist(conn, revised.need_ids)
@@ -257,6 +301,26 @@ async def open_tender(pool: asyncpg.Pool, tender_id: str, now: dt.datetime) -> T
                 interested_libraries=await store.interested_isils(conn, opened.need_ids),
                 criteria=criteria_dict(opened.criteria),
                 price_model=opened.price_model.value,
+                procedure=opened.procedure.value,
+                estimated_value_cents=opened.estimated_value_cents,
+                threshold_class=opened.threshold_class.value,
+                purchasing_body=events.PurchasingBody(
+                    name=opened.purchasing_body.name,
+                    business_id=opened.purchasing_body.business_id,
+                    reference=opened.kl_reference,
+                )
+                if opened.purchasing_body
+                else None,
+                tie_break=domain.TIE_BREAK_RULE,
+                documents=[
+                    events.TenderDocument(
+                        kind=d.kind.value,  # type: ignore[arg-type]
+                        version=d.version,
+                        sha256=d.sha256,
+                        media_type=d.media_type,
+                    )
+                    for d in domain.latest(await store.documents_of(conn, opened.id))
+                ],
             ),
             source=SOURCE,
         )
@@ -272,8 +336,12 @@ async def start_evaluation(pool: asyncpg.Pool, tender_id: str, now: dt.datetime)
 
 
 async def cancel_tender(pool: asyncpg.Pool, tender_id: str, reason: str) -> Tender:
+    """Discontinue the procurement, at the latest before the agreement is signed."""
     async with pool.acquire() as conn, conn.transaction():
-        cancelled = domain.cancel_tender(await _tender(conn, tender_id), reason)
+        tender = await _tender(conn, tender_id)
+        if await store.agreement_of_tender(conn, tender_id):
+            raise domain.NotPermitted("tender_id", "the agreement is signed; terminate it instead")
+        cancelled = domain.cancel_tender(tender, reason)
         await store.update_tender(conn, cancelled)
         await record_event(
             conn,
@@ -366,15 +434,34 @@ def score_rows(scores: Sequence[domain.BidScore]) -> list[dict[str, object]]:
     return rows
 
 
+async def reject_bid(
+    pool: asyncpg.Pool, tender_id: str, rejection: domain.Rejection, recorded_by: str
+) -> domain.Rejection:
+    """Record a rejection or an exclusion, with its ground, during evaluation."""
+    async with pool.acquire() as conn, conn.transaction():
+        tender = await _tender(conn, tender_id)
+        if tender.state is not domain.TenderState.EVALUATION:
+            raise domain.IllegalTransition("tender", tender.state.value, "reject a bid of")
+        if await store.get_bid(conn, rejection.bid_id) is None or rejection.bid_id not in {
+            b.id for b in await store.bids_of(conn, tender_id)
+        }:
+            raise domain.InvalidValue("bid_id", f"{rejection.bid_id} is not a bid of {tender_id}")
+        if any(r.bid_id == rejection.bid_id for r in await store.rejections_of(conn, tender_id)):
+            raise domain.DuplicateEntry("bid_id", f"bid {rejection.bid_id} is already rejected")
+        await store.insert_rejection(conn, tender_id, rejection, recorded_by)
+    return rejection
+
+
 async def award_tender(
     pool: asyncpg.Pool,
     tender_id: str,
     *,
-    chosen_bid_id: str | None,
-    justification: str | None,
     now: dt.datetime,
     awarded_by: str,
+    served_at: dt.datetime | None = None,
 ) -> tuple[Tender, domain.Award]:
+    """Make and record the procurement decision, and publish it (tender-awarded v2, and v1
+    beside it for its readers)."""
     async with pool.acquire() as conn, conn.transaction():
         tender = await _tender(conn, tender_id)
         bids = await store.bids_of(conn, tender_id)
@@ -384,25 +471,67 @@ async def award_tender(
             [r.result for r in await store.compatibility_results(conn, tender_id)],
             await store.quality_scores(conn, tender_id),
             now,
-            chosen_bid_id,
-            justification,
+            needs=await store.needs_by_ids(conn, tender.need_ids),
+            rejections=await store.rejections_of(conn, tender_id),
+            served_at=served_at,
         )
         await store.update_tender(conn, awarded)
         await store.insert_award(conn, award, score_rows(award.scores), awarded_by)
-        bid = next(b for b in bids if b.id == award.bid_id)
+        by_id = {b.id: b for b in bids}
+        bid = by_id[award.bid_id]
         chosen = next(s for s in award.scores if s.bid_id == award.bid_id)
+        supplier = events.Supplier(name=bid.supplier.name, country=bid.supplier.country)
+        total = float(domain.to_decimal(chosen.total))
+        await record_event(
+            conn,
+            events.TenderAwardedV2(
+                tender_id=tender_id,
+                title=awarded.title,
+                procedure=awarded.procedure.value,
+                threshold_class=awarded.threshold_class.value,
+                lots=[
+                    events.LotDecision(
+                        lot_id=award.lot_id,
+                        bid_id=bid.id,
+                        supplier=supplier,
+                        product=bid.product,
+                        price_model=bid.price_model.value,
+                        price_cents=bid.price_cents,
+                        total_score=total,
+                        bids_scored=len(award.scores),
+                    )
+                ],
+                rejected=[
+                    events.RejectedBid(
+                        bid_id=r.bid_id,
+                        supplier=events.Supplier(
+                            name=by_id[r.bid_id].supplier.name,
+                            country=by_id[r.bid_id].supplier.country,
+                        ),
+                        kind=r.kind.value,
+                        ground=r.ground,
+                    )
+                    for r in award.rejections
+                ],
+                decided_at=award.awarded_at,
+                served_at=award.served_at or award.awarded_at,
+                standstill_ends_on=award.standstill_ends_on,
+                bids=len(bids),
+            ),
+            source=SOURCE,
+        )
         await record_event(
             conn,
             events.TenderAwarded(
                 tender_id=tender_id,
                 bid_id=bid.id,
-                supplier=events.Supplier(name=bid.supplier.name, country=bid.supplier.country),
+                supplier=supplier,
                 product=bid.product,
-                total_score=float(domain.to_decimal(chosen.total)),
-                overridden=award.overridden,
-                justification=award.justification,
+                total_score=total,
+                overridden=False,
+                justification=None,
                 title=awarded.title,
-                recommended_bid_id=award.recommended_bid_id,
+                recommended_bid_id=bid.id,
                 price_model=bid.price_model.value,
                 price_cents=bid.price_cents,
                 bids=len(bids),
@@ -410,6 +539,68 @@ async def award_tender(
             source=SOURCE,
         )
     return awarded, award
+
+
+async def _decided_tender(
+    conn: asyncpg.Connection, tender_id: str
+) -> tuple[Tender, store.AwardRecord]:
+    tender = await _tender(conn, tender_id)
+    award = await store.get_award(conn, tender_id)
+    if award is None:
+        raise domain.IllegalTransition("tender", tender.state.value, "appeal the decision of")
+    return tender, award
+
+
+async def lodge_appeal(pool: asyncpg.Pool, appeal: domain.Appeal) -> domain.Appeal:
+    async with pool.acquire() as conn, conn.transaction():
+        tender, award = await _decided_tender(conn, appeal.tender_id)
+        decided = award.award.served_at or award.award.awarded_at
+        domain.lodge_appeal(tender, decided.date(), appeal, await store.appeals_of(conn, tender.id))
+        await store.upsert_appeal(conn, appeal)
+        await record_event(
+            conn,
+            events.AppealLodged(
+                tender_id=tender.id,
+                case_number=appeal.case_number,
+                lodged_on=appeal.lodged_on,
+                suspends=appeal.suspends,
+                title=tender.title,
+            ),
+            source=SOURCE,
+        )
+    return appeal
+
+
+async def resolve_appeal(
+    pool: asyncpg.Pool,
+    tender_id: str,
+    case_number: str,
+    status: str,
+    resolved_on: dt.date,
+    note: str = "",
+) -> domain.Appeal:
+    async with pool.acquire() as conn, conn.transaction():
+        tender = await _tender(conn, tender_id)
+        appeal = next(
+            (a for a in await store.appeals_of(conn, tender_id) if a.case_number == case_number),
+            None,
+        )
+        if appeal is None:
+            raise NotFound("appeal", "case_number", case_number)
+        resolved = domain.resolve_appeal(appeal, status, resolved_on, note)
+        await store.upsert_appeal(conn, resolved)
+        await record_event(
+            conn,
+            events.AppealResolved(
+                tender_id=tender_id,
+                case_number=case_number,
+                outcome=resolved.status.value,  # type: ignore[arg-type]
+                resolved_on=resolved_on,
+                title=tender.title,
+            ),
+            source=SOURCE,
+        )
+    return resolved
 
 
 # --- agreements -----------------------------------------------------------------------------
@@ -454,9 +645,12 @@ async def sign_agreement(
     title: str | None,
     first_period: Period,
     extension_options: ExtensionOptions,
-    annual_cost_cents: int,
+    annual_cost_cents: int | None,
     cost_share: domain.CostSharePolicy,
     signed_on: dt.date,
+    today: dt.date,
+    price_amendment: str | None = None,
+    framework_justification: str | None = None,
 ) -> store.AgreementRecord:
     async with pool.acquire() as conn, conn.transaction():
         tender = await _tender(conn, tender_id)
@@ -479,6 +673,10 @@ async def sign_agreement(
             annual_cost_cents=annual_cost_cents,
             cost_share=cost_share,
             signed_on=signed_on,
+            today=today,
+            appeals=await store.appeals_of(conn, tender_id),
+            price_amendment=price_amendment,
+            framework_justification=framework_justification,
         )
         record = store.AgreementRecord(agreement, title or tender.title)
         await store.insert_agreement(conn, agreement, record.title)
@@ -707,3 +905,302 @@ async def cost_shares(
     current = [r.participation for r in participations]
     members = await store.members_by_isil(conn, sorted({p.isil for p in current}))
     return domain.agreement_cost_shares(record.agreement, current, members, day)
+
+
+# --- billing periods ------------------------------------------------------------------------
+
+
+async def close_billing_period(
+    pool: asyncpg.Pool,
+    agreement_id: str,
+    period: domain.BillingPeriod,
+    *,
+    today: dt.date,
+    closed_by: str,
+) -> store.BillingRecord:
+    """Close a billing period that has ended: divide its cost among the libraries that took
+    part, pro-rated by days, and issue the invoice lines (invoice-lines-issued)."""
+    async with pool.acquire() as conn, conn.transaction():
+        record = await _agreement(conn, agreement_id)
+        agreement = record.agreement
+        if period.end >= today:
+            raise domain.NotPermitted("end", "a billing period is closed once it has ended")
+        if period.start < agreement.first_period.start:
+            raise domain.NotPermitted(
+                "start", f"the agreement is in force from {agreement.first_period.start}"
+            )
+        for closed in await store.billing_periods_of(conn, agreement_id):
+            if closed.period.start <= period.end and period.start <= closed.period.end:
+                raise domain.DuplicateEntry(
+                    "start",
+                    f"overlaps the closed period {closed.period.start}–{closed.period.end}",
+                )
+        domain.check_cost_model_fits(agreement.cost_share.model, agreement.price_model)
+        participations = [
+            p.participation for p in await store.participations_of(conn, agreement_id)
+        ]
+        isils = sorted({p.isil for p in participations})
+        members = await store.members_by_isil(conn, isils)
+        cost = period.cost_cents(agreement.annual_cost_cents)
+        shares = domain.prorated_shares(period, cost, participations, members, agreement.cost_share)
+        if not shares:
+            raise domain.NotPermitted("start", "no library took part in the period")
+        lines = domain.invoice_lines(
+            record.title, period, shares, await store.payers_of(conn, isils)
+        )
+        await store.insert_billing_period(conn, agreement_id, period, cost, lines, closed_by)
+        await record_event(
+            conn,
+            events.InvoiceLinesIssued(
+                agreement_id=agreement_id,
+                title=record.title,
+                period_start=period.start,
+                period_end=period.end,
+                cost_cents=cost,
+                cost_share_model=agreement.cost_share.model.value,
+                lines=[
+                    events.InvoiceLine(
+                        payer_id=line.payer.id,
+                        payer_name=line.payer.name,
+                        business_id=line.payer.business_id,
+                        e_invoice_address=line.payer.e_invoice_address,
+                        isil=line.isil,
+                        description=line.description,
+                        days=line.days,
+                        amount_cents=line.amount_cents,
+                    )
+                    for line in lines
+                ],
+            ),
+            source=SOURCE,
+        )
+        closed = await store.billing_periods_of(conn, agreement_id)
+    return next(c for c in closed if c.period.start == period.start)
+
+
+# --- cancellation-deadline reminders --------------------------------------------------------
+
+
+async def send_due_reminders(pool: asyncpg.Pool, today: dt.date) -> int:
+    """Publish cancellation-deadline-approaching for every reminder due today, each once.
+    Restart-safe: a reminder's row and its event commit together."""
+    horizon = today + dt.timedelta(days=max(domain.LEADS))
+    sent = 0
+    after = ""
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            ids = await store.claim_reminder_candidates(
+                conn, today, horizon, limit=BATCH, after=after
+            )
+            for record in await store.agreements_by_ids(conn, ids):
+                agreement = record.agreement
+                already = await store.reminders_sent(conn, agreement.id)
+                for reminder in domain.due_reminders(agreement, today, already):
+                    for lead in reminder.skipped:
+                        await store.mark_reminder_sent(conn, agreement.id, reminder.deadline, lead)
+                    if not await store.mark_reminder_sent(
+                        conn, agreement.id, reminder.deadline, reminder.days_before
+                    ):
+                        continue
+                    participants = domain.participants_on(
+                        [
+                            p.participation
+                            for p in await store.participations_of(conn, agreement.id)
+                        ],
+                        agreement.id,
+                        today,
+                    )
+                    await record_event(
+                        conn,
+                        events.CancellationDeadlineApproaching(
+                            agreement_id=agreement.id,
+                            title=record.title,
+                            supplier=_supplier(agreement),
+                            product=agreement.product,
+                            cancellation_deadline=reminder.deadline,
+                            days_before=reminder.days_before,
+                            period_end=reminder.period.end,
+                            renewals_left=agreement.renewals_left,
+                            annual_cost_cents=agreement.annual_cost_cents,
+                            participants=[p.isil for p in participants],
+                        ),
+                        source=SOURCE,
+                    )
+                    sent += 1
+        if len(ids) < BATCH:
+            return sent
+        after = ids[-1]
+
+
+# --- entitlements ---------------------------------------------------------------------------
+
+
+def _title(e: domain.Entitlement) -> events.TitleEntitlement:
+    return events.TitleEntitlement(
+        isbn=e.isbn,
+        licence_model=e.model.value,  # type: ignore[arg-type]
+        copies="unlimited" if e.copies == domain.UNLIMITED else e.copies,
+        loans_left=e.loans_left,
+        expires_on=e.expires_on,
+        acquired_on=e.acquired_on,
+        order_reference=e.order_reference,
+        survives_leaving=domain.survives_leaving(e),
+    )
+
+
+async def load_entitlements(
+    pool: asyncpg.Pool,
+    agreement_id: str,
+    holder: str,
+    text: str,
+    *,
+    today: dt.date,
+    delimiter: str = "\t",
+) -> list[domain.Entitlement]:
+    """Load a holder's titles from KBART (or CSV with the same columns): all rows or none."""
+    if not holder.startswith("kimppa:"):
+        domain.check_isil("holder", holder)
+    items, problems = domain.parse_kbart(
+        text,
+        holder=holder,
+        agreement_id=agreement_id,
+        default_acquired_on=today,
+        delimiter=delimiter,
+    )
+    if problems:
+        raise domain.InvalidValue("file", "; ".join(problems[:10]))
+    if not items:
+        raise domain.InvalidValue("file", "no title rows")
+    if len({e.isbn for e in items}) != len(items):
+        raise domain.InvalidValue("file", "an ISBN appears twice")
+    async with pool.acquire() as conn, conn.transaction():
+        await _agreement(conn, agreement_id)
+        if not holder.startswith("kimppa:") and await store.get_member(conn, holder) is None:
+            raise domain.InvalidValue("holder", f"{holder} is not a known member library")
+        await store.upsert_entitlements(conn, items)
+        await record_event(
+            conn,
+            events.EntitlementsChanged(
+                agreement_id=agreement_id,
+                holder=holder,
+                change="added",
+                titles=[_title(e) for e in items],
+            ),
+            source=SOURCE,
+        )
+    return list(items)
+
+
+async def expire_due_entitlements(pool: asyncpg.Pool, today: dt.date) -> int:
+    """Publish the expiry of every entitlement whose end date has come, once each, grouped
+    by holder and agreement. Restart-safe: the mark and the event commit together."""
+    expired = 0
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            due = await store.claim_due_entitlements(conn, today, limit=BATCH)
+            groups: dict[tuple[str, str], list[domain.Entitlement]] = {}
+            for e in domain.due_to_expire(due, today):
+                groups.setdefault((e.agreement_id, e.holder), []).append(e)
+            for (agreement_id, holder), items in sorted(groups.items()):
+                await store.mark_entitlements_expired(conn, items)
+                await record_event(
+                    conn,
+                    events.EntitlementsChanged(
+                        agreement_id=agreement_id,
+                        holder=holder,
+                        change="expired",
+                        titles=[_title(e) for e in items],
+                    ),
+                    source=SOURCE,
+                )
+        expired += len(due)
+        if len(due) < BATCH:
+            return expired
+
+
+# --- questions and answers; the standstill's end --------------------------------------------
+
+
+async def ask_question(
+    pool: asyncpg.Pool, tender_id: str, asked_by: str, text: str, now: dt.datetime
+) -> domain.Question:
+    question = domain.Question(new_id("question"), tender_id, asked_by, text, now)
+    async with pool.acquire() as conn, conn.transaction():
+        tender = await _tender(conn, tender_id)
+        domain.ask_question(tender, question, tender.deadline)
+        await store.upsert_question(conn, question)
+    return question
+
+
+async def answer_question(
+    pool: asyncpg.Pool, tender_id: str, question_id: str, answer: str, now: dt.datetime
+) -> domain.Question:
+    async with pool.acquire() as conn, conn.transaction():
+        tender = await _tender(conn, tender_id)
+        question = next(
+            (q for q in await store.questions_of(conn, tender_id) if q.id == question_id), None
+        )
+        if question is None:
+            raise NotFound("question", "question_id", question_id)
+        answered = domain.answer_question(tender, question, answer, now)
+        await store.upsert_question(conn, answered)
+        await record_event(
+            conn,
+            events.QuestionAnswered(
+                tender_id=tender_id,
+                question_id=question_id,
+                question=answered.text,
+                answer=answer,
+                answered_at=now,
+                title=tender.title,
+            ),
+            source=SOURCE,
+        )
+    return answered
+
+
+async def announce_ended_standstills(pool: asyncpg.Pool, today: dt.date) -> int:
+    """Publish standstill-ended once for each decision whose standstill has run out."""
+    announced = 0
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            due = await store.claim_ended_standstills(conn, today, limit=BATCH)
+            for tender_id in due:
+                award = await store.get_award(conn, tender_id)
+                tender = await store.get_tender(conn, tender_id)
+                assert award is not None and tender is not None
+                appeals = await store.appeals_of(conn, tender_id)
+                await store.mark_standstill_announced(conn, tender_id)
+                assert award.award.standstill_ends_on is not None
+                await record_event(
+                    conn,
+                    events.StandstillEnded(
+                        tender_id=tender_id,
+                        ended_on=award.award.standstill_ends_on,
+                        bid_id=award.award.bid_id,
+                        suspending_appeals=sum(1 for a in appeals if a.blocks_signing),
+                        title=tender.title,
+                    ),
+                    source=SOURCE,
+                )
+        announced += len(due)
+        if len(due) < BATCH:
+            return announced
+
+
+# --- documents ------------------------------------------------------------------------------
+
+
+async def add_document(
+    pool: asyncpg.Pool, tender_id: str, kind: str, content: bytes, media_type: str
+) -> domain.Document:
+    """Store a new version of a draft's document; the same content again returns the
+    latest version unchanged."""
+    async with pool.acquire() as conn, conn.transaction():
+        tender = await _tender(conn, tender_id)
+        existing = await store.documents_of(conn, tender_id)
+        added = domain.add_version(tender, kind, content, media_type, existing)
+        if added is None:
+            return next(d for d in domain.latest(existing) if d.kind == kind)
+        await store.insert_document(conn, added, content)
+    return added

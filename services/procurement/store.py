@@ -13,19 +13,29 @@ from services.procurement.domain import (
     Agreement,
     AgreementEnd,
     AgreementState,
+    Appeal,
     Award,
     Bid,
+    BillingPeriod,
     CompatibilityResult,
     CostSharePolicy,
     Criteria,
+    Document,
+    DocumentKind,
     EndKind,
+    Entitlement,
     ExtensionOptions,
     Interest,
+    InvoiceLine,
     Member,
     Need,
     Participation,
+    Payer,
     Period,
+    PurchasingBody,
     QualityScore,
+    Question,
+    Rejection,
     Supplier,
     Tender,
     parse_licence_terms,
@@ -110,19 +120,21 @@ async def upsert_member(
     library_system_text: str,
     joined_on: dt.date,
     left_on: dt.date | None = None,
+    payer: dict[str, Any] | None = None,
 ) -> None:
     """Insert a member, or start its new membership period (a re-join)."""
     await conn.execute(
         """
         INSERT INTO members (isil, names, population, municipalities, library_system,
-                             library_system_text, joined_on, left_on)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                             library_system_text, joined_on, left_on, payer)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
         ON CONFLICT (isil) DO UPDATE SET
             names = EXCLUDED.names, population = EXCLUDED.population,
             municipalities = EXCLUDED.municipalities,
             library_system = EXCLUDED.library_system,
             library_system_text = EXCLUDED.library_system_text,
-            joined_on = EXCLUDED.joined_on, left_on = EXCLUDED.left_on, updated_at = now()
+            joined_on = EXCLUDED.joined_on, left_on = EXCLUDED.left_on,
+            payer = EXCLUDED.payer, updated_at = now()
         """,
         isil,
         names,
@@ -132,6 +144,7 @@ async def upsert_member(
         library_system_text,
         joined_on,
         left_on,
+        payer,
     )
 
 
@@ -144,12 +157,13 @@ async def update_member_details(
     municipalities: list[str],
     library_system: str,
     library_system_text: str,
+    payer: dict[str, Any] | None = None,
 ) -> bool:
     """Refresh a known member's details, keeping its membership dates. False if unknown."""
     status = await conn.execute(
         """
         UPDATE members SET names = $2, population = $3, municipalities = $4,
-               library_system = $5, library_system_text = $6, updated_at = now()
+               library_system = $5, library_system_text = $6, payer = $7, updated_at = now()
         WHERE isil = $1
         """,
         isil,
@@ -158,6 +172,7 @@ async def update_member_details(
         municipalities,
         library_system,
         library_system_text,
+        payer,
     )
     return status != "UPDATE 0"
 
@@ -345,6 +360,27 @@ def _tender(row: asyncpg.Record) -> Tender:
         state=row["state"],
         cancellation_reason=row["cancellation_reason"],
         awarded_bid_id=row["awarded_bid_id"],
+        procedure=row["procedure"],
+        estimated_value_cents=row["estimated_value_cents"],
+        threshold_class=row["threshold_class"],
+        purchasing_body=PurchasingBody(
+            row["purchasing_body_name"], row["purchasing_body_business_id"]
+        )
+        if row["purchasing_body_name"]
+        else None,
+        optional_targets=frozenset(row["optional_targets"]),  # type: ignore[arg-type]
+    )
+
+
+def _lawful_fields(tender: Tender) -> tuple[object, ...]:
+    body = tender.purchasing_body
+    return (
+        tender.procedure.value,
+        tender.estimated_value_cents,
+        tender.threshold_class.value,
+        body.name if body else None,
+        body.business_id if body else None,
+        sorted(t.value for t in tender.optional_targets),
     )
 
 
@@ -352,8 +388,11 @@ async def insert_tender(conn: asyncpg.Connection, tender: Tender) -> None:
     await conn.execute(
         """
         INSERT INTO tenders (id, title, kl_reference, need_ids, deadline, price_weight,
-                             quality_weight, compatibility_weight, price_model, state)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                             quality_weight, compatibility_weight, price_model, state,
+                             procedure, estimated_value_cents, threshold_class,
+                             purchasing_body_name, purchasing_body_business_id,
+                             optional_targets)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
         """,
         tender.id,
         tender.title,
@@ -365,6 +404,7 @@ async def insert_tender(conn: asyncpg.Connection, tender: Tender) -> None:
         tender.criteria.compatibility_weight,
         tender.price_model.value,
         tender.state.value,
+        *_lawful_fields(tender),
     )
 
 
@@ -374,7 +414,9 @@ async def update_tender(conn: asyncpg.Connection, tender: Tender) -> None:
         UPDATE tenders SET title = $2, kl_reference = $3, need_ids = $4, deadline = $5,
                price_weight = $6, quality_weight = $7, compatibility_weight = $8,
                price_model = $9, state = $10, cancellation_reason = $11, awarded_bid_id = $12,
-               updated_at = now()
+               procedure = $13, estimated_value_cents = $14, threshold_class = $15,
+               purchasing_body_name = $16, purchasing_body_business_id = $17,
+               optional_targets = $18, updated_at = now()
         WHERE id = $1
         """,
         tender.id,
@@ -389,6 +431,7 @@ async def update_tender(conn: asyncpg.Connection, tender: Tender) -> None:
         tender.state.value,
         tender.cancellation_reason,
         tender.awarded_bid_id,
+        *_lawful_fields(tender),
     )
 
 
@@ -564,16 +607,23 @@ async def insert_award(
     await conn.execute(
         """
         INSERT INTO awards (tender_id, bid_id, recommended_bid_id, justification, scores,
-                            awarded_at, awarded_by)
-        VALUES ($1, $2, $3, $4, $5, $6, $7)
+                            awarded_at, awarded_by, served_at, standstill_ends_on, rejections,
+                            lot_id)
+        VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8, $9, $10)
         """,
         award.tender_id,
         award.bid_id,
         award.recommended_bid_id,
-        award.justification,
         scores,
         award.awarded_at,
         awarded_by,
+        award.served_at,
+        award.standstill_ends_on,
+        [
+            {"bid_id": r.bid_id, "kind": r.kind.value, "ground": r.ground, "automatic": r.automatic}
+            for r in award.rejections
+        ],
+        award.lot_id,
     )
 
 
@@ -586,12 +636,81 @@ async def get_award(conn: Conn, tender_id: str) -> AwardRecord | None:
     award = Award(
         tender_id=row["tender_id"],
         bid_id=row["bid_id"],
-        recommended_bid_id=row["recommended_bid_id"],
-        justification=row["justification"],
         scores=(),
         awarded_at=row["awarded_at"],
+        served_at=row["served_at"],
+        standstill_ends_on=row["standstill_ends_on"],
+        rejections=tuple(
+            Rejection(r["bid_id"], r["kind"], r["ground"], r["automatic"])
+            for r in row["rejections"]
+        ),
+        lot_id=row["lot_id"],
     )
     return AwardRecord(award, row["scores"], row["awarded_by"])
+
+
+# --- rejections and appeals -----------------------------------------------------------------
+
+
+async def insert_rejection(
+    conn: asyncpg.Connection, tender_id: str, rejection: Rejection, recorded_by: str
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO bid_rejections (bid_id, tender_id, kind, ground, recorded_by)
+        VALUES ($1, $2, $3, $4, $5)
+        """,
+        rejection.bid_id,
+        tender_id,
+        rejection.kind.value,
+        rejection.ground,
+        recorded_by,
+    )
+
+
+async def rejections_of(conn: Conn, tender_id: str) -> list[Rejection]:
+    rows = await conn.fetch(
+        "SELECT * FROM bid_rejections WHERE tender_id = $1 ORDER BY bid_id", tender_id
+    )
+    return [Rejection(r["bid_id"], r["kind"], r["ground"]) for r in rows]
+
+
+def _appeal(row: asyncpg.Record) -> Appeal:
+    return Appeal(
+        tender_id=row["tender_id"],
+        case_number=row["case_number"],
+        lodged_on=row["lodged_on"],
+        suspends=row["suspends"],
+        status=row["status"],
+        resolved_on=row["resolved_on"],
+        note=row["note"],
+    )
+
+
+async def upsert_appeal(conn: asyncpg.Connection, appeal: Appeal) -> None:
+    await conn.execute(
+        """
+        INSERT INTO appeals (tender_id, case_number, lodged_on, suspends, status, resolved_on,
+                             note)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (tender_id, case_number) DO UPDATE
+        SET status = EXCLUDED.status, resolved_on = EXCLUDED.resolved_on, note = EXCLUDED.note
+        """,
+        appeal.tender_id,
+        appeal.case_number,
+        appeal.lodged_on,
+        appeal.suspends,
+        appeal.status.value,
+        appeal.resolved_on,
+        appeal.note,
+    )
+
+
+async def appeals_of(conn: Conn, tender_id: str) -> list[Appeal]:
+    rows = await conn.fetch(
+        "SELECT * FROM appeals WHERE tender_id = $1 ORDER BY lodged_on, case_number", tender_id
+    )
+    return [_appeal(r) for r in rows]
 
 
 # --- agreements -----------------------------------------------------------------------------
@@ -625,6 +744,8 @@ def _agreement(row: asyncpg.Record, periods: list[asyncpg.Record]) -> Agreement:
         signed_on=row["signed_on"],
         state=AgreementState(row["state"]),
         end=end,
+        price_amendment=row["price_amendment"],
+        framework_justification=row["framework_justification"],
     )
 
 
@@ -651,8 +772,10 @@ async def insert_agreement(conn: asyncpg.Connection, agreement: Agreement, title
         INSERT INTO agreements (id, tender_id, bid_id, title, supplier_name, supplier_country,
                                 product, material_types, price_model, terms, extension_count,
                                 extension_months, annual_cost_cents, cost_share_model,
-                                base_fee_cents, signed_on, state, expires_on)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                                base_fee_cents, signed_on, state, expires_on,
+                                price_amendment, framework_justification)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+                $19, $20)
         """,
         agreement.id,
         agreement.tender_id,
@@ -672,6 +795,8 @@ async def insert_agreement(conn: asyncpg.Connection, agreement: Agreement, title
         agreement.signed_on,
         agreement.state.value,
         agreement.expires_on,
+        agreement.price_amendment,
+        agreement.framework_justification,
     )
     await _insert_periods(conn, agreement, start=1)
 
@@ -906,3 +1031,374 @@ async def list_participations(
             where.add(f"(joined_on <= {day} AND (left_on IS NULL OR {day} < left_on))")
     rows, total = await _page(conn, "participations", where, "isil, id", limit, offset)
     return [_participation(row) for row in rows], total
+
+
+# --- billing periods ------------------------------------------------------------------------
+
+
+async def payers_of(conn: Conn, isils: Sequence[str]) -> dict[str, Payer]:
+    rows = await conn.fetch(
+        "SELECT isil, payer FROM members WHERE isil = ANY($1::text[]) AND payer IS NOT NULL",
+        list(isils),
+    )
+    return {
+        r["isil"]: Payer(
+            r["payer"]["id"],
+            r["payer"]["name"],
+            r["payer"].get("business_id"),
+            r["payer"].get("e_invoice_address"),
+        )
+        for r in rows
+    }
+
+
+def line_dict(line: InvoiceLine) -> dict[str, Any]:
+    return {
+        "payer": {
+            "id": line.payer.id,
+            "name": line.payer.name,
+            "business_id": line.payer.business_id,
+            "e_invoice_address": line.payer.e_invoice_address,
+        },
+        "isil": line.isil,
+        "description": line.description,
+        "days": line.days,
+        "amount_cents": line.amount_cents,
+    }
+
+
+def _line(d: dict[str, Any]) -> InvoiceLine:
+    p = d["payer"]
+    return InvoiceLine(
+        Payer(p["id"], p["name"], p.get("business_id"), p.get("e_invoice_address")),
+        d["isil"],
+        d["description"],
+        d["days"],
+        d["amount_cents"],
+    )
+
+
+@dataclass(frozen=True)
+class BillingRecord:
+    agreement_id: str
+    period: BillingPeriod
+    cost_cents: int
+    lines: tuple[InvoiceLine, ...]
+    closed_by: str
+    closed_at: dt.datetime
+
+
+def _billing(row: asyncpg.Record) -> BillingRecord:
+    return BillingRecord(
+        row["agreement_id"],
+        BillingPeriod(row["start_on"], row["end_on"]),
+        row["cost_cents"],
+        tuple(_line(d) for d in row["lines"]),
+        row["closed_by"],
+        row["closed_at"],
+    )
+
+
+async def billing_periods_of(conn: Conn, agreement_id: str) -> list[BillingRecord]:
+    rows = await conn.fetch(
+        "SELECT * FROM billing_periods WHERE agreement_id = $1 ORDER BY start_on", agreement_id
+    )
+    return [_billing(r) for r in rows]
+
+
+async def insert_billing_period(
+    conn: asyncpg.Connection,
+    agreement_id: str,
+    period: BillingPeriod,
+    cost_cents: int,
+    lines: Sequence[InvoiceLine],
+    closed_by: str,
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO billing_periods (agreement_id, start_on, end_on, cost_cents, lines,
+                                     closed_by)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        """,
+        agreement_id,
+        period.start,
+        period.end,
+        cost_cents,
+        [line_dict(line) for line in lines],
+        closed_by,
+    )
+
+
+# --- cancellation-deadline reminders --------------------------------------------------------
+
+
+async def claim_reminder_candidates(
+    conn: asyncpg.Connection, today: dt.date, horizon: dt.date, limit: int = 100, after: str = ""
+) -> list[str]:
+    """Active agreements with a cancellation deadline between today and the horizon, by id
+    after ``after``; SKIP LOCKED lets replicas share them."""
+    rows = await conn.fetch(
+        """
+        SELECT a.id FROM agreements a
+        WHERE a.state = 'active' AND a.id > $3 AND EXISTS (
+            SELECT 1 FROM agreement_periods p
+            WHERE p.agreement_id = a.id AND p.cancellation_deadline BETWEEN $1 AND $2)
+        ORDER BY a.id
+        LIMIT $4
+        FOR UPDATE OF a SKIP LOCKED
+        """,
+        today,
+        horizon,
+        after,
+        limit,
+    )
+    return [row["id"] for row in rows]
+
+
+async def reminders_sent(conn: Conn, agreement_id: str) -> set[tuple[dt.date, int]]:
+    rows = await conn.fetch(
+        "SELECT deadline, days_before FROM reminders_sent WHERE agreement_id = $1", agreement_id
+    )
+    return {(r["deadline"], r["days_before"]) for r in rows}
+
+
+async def mark_reminder_sent(
+    conn: asyncpg.Connection, agreement_id: str, deadline: dt.date, days_before: int
+) -> bool:
+    """True if this is the first time; False if another run already sent it."""
+    status = await conn.execute(
+        """
+        INSERT INTO reminders_sent (agreement_id, deadline, days_before) VALUES ($1, $2, $3)
+        ON CONFLICT DO NOTHING
+        """,
+        agreement_id,
+        deadline,
+        days_before,
+    )
+    return status == "INSERT 0 1"
+
+
+# --- entitlements ---------------------------------------------------------------------------
+
+
+def _entitlement(row: asyncpg.Record) -> Entitlement:
+    return Entitlement(
+        holder=row["holder"],
+        agreement_id=row["agreement_id"],
+        isbn=row["isbn"],
+        model=row["model"],
+        acquired_on=row["acquired_on"],
+        copies=row["copies"],
+        loans_left=row["loans_left"],
+        expires_on=row["expires_on"],
+        order_reference=row["order_reference"],
+        post_cancellation_access=row["post_cancellation_access"],
+    )
+
+
+async def upsert_entitlements(conn: asyncpg.Connection, items: Sequence[Entitlement]) -> None:
+    await conn.executemany(
+        """
+        INSERT INTO entitlements (holder, agreement_id, isbn, model, copies, loans_left,
+                                  expires_on, acquired_on, order_reference,
+                                  post_cancellation_access)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        ON CONFLICT (holder, agreement_id, isbn) DO UPDATE SET
+            model = EXCLUDED.model, copies = EXCLUDED.copies,
+            loans_left = EXCLUDED.loans_left, expires_on = EXCLUDED.expires_on,
+            acquired_on = EXCLUDED.acquired_on, order_reference = EXCLUDED.order_reference,
+            post_cancellation_access = EXCLUDED.post_cancellation_access, expired_at = NULL
+        """,
+        [
+            (
+                e.holder,
+                e.agreement_id,
+                e.isbn,
+                e.model.value,
+                e.copies,
+                e.loans_left,
+                e.expires_on,
+                e.acquired_on,
+                e.order_reference,
+                e.post_cancellation_access,
+            )
+            for e in items
+        ],
+    )
+
+
+async def entitlements_of(
+    conn: Conn, *, holder: str | None = None, agreement_id: str | None = None
+) -> list[Entitlement]:
+    where = Where()
+    if holder is not None:
+        where.add(f"holder = {where.arg(holder)}")
+    if agreement_id is not None:
+        where.add(f"agreement_id = {where.arg(agreement_id)}")
+    rows = await conn.fetch(
+        f"SELECT * FROM entitlements {where.sql} ORDER BY holder, agreement_id, isbn",  # noqa: S608
+        *where.args,
+    )
+    return [_entitlement(r) for r in rows]
+
+
+async def claim_due_entitlements(
+    conn: asyncpg.Connection, today: dt.date, limit: int = 500
+) -> list[Entitlement]:
+    """Entitlements whose end date has come and whose expiry is not yet published."""
+    rows = await conn.fetch(
+        """
+        SELECT * FROM entitlements
+        WHERE expired_at IS NULL AND expires_on <= $1
+        ORDER BY holder, agreement_id, isbn
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED
+        """,
+        today,
+        limit,
+    )
+    return [_entitlement(r) for r in rows]
+
+
+async def mark_entitlements_expired(conn: asyncpg.Connection, items: Sequence[Entitlement]) -> None:
+    await conn.executemany(
+        """
+        UPDATE entitlements SET expired_at = now()
+        WHERE holder = $1 AND agreement_id = $2 AND isbn = $3
+        """,
+        [(e.holder, e.agreement_id, e.isbn) for e in items],
+    )
+
+
+async def set_entitlement_end(conn: asyncpg.Connection, item: Entitlement) -> None:
+    await conn.execute(
+        """
+        UPDATE entitlements SET expires_on = $4
+        WHERE holder = $1 AND agreement_id = $2 AND isbn = $3
+        """,
+        item.holder,
+        item.agreement_id,
+        item.isbn,
+        item.expires_on,
+    )
+
+
+# --- questions and answers ------------------------------------------------------------------
+
+
+def _question(row: asyncpg.Record) -> Question:
+    return Question(
+        id=row["id"],
+        tender_id=row["tender_id"],
+        asked_by=row["asked_by"],
+        text=row["text"],
+        asked_at=row["asked_at"],
+        answer=row["answer"],
+        answered_at=row["answered_at"],
+    )
+
+
+async def upsert_question(conn: asyncpg.Connection, q: Question) -> None:
+    await conn.execute(
+        """
+        INSERT INTO questions (id, tender_id, asked_by, text, asked_at, answer, answered_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (id) DO UPDATE SET answer = EXCLUDED.answer,
+                                       answered_at = EXCLUDED.answered_at
+        """,
+        q.id,
+        q.tender_id,
+        q.asked_by,
+        q.text,
+        q.asked_at,
+        q.answer,
+        q.answered_at,
+    )
+
+
+async def questions_of(conn: Conn, tender_id: str) -> list[Question]:
+    rows = await conn.fetch(
+        "SELECT * FROM questions WHERE tender_id = $1 ORDER BY asked_at, id", tender_id
+    )
+    return [_question(r) for r in rows]
+
+
+# --- standstill -----------------------------------------------------------------------------
+
+
+async def claim_ended_standstills(
+    conn: asyncpg.Connection, today: dt.date, limit: int = 100
+) -> list[str]:
+    rows = await conn.fetch(
+        """
+        SELECT tender_id FROM awards
+        WHERE standstill_ends_on <= $1 AND standstill_announced_at IS NULL
+        ORDER BY tender_id
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED
+        """,
+        today,
+        limit,
+    )
+    return [r["tender_id"] for r in rows]
+
+
+async def mark_standstill_announced(conn: asyncpg.Connection, tender_id: str) -> None:
+    await conn.execute(
+        "UPDATE awards SET standstill_announced_at = now() WHERE tender_id = $1", tender_id
+    )
+
+
+# --- documents ------------------------------------------------------------------------------
+
+
+def _document(row: asyncpg.Record) -> Document:
+    return Document(
+        row["tender_id"],
+        DocumentKind(row["kind"]),
+        row["version"],
+        row["sha256"],
+        row["media_type"],
+        row["size"],
+    )
+
+
+async def documents_of(conn: Conn, tender_id: str) -> list[Document]:
+    rows = await conn.fetch(
+        """
+        SELECT tender_id, kind, version, sha256, media_type, length(content) AS size
+        FROM tender_documents WHERE tender_id = $1 ORDER BY kind, version
+        """,
+        tender_id,
+    )
+    return [_document(r) for r in rows]
+
+
+async def insert_document(conn: asyncpg.Connection, document: Document, content: bytes) -> None:
+    await conn.execute(
+        """
+        INSERT INTO tender_documents (tender_id, kind, version, sha256, media_type, content)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        """,
+        document.tender_id,
+        document.kind.value,
+        document.version,
+        document.sha256,
+        document.media_type,
+        content,
+    )
+
+
+async def document_content(
+    conn: Conn, tender_id: str, kind: str, version: int
+) -> tuple[str, bytes] | None:
+    row = await conn.fetchrow(
+        """
+        SELECT media_type, content FROM tender_documents
+        WHERE tender_id = $1 AND kind = $2 AND version = $3
+        """,
+        tender_id,
+        kind,
+        version,
+    )
+    return (row["media_type"], bytes(row["content"])) if row else None

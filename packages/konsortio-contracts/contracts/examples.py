@@ -122,6 +122,65 @@ EXAMPLES: tuple[Event, ...] = (
         price_cents=4_800_000,
         bids=3,
     ),
+    procurement.TenderAwardedV2(
+        tender_id="tender-2026-001",
+        title="E-books 2027-2029",
+        procedure="open",
+        threshold_class="eu",
+        lots=[
+            procurement.LotDecision(
+                lot_id="1",
+                bid_id="bid-0003",
+                supplier=_SUPPLIER,
+                product="Ellibs Library",
+                price_model="annual-fee",
+                price_cents=4_800_000,
+                total_score=87.5,
+                bids_scored=2,
+            )
+        ],
+        rejected=[
+            procurement.RejectedBid(
+                bid_id="bid-0002",
+                supplier=procurement.Supplier(name="Example Books Ltd", country="GB"),
+                kind="rejected",
+                ground="no integration with the Quria library system (a minimum requirement)",
+            )
+        ],
+        decided_at=dt.datetime(2026, 5, 20, 10, 0, tzinfo=_UTC),
+        served_at=dt.datetime(2026, 5, 20, 12, 0, tzinfo=_UTC),
+        standstill_ends_on=dt.date(2026, 6, 4),
+        bids=3,
+    ),
+    procurement.AppealLodged(
+        tender_id="tender-2026-001",
+        case_number="MAO:123/2026",
+        lodged_on=dt.date(2026, 6, 1),
+        suspends=True,
+        title="E-books 2027-2029",
+    ),
+    procurement.AppealResolved(
+        tender_id="tender-2026-001",
+        case_number="MAO:123/2026",
+        outcome="dismissed",
+        resolved_on=dt.date(2026, 8, 14),
+        title="E-books 2027-2029",
+    ),
+    procurement.QuestionAnswered(
+        tender_id="tender-2026-001",
+        question_id="q-1",
+        question="Must the service support EPUB 3 fixed layout?",
+        answer="Yes, for picture books; it is a minimum requirement of the need.",
+        answered_at=dt.datetime(2026, 4, 10, 9, 0, tzinfo=_UTC),
+        title="E-books 2027-2029",
+    ),
+    procurement.StandstillEnded(
+        tender_id="tender-2026-001",
+        ended_on=dt.date(2026, 6, 4),
+        bid_id="bid-0003",
+        suspending_appeals=0,
+        title="E-books 2027-2029",
+    ),
     procurement.TenderCancelled(
         tender_id="tender-2026-002", reason="No compliant bids", title="Streaming video"
     ),
@@ -176,6 +235,53 @@ EXAMPLES: tuple[Event, ...] = (
         reason="opt-out",
         participants=11,
         title="E-books 2027-2029",
+    ),
+    procurement.InvoiceLinesIssued(
+        agreement_id="agreement-2026-001",
+        title="E-books 2027-2029",
+        period_start=dt.date(2027, 1, 1),
+        period_end=dt.date(2027, 12, 31),
+        cost_cents=4_800_000,
+        cost_share_model="per-capita",
+        lines=[
+            procurement.InvoiceLine(
+                payer_id="0192435-2",
+                payer_name="Tornion kaupunki",
+                business_id="0192435-2",
+                e_invoice_address="003701924352",
+                isil="FI-Tro",
+                description="E-books 2027-2029, 1.1.-31.12.2027",
+                days=365,
+                amount_cents=4_800_000,
+            )
+        ],
+    ),
+    procurement.CancellationDeadlineApproaching(
+        agreement_id="agreement-2026-001",
+        title="E-books 2027-2029",
+        supplier=_SUPPLIER,
+        product="Ellibs Library",
+        cancellation_deadline=dt.date(2027, 9, 30),
+        days_before=30,
+        period_end=dt.date(2027, 12, 31),
+        renewals_left=2,
+        annual_cost_cents=4_800_000,
+        participants=["FI-Tro", "FI-Kemi"],
+    ),
+    procurement.EntitlementsChanged(
+        agreement_id="agreement-2026-001",
+        holder="kimppa:lapin-kirjasto",
+        change="added",
+        titles=[
+            procurement.TitleEntitlement(
+                isbn="9789510476543",
+                licence_model="one-copy-one-user",
+                copies=3,
+                acquired_on=dt.date(2027, 1, 15),
+                order_reference="PO-2027-0042",
+                survives_leaving=True,
+            )
+        ],
     ),
     catalogue.TitlesIngested(
         batch_id="batch-0042",

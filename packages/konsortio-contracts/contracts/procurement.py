@@ -6,7 +6,10 @@ Each carries what consumers need: outreach mails interested libraries from ``ten
 without asking procurement who they are; catalogue builds collections from ``agreement-signed``.
 
 Bids, compatibility tests and quality scores are not published: they are confidential until
-the award, and ``tender-awarded`` then carries the decision and its ranking figures.
+the procurement decision. ``tender-awarded`` v2 is that decision under the Act on Public
+Procurement (1397/2016): the chosen bid per lot, the rejected bids with their grounds, when
+the decision was served and when its standstill ends. Version 1 is still published beside
+it so that its readers keep working; it never reports an override, because there is none.
 
 Dates follow the procurement domain: a period's ``start`` and ``end`` are both days in force;
 an *effective* date (``left_on``, ``effective_on``) is the first day no longer in force, as
@@ -27,6 +30,23 @@ MaterialType = Literal[
 ]
 LicenceModel = Literal["annual-fee", "per-loan", "per-title"]
 CostShareModel = Literal["per-capita", "base-plus-per-capita", "equal"]
+Procedure = Literal["open", "restricted", "negotiated", "national", "call-off"]
+ThresholdClass = Literal["below-national", "national", "eu"]
+
+
+class TenderDocument(Payload):
+    kind: Literal["invitation-to-tender", "contract-draft", "price-form"]
+    version: int = Field(ge=1)
+    sha256: str = Field(description="SHA-256 of the content, hex")
+    media_type: str
+
+
+class PurchasingBody(Payload):
+    """The central purchasing body or procurement unit running the tender."""
+
+    name: str
+    business_id: str | None = None
+    reference: str | None = None
 
 
 class Supplier(Payload):
@@ -94,13 +114,27 @@ class TenderOpened(Event):
 
     tender_id: str
     title: str
-    kl_reference: str = Field(description="KL-Kuntahankinnat reference")
+    kl_reference: str = Field(
+        description="The purchasing body's reference (named for KL-Kuntahankinnat, the first)"
+    )
     deadline: dt.datetime
     need_ids: list[str]
     material_types: list[MaterialType]
     interested_libraries: list[str] = Field(description="ISILs with interest in the needs")
     criteria: dict[str, int] = Field(description="price, quality, compatibility weights")
     price_model: LicenceModel | None = Field(None, description="The model every bid must price")
+    procedure: Procedure | None = None
+    estimated_value_cents: int | None = Field(
+        None, ge=0, description="Extension options included, VAT excluded"
+    )
+    threshold_class: ThresholdClass | None = Field(
+        None, description="From the dated threshold table in force when estimated"
+    )
+    purchasing_body: PurchasingBody | None = None
+    tie_break: str | None = Field(None, description="The published rule for equal totals")
+    documents: list[TenderDocument] | None = Field(
+        None, description="The latest version of each procurement document, published"
+    )
 
 
 class TenderAwarded(Event):
@@ -122,6 +156,109 @@ class TenderAwarded(Event):
     price_model: LicenceModel | None = None
     price_cents: int | None = Field(None, ge=0, description="The awarded bid's price")
     bids: int | None = Field(None, ge=1, description="How many bids were evaluated")
+
+
+class LotDecision(Payload):
+    lot_id: str
+    bid_id: str
+    supplier: Supplier
+    product: str
+    price_model: LicenceModel
+    price_cents: int = Field(ge=0)
+    total_score: float
+    bids_scored: int = Field(ge=1, description="Conforming bids ranked in this lot")
+
+
+class RejectedBid(Payload):
+    bid_id: str
+    supplier: Supplier
+    kind: Literal["rejected", "excluded"]
+    ground: str
+
+
+class TenderAwardedV2(Event):
+    """The procurement decision was made and served to every bidder.
+
+    The best-scoring conforming bid of each lot was chosen on the published criteria; bids
+    that failed a minimum requirement or were excluded are listed with their grounds. The
+    agreement may be signed from ``standstill_ends_on`` (absent: no standstill applies)."""
+
+    name = "tender-awarded"
+    version = 2
+    producer = "procurement"
+    key_field = "tender_id"
+
+    tender_id: str
+    title: str
+    procedure: Procedure
+    threshold_class: ThresholdClass
+    lots: list[LotDecision] = Field(min_length=1)
+    rejected: list[RejectedBid]
+    decided_at: dt.datetime
+    served_at: dt.datetime = Field(description="When the decision was served to the bidders")
+    standstill_ends_on: dt.date | None = Field(
+        description="First day the agreement may be signed; null when no standstill applies"
+    )
+    bids: int = Field(ge=1, description="Bids received")
+
+
+class AppealLodged(Event):
+    """A bidder appealed the procurement decision to the Market Court."""
+
+    name = "appeal-lodged"
+    producer = "procurement"
+    key_field = "tender_id"
+
+    tender_id: str
+    case_number: str = Field(description="The Market Court's case number")
+    lodged_on: dt.date
+    suspends: bool = Field(description="The decision may not be carried out meanwhile")
+    title: str | None = None
+
+
+class AppealResolved(Event):
+    """The Market Court resolved an appeal, or it was withdrawn."""
+
+    name = "appeal-resolved"
+    producer = "procurement"
+    key_field = "tender_id"
+
+    tender_id: str
+    case_number: str
+    outcome: Literal["dismissed", "upheld", "withdrawn"]
+    resolved_on: dt.date
+    title: str | None = None
+
+
+class QuestionAnswered(Event):
+    """A supplier's question about an open tender was answered; the question and answer
+    are published to every bidder, without naming who asked."""
+
+    name = "question-answered"
+    producer = "procurement"
+    key_field = "tender_id"
+
+    tender_id: str
+    question_id: str
+    question: str
+    answer: str
+    answered_at: dt.datetime
+    title: str | None = None
+
+
+class StandstillEnded(Event):
+    """The standstill after a procurement decision has ended: the agreement may be signed,
+    unless an appeal suspends the decision."""
+
+    name = "standstill-ended"
+    producer = "procurement"
+    key_field = "tender_id"
+
+    tender_id: str
+    ended_on: dt.date = Field(description="First day the agreement may be signed")
+    bid_id: str
+    suspending_appeals: int = Field(ge=0, description="Pending appeals that block signing")
+    title: str | None = None
 
 
 class TenderCancelled(Event):
@@ -225,14 +362,105 @@ class AgreementLeft(Event):
     title: str | None = None
 
 
+class InvoiceLine(Payload):
+    payer_id: str = Field(description="The paying organisation's business ID, else the ISIL")
+    payer_name: str
+    business_id: str | None = None
+    e_invoice_address: str | None = Field(None, description="OVT code of the payer")
+    isil: str
+    description: str
+    days: int = Field(ge=1, description="Days the library took part in the period")
+    amount_cents: int = Field(ge=0)
+
+
+class InvoiceLinesIssued(Event):
+    """A billing period of an agreement was closed: its cost, pro-rated by the days each
+    library took part, is invoiced to the paying organisations. The lines sum to the cost."""
+
+    name = "invoice-lines-issued"
+    producer = "procurement"
+    key_field = "agreement_id"
+
+    agreement_id: str
+    title: str
+    period_start: dt.date
+    period_end: dt.date = Field(description="Last day billed")
+    cost_cents: int = Field(ge=0)
+    cost_share_model: CostShareModel
+    lines: list[InvoiceLine]
+
+
+class CancellationDeadlineApproaching(Event):
+    """An agreement's cancellation deadline is 60, 30 or 7 days away: the last day to give
+    notice so that the agreement ends with its period rather than renewing."""
+
+    name = "cancellation-deadline-approaching"
+    producer = "procurement"
+    key_field = "agreement_id"
+
+    agreement_id: str
+    title: str
+    supplier: Supplier
+    product: str
+    cancellation_deadline: dt.date
+    days_before: Literal[60, 30, 7]
+    period_end: dt.date = Field(description="Last day of the period the deadline closes")
+    renewals_left: int = Field(ge=0)
+    annual_cost_cents: int = Field(ge=0)
+    participants: list[str] = Field(description="ISILs taking part today")
+
+
+TitleLicenceModel = Literal[
+    "one-copy-one-user",
+    "one-copy-one-user-time-limited",
+    "loan-limited",
+    "metered-per-loan",
+    "simultaneous-use",
+    "subscription",
+]
+
+
+class TitleEntitlement(Payload):
+    isbn: str = Field(description="ISBN-13, digits only")
+    licence_model: TitleLicenceModel
+    copies: int | Literal["unlimited"]
+    loans_left: int | None = Field(None, ge=0)
+    expires_on: dt.date | None = Field(None, description="First day no longer held")
+    acquired_on: dt.date
+    order_reference: str = ""
+    survives_leaving: bool = Field(description="Perpetual or post-cancellation access")
+
+
+class EntitlementsChanged(Event):
+    """Titles a library or kimppa holds under an agreement were added (a bulk load) or
+    expired. The catalogue builds the holder's record set from these."""
+
+    name = "entitlements-changed"
+    producer = "procurement"
+    key_field = "agreement_id"
+
+    agreement_id: str
+    holder: str = Field(description="A library's ISIL, or a kimppa's id prefixed 'kimppa:'")
+    change: Literal["added", "expired"]
+    titles: list[TitleEntitlement] = Field(min_length=1)
+
+
 EVENTS: tuple[type[Event], ...] = (
     NeedProposed,
     InterestRegistered,
     TenderOpened,
     TenderAwarded,
+    TenderAwardedV2,
+    AppealLodged,
+    AppealResolved,
+    QuestionAnswered,
+    StandstillEnded,
     TenderCancelled,
     AgreementSigned,
     AgreementEnded,
     AgreementJoined,
     AgreementLeft,
+    InvoiceLinesIssued,
+    CancellationDeadlineApproaching,
+    EntitlementsChanged,
 )

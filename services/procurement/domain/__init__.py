@@ -12,13 +12,21 @@ Modules, by meaning:
 - ``tenders``: tenders, criteria and their state machine;
 - ``bids``: suppliers, bids and bid acceptance;
 - ``evaluation``: compatibility tests and quality scores;
-- ``scoring``: points and ranking; ``awards``: the award and its override;
+- ``thresholds``: procedures and threshold classes from the dated table;
+- ``scoring``: points and ranking against the fixed test matrix;
+- ``awards``: minimum requirements, the procurement decision and its standstill;
+- ``appeals``: appeals to the Market Court, which can block signing;
 - ``agreements``: framework agreements, periods, renewal, termination, expiry;
 - ``participation``: opt-in, opt-out and leaving with the consortium;
-- ``cost_shares``: dividing the annual cost, and its CSV.
+- ``cost_shares``: dividing the annual cost, and its CSV;
+- ``entitlements``: title-level licences per library or kimppa, KBART in and out;
+- ``reminders``: cancellation deadlines coming up, 60, 30 and 7 days ahead;
+- ``billing``: billing periods, pro-rating by days, invoice lines and their safe CSV.
 """
 
 from .agreements import (
+    MAX_EXTENSION_MONTHS,
+    MAX_EXTENSION_OPTIONS,
     Agreement,
     AgreementEnd,
     AgreementState,
@@ -34,18 +42,60 @@ from .agreements import (
     sign_agreement,
     terminate_agreement,
 )
-from .awards import Award, award_tender
+from .appeals import (
+    Appeal,
+    AppealStatus,
+    check_appeals_allow_signing,
+    lodge_appeal,
+    resolve_appeal,
+)
+from .awards import (
+    WHOLE_TENDER_LOT,
+    Award,
+    Rejection,
+    RejectionKind,
+    award_tender,
+    compatibility_matrix,
+    minimum_requirement_rejections,
+)
 from .bids import Bid, Shortfall, Supplier, shortfall, submit_bid
+from .billing import (
+    INVOICE_CSV_HEADER,
+    BillingPeriod,
+    InvoiceLine,
+    Payer,
+    PeriodShare,
+    days_in,
+    invoice_lines,
+    prorated_shares,
+    render_invoice_csv,
+    round_quotas,
+)
 from .cost_shares import (
     CSV_HEADER,
     CostShare,
     CostShareModel,
     CostSharePolicy,
     Participant,
+    check_cost_model_fits,
     compute_cost_shares,
     format_euros,
     largest_remainder,
+    neutralise,
     render_cost_shares_csv,
+)
+from .documents import Document, DocumentKind, add_version, latest
+from .entitlements import (
+    KBART_COLUMNS,
+    UNLIMITED,
+    Entitlement,
+    TitleLicenceModel,
+    due_to_expire,
+    end_on_leaving,
+    normalise_isbn,
+    parse_kbart,
+    render_kbart,
+    survives_leaving,
 )
 from .errors import (
     DuplicateEntry,
@@ -89,10 +139,14 @@ from .participation import (
     opt_out_dates,
     participants_on,
 )
+from .questions import Question, answer_question, ask_question
+from .reminders import LEADS, Reminder, due_reminders
 from .scoring import BidScore, score_bids, to_decimal
 from .tenders import (
     TENDER_TRANSITIONS,
+    TIE_BREAK_RULE,
     Criteria,
+    PurchasingBody,
     Tender,
     TenderState,
     accepts_bids,
@@ -101,9 +155,69 @@ from .tenders import (
     revise_draft,
     start_evaluation,
 )
+from .thresholds import (
+    Procedure,
+    ThresholdClass,
+    ThresholdRow,
+    ThresholdTable,
+    default_table,
+    parse_table,
+)
 from .vocabulary import Device, LibrarySystem, LicenceModel, MaterialType, check_isil
 
 __all__ = [
+    "Document",
+    "DocumentKind",
+    "add_version",
+    "latest",
+    "Question",
+    "answer_question",
+    "ask_question",
+    "KBART_COLUMNS",
+    "UNLIMITED",
+    "Entitlement",
+    "TitleLicenceModel",
+    "due_to_expire",
+    "end_on_leaving",
+    "normalise_isbn",
+    "parse_kbart",
+    "render_kbart",
+    "survives_leaving",
+    "LEADS",
+    "Reminder",
+    "due_reminders",
+    "INVOICE_CSV_HEADER",
+    "BillingPeriod",
+    "InvoiceLine",
+    "Payer",
+    "PeriodShare",
+    "check_cost_model_fits",
+    "days_in",
+    "invoice_lines",
+    "neutralise",
+    "prorated_shares",
+    "render_invoice_csv",
+    "round_quotas",
+    "MAX_EXTENSION_MONTHS",
+    "MAX_EXTENSION_OPTIONS",
+    "Appeal",
+    "AppealStatus",
+    "check_appeals_allow_signing",
+    "lodge_appeal",
+    "resolve_appeal",
+    "WHOLE_TENDER_LOT",
+    "Rejection",
+    "RejectionKind",
+    "minimum_requirement_rejections",
+    "compatibility_matrix",
+    "TIE_BREAK_RULE",
+    "PurchasingBody",
+    "Procedure",
+    "ThresholdClass",
+    "ThresholdRow",
+    "ThresholdTable",
+    "default_table",
+    "parse_table",
     "Agreement",
     "AgreementEnd",
     "AgreementState",

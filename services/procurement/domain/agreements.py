@@ -21,13 +21,15 @@ from datetime import date, timedelta
 from enum import StrEnum
 
 from ._checks import coerce_enum, coerce_enum_set, require_date, require_int, require_text
+from .appeals import Appeal, check_appeals_allow_signing
 from .awards import Award
 from .bids import Bid, Supplier
-from .cost_shares import CostSharePolicy
+from .cost_shares import CostSharePolicy, check_cost_model_fits
 from .errors import IllegalTransition, InvalidValue, NotPermitted
 from .licence_terms import LicenceTerms, TermComparisonRow, compare_terms
 from .needs import Need
 from .tenders import Tender, TenderState
+from .thresholds import ThresholdTable, default_table
 from .vocabulary import LicenceModel, MaterialType
 
 ONE_DAY = timedelta(days=1)
@@ -73,16 +75,25 @@ class Period:
         return self.start <= day <= self.end
 
 
+MAX_EXTENSION_OPTIONS = 4
+MAX_EXTENSION_MONTHS = 24
+
+
 @dataclass(frozen=True, slots=True)
 class ExtensionOptions:
-    """How many times, and by how many months each, the agreement may be renewed."""
+    """How many times, and by how many months each, the agreement may be renewed.
+
+    Bounded to what real e-material agreements hold (at most four options of at most two
+    years); the framework-length rule of the threshold class applies on top."""
 
     count: int = 0
     months: int = 12
 
     def __post_init__(self) -> None:
-        require_int("extension_options.count", self.count, minimum=0, maximum=20)
-        require_int("extension_options.months", self.months, minimum=1, maximum=120)
+        require_int("extension_options.count", self.count, minimum=0, maximum=MAX_EXTENSION_OPTIONS)
+        require_int(
+            "extension_options.months", self.months, minimum=1, maximum=MAX_EXTENSION_MONTHS
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +122,10 @@ class Agreement:
     state: AgreementState = AgreementState.ACTIVE
     #: While active: a scheduled termination, if any. Once ended: how and when it ended.
     end: AgreementEnd | None = None
+    #: Why the annual cost differs from the awarded bid's price, when it does.
+    price_amendment: str | None = None
+    #: Why the framework may run longer than its threshold class allows, when it does.
+    framework_justification: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("id", "tender_id", "bid_id"):
@@ -177,11 +192,24 @@ def sign_agreement(
     needs: Iterable[Need],
     first_period: Period,
     extension_options: ExtensionOptions,
-    annual_cost_cents: int,
+    annual_cost_cents: int | None,
     cost_share: CostSharePolicy,
     signed_on: date,
+    today: date,
+    appeals: Iterable[Appeal] = (),
+    price_amendment: str | None = None,
+    framework_justification: str | None = None,
+    table: ThresholdTable | None = None,
 ) -> Agreement:
-    """Make the framework agreement from the awarded bid; it inherits the bid's terms."""
+    """Make the framework agreement from the awarded bid; it inherits the bid's terms and,
+    for an annual fee, its price.
+
+    Refused before the standstill has ended, while a suspending appeal is pending or after
+    an appeal was upheld; ``signed_on`` is never before the decision nor the standstill's
+    end, nor after today. An EU-class framework runs at most the table's maximum (four
+    years), extension options included, unless ``framework_justification`` says why. An
+    annual cost other than the awarded annual fee needs ``price_amendment``; under other
+    price models the annual cost is the budgeted spend and must be given."""
     if tender.state is not TenderState.AWARDED:
         raise IllegalTransition("tender", tender.state.value, "sign an agreement for")
     if award.tender_id != tender.id or award.bid_id != tender.awarded_bid_id:
@@ -193,6 +221,49 @@ def sign_agreement(
         raise InvalidValue("needs", "must be exactly the tender's needs")
     if signed_on > first_period.end:
         raise InvalidValue("signed_on", "must not be after the first period ends")
+    require_date("today", today)
+    if signed_on > today:
+        raise InvalidValue("signed_on", "must not be in the future")
+    decided_on = (award.served_at or award.awarded_at).date()
+    if signed_on < decided_on:
+        raise NotPermitted("signed_on", f"must not be before the decision served on {decided_on}")
+    if not award.standstill_over(today) or not award.standstill_over(signed_on):
+        raise NotPermitted(
+            "signed_on",
+            f"the standstill runs until {award.standstill_ends_on}; sign on or after it",
+        )
+    check_appeals_allow_signing(appeals)
+    check_cost_model_fits(cost_share.model, bid.price_model)
+    limit = (table or default_table()).framework_max_months.get(tender.threshold_class)
+    longest = first_period.end
+    for _ in range(extension_options.count):
+        longest = add_months(longest + ONE_DAY, extension_options.months) - ONE_DAY
+    if limit is not None and longest >= add_months(first_period.start, limit):
+        if framework_justification is None or not framework_justification.strip():
+            raise NotPermitted(
+                "extension_options",
+                f"a {tender.threshold_class.value}-class framework runs at most {limit} months "
+                f"with its extensions (would end {longest}); record a framework_justification",
+            )
+    else:
+        framework_justification = None
+    if bid.price_model is LicenceModel.ANNUAL_FEE:
+        if annual_cost_cents is None:
+            annual_cost_cents = bid.price_cents
+        if annual_cost_cents != bid.price_cents:
+            if price_amendment is None or not price_amendment.strip():
+                raise NotPermitted(
+                    "annual_cost_cents",
+                    f"{annual_cost_cents} differs from the awarded bid's price "
+                    f"{bid.price_cents}; record a price_amendment",
+                )
+        else:
+            price_amendment = None
+    elif annual_cost_cents is None:
+        raise InvalidValue(
+            "annual_cost_cents",
+            f"required: the bid is priced {bid.price_model.value}, so give the budgeted spend",
+        )
     return Agreement(
         id=agreement_id,
         tender_id=tender.id,
@@ -207,6 +278,8 @@ def sign_agreement(
         annual_cost_cents=annual_cost_cents,
         cost_share=cost_share,
         signed_on=signed_on,
+        price_amendment=price_amendment,
+        framework_justification=framework_justification,
     )
 
 

@@ -1,34 +1,135 @@
-"""Awarding a tender: to the top-ranked bid, or to another with a written justification."""
+"""The procurement decision: minimum requirements, scoring on the published criteria, and
+the standstill that follows service of the decision.
+
+Under the Act on Public Procurement (1397/2016) the decision follows the published award
+criteria; the coordinator cannot choose another bid. What the law leaves to the contracting
+authority is recorded elsewhere with a ground: rejecting a non-conforming bid or excluding
+a tenderer (:class:`Rejection`), discontinuing the procurement (``cancel_tender``).
+
+- **Minimum requirements.** Every device and library system a need requires is a minimum
+  requirement, and so is a licence model the need accepts. A bid lacking any of them is
+  rejected with the ground recorded and is never scored.
+- **Scoring.** Only conforming bids are scored, against the tender's fixed test matrix
+  (:func:`compatibility_matrix`), and the best total wins; ties follow :data:`TIE_BREAK_RULE`.
+- **Service and standstill.** The decision is served to every bidder at ``served_at``; the
+  agreement may be signed from ``standstill_ends_on`` (``served_at``'s day plus the
+  standstill days of the threshold class; none below the national threshold or for a
+  call-off under a framework).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from enum import StrEnum
 
-from ._checks import require_aware_datetime
-from .bids import Bid
+from ._checks import coerce_enum, require_aware_datetime, require_text
+from .bids import Bid, shortfall
 from .errors import InvalidValue, NotPermitted
-from .evaluation import CompatibilityResult, QualityScore
+from .evaluation import CompatibilityResult, QualityScore, Target
+from .needs import Need
 from .scoring import BidScore, score_bids
 from .tenders import Tender, TenderState, _move
+from .thresholds import ThresholdTable, default_table
+
+#: The one lot of a tender that is not divided into lots.
+WHOLE_TENDER_LOT = "1"
+
+
+class RejectionKind(StrEnum):
+    #: The bid does not meet the tender's requirements (Act 1397/2016 section 74).
+    REJECTED = "rejected"
+    #: The tenderer is excluded on a ground of sections 80-81.
+    EXCLUDED = "excluded"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    bid_id: str
+    kind: RejectionKind
+    ground: str
+    #: True when found by the minimum-requirement check, false when recorded by a person.
+    automatic: bool = False
+
+    def __post_init__(self) -> None:
+        require_text("bid_id", self.bid_id, max_length=100)
+        object.__setattr__(self, "kind", coerce_enum("kind", RejectionKind, self.kind))
+        require_text("ground", self.ground, max_length=10_000)
+
+
+def compatibility_matrix(tender: Tender, needs: Iterable[Need]) -> frozenset[Target]:
+    """Every target a need of the tender requires, plus the tender's optional targets."""
+    targets: set[Target] = set(tender.optional_targets)
+    for need in needs:
+        targets |= need.required_devices
+        targets |= need.required_library_systems
+    return frozenset(targets)
+
+
+def minimum_requirement_rejections(
+    bids: Iterable[Bid], needs: Iterable[Need]
+) -> tuple[Rejection, ...]:
+    """A rejection for every bid that fails a minimum requirement, naming what it lacks."""
+    needs = tuple(needs)
+    found: list[Rejection] = []
+    for bid in bids:
+        lack = shortfall(bid, needs)
+        if lack.is_empty:
+            continue
+        parts: list[str] = []
+        if lack.missing_devices:
+            parts.append(
+                "required devices not supported: " + ", ".join(sorted(lack.missing_devices))
+            )
+        if lack.missing_library_systems:
+            parts.append(
+                "required library systems not supported: "
+                + ", ".join(sorted(lack.missing_library_systems))
+            )
+        if lack.needs_not_accepting_model:
+            parts.append(
+                f"licence model {bid.price_model.value} not accepted by needs: "
+                + ", ".join(lack.needs_not_accepting_model)
+            )
+        found.append(
+            Rejection(
+                bid.id, RejectionKind.REJECTED, "minimum requirements: " + "; ".join(parts), True
+            )
+        )
+    return tuple(found)
 
 
 @dataclass(frozen=True, slots=True)
 class Award:
+    """The procurement decision for a tender (one lot until lots are divided)."""
+
     tender_id: str
     bid_id: str
-    #: The top-ranked bid at the time of the award.
-    recommended_bid_id: str
-    #: Present exactly when the award overrides the ranking.
-    justification: str | None
-    #: The ranking the decision was made on, kept as evidence.
+    #: The ranking of the conforming bids the decision was made on, kept as evidence.
     scores: tuple[BidScore, ...]
     awarded_at: datetime
+    served_at: datetime | None = None
+    standstill_ends_on: date | None = None
+    rejections: tuple[Rejection, ...] = ()
+    lot_id: str = WHOLE_TENDER_LOT
+
+    @property
+    def recommended_bid_id(self) -> str:
+        """The top-ranked conforming bid: always the chosen one."""
+        return self.bid_id
 
     @property
     def overridden(self) -> bool:
-        return self.bid_id != self.recommended_bid_id
+        """The ranking cannot be overridden; kept for readers of the old award record."""
+        return False
+
+    @property
+    def justification(self) -> None:
+        return None
+
+    def standstill_over(self, day: date) -> bool:
+        return self.standstill_ends_on is None or day >= self.standstill_ends_on
 
 
 def award_tender(
@@ -37,45 +138,62 @@ def award_tender(
     results: Iterable[CompatibilityResult],
     quality_scores: Iterable[QualityScore],
     now: datetime,
-    chosen_bid_id: str | None = None,
-    justification: str | None = None,
+    *,
+    needs: Iterable[Need],
+    rejections: Iterable[Rejection] = (),
+    served_at: datetime | None = None,
+    table: ThresholdTable | None = None,
 ) -> tuple[Tender, Award]:
-    """Award the tender. Without ``chosen_bid_id`` the top-ranked bid wins.
-
-    Choosing another bid needs a non-empty justification; a justification for choosing the
-    top bid anyway is refused, so the record never suggests an override that did not happen.
-    """
+    """Make the procurement decision: reject non-conforming bids, score the rest on the
+    published criteria and choose the best. ``rejections`` are those recorded by people
+    (exclusions, other non-conformity); ``served_at`` defaults to ``now`` and may lie in the
+    past (a decision served earlier and recorded now) but not in the future nor before the
+    tender's deadline."""
     require_aware_datetime("now", now)
+    served = now
+    if served_at is not None:
+        served = require_aware_datetime("served_at", served_at)
+        if served > now:
+            raise InvalidValue("served_at", "must not be in the future")
+        if served < tender.deadline:
+            raise InvalidValue("served_at", "must not be before the tender's deadline")
     if tender.state is not TenderState.EVALUATION:
         # Let the state machine word the refusal.
         _move(tender, TenderState.AWARDED, "award")
     bids = tuple(b for b in bids if b.tender_id == tender.id)
     if not bids:
         raise NotPermitted("bids", "a tender without bids cannot be awarded; cancel it instead")
-    scores = score_bids(tender.criteria, bids, results, quality_scores)
+    needs = tuple(needs)
+    by_bid: dict[str, Rejection] = {}
+    for rejection in (*rejections, *minimum_requirement_rejections(bids, needs)):
+        by_bid.setdefault(rejection.bid_id, rejection)
+    conforming = tuple(b for b in bids if b.id not in by_bid)
+    if not conforming:
+        raise NotPermitted(
+            "bids",
+            "no bid meets the minimum requirements; discontinue the procurement instead",
+        )
+    scores = score_bids(
+        tender.criteria,
+        conforming,
+        results,
+        quality_scores,
+        test_matrix=compatibility_matrix(tender, needs),
+    )
     if tender.criteria.quality_weight > 0:
         missing = [s.bid_id for s in scores if s.quality_missing]
         if missing:
             raise NotPermitted("quality_score", f"missing for bids: {', '.join(missing)}")
-    recommended = scores[0].bid_id
-    chosen = recommended if chosen_bid_id is None else chosen_bid_id
-    if chosen not in {b.id for b in bids}:
-        raise InvalidValue("bid_id", f"{chosen} is not a bid of tender {tender.id}")
-    if chosen != recommended:
-        if justification is None or not justification.strip():
-            raise NotPermitted(
-                "justification",
-                f"overriding the top-ranked bid {recommended} requires a written justification",
-            )
-    elif justification is not None and justification.strip():
-        raise InvalidValue("justification", "only an override of the ranking is justified")
+    chosen = scores[0].bid_id
+    days = (table or default_table()).standstill(tender.threshold_class, tender.procedure)
     awarded = _move(tender, TenderState.AWARDED, "award", awarded_bid_id=chosen)
     award = Award(
         tender_id=tender.id,
         bid_id=chosen,
-        recommended_bid_id=recommended,
-        justification=justification if chosen != recommended else None,
         scores=scores,
         awarded_at=now,
+        served_at=served,
+        standstill_ends_on=served.date() + timedelta(days=days) if days else None,
+        rejections=tuple(sorted(by_bid.values(), key=lambda r: r.bid_id)),
     )
     return awarded, award

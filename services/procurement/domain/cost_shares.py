@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ._checks import coerce_enum, require_int, require_text
-from .errors import DuplicateEntry, InvalidValue
-from .vocabulary import check_isil
+from .errors import DuplicateEntry, InvalidValue, NotPermitted
+from .vocabulary import LicenceModel, check_isil
 
 
 class CostShareModel(StrEnum):
@@ -52,6 +52,18 @@ class CostSharePolicy:
                 "cost_share.base_fee_cents",
                 f"only applies to {CostShareModel.BASE_PLUS_PER_CAPITA}",
             )
+
+
+def check_cost_model_fits(model: CostShareModel | str, price_model: LicenceModel | str) -> None:
+    """Refuse a cost model that cannot divide the price model's costs."""
+    model = CostShareModel(model)
+    price_model = LicenceModel(price_model)
+    if price_model is LicenceModel.PER_LOAN:
+        raise NotPermitted(
+            "cost_share.model",
+            f"{model.value} cannot divide {price_model.value} prices: each library pays for "
+            "its own loans, which needs usage figures procurement does not have yet",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,14 +150,26 @@ def format_euros(cents: int) -> str:
     return f"{cents // 100}.{cents % 100:02d}"
 
 
+#: Characters that make a spreadsheet read a cell as a formula (or hide text before one).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: object) -> str:
+    """Text safe to open in a spreadsheet: a cell starting a formula is prefixed with '."""
+    text = "" if cell is None else str(cell)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 CSV_HEADER = ("isil", "name", "population", "share_cents", "share_eur")
 
 
 def render_cost_shares_csv(shares: Iterable[CostShare]) -> str:
-    """The table as RFC 4180 CSV text (CRLF line ends), header first."""
+    """The table as RFC 4180 CSV text (CRLF line ends), header first, every cell
+    neutralised against spreadsheet formulas."""
     buffer = io.StringIO()  # in memory only: the caller decides where the text goes
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     for s in shares:
-        writer.writerow((s.isil, s.name, s.population, s.share_cents, format_euros(s.share_cents)))
+        row = (s.isil, s.name, s.population, s.share_cents, format_euros(s.share_cents))
+        writer.writerow([neutralise(cell) for cell in row])
     return buffer.getvalue()

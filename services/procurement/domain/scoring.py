@@ -6,8 +6,11 @@ With weights summing to 100, each bid's points are:
   bid gets the full price weight;
 - quality: the hand-entered score on 0..100 (:data:`QUALITY_SCALE`) / 100 × quality weight;
   a bid without a score gets 0 and is flagged ``quality_missing`` (an award refuses it);
-- compatibility: passed tests / recorded tests × compatibility weight; a bid with no
-  recorded tests gets 0, because compatibility that nobody has shown is not assumed.
+- compatibility: passed tests / size of the tender's test matrix × compatibility weight.
+  The matrix is the same for every bid (every target the needs require plus the tender's
+  optional targets), so a bid that passed 1 test of 1 recorded does not beat one that
+  passed 4 of 5: an untested target counts as not passed, and results for targets outside
+  the matrix are ignored. Compatibility that nobody has shown is not assumed.
 
 Points are exact fractions, so equal scores are really equal and ties are found reliably.
 Ranking is by total, highest first; ties go to the lower price, then the earlier
@@ -23,7 +26,7 @@ from fractions import Fraction
 
 from .bids import Bid
 from .errors import InvalidValue, NotPermitted
-from .evaluation import QUALITY_SCALE, CompatibilityResult, QualityScore
+from .evaluation import QUALITY_SCALE, CompatibilityResult, QualityScore, Target
 from .tenders import Criteria
 
 
@@ -35,6 +38,7 @@ class BidScore:
     quality_points: Fraction
     compatibility_points: Fraction
     tests_passed: int
+    #: The size of the tender's test matrix: the same for every bid.
     tests_recorded: int
     quality_missing: bool
 
@@ -62,8 +66,14 @@ def score_bids(
     bids: Iterable[Bid],
     results: Iterable[CompatibilityResult] = (),
     quality_scores: Iterable[QualityScore] = (),
+    *,
+    test_matrix: Iterable[Target],
 ) -> tuple[BidScore, ...]:
-    """Score and rank the bids, best first. Results and scores for other bids are ignored."""
+    """Score and rank the bids, best first. Results and scores for other bids are ignored.
+
+    ``test_matrix`` is the tender's fixed set of targets; its size is every bid's
+    denominator. An empty matrix gives every bid 0 compatibility points."""
+    matrix = frozenset(test_matrix)
     bids = tuple(bids)
     if not bids:
         return ()
@@ -77,9 +87,9 @@ def score_bids(
 
     unranked: list[tuple[tuple[Fraction, int, object, str], BidScore]] = []
     for bid in bids:
-        mine = [r for r in results if r.bid_id == bid.id]
-        passed = sum(1 for r in mine if r.passed)
-        compat_ratio = Fraction(passed, len(mine)) if mine else Fraction(0)
+        mine = {r.target: r for r in results if r.bid_id == bid.id and r.target in matrix}
+        passed = sum(1 for r in mine.values() if r.passed)
+        compat_ratio = Fraction(passed, len(matrix)) if matrix else Fraction(0)
         score = BidScore(
             bid_id=bid.id,
             rank=0,
@@ -88,7 +98,7 @@ def score_bids(
             * criteria.quality_weight,
             compatibility_points=compat_ratio * criteria.compatibility_weight,
             tests_passed=passed,
-            tests_recorded=len(mine),
+            tests_recorded=len(matrix),
             quality_missing=bid.id not in quality,
         )
         key = (-score.total, bid.price_cents, bid.submitted_at, bid.id)

@@ -2,9 +2,12 @@
 
 ::
 
-    draft ──open──▶ open ──start_evaluation──▶ evaluation ──award──▶ awarded
-      │               │                            │
-      └───────────────┴────────cancel──────────────┴──▶ cancelled
+    draft ──open──▶ open ──start_evaluation──▶ evaluation ──decide──▶ awarded
+      │               │                            │                    │
+      └───────────────┴────────cancel──────────────┴────────────────────┴──▶ cancelled
+
+"Awarded" means the procurement decision is made and served; the agreement is signed
+after the standstill (see :mod:`.decisions`).
 
 Timing rules, so that every bidder has the same chance:
 
@@ -26,7 +29,8 @@ from types import MappingProxyType
 
 from ._checks import coerce_enum, require_aware_datetime, require_int, require_text
 from .errors import IllegalTransition, InvalidValue, NotPermitted
-from .vocabulary import LicenceModel
+from .thresholds import Procedure, ThresholdClass
+from .vocabulary import Device, LibrarySystem, LicenceModel
 
 
 class TenderState(StrEnum):
@@ -37,13 +41,14 @@ class TenderState(StrEnum):
     CANCELLED = "cancelled"
 
 
-#: The only moves a tender can make. Awarded and cancelled are final.
+#: The only moves a tender can make. Cancelled is final; awarded may only be discontinued.
 TENDER_TRANSITIONS: Mapping[TenderState, frozenset[TenderState]] = MappingProxyType(
     {
         TenderState.DRAFT: frozenset({TenderState.OPEN, TenderState.CANCELLED}),
         TenderState.OPEN: frozenset({TenderState.EVALUATION, TenderState.CANCELLED}),
         TenderState.EVALUATION: frozenset({TenderState.AWARDED, TenderState.CANCELLED}),
-        TenderState.AWARDED: frozenset(),
+        # A decision may still be followed by discontinuing the procurement before signing.
+        TenderState.AWARDED: frozenset({TenderState.CANCELLED}),
         TenderState.CANCELLED: frozenset(),
     }
 )
@@ -65,11 +70,31 @@ class Criteria:
             raise InvalidValue("criteria", f"weights must sum to 100, got {total}")
 
 
+#: The published tie-break rule: equal totals go to the lower price, then the earlier bid.
+TIE_BREAK_RULE = (
+    "equal total points: the lower price wins; then the earlier submission; then the smaller bid id"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PurchasingBody:
+    """The central purchasing body or procurement unit that runs the tender for the
+    consortium (KL-Kuntahankinnat until 2019, Hansel since; any party may be named)."""
+
+    name: str
+    business_id: str | None = None
+
+    def __post_init__(self) -> None:
+        require_text("purchasing_body.name", self.name, max_length=500)
+        if self.business_id is not None:
+            require_text("purchasing_body.business_id", self.business_id, max_length=20)
+
+
 @dataclass(frozen=True, slots=True)
 class Tender:
     id: str
     title: str
-    #: The KL-Kuntahankinnat reference of the procurement.
+    #: The purchasing body's reference of the procurement (was: KL-Kuntahankinnat's).
     kl_reference: str
     need_ids: tuple[str, ...]
     deadline: datetime
@@ -80,6 +105,15 @@ class Tender:
     state: TenderState = TenderState.DRAFT
     cancellation_reason: str | None = None
     awarded_bid_id: str | None = None
+    procedure: Procedure = Procedure.OPEN
+    #: Estimated total value, extension options included, VAT excluded.
+    estimated_value_cents: int = 0
+    #: From the threshold table in force when the value was estimated.
+    threshold_class: ThresholdClass = ThresholdClass.BELOW_NATIONAL
+    purchasing_body: PurchasingBody | None = None
+    #: Targets tested although no need requires them; with the needs' required targets they
+    #: make the test matrix every bid is scored against.
+    optional_targets: frozenset[Device | LibrarySystem] = frozenset()
 
     def __post_init__(self) -> None:
         require_text("id", self.id, max_length=100)
@@ -98,6 +132,32 @@ class Tender:
             self, "price_model", coerce_enum("price_model", LicenceModel, self.price_model)
         )
         object.__setattr__(self, "state", coerce_enum("state", TenderState, self.state))
+        object.__setattr__(self, "procedure", coerce_enum("procedure", Procedure, self.procedure))
+        require_int("estimated_value_cents", self.estimated_value_cents, minimum=0)
+        object.__setattr__(
+            self,
+            "threshold_class",
+            coerce_enum("threshold_class", ThresholdClass, self.threshold_class),
+        )
+        if self.purchasing_body is not None and not isinstance(
+            self.purchasing_body, PurchasingBody
+        ):
+            raise InvalidValue("purchasing_body", "must be a PurchasingBody")
+        targets: set[Device | LibrarySystem] = set()
+        for value in self.optional_targets:
+            targets.add(_target(value))
+        object.__setattr__(self, "optional_targets", frozenset(targets))
+
+
+def _target(value: object) -> Device | LibrarySystem:
+    if isinstance(value, Device | LibrarySystem):
+        return value
+    for enum_cls in (Device, LibrarySystem):
+        try:
+            return enum_cls(value)  # type: ignore[return-value]
+        except ValueError:
+            continue
+    raise InvalidValue("optional_targets", f"not a device or library system: {value!r}")
 
 
 def _move(tender: Tender, target: TenderState, action: str, **changes: object) -> Tender:
@@ -114,7 +174,19 @@ def revise_draft(tender: Tender, **changes: object) -> Tender:
     """
     if tender.state is not TenderState.DRAFT:
         raise IllegalTransition("tender", tender.state.value, "revise")
-    allowed = {"title", "kl_reference", "need_ids", "deadline", "criteria", "price_model"}
+    allowed = {
+        "title",
+        "kl_reference",
+        "need_ids",
+        "deadline",
+        "criteria",
+        "price_model",
+        "procedure",
+        "estimated_value_cents",
+        "threshold_class",
+        "purchasing_body",
+        "optional_targets",
+    }
     unknown = set(changes) - allowed
     if unknown:
         raise InvalidValue(sorted(unknown)[0], "cannot be changed on a tender")
@@ -136,7 +208,9 @@ def start_evaluation(tender: Tender, now: datetime) -> Tender:
 
 
 def cancel_tender(tender: Tender, reason: str) -> Tender:
-    """Cancel from draft, open or evaluation; the reason is kept for the record and event."""
+    """Discontinue the procurement (draft, open, evaluation, or decided but not yet signed):
+    the reason is kept for the record and the event. The Act allows discontinuing for a real
+    and justified reason, so a reason is always required."""
     require_text("reason", reason)
     return _move(tender, TenderState.CANCELLED, "cancel", cancellation_reason=reason)
 

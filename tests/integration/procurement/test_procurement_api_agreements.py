@@ -156,7 +156,7 @@ async def test_the_agreement_inherits_the_awarded_bid_and_is_announced(
         "label": "DRM",
     }
     assert payload["periods"] == [agreement_body("x")["first_period"]]
-    assert payload["annual_cost_cents"] == 12_000_000
+    assert payload["annual_cost_cents"] == 10_000_000  # the awarded bid's fee
     assert payload["cost_share_model"] == "base-plus-per-capita"
     assert payload["base_fee_cents"] == 100_000
     assert payload["extension_options"] == 2 and payload["extension_months"] == 12

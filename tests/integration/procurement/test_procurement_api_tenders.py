@@ -10,6 +10,7 @@ import datetime as dt
 import pytest
 
 from kit.auth import Role
+from services.procurement import commands
 from tests.integration.conftest import Service
 from tests.integration.procurement.conftest import (
     Actors,
@@ -22,6 +23,7 @@ from tests.integration.procurement.conftest import (
     ok,
     open_tender,
     outbox,
+    signed_agreement,
     snapshot,
     tender_body,
     unique_isil,
@@ -603,7 +605,11 @@ async def test_scores_follow_the_criteria_and_the_award_goes_to_the_top(
     tender, bids = await in_evaluation(procurement, actors, prices=(10_000_000, 12_500_000))
     t = tender["id"]
     cheap, dear = bids[0]["id"], bids[1]["id"]
-    for bid_id, quality, results in ((cheap, 60, (True, False)), (dear, 100, (True, True))):
+    # The tender's test matrix is what its need requires: ios, android and koha.
+    for bid_id, quality, results in (
+        (cheap, 60, (True, False, True)),
+        (dear, 100, (True, True, True)),
+    ):
         ok(
             await procurement.client.put(
                 f"/tenders/{t}/bids/{bid_id}/quality",
@@ -611,7 +617,7 @@ async def test_scores_follow_the_criteria_and_the_award_goes_to_the_top(
                 headers=actors.procurement,
             )
         )
-        for target, passed in zip(("android", "koha"), results, strict=True):
+        for target, passed in zip(("ios", "android", "koha"), results, strict=True):
             ok(
                 await procurement.client.post(
                     f"/tenders/{t}/bids/{bid_id}/tests",
@@ -622,11 +628,12 @@ async def test_scores_follow_the_criteria_and_the_award_goes_to_the_top(
             )
     view = ok(await procurement.client.get(f"/tenders/{t}/scores", headers=actors.coordinator))
     by_id = {s["bid_id"]: s for s in view["items"]}
-    # cheap: 50 + 0.6*30 + 0.5*20 = 78; dear: 40 + 30 + 20 = 90.
+    # cheap: 50 + 0.6*30 + 2/3*20 = 81.33; dear: 40 + 30 + 20 = 90.
     assert by_id[cheap]["price_points"] == 50.0 and by_id[dear]["price_points"] == 40.0
     assert by_id[cheap]["quality_points"] == 18.0 and by_id[dear]["quality_points"] == 30.0
-    assert by_id[cheap]["compatibility_points"] == 10.0
-    assert (by_id[cheap]["total"], by_id[dear]["total"]) == (78.0, 90.0)
+    assert by_id[cheap]["compatibility_points"] == 13.33
+    assert by_id[cheap]["tests_recorded"] == by_id[dear]["tests_recorded"] == 3
+    assert (by_id[cheap]["total"], by_id[dear]["total"]) == (81.33, 90.0)
     assert view["recommended_bid_id"] == dear and by_id[dear]["rank"] == 1
     assert view["award"] is None
 
@@ -639,7 +646,12 @@ async def test_scores_follow_the_criteria_and_the_award_goes_to_the_top(
     tender_now = ok(await procurement.client.get(f"/tenders/{t}", headers=actors.procurement))
     assert tender_now["state"] == "awarded" and tender_now["awarded_bid_id"] == dear
     events = await outbox(procurement, t)
-    assert [name for name, _ in events] == ["tender-opened", "tender-awarded"]
+    # The decision (v2), and v1 beside it for its older readers.
+    assert [name for name, _ in events] == ["tender-opened", "tender-awarded", "tender-awarded"]
+    decision = events[1][1]
+    assert decision["lots"][0]["bid_id"] == dear and decision["rejected"] == []
+    assert decision["threshold_class"] == "below-national"
+    assert decision["standstill_ends_on"] is None
     payload = events[-1][1]
     assert payload["bid_id"] == dear and payload["total_score"] == 90.0
     assert payload["overridden"] is False and payload["bids"] == 2
@@ -653,58 +665,85 @@ async def test_scores_follow_the_criteria_and_the_award_goes_to_the_top(
     assert public["bid_id"] == dear
 
 
-async def test_overriding_the_ranking_needs_a_written_justification(
+async def test_the_decision_follows_the_ranking_and_rejects_non_conforming_bids(
     procurement: Service, actors: Actors
 ) -> None:
-    tender, bids = await in_evaluation(procurement, actors, prices=(10_000_000, 30_000_000))
+    tender = await open_tender(procurement, actors)
     t = tender["id"]
+    bids = {}
+    for name, price, devices in (
+        ("Cheap", 5_000_000, ["ios", "web"]),  # lacks android, which the need requires
+        ("Fair", 10_000_000, ["ios", "android"]),
+        ("Dear", 30_000_000, ["ios", "android"]),
+    ):
+        bids[name] = ok(
+            await procurement.client.post(
+                f"/tenders/{t}/bids",
+                json=bid_body(name, price, supported_devices=devices),
+                headers=actors.procurement,
+            ),
+            201,
+        )["id"]
+    after_deadline = dt.datetime.fromisoformat(tender["deadline"]) + dt.timedelta(seconds=1)
+    await commands.start_evaluation(procurement.pool, t, after_deadline)
     response = await procurement.client.post(
         f"/tenders/{t}/award", json={}, headers=actors.procurement
     )
     assert response.status_code == 409 and problem_field(response) == "quality_score"
-    for bid in bids:
+    for bid_id in bids.values():
         ok(
             await procurement.client.put(
-                f"/tenders/{t}/bids/{bid['id']}/quality",
+                f"/tenders/{t}/bids/{bid_id}/quality",
                 json={"score": 80},
                 headers=actors.procurement,
             )
         )
-    top, other = bids[0]["id"], bids[1]["id"]
+    scores = ok(await procurement.client.get(f"/tenders/{t}/scores", headers=actors.procurement))
+    assert {s["bid_id"] for s in scores["items"]} == {bids["Fair"], bids["Dear"]}
+
     before = await snapshot(procurement)
-    for body, status, field in (
-        ({"bid_id": other}, 409, "justification"),
-        ({"bid_id": other, "justification": "   "}, 409, "justification"),
-        ({"bid_id": top, "justification": "because"}, 422, "justification"),
-        ({"bid_id": "bid-unknown", "justification": "x"}, 422, "bid_id"),
-    ):
+    for body in ({"bid_id": bids["Dear"], "justification": "we prefer it"}, {"bid_id": "x"}):
         response = await procurement.client.post(
             f"/tenders/{t}/award", json=body, headers=actors.procurement
         )
-        assert response.status_code == status, (body, response.text)
-        assert problem_field(response) == field
-    assert await snapshot(procurement) == before
-    assert (
-        await procurement.client.get(f"/tenders/{t}/award", headers=actors.procurement)
-    ).status_code == 404
-
-    reason = "The cheaper service failed accessibility review with screen readers."
-    decision = ok(
-        await procurement.client.post(
-            f"/tenders/{t}/award",
-            json={"bid_id": other, "justification": reason},
-            headers=actors.procurement,
-        )
+        assert response.status_code == 422, response.text
+    future = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat()
+    response = await procurement.client.post(
+        f"/tenders/{t}/award", json={"served_at": future}, headers=actors.procurement
     )
-    assert decision["overridden"] is True and decision["recommended_bid_id"] == top
-    assert decision["justification"] == reason
+    assert response.status_code == 422 and problem_field(response) == "served_at"
+    assert await snapshot(procurement) == before
+
+    response = await procurement.client.post(
+        f"/tenders/{t}/rejections",
+        json={"bid_id": bids["Fair"], "kind": "excluded", "ground": "unpaid taxes (section 81)"},
+        headers=actors.coordinator,
+    )
+    assert response.status_code == 403
+    ok(
+        await procurement.client.post(
+            f"/tenders/{t}/rejections",
+            json={"bid_id": bids["Fair"], "kind": "excluded", "ground": "unpaid taxes (s. 81)"},
+            headers=actors.procurement,
+        ),
+        201,
+    )
+    decision = ok(
+        await procurement.client.post(f"/tenders/{t}/award", json={}, headers=actors.procurement)
+    )
+    assert decision["bid_id"] == bids["Dear"] and decision["overridden"] is False
     assert decision["awarded_by"].startswith("procurement:")
-    payload = (await outbox(procurement, t))[-1][1]
-    assert payload["overridden"] is True and payload["justification"] == reason
-    assert payload["recommended_bid_id"] == top
+    grounds = {r["bid_id"]: r for r in decision["rejections"]}
+    assert grounds[bids["Cheap"]]["automatic"] and "android" in grounds[bids["Cheap"]]["ground"]
+    assert grounds[bids["Fair"]]["kind"] == "excluded" and not grounds[bids["Fair"]]["automatic"]
+    assert [s["bid_id"] for s in decision["scores"]] == [bids["Dear"]]
+    events = await outbox(procurement, t)
+    v2 = events[1][1]
+    assert {r["bid_id"] for r in v2["rejected"]} == {bids["Cheap"], bids["Fair"]}
+    assert v2["lots"][0]["bid_id"] == bids["Dear"] and v2["bids"] == 3
 
 
-async def test_a_tender_is_cancelled_with_a_reason_before_the_award(
+async def test_a_tender_is_discontinued_with_a_reason_before_signing(
     procurement: Service, actors: Actors
 ) -> None:
     tender = await open_tender(procurement, actors)
@@ -726,8 +765,18 @@ async def test_a_tender_is_cancelled_with_a_reason_before_the_award(
     assert [name for name, _ in events] == ["tender-opened", "tender-cancelled"]
     assert events[-1][1]["reason"] == "No compliant bids"
 
-    done, _ = await awarded(procurement, actors)
-    response = await procurement.client.post(
-        f"/tenders/{done['id']}/cancel", json={"reason": "x"}, headers=actors.procurement
+    # A decided procurement may still be discontinued, but not once the agreement is signed.
+    decided, _ = await awarded(procurement, actors)
+    discontinued = ok(
+        await procurement.client.post(
+            f"/tenders/{decided['id']}/cancel",
+            json={"reason": "the budget was withdrawn"},
+            headers=actors.procurement,
+        )
     )
-    assert response.status_code == 409
+    assert discontinued["state"] == "cancelled"
+    signed = await signed_agreement(procurement, actors)
+    response = await procurement.client.post(
+        f"/tenders/{signed['tender_id']}/cancel", json={"reason": "x"}, headers=actors.procurement
+    )
+    assert response.status_code == 409 and problem_field(response) == "tender_id"

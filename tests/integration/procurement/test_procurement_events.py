@@ -78,8 +78,8 @@ async def test_a_library_that_leaves_the_consortium_leaves_its_agreements(
         await opt_in(procurement, actors, first["id"], isil)
     await opt_in(procurement, actors, second["id"], leaving)
     assert await shares(procurement, actors, first["id"]) == {
-        leaving: 9_000_000,
-        staying: 3_000_000,
+        leaving: 7_500_000,
+        staying: 2_500_000,
     }
 
     response = await membership.client.post(
@@ -108,7 +108,7 @@ async def test_a_library_that_leaves_the_consortium_leaves_its_agreements(
     assert name == "agreement-left" and payload["participants"] == 0
 
     # The cost shares are recomputed: the library that stayed now carries the whole cost.
-    assert await shares(procurement, actors, first["id"]) == {staying: 12_000_000}
+    assert await shares(procurement, actors, first["id"]) == {staying: 10_000_000}
     assert await shares(procurement, actors, second["id"]) == {}
     await known_member(procurement, actors, leaving, active=False)
     # A former member cannot opt in again.
@@ -130,9 +130,17 @@ async def test_member_updated_refreshes_the_population_behind_the_cost_shares(
     for isil in (a, b):
         await opt_in(procurement, actors, agreement["id"], isil)
     assert await shares(procurement, actors, agreement["id"]) == {a: 50_000, b: 50_000}
+    # Only the coordinator changes a population (a documented exception to the official
+    # figures); the library changes its own library system.
     response = await membership.client.patch(
         f"/libraries/{a}",
-        json={"population": 30_000, "library_system": "Sierra"},
+        json={"population": 30_000, "population_reason": "serves part of a neighbour"},
+        headers={"Authorization": f"Bearer {infra.token(Role.COORDINATOR)}"},
+    )
+    assert response.status_code == 200, response.text
+    response = await membership.client.patch(
+        f"/libraries/{a}",
+        json={"library_system": "Sierra"},
         headers={"Authorization": f"Bearer {infra.token(Role.LIBRARY, isil=a)}"},
     )
     assert response.status_code == 200, response.text
@@ -189,7 +197,7 @@ async def test_procurement_events_reach_the_topic_as_cloudevents(
     # What catalogue and outreach need, with no call back to procurement.
     for field in ("title", "supplier", "product", "material_types", "licence_terms", "periods"):
         assert signed[field], field
-    assert signed["annual_cost_cents"] == 12_000_000
+    assert signed["annual_cost_cents"] == 10_000_000  # the awarded bid's fee
     assert signed["cost_share_model"] == "per-capita"
     assert joined["isil"] == interested[0] and joined["title"] == signed["title"]
 

@@ -42,7 +42,7 @@ def test_sign_from_awarded_bid_inherits_its_terms() -> None:
     t = in_evaluation(tender(), bids)
     quality = [QualityScore("b-1", 80), QualityScore("b-2", 80)]
     results = [CompatibilityResult("b-1", "ios", True)]
-    awarded, award = award_tender(t, bids, results, quality, AFTER_DEADLINE)
+    awarded, award = award_tender(t, bids, results, quality, AFTER_DEADLINE, needs=[need()])
 
     common = {
         "agreement_id": "a-1",
@@ -53,7 +53,8 @@ def test_sign_from_awarded_bid_inherits_its_terms() -> None:
         "extension_options": ExtensionOptions(2, 12),
         "annual_cost_cents": 90_000_00,
         "cost_share": CostSharePolicy(CostShareModel.PER_CAPITA),
-        "signed_on": date(2026, 12, 1),
+        "signed_on": AFTER_DEADLINE.date(),
+        "today": AFTER_DEADLINE.date(),
     }
     a = sign_agreement(bid=bids[0], **common)
     assert a.terms == terms and a.supplier == bids[0].supplier

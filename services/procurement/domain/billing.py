@@ -1,0 +1,227 @@
+"""Billing periods: an agreement's cost for a stretch of days, divided among the libraries
+that took part in it, pro-rated by the days each took part, and the invoice lines that
+municipalities pay.
+
+- **Period cost.** The agreement's annual cost × the period's days / the days of the year
+  that starts on the period's first day (365 or 366), rounded half up to the cent.
+- **Pro-rating.** A participant's weight is multiplied by its days in the period: a library
+  that took part on 31 of 365 days is charged 31/365 of what a full-period participant of
+  the same population is. Under base-plus-per-capita the base fee is pro-rated the same way
+  and what is left is divided by population × days.
+- **Exact cents.** The exact quotas are rounded by the largest-remainder method (ties by
+  ISIL), so the shares add up to the period's cost to the cent.
+- **Cost model and price model.** Per-loan pricing is paid by the loans each library makes;
+  it cannot be split per capita, by bands or equally, and a usage-based split needs usage
+  figures that procurement does not yet receive: both are refused (409) naming the models.
+- **Invoice lines** go to the paying organisation (the municipality or joint authority,
+  with its business ID and e-invoice address) when membership's events carry it, else to
+  the library itself. Their CSV neutralises spreadsheet formulas in every cell.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from fractions import Fraction
+
+from ._checks import require_date, require_int, require_text
+from .cost_shares import CostShareModel, CostSharePolicy, neutralise
+from .errors import InvalidValue
+from .members import Member
+from .participation import Participation
+
+ONE_DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class BillingPeriod:
+    start: date
+    #: Last day billed (inclusive).
+    end: date
+
+    def __post_init__(self) -> None:
+        require_date("start", self.start)
+        require_date("end", self.end)
+        if self.end < self.start:
+            raise InvalidValue("end", "must not be before the start")
+        if self.days > 366:
+            raise InvalidValue("end", "a billing period is at most a year")
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def year_days(self) -> int:
+        """Days of the year that starts on the period's first day."""
+        start = self.start
+        try:
+            next_year = start.replace(year=start.year + 1)
+        except ValueError:  # 29 February
+            next_year = date(start.year + 1, 3, 1)
+        return (next_year - start).days
+
+    def cost_cents(self, annual_cost_cents: int) -> int:
+        require_int("annual_cost_cents", annual_cost_cents, minimum=0)
+        exact = Fraction(annual_cost_cents * min(self.days, self.year_days()), self.year_days())
+        whole, rest = divmod(exact.numerator, exact.denominator)
+        return whole + (1 if 2 * rest >= exact.denominator else 0)
+
+
+def days_in(participations: Iterable[Participation], isil: str, period: BillingPeriod) -> int:
+    """Days in ``period`` on which ``isil`` took part (several participations add up)."""
+    total = 0
+    for p in participations:
+        if p.isil != isil:
+            continue
+        first = max(p.joined_on, period.start)
+        last = period.end if p.left_on is None else min(period.end, p.left_on - ONE_DAY)
+        if last >= first:
+            total += (last - first).days + 1
+    return total
+
+
+def round_quotas(total: int, quotas: Mapping[str, Fraction]) -> dict[str, int]:
+    """Exact quotas summing to ``total`` → whole cents summing to ``total``, by largest
+    remainder; equal remainders go to the smaller key first."""
+    floors = {k: q.numerator // q.denominator for k, q in quotas.items()}
+    remainders = {k: q - floors[k] for k, q in quotas.items()}
+    leftover = total - sum(floors.values())
+    for key in sorted(quotas, key=lambda k: (-remainders[k], k))[:leftover]:
+        floors[key] += 1
+    return floors
+
+
+@dataclass(frozen=True, slots=True)
+class Payer:
+    """Who pays a library's share: its organisation when known, else the library."""
+
+    id: str
+    name: str
+    business_id: str | None = None
+    e_invoice_address: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodShare:
+    isil: str
+    name: str
+    population: int
+    days: int
+    share_cents: int
+
+
+def prorated_shares(
+    period: BillingPeriod,
+    period_cost_cents: int,
+    participations: Iterable[Participation],
+    members: Mapping[str, Member],
+    policy: CostSharePolicy,
+) -> tuple[PeriodShare, ...]:
+    """Each participant's share of the period's cost, by ISIL. Shares sum to the cost
+    exactly; with nobody taking part the table is empty."""
+    require_int("period_cost_cents", period_cost_cents, minimum=0)
+    participations = tuple(participations)
+    days = {
+        isil: d
+        for isil in sorted({p.isil for p in participations})
+        if (d := days_in(participations, isil, period)) > 0
+    }
+    if not days:
+        return ()
+    for isil in days:
+        if isil not in members:
+            raise InvalidValue("members", f"no member record for participant {isil}")
+    span = period.days
+    base: dict[str, Fraction] = dict.fromkeys(days, Fraction(0))
+    if policy.model is CostShareModel.EQUAL:
+        weights = {isil: d for isil, d in days.items()}
+    else:
+        weights = {isil: members[isil].population * d for isil, d in days.items()}
+        if policy.model is CostShareModel.BASE_PLUS_PER_CAPITA:
+            base = {isil: Fraction(policy.base_fee_cents * d, span) for isil, d in days.items()}
+            if sum(base.values()) > period_cost_cents:
+                raise InvalidValue(
+                    "cost_share.base_fee_cents",
+                    f"the pro-rated base fees exceed the period's cost {period_cost_cents}",
+                )
+    if sum(weights.values()) == 0:
+        weights = dict(days)
+    rest = period_cost_cents - sum(base.values())
+    whole = sum(weights.values())
+    quotas = {isil: base[isil] + rest * Fraction(w, whole) for isil, w in weights.items()}
+    cents = round_quotas(period_cost_cents, quotas)
+    return tuple(
+        PeriodShare(isil, members[isil].name, members[isil].population, d, cents[isil])
+        for isil, d in days.items()
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceLine:
+    payer: Payer
+    isil: str
+    description: str
+    days: int
+    amount_cents: int
+
+
+def invoice_lines(
+    agreement_title: str,
+    period: BillingPeriod,
+    shares: Iterable[PeriodShare],
+    payers: Mapping[str, Payer],
+) -> tuple[InvoiceLine, ...]:
+    """One line per participating library, addressed to its payer, ordered by payer then
+    ISIL so that one organisation's lines stay together."""
+    require_text("agreement_title", agreement_title, max_length=500)
+    lines = [
+        InvoiceLine(
+            payer=payers.get(s.isil) or Payer(s.isil, s.name),
+            isil=s.isil,
+            description=(
+                f"{agreement_title}, {period.start.isoformat()}–{period.end.isoformat()}, "
+                f"{s.days}/{period.days} days"
+            ),
+            days=s.days,
+            amount_cents=s.share_cents,
+        )
+        for s in shares
+    ]
+    return tuple(sorted(lines, key=lambda line: (line.payer.id, line.isil)))
+
+
+INVOICE_CSV_HEADER = (
+    "payer_id",
+    "payer_name",
+    "business_id",
+    "e_invoice_address",
+    "isil",
+    "description",
+    "days",
+    "amount_cents",
+    "amount_eur",
+)
+
+
+def render_invoice_csv(lines: Iterable[InvoiceLine]) -> str:
+    """RFC 4180 CSV (CRLF), header first, every cell neutralised."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(INVOICE_CSV_HEADER)
+    for line in lines:
+        row = (
+            line.payer.id,
+            line.payer.name,
+            line.payer.business_id,
+            line.payer.e_invoice_address,
+            line.isil,
+            line.description,
+            line.days,
+            line.amount_cents,
+            f"{line.amount_cents // 100}.{line.amount_cents % 100:02d}",
+        )
+        writer.writerow([neutralise(cell) for cell in row])
+    return buffer.getvalue()

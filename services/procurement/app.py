@@ -12,6 +12,7 @@ from kit.app import PeriodicJob, Runtime, ServiceSpec, create_app
 from kit.settings import Settings
 from services.procurement import commands
 from services.procurement.api import router
+from services.procurement.governance import jobs as governance
 from services.procurement.handlers import reactions
 
 
@@ -35,12 +36,13 @@ SPEC = ServiceSpec(
         "compatibility tests, awards, framework agreements, opt-in and cost shares."
     ),
     migrations=Path(__file__).parent / "migrations",
-    routers=[router],
+    routers=[router, governance.router],
     reactions=reactions,
     publishes=events.EVENTS,
     jobs=[
         PeriodicJob("end-due-agreements", end_due_agreements),
         PeriodicJob("announce-due-leaves", announce_due_leaves),
+        governance.JOB,
     ],
 )
 

@@ -23,7 +23,7 @@ from kit.app import pool_of
 from kit.auth import Caller, Role, current_caller, ensure_acts_for, require_role
 from kit.errors import ApiError
 from services.procurement.domain.errors import ProcurementRuleViolated
-from services.procurement.governance import commands, domain, store
+from services.procurement.governance import commands, domain, report, store
 from services.procurement.governance.domain import (
     Attachment,
     Body,
@@ -436,3 +436,45 @@ async def survey_results(
         "answers": answers,
     }
     return JSONResponse(body)
+
+
+# --- annual report ----------------------------------------------------------------------------
+
+
+@router.get(
+    "/reports/annual/{year}",
+    summary="A library's annual report, or (coordinator, no isil) the consortium summary",
+    responses={200: {"content": {"text/html": {}, "application/pdf": {}}}},
+)
+async def annual_report(
+    year: Annotated[int, Path(ge=2000, le=2100)],
+    request: Request,
+    caller: AnyCaller,
+    isil: Annotated[str | None, Query(max_length=16)] = None,
+    format: Literal["html", "pdf"] = "html",
+    lang: Literal["fi", "sv"] = "fi",
+) -> Response:
+    if isil is None:
+        if caller.role is not Role.COORDINATOR:
+            raise ApiError(403, "only the coordinator sees the consortium summary", field="isil")
+    else:
+        ensure_acts_for(caller, isil, also=(Role.COORDINATOR,))
+    async with pool_of(request).acquire() as conn:
+        if isil is None:
+            reports = await report.consortium_summary(conn, year)
+        else:
+            one = await report.library_report(conn, year, isil)
+            if one is None:
+                raise ApiError(404, f"{isil} is not a consortium member", field="isil")
+            reports = [one]
+    name = f"annual-report-{year}-{isil or 'consortium'}-{lang}"
+    if format == "pdf":
+        return Response(
+            report.render_pdf(reports, year, lang, summary=isil is None),
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="{name}.pdf"'},
+        )
+    return Response(
+        report.render_html(reports, year, lang, summary=isil is None),
+        media_type="text/html; charset=utf-8",
+    )

@@ -1,4 +1,5 @@
-"""What procurement's composition root takes from governance: its router and its job."""
+"""What procurement's composition root takes from governance: its router and its job.
+Importing this module also registers governance's handlers on procurement's reactions."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import datetime as dt
 
 from kit.app import PeriodicJob, Runtime
 from services.procurement.governance import commands
+from services.procurement.governance import handlers as _handlers  # noqa: F401 - registers
 from services.procurement.governance.api import router
 
 

@@ -31,6 +31,7 @@ LABELS: dict[str, dict[str, str]] = {
         "summary_title": "Konsortion vuosikooste ohjausryhmälle",
         "agreements": "Sopimukset, joihin kirjasto osallistui",
         "agreement": "Sopimus",
+        "collection": "Kokoelma",
         "period": "Osallistuminen",
         "days": "Päiviä",
         "annual_share": "Vuosiosuus",
@@ -54,6 +55,7 @@ LABELS: dict[str, dict[str, str]] = {
         "summary_title": "Konsortiets årssammandrag för styrgruppen",
         "agreements": "Avtal som biblioteket deltog i",
         "agreement": "Avtal",
+        "collection": "Samling",
         "period": "Deltagande",
         "days": "Dagar",
         "annual_share": "Årsandel",
@@ -292,7 +294,7 @@ def _library_pages(pdf: _Pdf, r: LibraryReport, lang: Language) -> None:
     pdf.cell(0, 8, _latin1(t["records"]), new_x="LMARGIN", new_y="NEXT")
     if r.records:
         rows = [[c, str(n["available"]), str(n["withdrawn"])] for c, n in r.records.items()]
-        _table(pdf, [t["agreement"], t["available"], t["withdrawn"]], rows, [110, 40, 40])
+        _table(pdf, [t["collection"], t["available"], t["withdrawn"]], rows, [110, 40, 40])
     else:
         pdf.set_font("Helvetica", size=10)
         pdf.cell(0, 7, _latin1(t["none"]), new_x="LMARGIN", new_y="NEXT")

@@ -131,6 +131,7 @@ MEANING_FI: dict[str, str] = {
     "fi.konsortio.procurement.agreement-left.v1": "Kirjasto erosi sopimuksesta.",
     "fi.konsortio.procurement.decision-recorded.v1": "Ohjausryhmä tai koordinaattori päätti.",
     "fi.konsortio.procurement.survey-opened.v1": "Jäsenkysely avattiin vastattavaksi.",
+    "fi.konsortio.procurement.annual-report-published.v1": "Kirjaston vuosiraportti julkaistiin.",
     "fi.konsortio.procurement.survey-reminder-due.v1": "Kysely sulkeutuu pian; osa ei vastannut.",
     "fi.konsortio.procurement.survey-closed.v1": (
         "Jäsenkysely suljettiin ja sitovat vastaukset toteutettiin."

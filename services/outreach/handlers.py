@@ -17,6 +17,7 @@ unique key (cause, recipient, kind) would stop a second message anyway. The send
 - contact-erased     → the address is forgotten: audience, queued messages, delivery log
 - survey-opened      → an invitation to answer, to each library asked, in its language
 - survey-reminder-due → one reminder to each library that has not answered yet
+- annual-report-published → a link to the library's annual report, to its contacts
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from contracts.procurement import (
     AgreementJoined,
     AgreementLeft,
     AgreementSigned,
+    AnnualReportPublished,
     SurveyOpened,
     SurveyReminderDue,
     TenderOpened,
@@ -323,7 +325,7 @@ async def notice_new_materials(delivery: Delivery, event: RecordsAvailable) -> N
 
 
 async def _ask_libraries(
-    delivery: Delivery, kind: str, isils: list[str], survey: dict[str, object]
+    delivery: Delivery, kind: str, isils: list[str], context: dict[str, object]
 ) -> int:
     queued = 0
     for isil in isils:
@@ -334,7 +336,7 @@ async def _ask_libraries(
             delivery,
             kind,
             await store.library_recipients(delivery.conn, isil, _today()),
-            {"library": library, "survey": survey},
+            {"library": library, **context},
         )
     return queued
 
@@ -343,7 +345,7 @@ async def _ask_libraries(
 async def invite_to_answer_the_survey(delivery: Delivery, event: SurveyOpened) -> None:
     survey = event.model_dump(mode="json")
     survey.update(opens_on=event.opens_on, closes_on=event.closes_on)
-    queued = await _ask_libraries(delivery, "survey", event.audience, survey)
+    queued = await _ask_libraries(delivery, "survey", event.audience, {"survey": survey})
     log.info("survey invitations queued", survey_id=event.survey_id, messages=queued)
 
 
@@ -353,5 +355,15 @@ async def remind_to_answer_the_survey(delivery: Delivery, event: SurveyReminderD
     # (cause, recipient, kind) keep a redelivery from reminding twice.
     survey = event.model_dump(mode="json")
     survey.update(closes_on=event.closes_on)
-    queued = await _ask_libraries(delivery, "survey-reminder", event.not_answered, survey)
+    queued = await _ask_libraries(
+        delivery, "survey-reminder", event.not_answered, {"survey": survey}
+    )
     log.info("survey reminders queued", survey_id=event.survey_id, messages=queued)
+
+
+@reactions.on(AnnualReportPublished)
+async def send_the_annual_report_link(delivery: Delivery, event: AnnualReportPublished) -> None:
+    queued = await _ask_libraries(
+        delivery, "annual-report", [event.isil], {"report": event.model_dump(mode="json")}
+    )
+    log.info("annual report link queued", isil=event.isil, year=event.year, messages=queued)

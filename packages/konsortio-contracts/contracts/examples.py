@@ -223,6 +223,12 @@ EXAMPLES: tuple[Event, ...] = (
         agreement_id="agreement-2026-001",
         opted_in=["FI-Tro"],
     ),
+    procurement.AnnualReportPublished(
+        isil="FI-Tro",
+        year=2026,
+        url="/reports/annual/2026?isil=FI-Tro&format=html",
+        pdf_url="/reports/annual/2026?isil=FI-Tro&format=pdf",
+    ),
     catalogue.TitlesIngested(
         batch_id="batch-0042",
         collection_id="collection-ellibs",

@@ -312,6 +312,21 @@ class SurveyClosed(Event):
     )
 
 
+class AnnualReportPublished(Event):
+    """A library's annual report for ``year`` is ready. It carries the report's address, not
+    the report: the cost figures stay behind the API's access check, and outreach mails each
+    library's contacts a link in their language."""
+
+    name = "annual-report-published"
+    producer = "procurement"
+    key_field = "isil"
+
+    isil: str
+    year: int = Field(ge=2000, le=2100)
+    url: str = Field(description="Path of the report on procurement's API, e.g. /reports/...")
+    pdf_url: str
+
+
 EVENTS: tuple[type[Event], ...] = (
     NeedProposed,
     InterestRegistered,
@@ -326,4 +341,5 @@ EVENTS: tuple[type[Event], ...] = (
     SurveyOpened,
     SurveyReminderDue,
     SurveyClosed,
+    AnnualReportPublished,
 )

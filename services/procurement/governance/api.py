@@ -478,3 +478,21 @@ async def annual_report(
         report.render_html(reports, year, lang, summary=isil is None),
         media_type="text/html; charset=utf-8",
     )
+
+
+class PublishedOut(BaseModel):
+    year: int
+    published: list[str]
+
+
+@router.post(
+    "/reports/annual/{year}/publish",
+    response_model=PublishedOut,
+    summary="Announce each member's report once (annual-report-published; outreach mails it)",
+)
+async def publish_annual_reports(
+    year: Annotated[int, Path(ge=2000, le=2100)], request: Request, _: Coordinator
+) -> PublishedOut:
+    base = str(request.base_url).rstrip("/")
+    published = await commands.publish_annual_reports(pool_of(request), year, base)
+    return PublishedOut(year=year, published=published)

@@ -286,3 +286,40 @@ async def run_due(pool: asyncpg.Pool, today: dt.date) -> int:
                     await _close(conn, survey, today)
                 done += 1
     return done
+
+
+async def publish_annual_reports(pool: asyncpg.Pool, year: int, base_url: str) -> list[str]:
+    """Announce each member's report for ``year`` once (annual-report-published with its
+    address); a library already announced is skipped, so publishing again adds only newcomers."""
+    first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
+    published = []
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            "SELECT isil FROM members WHERE joined_on <= $2 AND (left_on IS NULL OR left_on > $1)"
+            " ORDER BY isil",
+            first,
+            last,
+        )
+        for row in rows:
+            isil = row["isil"]
+            fresh = await conn.fetchval(
+                "INSERT INTO annual_reports_published (year, isil) VALUES ($1, $2) "
+                "ON CONFLICT DO NOTHING RETURNING isil",
+                year,
+                isil,
+            )
+            if fresh is None:
+                continue
+            address = f"{base_url}/reports/annual/{year}?isil={isil}"
+            await record_event(
+                conn,
+                events.AnnualReportPublished(
+                    isil=isil,
+                    year=year,
+                    url=f"{address}&format=html",
+                    pdf_url=f"{address}&format=pdf",
+                ),
+                source=SOURCE,
+            )
+            published.append(isil)
+    return published

@@ -12,3 +12,11 @@ CREATE TABLE report_facts (
     count      integer NOT NULL CHECK (count >= 0)
 );
 CREATE INDEX report_facts_isil_day ON report_facts (isil, day);
+
+-- Each library's annual report is announced once per year (annual-report-published).
+CREATE TABLE annual_reports_published (
+    year          integer NOT NULL,
+    isil          text    NOT NULL,
+    published_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (year, isil)
+);

@@ -17,6 +17,7 @@ from lxml import html as lxml_html
 from contracts.catalogue import RecordsAvailable
 from contracts.outreach import MessageDelivered
 from kit.envelope import encode
+from services.procurement.governance.cli import fetch_reports
 from tests.conftest import Infra, wait_for
 from tests.integration.conftest import Service
 from tests.integration.procurement.conftest import (
@@ -160,3 +161,21 @@ async def test_a_librarys_annual_report_holds_exactly_its_own_figures(
     reader = pypdf.PdfReader(io.BytesIO(summary.content))
     text = "\n".join(p.extract_text() for p in reader.pages)
     assert own in text and other in text and "ohjausryhmälle" in text
+
+
+async def test_the_cli_writes_the_reports_in_both_languages(
+    live_procurement: Service, actors: Actors
+) -> None:
+    isil = await add_member(live_procurement)
+    client = live_procurement.client
+    client.headers.update(actors.library(isil))
+    try:
+        reports = await fetch_reports(client, YEAR, isil)
+    finally:
+        del client.headers["Authorization"]
+    assert sorted(reports) == [
+        f"annual-report-{YEAR}-{isil}-{lang}.{fmt}"
+        for lang in ("fi", "sv")
+        for fmt in ("html", "pdf")
+    ]
+    assert reports[f"annual-report-{YEAR}-{isil}-sv.pdf"].startswith(b"%PDF")

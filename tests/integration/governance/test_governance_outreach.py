@@ -87,3 +87,21 @@ async def test_invitations_and_one_reminder_reach_the_libraries(
     for isil in libraries:
         reminded = mails_to(infra, emails[isil], reminder[language[isil]])
         assert len(reminded) == (1 if isil in silent else 0)
+
+    # The annual reports are announced once per library; outreach mails each a link.
+    year = CLOSES.year
+    first = ok(
+        await service.client.post(f"/reports/annual/{year}/publish", headers=actors.coordinator)
+    )
+    assert set(libraries) <= set(first["published"])
+    again = ok(
+        await service.client.post(f"/reports/annual/{year}/publish", headers=actors.coordinator)
+    )
+    assert not set(libraries) & set(again["published"])
+    subject = {"fi": "vuosiraportti", "sv": "årsrapport"}
+    await wait_for(
+        lambda: all(mails_to(infra, emails[i], subject[language[i]]) for i in libraries), 30
+    )
+    for isil in libraries:
+        [mail] = mails_to(infra, emails[isil], subject[language[isil]])
+        assert f"isil={isil}&format=pdf&lang={language[isil]}" in mail["text"]

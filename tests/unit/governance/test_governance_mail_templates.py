@@ -36,3 +36,20 @@ def test_survey_mails_render_in_the_readers_language(kind: str, language: str) -
     if kind == "survey":
         binding = "sitova" if language == "fi" else "bindande"
         assert binding in text and binding in html
+
+
+@pytest.mark.parametrize("language", ["fi", "sv"])
+def test_the_annual_report_mail_links_the_report_in_the_readers_language(language: str) -> None:
+    recipient = Recipient("FI-Tro", "aino@tornio.example", "Aino", language)
+    report = {
+        "year": 2026,
+        "url": "https://p.example/reports/annual/2026?isil=FI-Tro&format=html",
+        "pdf_url": "https://p.example/reports/annual/2026?isil=FI-Tro&format=pdf",
+    }
+    subject, text, html = Templates().render(
+        "annual-report", language, {"library": LIBRARY, "report": report, "recipient": recipient}
+    )
+    assert "2026" in subject
+    assert f"{report['pdf_url']}&lang={language}" in text
+    links = lxml_html.document_fromstring(html).xpath("//a/@href")
+    assert f"{report['pdf_url']}&lang={language}" in links

@@ -97,6 +97,10 @@ class LibraryReport:
     records: dict[str, dict[str, int]] = field(default_factory=dict)  # collection → counts
     messages: dict[str, int] = field(default_factory=dict)  # kind → delivered count
     usage: list[dict[str, Any]] = field(default_factory=list)
+    names: dict[str, str | None] = field(default_factory=dict)
+
+    def name_in(self, lang: str) -> str:
+        return self.names.get(lang) or self.name
 
     @property
     def total_cost_cents(self) -> int:
@@ -118,7 +122,8 @@ async def library_report(conn: asyncpg.Connection, year: int, isil: str) -> Libr
     if member is None:
         return None
     first, last = _year_bounds(year)
-    report = LibraryReport(year, isil, member.name)
+    names = await conn.fetchval("SELECT names FROM members WHERE isil = $1", isil)
+    report = LibraryReport(year, isil, member.name, names=dict(names or {}))
     participations = await procurement_store.participations_of_library(conn, isil)
     for record in participations:
         p = record.participation
@@ -267,7 +272,7 @@ def _library_pages(pdf: _Pdf, r: LibraryReport, lang: Language) -> None:
     pdf.set_font("Helvetica", "B", 16)
     pdf.cell(0, 10, _latin1(f"{t['title']} {r.year}"), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", size=12)
-    pdf.cell(0, 8, _latin1(f"{r.name} ({r.isil})"), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 8, _latin1(f"{r.name_in(lang)} ({r.isil})"), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     pdf.set_font("Helvetica", "B", 12)
     pdf.cell(0, 8, _latin1(t["agreements"]), new_x="LMARGIN", new_y="NEXT")
@@ -325,13 +330,14 @@ def render_pdf(reports: list[LibraryReport], year: int, lang: Language, summary:
         pdf.set_font("Helvetica", "B", 16)
         pdf.cell(0, 10, _latin1(f"{t['summary_title']} {year}"), new_x="LMARGIN", new_y="NEXT")
         rows = [
-            [r.name, r.isil, str(len(r.agreements)), euros(r.total_cost_cents)] for r in reports
+            [r.name_in(lang), r.isil, str(len(r.agreements)), euros(r.total_cost_cents)]
+            for r in reports
         ]
         rows.append([t["total"], "", "", euros(sum(r.total_cost_cents for r in reports))])
         header = [t["libraries"], "ISIL", t["participations"], t["cost"]]
         _table(pdf, header, rows, [80, 30, 35, 45])
         pdf.ln(4)
-        _bar_chart(pdf, t["chart"], [(r.name, r.total_cost_cents) for r in reports][:20])
+        _bar_chart(pdf, t["chart"], [(r.name_in(lang), r.total_cost_cents) for r in reports][:20])
     for r in reports:
         _library_pages(pdf, r, lang)
     return bytes(pdf.output())

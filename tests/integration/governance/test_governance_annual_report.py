@@ -151,6 +151,7 @@ async def test_a_librarys_annual_report_holds_exactly_its_own_figures(
         text = "\n".join(p.extract_text() for p in reader.pages)
         assert f"{heading} {YEAR}" in text and own in text and other not in text
         assert "E-kirjat ja äänikirjat" in text
+        assert f"{'Kirjasto' if lang == 'fi' else 'Bibliotek'} {own}" in text  # name in lang
         rendered = pypdfium2.PdfDocument(str(path))[0].render(scale=1.5).to_pil()
         rendered.save(ARTIFACTS / f"annual-report-{lang}.png")
         assert rendered.size[0] > 800

@@ -33,6 +33,8 @@ CLICK_NAMES = {
 }
 # Services that may ship sub-commands in services/<name>/cli.py, mounted as `konsortio <name>`.
 SERVICE_CLIS = ("membership", "procurement", "catalogue", "outreach", "dashboard", "usage")
+# Sub-commands named for what they do rather than for their service: `konsortio report`.
+NAMED_CLIS = {"report": "services.procurement.governance.cli"}
 
 
 def click_metavar(param: TyperOption | TyperArgument, ctx: click.Context) -> str:
@@ -117,7 +119,8 @@ class RootGroup(KonsortioGroup):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in service_clis():
-            sub: typer.Typer = importlib.import_module(f"services.{cmd_name}.cli").app
+            module = NAMED_CLIS.get(cmd_name, f"services.{cmd_name}.cli")
+            sub: typer.Typer = importlib.import_module(module).app
             command = typer.main.get_group(sub)
             command.name = cmd_name
             self.commands[cmd_name] = command
@@ -130,7 +133,7 @@ def service_clis() -> list[str]:
         for name in SERVICE_CLIS
         if importlib.util.find_spec(f"services.{name}") is not None
         and importlib.util.find_spec(f"services.{name}.cli") is not None
-    ]
+    ] + [name for name, module in NAMED_CLIS.items() if importlib.util.find_spec(module)]
 
 
 def typer_app(**kwargs: Any) -> typer.Typer:

@@ -164,6 +164,13 @@ MEANING_FI: dict[str, str] = {
     "fi.konsortio.procurement.agreement-ended.v1": "Sopimus päättyi tai irtisanottiin.",
     "fi.konsortio.procurement.agreement-joined.v1": "Kirjasto liittyi sopimukseen.",
     "fi.konsortio.procurement.agreement-left.v1": "Kirjasto erosi sopimuksesta.",
+    "fi.konsortio.procurement.decision-recorded.v1": "Ohjausryhmä tai koordinaattori päätti.",
+    "fi.konsortio.procurement.survey-opened.v1": "Jäsenkysely avattiin vastattavaksi.",
+    "fi.konsortio.procurement.annual-report-published.v1": "Kirjaston vuosiraportti julkaistiin.",
+    "fi.konsortio.procurement.survey-reminder-due.v1": "Kysely sulkeutuu pian; osa ei vastannut.",
+    "fi.konsortio.procurement.survey-closed.v1": (
+        "Jäsenkysely suljettiin ja sitovat vastaukset toteutettiin."
+    ),
     "fi.konsortio.catalogue.titles-ingested.v1": (
         "Toimittajan nimekelista luettiin kokoelmaan: määrät tuloksittain."
     ),

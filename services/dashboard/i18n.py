@@ -304,6 +304,31 @@ EVENT_NAMES: dict[str, dict[Lang, str]] = {
         "en": "Member details changed",
     },
     "member-left": {"fi": "Jäsen erosi", "sv": "Medlem utträdde", "en": "Member left"},
+    "decision-recorded": {
+        "fi": "Päätös kirjattu",
+        "sv": "Beslut registrerat",
+        "en": "Decision recorded",
+    },
+    "survey-opened": {
+        "fi": "Jäsenkysely avattu",
+        "sv": "Medlemsenkät öppnad",
+        "en": "Survey opened",
+    },
+    "survey-reminder-due": {
+        "fi": "Kyselyn muistutus",
+        "sv": "Påminnelse om enkäten",
+        "en": "Survey reminder due",
+    },
+    "survey-closed": {
+        "fi": "Jäsenkysely suljettu",
+        "sv": "Medlemsenkät stängd",
+        "en": "Survey closed",
+    },
+    "annual-report-published": {
+        "fi": "Vuosiraportti julkaistu",
+        "sv": "Årsrapport publicerad",
+        "en": "Annual report published",
+    },
     "appeal-lodged": {
         "fi": "Valitus markkinaoikeuteen",
         "sv": "Besvär till marknadsdomstolen",

@@ -15,6 +15,9 @@ unique key (cause, recipient, kind) would stop a second message anyway. The send
 - records-available  → "new e-materials" notice to that library
 - agreement-version-published → a request to accept it, to each member asked, in its language
 - contact-erased     → the address is forgotten: audience, queued messages, delivery log
+- survey-opened      → an invitation to answer, to each library asked, in its language
+- survey-reminder-due → one reminder to each library that has not answered yet
+- annual-report-published → a link to the library's annual report, to its contacts
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ from contracts.procurement import (
     AgreementJoined,
     AgreementLeft,
     AgreementSigned,
+    AnnualReportPublished,
+    SurveyOpened,
+    SurveyReminderDue,
     TenderOpened,
 )
 from kit.consumer import Delivery, Reactions
@@ -313,3 +319,51 @@ async def notice_new_materials(delivery: Delivery, event: RecordsAvailable) -> N
             },
         },
     )
+
+
+# --- governance (procurement's surveys) --------------------------------------------------------
+
+
+async def _ask_libraries(
+    delivery: Delivery, kind: str, isils: list[str], context: dict[str, object]
+) -> int:
+    queued = 0
+    for isil in isils:
+        library = await store.active_library(delivery.conn, isil, _today())
+        if library is None:
+            continue  # not in the audience (yet): membership's event may not have arrived
+        queued += await _queue(
+            delivery,
+            kind,
+            await store.library_recipients(delivery.conn, isil, _today()),
+            {"library": library, **context},
+        )
+    return queued
+
+
+@reactions.on(SurveyOpened)
+async def invite_to_answer_the_survey(delivery: Delivery, event: SurveyOpened) -> None:
+    survey = event.model_dump(mode="json")
+    survey.update(opens_on=event.opens_on, closes_on=event.closes_on)
+    queued = await _ask_libraries(delivery, "survey", event.audience, {"survey": survey})
+    log.info("survey invitations queued", survey_id=event.survey_id, messages=queued)
+
+
+@reactions.on(SurveyReminderDue)
+async def remind_to_answer_the_survey(delivery: Delivery, event: SurveyReminderDue) -> None:
+    # Procurement publishes this once per survey; the inbox and the deliveries' unique key
+    # (cause, recipient, kind) keep a redelivery from reminding twice.
+    survey = event.model_dump(mode="json")
+    survey.update(closes_on=event.closes_on)
+    queued = await _ask_libraries(
+        delivery, "survey-reminder", event.not_answered, {"survey": survey}
+    )
+    log.info("survey reminders queued", survey_id=event.survey_id, messages=queued)
+
+
+@reactions.on(AnnualReportPublished)
+async def send_the_annual_report_link(delivery: Delivery, event: AnnualReportPublished) -> None:
+    queued = await _ask_libraries(
+        delivery, "annual-report", [event.isil], {"report": event.model_dump(mode="json")}
+    )
+    log.info("annual report link queued", isil=event.isil, year=event.year, messages=queued)

@@ -1370,6 +1370,9 @@ class RenewalIn(BaseModel):
     cancellation_deadline: Day | None = Field(
         None, description="Default: the previous period's notice time"
     )
+    decision_id: Annotated[Text, Field(max_length=100)] | None = Field(
+        None, description="The recorded decision that approved this renewal (required)"
+    )
 
 
 class TerminationIn(BaseModel):
@@ -1633,7 +1636,7 @@ async def renew_agreement(
 ) -> AgreementOut:
     record = await _run(
         commands.renew_agreement(
-            pool_of(request), agreement_id, today(), body.cancellation_deadline
+            pool_of(request), agreement_id, today(), body.cancellation_deadline, body.decision_id
         )
     )
     return await _agreement_out(request, record)

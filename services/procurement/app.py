@@ -12,6 +12,7 @@ from kit.app import PeriodicJob, Runtime, ServiceSpec, create_app
 from kit.settings import Settings
 from services.procurement import commands
 from services.procurement.api import router
+from services.procurement.governance import jobs as governance
 from services.procurement.handlers import reactions
 
 
@@ -55,7 +56,7 @@ SPEC = ServiceSpec(
         "and cancellation-deadline reminders."
     ),
     migrations=Path(__file__).parent / "migrations",
-    routers=[router],
+    routers=[router, governance.router],
     reactions=reactions,
     publishes=events.EVENTS,
     jobs=[
@@ -64,6 +65,7 @@ SPEC = ServiceSpec(
         PeriodicJob("send-due-reminders", send_due_reminders),
         PeriodicJob("expire-due-entitlements", expire_due_entitlements),
         PeriodicJob("announce-ended-standstills", announce_ended_standstills),
+        governance.JOB,
     ],
 )
 

@@ -711,12 +711,18 @@ async def renew_agreement(
     agreement_id: str,
     today: dt.date,
     cancellation_deadline: dt.date | None = None,
+    decision_id: str | None = None,
 ) -> store.AgreementRecord:
     """Open the next period. The contracts have no renewal event yet, so nothing is
     published; expiry moves, and the scheduler ends the agreement on the new date."""
     async with pool.acquire() as conn, conn.transaction():
         record = await _agreement(conn, agreement_id)
         renewed = domain.renew_agreement(record.agreement, today, cancellation_deadline)
+        # Governance: a renewal names the recorded decision that approved it (imported here
+        # because governance's commands build on this module).
+        from services.procurement.governance.commands import require_decision
+
+        await require_decision(conn, decision_id, subject_id=agreement_id)
         await store.update_agreement(conn, renewed)
     return store.AgreementRecord(renewed, record.title)
 

@@ -283,6 +283,58 @@ EXAMPLES: tuple[Event, ...] = (
             )
         ],
     ),
+    procurement.DecisionRecorded(
+        decision_id="decision-2026-014",
+        body="steering-group",
+        decided_on=dt.date(2026, 11, 20),
+        section="14 §",
+        subject_kind="agreement",
+        subject_id="agreement-2026-001",
+        text="The steering group approves using the first extension option.",
+        attachments=[
+            procurement.DecisionAttachment(
+                name="minutes-2026-11-20.pdf",
+                sha256="9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                size=48_213,
+                media_type="application/pdf",
+            )
+        ],
+    ),
+    procurement.SurveyOpened(
+        survey_id="survey-2026-003",
+        kind="renewal",
+        title=procurement.LocalizedText(
+            fi="Jatketaanko e-kirjasopimusta 2028?", sv="Förnyas e-boksavtalet 2028?"
+        ),
+        opens_on=dt.date(2026, 12, 1),
+        closes_on=dt.date(2026, 12, 31),
+        agreement_id="agreement-2026-001",
+        decision_id="decision-2026-014",
+        audience=["FI-Tro", "FI-Hki"],
+    ),
+    procurement.SurveyReminderDue(
+        survey_id="survey-2026-003",
+        title=procurement.LocalizedText(
+            fi="Jatketaanko e-kirjasopimusta 2028?", sv="Förnyas e-boksavtalet 2028?"
+        ),
+        closes_on=dt.date(2026, 12, 31),
+        not_answered=["FI-Hki"],
+    ),
+    procurement.SurveyClosed(
+        survey_id="survey-2026-003",
+        kind="renewal",
+        closes_on=dt.date(2026, 12, 31),
+        audience_size=2,
+        answered=1,
+        agreement_id="agreement-2026-001",
+        opted_in=["FI-Tro"],
+    ),
+    procurement.AnnualReportPublished(
+        isil="FI-Tro",
+        year=2026,
+        url="/reports/annual/2026?isil=FI-Tro&format=html",
+        pdf_url="/reports/annual/2026?isil=FI-Tro&format=pdf",
+    ),
     catalogue.TitlesIngested(
         batch_id="batch-0042",
         collection_id="collection-ellibs",

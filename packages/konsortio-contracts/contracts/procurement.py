@@ -445,6 +445,108 @@ class EntitlementsChanged(Event):
     titles: list[TitleEntitlement] = Field(min_length=1)
 
 
+# --- governance: decisions and member surveys ---------------------------------------------
+
+
+class DecisionAttachment(Payload):
+    name: str
+    sha256: str = Field(description="Hex SHA-256 of the stored file: its address")
+    size: int = Field(ge=0)
+    media_type: str
+
+
+class DecisionRecorded(Event):
+    """The steering group or the coordinator recorded a decision (minutes section).
+
+    Tenders, procurement decisions and agreement renewals name the decision that approved
+    them, so its ``subject`` says what it approved."""
+
+    name = "decision-recorded"
+    producer = "procurement"
+    key_field = "decision_id"
+
+    decision_id: str
+    body: Literal["steering-group", "coordinator"]
+    decided_on: dt.date
+    section: str = Field(description="Section number in the minutes, e.g. '12 §'")
+    subject_kind: Literal["need", "tender", "agreement", "membership-version", "other"]
+    subject_id: str
+    text: str
+    attachments: list[DecisionAttachment] = Field(default_factory=list)
+
+
+class LocalizedText(Payload):
+    fi: str
+    sv: str
+
+
+class SurveyOpened(Event):
+    """A member survey opened: the libraries in ``audience`` are invited to answer by
+    ``closes_on`` (the last day answers are taken)."""
+
+    name = "survey-opened"
+    producer = "procurement"
+    key_field = "survey_id"
+
+    survey_id: str
+    kind: Literal["renewal", "new-need", "opt-in"]
+    title: LocalizedText
+    opens_on: dt.date
+    closes_on: dt.date = Field(description="Last day answers are taken")
+    agreement_id: str | None = None
+    decision_id: str | None = None
+    audience: list[str] = Field(description="ISILs of the libraries asked")
+
+
+class SurveyReminderDue(Event):
+    """A survey closes soon: the libraries in ``not_answered`` have not answered yet.
+    Published once per survey, a few days before ``closes_on``."""
+
+    name = "survey-reminder-due"
+    producer = "procurement"
+    key_field = "survey_id"
+
+    survey_id: str
+    title: LocalizedText
+    closes_on: dt.date
+    not_answered: list[str] = Field(description="ISILs")
+
+
+class SurveyClosed(Event):
+    """A member survey closed. Binding opt-ins were turned into participations (each with its
+    own ``agreement-joined``); those that could not be are listed with the reason."""
+
+    name = "survey-closed"
+    producer = "procurement"
+    key_field = "survey_id"
+
+    survey_id: str
+    kind: Literal["renewal", "new-need", "opt-in"]
+    closes_on: dt.date
+    audience_size: int = Field(ge=0)
+    answered: int = Field(ge=0)
+    agreement_id: str | None = None
+    opted_in: list[str] = Field(default_factory=list, description="ISILs now participating")
+    not_applied: dict[str, str] = Field(
+        default_factory=dict, description="ISIL → why its binding answer was not applied"
+    )
+
+
+class AnnualReportPublished(Event):
+    """A library's annual report for ``year`` is ready. It carries the report's address, not
+    the report: the cost figures stay behind the API's access check, and outreach mails each
+    library's contacts a link in their language."""
+
+    name = "annual-report-published"
+    producer = "procurement"
+    key_field = "isil"
+
+    isil: str
+    year: int = Field(ge=2000, le=2100)
+    url: str = Field(description="Path of the report on procurement's API, e.g. /reports/...")
+    pdf_url: str
+
+
 EVENTS: tuple[type[Event], ...] = (
     NeedProposed,
     InterestRegistered,
@@ -463,4 +565,9 @@ EVENTS: tuple[type[Event], ...] = (
     InvoiceLinesIssued,
     CancellationDeadlineApproaching,
     EntitlementsChanged,
+    DecisionRecorded,
+    SurveyOpened,
+    SurveyReminderDue,
+    SurveyClosed,
+    AnnualReportPublished,
 )

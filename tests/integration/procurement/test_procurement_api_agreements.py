@@ -481,7 +481,15 @@ async def test_renewal_opens_the_next_period_while_options_last(
 ) -> None:
     agreement = await signed_agreement(procurement, actors)
     path = f"/agreements/{agreement['id']}/renewals"
-    renewed = ok(await procurement.client.post(path, json={}, headers=actors.coordinator))
+    decision = {"body": "steering-group", "decided_on": TODAY.isoformat(), "section": "1 §"}
+    decision |= {"subject_kind": "agreement", "subject_id": agreement["id"], "text": "Renew."}
+    approved = {
+        "decision_id": ok(
+            await procurement.client.post("/decisions", json=decision, headers=actors.coordinator),
+            201,
+        )["id"]
+    }
+    renewed = ok(await procurement.client.post(path, json=approved, headers=actors.coordinator))
     assert len(renewed["periods"]) == 2
     first, second = renewed["periods"]
     assert second["start"] == (dt.date.fromisoformat(first["end"]) + DAY).isoformat()
@@ -489,11 +497,13 @@ async def test_renewal_opens_the_next_period_while_options_last(
     assert renewed["expires_on"] == (dt.date.fromisoformat(second["end"]) + DAY).isoformat()
     deadline = dt.date.fromisoformat(second["end"]) + dt.timedelta(days=400)  # after it ends
     response = await procurement.client.post(
-        path, json={"cancellation_deadline": deadline.isoformat()}, headers=actors.coordinator
+        path,
+        json={"cancellation_deadline": deadline.isoformat(), **approved},
+        headers=actors.coordinator,
     )
     assert response.status_code == 422 and problem_field(response) == "period.cancellation_deadline"
-    ok(await procurement.client.post(path, json={}, headers=actors.coordinator))
-    response = await procurement.client.post(path, json={}, headers=actors.coordinator)
+    ok(await procurement.client.post(path, json=approved, headers=actors.coordinator))
+    response = await procurement.client.post(path, json=approved, headers=actors.coordinator)
     assert response.status_code == 409 and problem_field(response) == "extension_options"
     final = ok(
         await procurement.client.get(f"/agreements/{agreement['id']}", headers=actors.coordinator)

@@ -1,0 +1,343 @@
+"""The annual report each member receives, and the consortium-wide summary.
+
+Figures come from procurement's own tables (participations, agreements, cost shares) and from
+the copies of other services' events in ``report_facts`` (records delivered to the library's
+catalogue, messages and kits outreach delivered). Usage (COUNTER) appears only when a usage
+service publishes its events; until then the report says there are no usage figures.
+
+Rendered as HTML (jinja2) and as PDF (fpdf2's core fonts and drawing primitives, so nothing
+outside the lock file is needed), in Finnish or Swedish.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import asyncpg
+import jinja2
+from fpdf import FPDF
+
+from services.procurement import domain as procurement_domain
+from services.procurement import store as procurement_store
+
+Language = Literal["fi", "sv"]
+
+LABELS: dict[str, dict[str, str]] = {
+    "fi": {
+        "title": "Vuosiraportti",
+        "summary_title": "Konsortion vuosikooste ohjausryhmälle",
+        "agreements": "Sopimukset, joihin kirjasto osallistui",
+        "agreement": "Sopimus",
+        "collection": "Kokoelma",
+        "period": "Osallistuminen",
+        "days": "Päiviä",
+        "annual_share": "Vuosiosuus",
+        "cost": "Kustannus vuodelta",
+        "total": "Yhteensä",
+        "records": "Luettelointiin toimitetut tietueet",
+        "available": "Lisätty",
+        "withdrawn": "Poistettu",
+        "messages": "Vastaanotetut viestit ja materiaalipaketit",
+        "kind": "Laji",
+        "count": "Määrä",
+        "usage": "Käyttö",
+        "no_usage": "Käyttötilastoja ei ole vielä saatavilla.",
+        "none": "Ei tietoja tältä vuodelta.",
+        "chart": "Kustannusosuudet sopimuksittain (EUR)",
+        "libraries": "Kirjastot",
+        "participations": "Osallistumisia",
+    },
+    "sv": {
+        "title": "Årsrapport",
+        "summary_title": "Konsortiets årssammandrag för styrgruppen",
+        "agreements": "Avtal som biblioteket deltog i",
+        "agreement": "Avtal",
+        "collection": "Samling",
+        "period": "Deltagande",
+        "days": "Dagar",
+        "annual_share": "Årsandel",
+        "cost": "Kostnad för året",
+        "total": "Totalt",
+        "records": "Poster levererade till katalogen",
+        "available": "Tillagda",
+        "withdrawn": "Borttagna",
+        "messages": "Mottagna meddelanden och materialpaket",
+        "kind": "Typ",
+        "count": "Antal",
+        "usage": "Användning",
+        "no_usage": "Användningsstatistik finns ännu inte.",
+        "none": "Inga uppgifter för detta år.",
+        "chart": "Kostnadsandelar per avtal (EUR)",
+        "libraries": "Bibliotek",
+        "participations": "Deltaganden",
+    },
+}
+
+
+@dataclass
+class AgreementLine:
+    agreement_id: str
+    title: str
+    start: dt.date  # first day participating within the year
+    end: dt.date  # last day participating within the year
+    days: int
+    annual_share_cents: int
+    cost_cents: int
+
+
+@dataclass
+class LibraryReport:
+    year: int
+    isil: str
+    name: str
+    agreements: list[AgreementLine] = field(default_factory=list)
+    records: dict[str, dict[str, int]] = field(default_factory=dict)  # collection → counts
+    messages: dict[str, int] = field(default_factory=dict)  # kind → delivered count
+    usage: list[dict[str, Any]] = field(default_factory=list)
+    names: dict[str, str | None] = field(default_factory=dict)
+
+    def name_in(self, lang: str) -> str:
+        return self.names.get(lang) or self.name
+
+    @property
+    def total_cost_cents(self) -> int:
+        return sum(a.cost_cents for a in self.agreements)
+
+
+def _year_bounds(year: int) -> tuple[dt.date, dt.date]:
+    return dt.date(year, 1, 1), dt.date(year, 12, 31)
+
+
+def prorate(annual_cents: int, days: int, year: int) -> int:
+    """The part of an annual share for ``days`` of ``year`` (cents, rounded half up)."""
+    length = (dt.date(year, 12, 31) - dt.date(year, 1, 1)).days + 1
+    return (annual_cents * days * 2 + length) // (2 * length)
+
+
+async def library_report(conn: asyncpg.Connection, year: int, isil: str) -> LibraryReport | None:
+    member = await procurement_store.get_member(conn, isil)
+    if member is None:
+        return None
+    first, last = _year_bounds(year)
+    names = await conn.fetchval("SELECT names FROM members WHERE isil = $1", isil)
+    report = LibraryReport(year, isil, member.name, names=dict(names or {}))
+    participations = await procurement_store.participations_of_library(conn, isil)
+    for record in participations:
+        p = record.participation
+        start = max(p.joined_on, first)
+        end = min(last, p.left_on - dt.timedelta(days=1)) if p.left_on else last
+        agreement_record = await procurement_store.get_agreement(conn, p.agreement_id)
+        if agreement_record is None:
+            continue
+        expires = agreement_record.agreement.expires_on
+        if expires is not None:
+            end = min(end, expires - dt.timedelta(days=1))
+        if end < start:
+            continue
+        everyone = await procurement_store.participations_of(conn, p.agreement_id)
+        members = await procurement_store.members_by_isil(
+            conn, sorted({r.participation.isil for r in everyone})
+        )
+        try:
+            shares = procurement_domain.agreement_cost_shares(
+                agreement_record.agreement, [r.participation for r in everyone], members, end
+            )
+        except procurement_domain.InvalidValue:
+            shares = ()
+        annual = next((s.share_cents for s in shares if s.isil == isil), 0)
+        days = (end - start).days + 1
+        report.agreements.append(
+            AgreementLine(
+                p.agreement_id,
+                agreement_record.title,
+                start,
+                end,
+                days,
+                annual,
+                prorate(annual, days, year),
+            )
+        )
+    rows = await conn.fetch(
+        "SELECT fact, detail, sum(count)::int AS n FROM report_facts "
+        "WHERE isil = $1 AND day BETWEEN $2 AND $3 GROUP BY fact, detail ORDER BY fact, detail",
+        isil,
+        first,
+        last,
+    )
+    for row in rows:
+        if row["fact"].startswith("records-"):
+            counts = report.records.setdefault(row["detail"], {"available": 0, "withdrawn": 0})
+            counts[row["fact"].removeprefix("records-")] += row["n"]
+        elif row["fact"] == "message-sent":
+            report.messages[row["detail"]] = report.messages.get(row["detail"], 0) + row["n"]
+    return report
+
+
+async def consortium_summary(conn: asyncpg.Connection, year: int) -> list[LibraryReport]:
+    """Every library that was a member at some point in the year (the steering group's view)."""
+    first, last = _year_bounds(year)
+    isils = await conn.fetch(
+        "SELECT isil FROM members WHERE joined_on <= $2 AND (left_on IS NULL OR left_on > $1) "
+        "ORDER BY isil",
+        first,
+        last,
+    )
+    out = []
+    for row in isils:
+        report = await library_report(conn, year, row["isil"])
+        if report is not None:
+            out.append(report)
+    return out
+
+
+def euros(cents: int) -> str:
+    whole, part = divmod(abs(cents), 100)
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{whole:,}".replace(",", " ") + f",{part:02d} EUR"
+
+
+def day_text(day: dt.date) -> str:
+    return f"{day.day}.{day.month}.{day.year}"
+
+
+_ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=jinja2.select_autoescape(["html", "j2"]),
+    undefined=jinja2.StrictUndefined,
+)
+_ENV.filters.update(euros=euros, day=day_text)
+
+
+def render_html(reports: list[LibraryReport], year: int, lang: Language, summary: bool) -> str:
+    return _ENV.get_template("annual_report.html.j2").render(
+        reports=reports, year=year, lang=lang, t=LABELS[lang], summary=summary
+    )
+
+
+def _latin1(text: str) -> str:
+    # fpdf2's core fonts are Latin-1: Finnish and Swedish letters fit; a few others are mapped.
+    text = text.replace("–", "-").replace("—", "-").replace("€", "EUR").replace("§", "§")
+    return text.encode("latin-1", "replace").decode("latin-1")
+
+
+class _Pdf(FPDF):
+    def __init__(self, footer_text: str) -> None:
+        super().__init__(format="A4")
+        self.footer_text = footer_text
+        self.set_auto_page_break(True, margin=15)
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font("Helvetica", size=8)
+        self.cell(0, 8, _latin1(f"{self.footer_text} - {self.page_no()}"), align="C")
+
+
+def _table(pdf: FPDF, header: list[str], rows: list[list[str]], widths: list[int]) -> None:
+    pdf.set_font("Helvetica", "B", 9)
+    for text, width in zip(header, widths, strict=True):
+        pdf.cell(width, 7, _latin1(text), border=1)
+    pdf.ln()
+    pdf.set_font("Helvetica", size=9)
+    for row in rows:
+        for text, width in zip(row, widths, strict=True):
+            pdf.cell(width, 6, _latin1(text)[:60], border=1)
+        pdf.ln()
+
+
+def _bar_chart(pdf: FPDF, title: str, bars: list[tuple[str, int]]) -> None:
+    """Horizontal bars drawn with fpdf2 primitives: one per agreement, labelled in euros."""
+    pdf.set_font("Helvetica", "B", 10)
+    pdf.cell(0, 8, _latin1(title), new_x="LMARGIN", new_y="NEXT")
+    top = max((value for _, value in bars), default=0) or 1
+    pdf.set_font("Helvetica", size=8)
+    for label, value in bars:
+        y = pdf.get_y()
+        pdf.set_xy(pdf.l_margin, y)
+        pdf.cell(60, 6, _latin1(label)[:38])
+        width = 90 * value / top
+        pdf.set_fill_color(46, 110, 170)
+        pdf.rect(pdf.l_margin + 62, y + 1, max(width, 0.5), 4, style="F")
+        pdf.set_xy(pdf.l_margin + 62 + width + 2, y)
+        pdf.cell(30, 6, _latin1(euros(value)))
+        pdf.ln(7)
+    pdf.ln(3)
+
+
+def _library_pages(pdf: _Pdf, r: LibraryReport, lang: Language) -> None:
+    t = LABELS[lang]
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 16)
+    pdf.cell(0, 10, _latin1(f"{t['title']} {r.year}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", size=12)
+    pdf.cell(0, 8, _latin1(f"{r.name_in(lang)} ({r.isil})"), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+    pdf.set_font("Helvetica", "B", 12)
+    pdf.cell(0, 8, _latin1(t["agreements"]), new_x="LMARGIN", new_y="NEXT")
+    if r.agreements:
+        rows = [
+            [
+                a.title,
+                f"{day_text(a.start)}-{day_text(a.end)}",
+                str(a.days),
+                euros(a.annual_share_cents),
+                euros(a.cost_cents),
+            ]
+            for a in r.agreements
+        ]
+        rows.append([t["total"], "", "", "", euros(r.total_cost_cents)])
+        header = [t["agreement"], t["period"], t["days"], t["annual_share"], t["cost"]]
+        _table(pdf, header, rows, [58, 42, 14, 38, 38])
+        pdf.ln(4)
+        _bar_chart(pdf, t["chart"], [(a.title, a.cost_cents) for a in r.agreements])
+    else:
+        pdf.set_font("Helvetica", size=10)
+        pdf.cell(0, 7, _latin1(t["none"]), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "B", 12)
+    pdf.cell(0, 8, _latin1(t["records"]), new_x="LMARGIN", new_y="NEXT")
+    if r.records:
+        rows = [[c, str(n["available"]), str(n["withdrawn"])] for c, n in r.records.items()]
+        _table(pdf, [t["collection"], t["available"], t["withdrawn"]], rows, [110, 40, 40])
+    else:
+        pdf.set_font("Helvetica", size=10)
+        pdf.cell(0, 7, _latin1(t["none"]), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+    pdf.set_font("Helvetica", "B", 12)
+    pdf.cell(0, 8, _latin1(t["messages"]), new_x="LMARGIN", new_y="NEXT")
+    if r.messages:
+        _table(
+            pdf, [t["kind"], t["count"]], [[k, str(n)] for k, n in r.messages.items()], [110, 40]
+        )
+    else:
+        pdf.set_font("Helvetica", size=10)
+        pdf.cell(0, 7, _latin1(t["none"]), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+    pdf.set_font("Helvetica", "B", 12)
+    pdf.cell(0, 8, _latin1(t["usage"]), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", size=10)
+    pdf.cell(0, 7, _latin1(t["no_usage"]), new_x="LMARGIN", new_y="NEXT")
+
+
+def render_pdf(reports: list[LibraryReport], year: int, lang: Language, summary: bool) -> bytes:
+    t = LABELS[lang]
+    pdf = _Pdf(f"{t['title']} {year}")
+    pdf.set_title(_latin1(f"{t['title']} {year}"))
+    pdf.set_creation_date(dt.datetime(year, 12, 31, tzinfo=dt.UTC))
+    if summary:
+        pdf.add_page()
+        pdf.set_font("Helvetica", "B", 16)
+        pdf.cell(0, 10, _latin1(f"{t['summary_title']} {year}"), new_x="LMARGIN", new_y="NEXT")
+        rows = [
+            [r.name_in(lang), r.isil, str(len(r.agreements)), euros(r.total_cost_cents)]
+            for r in reports
+        ]
+        rows.append([t["total"], "", "", euros(sum(r.total_cost_cents for r in reports))])
+        header = [t["libraries"], "ISIL", t["participations"], t["cost"]]
+        _table(pdf, header, rows, [80, 30, 35, 45])
+        pdf.ln(4)
+        _bar_chart(pdf, t["chart"], [(r.name_in(lang), r.total_cost_cents) for r in reports][:20])
+    for r in reports:
+        _library_pages(pdf, r, lang)
+    return bytes(pdf.output())

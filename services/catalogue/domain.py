@@ -15,13 +15,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from contracts.membership import ISIL_PATTERN
+
 WithdrawReason = Literal["agreement-left", "agreement-ended", "member-left", "titles-removed"]
 LeaveReason = Literal["opt-out", "membership-ended", "agreement-ended"]
 Mode = Literal["full", "delta"]
 
 # Collection ids go into OAI-PMH setSpecs and URLs, so they keep to the setSpec's safe letters.
 COLLECTION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9\-_.]{0,63}$"
-ISIL_PATTERN = r"^[A-Z]{2}-[A-Za-z0-9:/\-]{1,11}$"
 MAX_FILENAME_CHARS = 200
 
 # What a title list may be sent as. Multipart is the browser's and curl -F's way; the rest

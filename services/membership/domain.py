@@ -16,12 +16,8 @@ from enum import StrEnum
 from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.fi import ytunnus
 
-from contracts.membership import FINLAND_POPULATION
+from contracts.membership import FINLAND_POPULATION, is_isil
 
-# ISO 15511: a prefix, a hyphen, and a library identifier of up to 11 characters from
-# A–Z a–z 0–9 - / :, at most 16 in all. Two-character prefixes are ISO 3166 country codes
-# (upper case); non-country prefixes have 1, 3 or 4 characters.
-ISIL = re.compile(r"^(?=.{3,16}$)([A-Z]{2}|[A-Za-z0-9]|[A-Za-z0-9]{3,4})-[A-Za-z0-9/:\-]{1,11}$")
 MUNICIPALITY_CODE = re.compile(r"^\d{3}$")
 LIBRARY_SYSTEMS = ("Koha", "Aurora", "Sierra", "Quria", "Alma", "Finna", "other")
 
@@ -41,10 +37,10 @@ class InvalidValue(MembershipRuleViolated):
 
 def check_isil(value: str) -> str:
     value = value.strip()
-    if not ISIL.match(value):
+    if not is_isil(value):
         raise MembershipRuleViolated(
-            f"{value!r} is not an ISO 15511 ISIL (e.g. FI-Tro: prefix, hyphen, up to 11 "
-            "characters of A-Z a-z 0-9 - / :; at most 16 in all)",
+            f"{value!r} is not an ISIL (ISO 15511, e.g. FI-Tro: a country code, a hyphen and up "
+            "to 11 characters of A-Z a-z 0-9 - / :)",
             field="isil",
         )
     return value

@@ -9,6 +9,7 @@ from; and the organisation, kimppa, population, agreement-version and erasure ev
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Literal
 
 from pydantic import Field
@@ -19,7 +20,17 @@ Language = Literal["fi", "sv"]
 # Finland's population at the end of 2024 (Statistics Finland): the denominator of every
 # "share of Finland's population served" figure, shared by membership and the dashboard.
 FINLAND_POPULATION = 5_635_971
+# The one ISIL rule every service and the published schemas share. ISO 15511 allows 1-, 3- and
+# 4-character non-country prefixes too; a Finnish consortium's libraries all carry the country
+# prefix (FI-Tro, FI-Hki), so the contract keeps to country prefixes: a country code, a hyphen
+# and up to 11 characters of A-Z a-z 0-9 - / :.
 ISIL_PATTERN = r"^[A-Z]{2}-[A-Za-z0-9:/\-]{1,11}$"
+ISIL = re.compile(ISIL_PATTERN)
+
+
+def is_isil(value: object) -> bool:
+    """Whether ``value`` is an ISIL by the contracts' rule (the schemas' ``pattern``)."""
+    return isinstance(value, str) and ISIL.fullmatch(value) is not None
 
 
 class Contact(Payload):

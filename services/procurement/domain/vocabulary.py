@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
+
+from contracts.membership import is_isil
 
 from .errors import InvalidValue
 
@@ -46,14 +47,9 @@ class LicenceModel(StrEnum):
     PER_TITLE = "per-title"
 
 
-#: ISO 15511: a prefix of up to four characters (a country code for national agencies), a
-#: hyphen, and an identifier of up to eleven; at most 16 characters in all.
-_ISIL = re.compile(r"^[A-Za-z0-9]{1,4}-[A-Za-z0-9:/\-]{1,11}$")
-
-
 def check_isil(field: str, value: object) -> str:
-    """Validate the shape of an ISIL. Membership owns the full check; procurement only
-    guards against garbage reaching its tables and cost-share tables."""
-    if not isinstance(value, str) or len(value) > 16 or not _ISIL.fullmatch(value):
+    """Validate an ISIL by the contracts' one rule, the same one membership and the event
+    schemas apply."""
+    if not is_isil(value):
         raise InvalidValue(field, f"not a valid ISIL (ISO 15511): {value!r}")
     return value

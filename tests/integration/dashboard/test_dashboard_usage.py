@@ -38,7 +38,7 @@ async def fragment(dashboard: DashboardUnderTest) -> str:
 
 def cost_row(html: str, agreement: str, year: int) -> dict[str, str] | None:
     row = re.search(
-        rf'<tr data-agreement="{agreement}" data-year="{year}">(.*?)</tr>', html, re.DOTALL
+        rf'<tr data-usage-agreement="{agreement}" data-year="{year}">(.*?)</tr>', html, re.DOTALL
     )
     if not row:
         return None

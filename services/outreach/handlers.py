@@ -15,6 +15,7 @@ unique key (cause, recipient, kind) would stop a second message anyway. The send
 - records-available  → "new e-materials" notice to that library
 - agreement-version-published → a request to accept it, to each member asked, in its language
 - contact-erased     → the address is forgotten: audience, queued messages, delivery log
+- usage-reported     → the month's figures for the monthly usage digest (usage_digest.py)
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ from contracts.procurement import (
     AgreementSigned,
     TenderOpened,
 )
+from contracts.usage import UsageReported
 from kit.consumer import Delivery, Reactions
 from kit.logging import current_trace, get_logger
-from services.outreach import campaign_store, commands, domain, kit_store, store
+from services.outreach import campaign_store, commands, domain, kit_store, store, usage_digest
 from services.outreach.deps import OutreachDeps
 from services.outreach.domain import LANGUAGES, AudienceFilter, Recipient
 
@@ -313,3 +315,8 @@ async def notice_new_materials(delivery: Delivery, event: RecordsAvailable) -> N
             },
         },
     )
+
+
+@reactions.on(UsageReported)
+async def keep_usage_figures(delivery: Delivery, event: UsageReported) -> None:
+    await usage_digest.record(delivery, event)

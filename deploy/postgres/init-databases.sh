@@ -4,7 +4,7 @@
 # that role may use: services never read each other's tables.
 set -euo pipefail
 
-for service in membership procurement catalogue outreach dashboard; do
+for service in membership procurement catalogue outreach usage dashboard; do
     var="KONSORTIO_DB_PASSWORD_${service^^}"
     password=${!var:?$var must be set (deploy/.env)}
     psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \

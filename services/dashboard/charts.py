@@ -109,3 +109,62 @@ def step_chart(
         last=series[-1][1],
         maximum=max(count for _, count in series),
     )
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    label: str
+    value: int
+
+
+@dataclass(frozen=True)
+class BarChart:
+    width: int
+    height: int
+    bars: list[Bar]
+    x_ticks: list[Tick]
+    y_ticks: list[Tick]
+    plot_left: int
+    plot_right: int
+    plot_top: int
+    plot_bottom: int
+    maximum: int
+    total: int
+
+
+def bar_chart(series: Sequence[tuple[str, int]], x_tick_count: int = 6) -> BarChart | None:
+    """Geometry of one bar per labelled count (a month's uses); None when there is nothing."""
+    if not series:
+        return None
+    top_value = nice_maximum(max(count for _, count in series))
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    slot = plot_w / len(series)
+    bar_w = round(slot * 0.7, 1)
+    bars = []
+    for index, (label, count) in enumerate(series):
+        height = round(plot_h * max(count, 0) / top_value, 1)
+        x = round(LEFT + slot * index + (slot - bar_w) / 2, 1)
+        bars.append(Bar(x, round(TOP + plot_h - height, 1), bar_w, height, label, count))
+    step = max(1, -(-len(series) // x_tick_count))  # ceil: at most x_tick_count labels
+    x_ticks = [
+        Tick(round(LEFT + slot * (i + 0.5), 1), series[i][0]) for i in range(0, len(series), step)
+    ]
+    y_values = sorted({0, top_value // 2, top_value}) if top_value > 1 else [0, 1]
+    y_ticks = [Tick(round(TOP + plot_h * (1 - v / top_value), 1), str(v)) for v in y_values]
+    return BarChart(
+        width=WIDTH,
+        height=HEIGHT,
+        bars=bars,
+        x_ticks=x_ticks,
+        y_ticks=y_ticks,
+        plot_left=LEFT,
+        plot_right=WIDTH - RIGHT,
+        plot_top=TOP,
+        plot_bottom=HEIGHT - BOTTOM,
+        maximum=max(count for _, count in series),
+        total=sum(count for _, count in series),
+    )

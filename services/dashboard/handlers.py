@@ -26,8 +26,9 @@ from contracts.procurement import (
     TenderCancelled,
     TenderOpened,
 )
+from contracts.usage import InvoiceDiscrepancyFound, UsageHarvestFailed, UsageReported
 from kit.consumer import Delivery, Reactions
-from services.dashboard import domain, store
+from services.dashboard import domain, store, usage
 from services.dashboard.domain import get, integer, text
 
 reactions = Reactions()
@@ -256,6 +257,32 @@ async def announcement_published(delivery: Delivery, event: AnnouncementPublishe
             text(get(data, "title")),
             text(get(data, "language"), 10),
         )
+    await add_to_feed(delivery, event)
+
+
+# --- usage --------------------------------------------------------------------------------------
+
+
+@reactions.on(UsageReported)
+async def usage_reported(delivery: Delivery, event: UsageReported) -> None:
+    if facts := usage.usage_facts(delivery.envelope.data):
+        await usage.record_usage(delivery.conn, facts)
+    await add_to_feed(delivery, event)
+
+
+@reactions.on(UsageHarvestFailed)
+async def usage_harvest_failed(delivery: Delivery, event: UsageHarvestFailed) -> None:
+    agreement_id = text(get(delivery.envelope.data, "agreement_id"), 100)
+    await usage.record_issue(delivery.conn, delivery.envelope.id, "harvest-failed", agreement_id)
+    await add_to_feed(delivery, event)
+
+
+@reactions.on(InvoiceDiscrepancyFound)
+async def invoice_discrepancy_found(delivery: Delivery, event: InvoiceDiscrepancyFound) -> None:
+    agreement_id = text(get(delivery.envelope.data, "agreement_id"), 100)
+    await usage.record_issue(
+        delivery.conn, delivery.envelope.id, "invoice-discrepancy", agreement_id
+    )
     await add_to_feed(delivery, event)
 
 

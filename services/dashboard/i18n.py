@@ -128,6 +128,66 @@ TEXTS: dict[str, dict[Lang, str]] = {
     },
     "total": {"fi": "Yhteensä", "sv": "Totalt", "en": "Total"},
     "charts": {"fi": "Kehitys", "sv": "Utveckling", "en": "Over time"},
+    "usage_heading": {"fi": "Käyttö", "sv": "Användning", "en": "Usage"},
+    "usage_uses": {"fi": "Käyttökerrat", "sv": "Användningar", "en": "Uses"},
+    "usage_uses_total": {
+        "fi": "käyttökertaa raportoitu",
+        "sv": "rapporterade användningar",
+        "en": "uses reported",
+    },
+    "usage_harvest_failures": {
+        "fi": "epäonnistunutta SUSHI-hakua",
+        "sv": "misslyckade SUSHI-hämtningar",
+        "en": "failed SUSHI harvests",
+    },
+    "usage_invoice_discrepancies": {
+        "fi": "laskupoikkeamaa",
+        "sv": "fakturaavvikelser",
+        "en": "invoice discrepancies",
+    },
+    "usage_note": {
+        "fi": "Käyttökerta on COUNTER-raportin Unique_Title_Requests tai toimittajan lainat. "
+        "Kappalehinta on sopimuksen vuosihinta jaettuna kaikkien osallistujien vuoden "
+        "käyttökerroilla.",
+        "sv": "En användning är COUNTER-rapportens Unique_Title_Requests eller leverantörens "
+        "lån. Kostnad per användning är avtalets årskostnad delad med alla deltagares "
+        "användningar under året.",
+        "en": "A use is a COUNTER report's Unique_Title_Requests or a supplier's loans. Cost "
+        "per use is the agreement's annual cost divided by all participants' uses in the year.",
+    },
+    "usage_chart": {
+        "fi": "Käyttö kuukausittain",
+        "sv": "Användning per månad",
+        "en": "Use per month",
+    },
+    "usage_chart_desc": {
+        "fi": "{months} kuukautta, yhteensä {total} käyttökertaa, enintään {max} kuukaudessa.",
+        "sv": "{months} månader, sammanlagt {total} användningar, högst {max} per månad.",
+        "en": "{months} months, {total} uses in all, at most {max} in a month.",
+    },
+    "usage_by_library": {
+        "fi": "Käyttö kirjastoittain ja kuukausittain",
+        "sv": "Användning per bibliotek och månad",
+        "en": "Use per library and month",
+    },
+    "usage_month": {"fi": "Kuukausi", "sv": "Månad", "en": "Month"},
+    "usage_library": {"fi": "Kirjasto (ISIL)", "sv": "Bibliotek (ISIL)", "en": "Library (ISIL)"},
+    "usage_year": {"fi": "Vuosi", "sv": "År", "en": "Year"},
+    "usage_cost_caption": {
+        "fi": "Hinta käyttökertaa kohden sopimuksittain ja vuosittain",
+        "sv": "Kostnad per användning per avtal och år",
+        "en": "Cost per use by agreement and year",
+    },
+    "usage_cost_per_use": {
+        "fi": "Hinta / käyttökerta",
+        "sv": "Kostnad / användning",
+        "en": "Cost per use",
+    },
+    "usage_none": {
+        "fi": "Käyttötietoja ei ole vielä raportoitu.",
+        "sv": "Ingen användning har rapporterats ännu.",
+        "en": "No usage has been reported yet.",
+    },
     "chart_members": {
         "fi": "Jäsenkirjastot päivittäin",
         "sv": "Medlemsbibliotek per dag",
@@ -537,6 +597,15 @@ def euros(cents: int, lang: Lang) -> str:
     return f"{whole}{NBSP}€" if lang in NORDIC else f"€{whole}"
 
 
+def cents(value: int, lang: Lang) -> str:
+    """Euros to the cent (a cost per use): 0,42 € or €0.42."""
+    whole, rest = divmod(abs(value), 100)
+    sign = "-" if value < 0 else ""
+    if lang in NORDIC:
+        return f"{sign}{number(whole, lang)},{rest:02d}{NBSP}€"
+    return f"{sign}€{number(whole, lang)}.{rest:02d}"
+
+
 def date(value: dt.date, lang: Lang) -> str:
     if lang in NORDIC:
         return f"{value.day}.{value.month}.{value.year}"
@@ -755,6 +824,9 @@ class Formatter:
 
     def euros(self, cents: int) -> str:
         return euros(cents, self.lang)
+
+    def cents(self, value: int) -> str:
+        return cents(value, self.lang)
 
     def date(self, value: dt.date) -> str:
         return date(value, self.lang)

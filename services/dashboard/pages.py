@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from contracts import ALL_EVENTS, PRODUCERS
 from kit.app import pool_of, runtime_of
 from kit.errors import ApiError
-from services.dashboard import charts, store
+from services.dashboard import charts, store, usage
 from services.dashboard.api import (
     HideDeliveriesQuery,
     LangQuery,
@@ -123,7 +123,21 @@ def chart_context(data: Figures, f: Formatter) -> list[dict[str, Any]]:
 
 async def figures_context(request: Request, lang: Lang) -> dict[str, Any]:
     data = await figures(pool_of(request), dt.date.today())
-    return {"data": data, "charts": chart_context(data, Formatter(lang))}
+    return {
+        "data": data,
+        "charts": chart_context(data, Formatter(lang)),
+        "usage": await usage_context(request),
+    }
+
+
+async def usage_context(request: Request) -> dict[str, Any]:
+    """The usage section: its figures and one bar chart per agreement (services/dashboard/
+    usage.py says what counts as a use and how cost per use is computed)."""
+    figures_ = await usage.usage_figures(pool_of(request))
+    return {
+        "figures": figures_,
+        "charts": [(item, usage.chart_of(item)) for item in figures_.agreements],
+    }
 
 
 @router.get("/", response_class=HTMLResponse)

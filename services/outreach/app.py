@@ -4,6 +4,7 @@ campaign job, the routes, and what it reacts to."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -12,11 +13,12 @@ from fastapi import FastAPI
 from contracts import outreach as events
 from kit.app import PeriodicJob, Runtime, ServiceSpec, create_app
 from kit.settings import Settings
-from services.outreach import campaigns, mailer
+from services.outreach import campaigns, mailer, usage_digest
 from services.outreach.api import router
 from services.outreach.api_campaigns import router as campaigns_router
 from services.outreach.api_feed import router as feed_router
 from services.outreach.api_kits import router as kits_router
+from services.outreach.api_usage_digest import router as usage_digest_router
 from services.outreach.deps import OutreachDeps
 from services.outreach.handlers import reactions
 from services.outreach.settings import OutreachSettings
@@ -35,6 +37,12 @@ Job = Callable[[Runtime], Awaitable[None]]
 def base_url_of(settings: Settings) -> str:
     """Absolute URL for links in mails and the feed."""
     return (settings.public_url or f"http://{settings.http_host}:{settings.http_port}").rstrip("/")
+
+
+async def send_usage_digests(runtime: Runtime) -> None:
+    """The monthly usage digest of every month that has closed (usage_digest.py)."""
+    assert runtime.pool is not None
+    await usage_digest.run_round(runtime.pool, runtime.extras["deps"], dt.date.today())
 
 
 def _wire(settings: Settings, outreach_settings: OutreachSettings) -> tuple[Job, Job, Job]:
@@ -88,12 +96,19 @@ def build(settings: Settings, outreach_settings: OutreachSettings | None = None)
         title="Konsortio outreach",
         description="Joint communication and marketing: audience, messages, kits, campaigns.",
         migrations=Path(__file__).parent / "migrations",
-        routers=[router, kits_router, campaigns_router, feed_router],
+        routers=[router, kits_router, campaigns_router, feed_router, usage_digest_router],
         reactions=reactions,
         publishes=events.EVENTS,
         jobs=[
             PeriodicJob("send-mail", send_mail, interval_s=outreach_settings.mail_interval_s),
             PeriodicJob("campaigns", run_campaigns, interval_s=outreach_settings.mail_interval_s),
+            # Cheap when nothing is due (an indexed anti-join): a month's digest goes out
+            # within seconds of the first round after the month closes.
+            PeriodicJob(
+                "usage-digest",
+                send_usage_digests,
+                interval_s=max(outreach_settings.mail_interval_s, 1.0),
+            ),
         ],
         on_startup=[on_startup],
         upload_paths=["/kits/"],

@@ -30,7 +30,7 @@ Language = Literal["fi", "sv"]
 LANGUAGES: tuple[Language, ...] = ("fi", "sv")
 
 # The kinds of message outreach sends; each has a template per language.
-KINDS = ("welcome", "announcement", "kit", "invitation", "notice", "campaign")
+KINDS = ("welcome", "announcement", "kit", "invitation", "notice", "campaign", "usage-digest")
 
 
 class OutreachRuleViolated(Exception):

@@ -18,6 +18,7 @@ unique key (cause, recipient, kind) would stop a second message anyway. The send
 - survey-opened      → an invitation to answer, to each library asked, in its language
 - survey-reminder-due → one reminder to each library that has not answered yet
 - annual-report-published → a link to the library's annual report, to its contacts
+- usage-reported     → the month's figures for the monthly usage digest (usage_digest.py)
 """
 
 from __future__ import annotations
@@ -43,9 +44,10 @@ from contracts.procurement import (
     SurveyReminderDue,
     TenderOpened,
 )
+from contracts.usage import UsageReported
 from kit.consumer import Delivery, Reactions
 from kit.logging import current_trace, get_logger
-from services.outreach import campaign_store, commands, domain, kit_store, store
+from services.outreach import campaign_store, commands, domain, kit_store, store, usage_digest
 from services.outreach.deps import OutreachDeps
 from services.outreach.domain import LANGUAGES, AudienceFilter, Recipient
 
@@ -367,3 +369,8 @@ async def send_the_annual_report_link(delivery: Delivery, event: AnnualReportPub
         delivery, "annual-report", [event.isil], {"report": event.model_dump(mode="json")}
     )
     log.info("annual report link queued", isil=event.isil, year=event.year, messages=queued)
+
+
+@reactions.on(UsageReported)
+async def keep_usage_figures(delivery: Delivery, event: UsageReported) -> None:
+    await usage_digest.record(delivery, event)

@@ -462,3 +462,61 @@ async def test_the_api_docs_render_with_the_network_cut_off(
     # its script that hides itself when it cannot load.
     assert set(blocked) <= {"https://cdn.redoc.ly/redoc/logo-mini.svg"}
     await page.close()
+
+
+async def test_the_usage_chart_and_its_table_in_a_real_browser(
+    infra: Infra, dashboard: DashboardUnderTest, browser: Any
+) -> None:
+    """usage-reported events become a bar per month in the usage section's SVG, the same
+    numbers in its table, and cost per use."""
+    from playwright.async_api import expect
+
+    from contracts.usage import UsageReported
+
+    agreement, library = unique("AG-Us"), unique("FI-Us")
+
+    def reported(period: str, uses: int) -> UsageReported:
+        return UsageReported(
+            agreement_id=agreement,
+            isil=library,
+            period=period,
+            report="TR",
+            source="sushi",
+            revision=1,
+            totals={"Unique_Title_Requests": uses},
+            titles=3,
+        )
+
+    await publish(
+        infra,
+        [
+            signed(agreement, f"E-lehdet {agreement}", 120_000),
+            reported("2025-11", 30),
+            reported("2025-12", 50),
+        ],
+        source="/usage",
+    )
+
+    async def arrived() -> bool:
+        html = (await dashboard.client.get("/fragments/figures", params={"lang": "en"})).text
+        return f'data-usage-agreement="{agreement}" data-year="2025"' in html
+
+    await wait_for(arrived)
+    page = await browser.new_page()
+    await page.goto(f"{dashboard.url}/?lang=en")
+    figure = page.locator(f'figure[data-usage-agreement="{agreement}"]')
+    await figure.scroll_into_view_if_needed()
+    await expect(figure.locator("figcaption")).to_contain_text(f"E-lehdet {agreement}")
+    bars = figure.locator("svg rect.usage-bar")
+    await expect(bars).to_have_count(2)
+    await expect(figure.locator("svg")).to_be_visible()
+    heights = [float(await bars.nth(i).get_attribute("height") or 0) for i in range(2)]
+    assert 0 < heights[0] < heights[1]  # 30 uses, then 50
+    # The same numbers for screen readers: a table behind the chart's details.
+    await figure.locator("summary").click()
+    await expect(figure.locator("tbody tr td.num")).to_have_text(["30", "50"])
+    cost = page.locator(f'tr[data-usage-agreement="{agreement}"][data-year="2025"]')
+    await expect(cost.locator('[data-col="cost-per-use"]')).to_have_text("€15.00")
+    ARTIFACTS.mkdir(exist_ok=True)
+    await figure.screenshot(path=ARTIFACTS / "dashboard-usage-en.png")
+    await page.close()

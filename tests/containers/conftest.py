@@ -12,7 +12,11 @@ the sandbox here has no container networking), with what the Kubernetes manifest
 - PostgreSQL: Debian's server with TLS required, each service connecting with
   sslmode=verify-full to its own role and database made by deploy/postgres/init-databases.sh;
 - Kafka: the lane's Apache Kafka, topics with 4 partitions so that two replicas share work;
-- SMTP: a real local SMTP server (aiosmtpd), whose mailbox outreach lists at /dev/mailbox.
+- SMTP: a real local SMTP server (aiosmtpd), whose mailbox outreach lists at /dev/mailbox;
+- SUSHI: the usage service's stand-in COUNTER_SUSHI server (services/usage/sushi_standin.py),
+  run on the host in this process, as suppliers' servers run outside the cluster; usage reaches
+  it over the host network, and `konsortio demo` is given its URL (KONSORTIO_SUSHI_URL). usage's
+  provider-key directory is mounted read-only, as the Secret konsortio-usage-providers is.
 """
 
 from __future__ import annotations
@@ -35,13 +39,14 @@ import yaml
 
 from kit.auth import generate_keypair
 from konsortio.stack import SmtpSink
+from services.usage.sushi_standin import SushiStandIn
 from tests.deploy.tls_postgres import TlsPostgres, tls_postgres_server
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 ARTIFACTS = ROOT / "test-artifacts" / "containers"
 CONTAINERS_CONF = DEPLOY / "containers" / "containers.conf"
-SERVICES = ["membership", "procurement", "catalogue", "outreach", "dashboard"]
+SERVICES = ["membership", "procurement", "catalogue", "outreach", "usage", "dashboard"]
 PARTITIONS = 4
 APP_UID = 10001
 PREFIX = "konsortio-ct-"
@@ -128,6 +133,7 @@ class Deployment:
     work: Path
     sink: SmtpSink
     private_key: str
+    sushi: SushiStandIn
     containers: dict[str, Container] = field(default_factory=dict)
 
     @property
@@ -164,6 +170,8 @@ class Deployment:
                 "KONSORTIO_KIT_STORAGE_DIR": "/var/lib/konsortio/kits",
                 "KONSORTIO_MAIL_INTERVAL_S": "0.2",
             }
+        if service == "usage":
+            env["KONSORTIO_USAGE_SECRETS_DIR"] = "/run/secrets/usage-providers"
         if service == "dashboard":
             env["KONSORTIO_SERVICE_URLS"] = self.service_urls()
         return env
@@ -185,6 +193,9 @@ class Deployment:
             # The kits volume (a ReadWriteMany claim in Kubernetes) and the SMTP sink's mailbox.
             args += ["-v", f"{self.work / 'kits'}:/var/lib/konsortio/kits"]
             args += ["-v", f"{self.sink.directory}:/run/konsortio/mailbox:ro"]
+        if service == "usage":
+            providers = self.work / "secrets" / "usage-providers"
+            args += ["-v", f"{providers}:/run/secrets/usage-providers:ro"]
         for key, value in self.environment(service, port).items():
             args += ["--env", f"{key}={value}"]
         podman(*args, self.image, service)
@@ -248,6 +259,12 @@ def deployment() -> Iterator[Deployment]:
         (work / "secrets").mkdir()
         _secret_file(work / "secrets" / "jwt_public.pem", public_key)
         _secret_file(work / "secrets" / "postgres-ca.pem", postgres.ca_file.read_text())
+        (work / "secrets" / "usage-providers").mkdir()
+        os.chown(work / "secrets" / "usage-providers", APP_UID, APP_UID)
+        (work / "secrets" / "usage-providers").chmod(0o500)
+        sushi = SushiStandIn(titles=25)
+        sushi.start()
+        stack.callback(sushi.stop)
         (work / "kits").mkdir()
         os.chown(work / "kits", APP_UID, APP_UID)
         sink = SmtpSink(free_port(), work / "mailbox")
@@ -261,6 +278,7 @@ def deployment() -> Iterator[Deployment]:
             work=work,
             sink=sink,
             private_key=private_key,
+            sushi=sushi,
         )
         stack.callback(_remove_leftovers)
         stack.callback(deployment.keep_logs)

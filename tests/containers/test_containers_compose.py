@@ -102,6 +102,9 @@ def compose(deployment: Deployment) -> Iterator[Compose]:
         (deployment.work / "secrets" / "jwt_public.pem").read_text(),
     )
     _secret_file(directory / "secrets" / "postgres-ca.pem", pg.ca_file.read_text())
+    # usage's SUSHI provider keys: a directory, empty since the stand-in needs no key.
+    (directory / "secrets" / "usage-providers").mkdir()
+    os.chown(directory / "secrets" / "usage-providers", APP_UID, APP_UID)
     ports = {s: free_port() for s in SERVICES}
     env = {
         **os.environ,

@@ -27,10 +27,10 @@ CACHE = ROOT / ".cache"
 VENV_BIN = Path(sys.executable).parent
 
 SERVICES = {"dashboard": 8000, "membership": 8001, "procurement": 8002, "catalogue": 8003,
-            "outreach": 8004}  # fmt: skip
-CONSUMERS = {"outreach", "catalogue", "dashboard", "procurement"}
+            "outreach": 8004, "usage": 8005}  # fmt: skip
+CONSUMERS = {"outreach", "catalogue", "dashboard", "procurement", "usage"}
 TOPICS = ["konsortio.membership", "konsortio.procurement", "konsortio.catalogue",
-          "konsortio.outreach"]  # fmt: skip
+          "konsortio.outreach", "konsortio.usage"]  # fmt: skip
 KUSTOMIZE_VERSION = "v5.5.0"
 
 pytestmark = pytest.mark.timeout(600)
@@ -188,7 +188,7 @@ def test_postgres_init_creates_one_database_per_service(compose: dict) -> None:
     )
     script = (DEPLOY / "postgres" / "init-databases.sh").read_text()
     assert "for service in " + " ".join(["membership", "procurement", "catalogue", "outreach",
-                                         "dashboard"]) in script  # fmt: skip
+                                         "usage", "dashboard"]) in script  # fmt: skip
     assert 'CREATE DATABASE :"db" OWNER :"role"' in script
     assert run("bash", "-n", DEPLOY / "postgres" / "init-databases.sh").returncode == 0
 
@@ -268,7 +268,7 @@ def test_kustomization_renders_and_validates(kustomize: list[str] | None, tmp_pa
     output = validate([rendered])
     assert "Couldn't find schema" not in output, output
     kinds = sorted(d["kind"] for d in yaml.safe_load_all(rendered.read_text()) if d)
-    assert kinds.count("Deployment") == 5 and "Job" in kinds
+    assert kinds.count("Deployment") == len(SERVICES) and "Job" in kinds
 
 
 def test_listed_manifests_validate_without_kustomize() -> None:
@@ -369,7 +369,9 @@ def test_config_and_secrets_cover_every_reference(
         for volume in pod["volumes"]:
             if "secret" in volume:
                 secret = secrets[volume["secret"]["secretName"]]["stringData"]
-                assert {item["key"] for item in volume["secret"]["items"]} <= secret.keys()
+                # Without items the whole Secret is mounted (usage's directory of provider keys).
+                items = volume["secret"].get("items", [])
+                assert {item["key"] for item in items} <= secret.keys()
 
 
 def test_topic_init_job_runs_the_same_script_as_compose() -> None:
@@ -446,6 +448,8 @@ def test_network_policies_allow_only_what_each_pod_needs(k8s_documents: list[dic
         expected = {("kube-system", 53), ("kafka", 9093), ("ip", 5432)}
         if name == "outreach":
             expected.add(("ip", 587))
+        if name == "usage":
+            expected.add(("ip", 443))  # suppliers' SUSHI servers
         if name == "dashboard":
             expected |= {("pods", port) for port in SERVICES.values()}
         assert egress_ports(name) == expected, name

@@ -25,7 +25,7 @@ from cryptography.x509.oid import NameOID
 
 ROOT = Path(__file__).resolve().parents[2]
 INIT_SCRIPT = ROOT / "deploy" / "postgres" / "init-databases.sh"
-SERVICES = ["membership", "procurement", "catalogue", "outreach", "dashboard"]
+SERVICES = ["membership", "procurement", "catalogue", "outreach", "usage", "dashboard"]
 
 
 @dataclass

@@ -17,7 +17,7 @@ MIN_ISR=${TOPIC_MIN_INSYNC_REPLICAS:-1}
 RETENTION_MS=${TOPIC_RETENTION_MS:--1}
 # Dead letters wait for an operator; 30 days by default.
 DLQ_RETENTION_MS=${DLQ_RETENTION_MS:-2592000000}
-TOPICS=${KONSORTIO_TOPICS:-konsortio.membership konsortio.procurement konsortio.catalogue konsortio.outreach}
+TOPICS=${KONSORTIO_TOPICS:-konsortio.membership konsortio.procurement konsortio.catalogue konsortio.outreach konsortio.usage}
 # Commands, word-split on purpose so the lane can pass "java -cp … TopicCommand".
 read -r -a KAFKA_TOPICS <<<"${KAFKA_TOPICS_CMD:-/opt/kafka/bin/kafka-topics.sh}"
 read -r -a KAFKA_CONFIGS <<<"${KAFKA_CONFIGS_CMD:-/opt/kafka/bin/kafka-configs.sh}"

@@ -41,7 +41,12 @@ pytestmark = pytest.mark.integration
 TODAY = dt.date.today()
 KIT_MAX_BYTES = 256 * 1024
 BOUNCING = "bounce."  # the test SMTP server refuses addresses starting with this for good
-SUBSCRIBED = ["konsortio.membership", "konsortio.procurement", "konsortio.catalogue"]
+SUBSCRIBED = [
+    "konsortio.membership",
+    "konsortio.procurement",
+    "konsortio.catalogue",
+    "konsortio.usage",
+]
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,13 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         "library": LIBRARY,
         "campaign": {"subject": "Lue <e-kirjoja>", "paragraphs": ["Eka & <b>toka</b>", "Kolmas"]},
     },
+    "usage-digest": {
+        "library": LIBRARY,
+        "month": dt.date(2026, 10, 1),
+        "lines": [{"agreement_id": "AG-1", "title": "Ellibs e-kirjat", "uses": 321, "titles": 9}],
+        "total": 321,
+        "unsubscribe_url": "https://k.example/usage-digest/unsubscribe?token=abc",
+    },
 }
 # A word each language's version of each kind must contain, and the other must not.
 SUBJECT_WORDS = {
@@ -55,6 +62,7 @@ SUBJECT_WORDS = {
     "invitation": ("Kutsu", "Inbjudan"),
     "notice": ("Uusia e-aineistoja", "Nya e-material"),
     "campaign": ("Lue", "Lue"),  # the coordinator's own subject
+    "usage-digest": ("E-aineistojen käyttö", "Användning av e-material"),
 }
 FILES = [
     {

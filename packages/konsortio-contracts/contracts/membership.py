@@ -9,9 +9,10 @@ from; and the organisation, kimppa, population, agreement-version and erasure ev
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, Field
 
 from contracts.base import Event, Payload
 
@@ -20,11 +21,28 @@ Language = Literal["fi", "sv"]
 # "share of Finland's population served" figure, shared by membership and the dashboard.
 FINLAND_POPULATION = 5_635_971
 ISIL_PATTERN = r"^[A-Z]{2}-[A-Za-z0-9:/\-]{1,11}$"
+# One address, no list: a comma or semicolon would let one contact fan out to a whole domain's
+# mailing lists (``postmaster,all-staff,x@c.fi``). The pattern is what a schema reader sees;
+# email-validator (RFC 5321/5322 syntax, no DNS look-up) is what the models enforce.
+EMAIL_PATTERN = r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$"
+
+
+def _one_address(value: str) -> str:
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise ValueError(f"not a single valid e-mail address: {error}") from None
+    return value
+
+
+EmailAddress = Annotated[
+    str, Field(pattern=EMAIL_PATTERN, max_length=254), AfterValidator(_one_address)
+]
 
 
 class Contact(Payload):
     name: str = Field(min_length=1, max_length=200)
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
+    email: EmailAddress
     role: str = Field(min_length=1, max_length=100, description="e.g. director, e-resources")
     language: Language = Field(description="Language the contact is written to in.")
 

@@ -266,7 +266,9 @@ def create_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
         static_url=DOCS_ASSETS,
     )
     app.state.runtime = runtime
-    app.state.token_verifier = TokenVerifier(_public_key(settings), settings.jwt_issuer)
+    app.state.token_verifier = TokenVerifier(
+        _public_key(settings), settings.jwt_issuer, audience=settings.service
+    )
     install_error_handlers(app)
 
     def body_limit(path: str) -> int:

@@ -258,13 +258,25 @@ def create_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
 
     # Swagger UI and ReDoc from assets shipped in a package, not from a CDN: the API docs
     # must work on a network with no way out (a library's back office, a closed cluster).
-    app = FastAPIOffline(
-        title=spec.title,
-        description=spec.description,
-        version="1.0.0",
-        lifespan=lifespan,
-        static_url=DOCS_ASSETS,
-    )
+    if settings.api_docs:
+        app: FastAPI = FastAPIOffline(
+            title=spec.title,
+            description=spec.description,
+            version="1.0.0",
+            lifespan=lifespan,
+            static_url=DOCS_ASSETS,
+        )
+    else:
+        # No /docs, /redoc or /openapi.json (KONSORTIO_API_DOCS=false): 404 like any path.
+        app = FastAPI(
+            title=spec.title,
+            description=spec.description,
+            version="1.0.0",
+            lifespan=lifespan,
+            docs_url=None,
+            redoc_url=None,
+            openapi_url=None,
+        )
     app.state.runtime = runtime
     app.state.token_verifier = TokenVerifier(
         _public_key(settings), settings.jwt_issuer, audience=settings.service
@@ -325,7 +337,9 @@ def create_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
         return checks
 
     @health.get("/metrics", summary="Prometheus metrics", response_class=Response)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        if settings.metrics_require_operator:
+            _require_operator(request)
         if runtime.pool is not None:
             with contextlib.suppress(Exception):
                 OUTBOX_BACKLOG.labels(spec.name).set(await backlog(runtime.pool))
@@ -339,6 +353,19 @@ def create_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
     for router in spec.routers:
         app.include_router(router)
     return app
+
+
+def _require_operator(request: Request) -> None:
+    """The operator-role check of ``/metrics`` (KONSORTIO_METRICS_REQUIRE_OPERATOR=true)."""
+    from kit.auth import Role
+    from kit.errors import ApiError
+
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not credentials:
+        raise ApiError(401, "a bearer token is required", field="authorization")
+    caller = request.app.state.token_verifier.verify(credentials.strip())
+    if caller.role is not Role.OPERATOR:
+        raise ApiError(403, f"role {caller.role.value} may not read metrics (needs operator)")
 
 
 def _public_key(settings: Settings) -> str:

@@ -101,6 +101,29 @@ class Settings(BaseSettings):
     scheduler_interval_s: float = Field(
         5.0, gt=0, description="How often scheduled effects (dated notices, expiries) are due."
     )
+    api_docs: bool = Field(
+        True,
+        description=(
+            "Serve /docs, /redoc and /openapi.json. Off in production when the API's shape "
+            "should not be public; the exported specs in docs/ stay the reference."
+        ),
+    )
+    metrics_require_operator: bool = Field(
+        False,
+        description=(
+            "Serve /metrics only to an operator-role bearer token (Prometheus sends it with "
+            "`authorization.credentials_file`). The embedded stack leaves it open; set it to "
+            "true in production unless the port is reachable only by the scraper."
+        ),
+    )
+    token_max_hours: float = Field(
+        720,
+        gt=0,
+        description=(
+            "Longest lifetime `konsortio token issue` gives a token (default 30 days); read by "
+            "the CLI from KONSORTIO_TOKEN_MAX_HOURS."
+        ),
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
 
 

@@ -36,6 +36,7 @@ from kit.gc_tuning import tune_gc
 from kit.kafka import build_broker, build_producer, ensure_topics, publish_batch
 from kit.logging import bind_trace, configure_logging, get_logger
 from kit.outbox import OUTBOX_BACKLOG, OutboxRelay, backlog
+from kit.ratelimit import PublicLimits
 from kit.settings import Settings
 
 log = get_logger(__name__)
@@ -211,6 +212,7 @@ def create_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
                 max_attempts=settings.consumer_max_attempts,
                 backoff_base_s=settings.consumer_backoff_base_s,
                 backoff_max_s=settings.consumer_backoff_max_s,
+                trusted_sources=settings.consumer_extra_sources,
             )
             runtime.consumer.subscribe(
                 runtime.broker,
@@ -280,6 +282,9 @@ def create_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
     app.state.runtime = runtime
     app.state.token_verifier = TokenVerifier(
         _public_key(settings), settings.jwt_issuer, audience=settings.service
+    )
+    app.state.public_limits = PublicLimits(
+        settings.public_rate_per_minute, settings.stream_max_connections
     )
     install_error_handlers(app)
 

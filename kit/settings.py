@@ -98,8 +98,29 @@ class Settings(BaseSettings):
     consumer_group: str = Field(
         "", description="Kafka consumer group; empty means the service name (the normal case)."
     )
+    consumer_extra_sources: list[str] = Field(
+        default_factory=list,
+        description=(
+            "CloudEvents sources accepted besides the producing service's own "
+            "(/konsortio/<service>); an event from any other source is dead-lettered as "
+            "ForeignEvent. Empty in production; the test suite adds its injector's /tests."
+        ),
+    )
     scheduler_interval_s: float = Field(
         5.0, gt=0, description="How often scheduled effects (dated notices, expiries) are due."
+    )
+    public_rate_per_minute: int = Field(
+        60,
+        ge=1,
+        description=(
+            "Requests a minute one client address may make to a public endpoint (the live "
+            "stream, the Atom feed); more get 429 with Retry-After."
+        ),
+    )
+    stream_max_connections: int = Field(
+        200,
+        ge=1,
+        description="Open live-stream (SSE) connections one replica serves; more get 503.",
     )
     api_docs: bool = Field(
         True,

@@ -6,7 +6,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: up test test-kafka test-containers lint format schemas demo bench bench-kafka reliability clean
+.PHONY: up test test-kafka test-containers lint format schemas demo bench bench-kafka reliability clean audit audit-ignores
 
 $(UV): tools-bootstrap.txt
 	$(PYTHON) -m venv $(TOOLS)
@@ -39,6 +39,25 @@ test-containers: $(STAMP)
 	image=$$(bash deploy/containers/build.sh) && KONSORTIO_CONTAINERS_IMAGE=$$image \
 		KONSORTIO_KAFKA_LANE_PARTITIONS=4 \
 		bash deploy/kafka/lane.sh $(VENV)/bin/python -m pytest -m containers -q --durations=5 tests/containers
+
+# Known vulnerabilities in the locked dependencies (uv.lock, every group), by pip-audit. Needs
+# PyPI's JSON API or OSV on the network. Accepted findings go in audit-ignore.txt, one a line:
+# "<vulnerability id> <YYYY-MM-DD the acceptance is reviewed by> <reason>"; a line without a
+# date and a reason, or past its date, fails the audit.
+AUDIT_IGNORE ?= audit-ignore.txt
+audit-ignores:
+	@awk -v today="$$(date -u +%F)" '/^[[:space:]]*(#|$$)/ {next} \
+	  NF < 3 || $$2 !~ /^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]$$/ { \
+	    printf "%s:%d: want <id> <YYYY-MM-DD> <reason>\n", FILENAME, FNR; bad = 1; next } \
+	  $$2 < today { printf "%s:%d: %s: review date %s has passed\n", FILENAME, FNR, $$1, $$2; bad = 1 } \
+	  END { exit bad }' $(AUDIT_IGNORE)
+
+audit: $(UV) audit-ignores
+	$(UV) export --frozen --all-groups --no-emit-project --no-emit-workspace --no-hashes \
+	  --format requirements-txt --output-file $(TOOLS)/audit-requirements.txt --quiet
+	$(UV) tool run pip-audit --strict --disable-pip --no-deps \
+	  --requirement $(TOOLS)/audit-requirements.txt \
+	  $$(awk '!/^[[:space:]]*(#|$$)/ {printf "--ignore-vuln %s ", $$1}' $(AUDIT_IGNORE))
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

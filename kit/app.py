@@ -36,6 +36,7 @@ from kit.gc_tuning import tune_gc
 from kit.kafka import build_broker, build_producer, ensure_topics, publish_batch
 from kit.logging import bind_trace, configure_logging, get_logger
 from kit.outbox import OUTBOX_BACKLOG, OutboxRelay, backlog
+from kit.ratelimit import PublicLimits
 from kit.settings import Settings
 
 log = get_logger(__name__)
@@ -211,6 +212,7 @@ def create_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
                 max_attempts=settings.consumer_max_attempts,
                 backoff_base_s=settings.consumer_backoff_base_s,
                 backoff_max_s=settings.consumer_backoff_max_s,
+                trusted_sources=settings.consumer_extra_sources,
             )
             runtime.consumer.subscribe(
                 runtime.broker,
@@ -261,15 +263,32 @@ def create_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
 
     # Swagger UI and ReDoc from assets shipped in a package, not from a CDN: the API docs
     # must work on a network with no way out (a library's back office, a closed cluster).
-    app = FastAPIOffline(
-        title=spec.title,
-        description=spec.description,
-        version="1.0.0",
-        lifespan=lifespan,
-        static_url=DOCS_ASSETS,
-    )
+    if settings.api_docs:
+        app: FastAPI = FastAPIOffline(
+            title=spec.title,
+            description=spec.description,
+            version="1.0.0",
+            lifespan=lifespan,
+            static_url=DOCS_ASSETS,
+        )
+    else:
+        # No /docs, /redoc or /openapi.json (KONSORTIO_API_DOCS=false): 404 like any path.
+        app = FastAPI(
+            title=spec.title,
+            description=spec.description,
+            version="1.0.0",
+            lifespan=lifespan,
+            docs_url=None,
+            redoc_url=None,
+            openapi_url=None,
+        )
     app.state.runtime = runtime
-    app.state.token_verifier = TokenVerifier(_public_key(settings), settings.jwt_issuer)
+    app.state.token_verifier = TokenVerifier(
+        _public_key(settings), settings.jwt_issuer, audience=settings.service
+    )
+    app.state.public_limits = PublicLimits(
+        settings.public_rate_per_minute, settings.stream_max_connections
+    )
     install_error_handlers(app)
 
     def body_limit(path: str) -> int:
@@ -326,7 +345,9 @@ def create_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
         return checks
 
     @health.get("/metrics", summary="Prometheus metrics", response_class=Response)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        if settings.metrics_require_operator:
+            _require_operator(request)
         if runtime.pool is not None:
             with contextlib.suppress(Exception):
                 OUTBOX_BACKLOG.labels(spec.name).set(await backlog(runtime.pool))
@@ -340,6 +361,19 @@ def create_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
     for router in spec.routers:
         app.include_router(router)
     return app
+
+
+def _require_operator(request: Request) -> None:
+    """The operator-role check of ``/metrics`` (KONSORTIO_METRICS_REQUIRE_OPERATOR=true)."""
+    from kit.auth import Role
+    from kit.errors import ApiError
+
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not credentials:
+        raise ApiError(401, "a bearer token is required", field="authorization")
+    caller = request.app.state.token_verifier.verify(credentials.strip())
+    if caller.role is not Role.OPERATOR:
+        raise ApiError(403, f"role {caller.role.value} may not read metrics (needs operator)")
 
 
 def _public_key(settings: Settings) -> str:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,43 @@ __all__ = [
 ]
 
 ALGORITHM = "EdDSA"
+# Every service that verifies tokens; a token names the ones it is good at (``aud``). A token
+# for membership alone is refused by procurement, so a leaked narrow token opens one door.
+AUDIENCES = ("membership", "procurement", "catalogue", "outreach", "dashboard", "usage")
+# Clocks of the issuing machine and of the services differ a little; a token is accepted this
+# long before its ``iat`` and after its ``exp``.
+CLOCK_LEEWAY = dt.timedelta(seconds=30)
+DEFAULT_MAX_TOKEN_HOURS = 30 * 24
+
+
+def max_token_hours() -> float:
+    """The longest lifetime a token may be issued with: ``KONSORTIO_TOKEN_MAX_HOURS``, else 30
+    days. Read from the environment directly (not through ``Settings``) so the CLI stays fast."""
+    raw = os.environ.get("KONSORTIO_TOKEN_MAX_HOURS", "")
+    try:
+        hours = float(raw) if raw.strip() else DEFAULT_MAX_TOKEN_HOURS
+    except ValueError as error:
+        raise ValueError(f"KONSORTIO_TOKEN_MAX_HOURS={raw!r} is not a number of hours") from error
+    if not hours > 0:
+        raise ValueError(f"KONSORTIO_TOKEN_MAX_HOURS={raw!r} must be more than 0")
+    return hours
+
+
+def audiences(requested: str | Iterable[str] | None) -> list[str]:
+    """The ``aud`` claim for ``requested`` service names; ``None`` or ``"all"`` means every
+    service (the dev launcher's coordinator token, the tests' tokens)."""
+    if requested is None:
+        return list(AUDIENCES)
+    names = [requested] if isinstance(requested, str) else list(requested)
+    if "all" in names:
+        return list(AUDIENCES)
+    unknown = sorted(set(names) - set(AUDIENCES))
+    if unknown or not names:
+        raise ValueError(
+            f"unknown audience {', '.join(unknown) or '(none)'}: give one or more of "
+            f"{', '.join(AUDIENCES)}, or all"
+        )
+    return list(dict.fromkeys(names))
 
 
 class Role(StrEnum):
@@ -84,12 +122,18 @@ def issue_token(
     issuer: str = "konsortio",
     ttl: dt.timedelta = dt.timedelta(hours=12),
     now: dt.datetime | None = None,
+    audience: str | Iterable[str] | None = None,
+    max_ttl: dt.timedelta | None = None,
 ) -> str:
     role = Role(role)
+    if max_ttl is not None and ttl > max_ttl:
+        raise ValueError(f"a token may live at most {max_ttl}, not {ttl}")
     if role is Role.LIBRARY and not isil:
         raise ValueError("a library token needs --isil")
     if role is not Role.LIBRARY and isil:
         raise ValueError("only a library token is bound to an ISIL")
+    if isil is not None and not isinstance(isil, str):
+        raise ValueError("a token is bound to one ISIL, given as a string")
     now = now or dt.datetime.now(dt.UTC)
     claims: dict[str, object] = {
         "iss": issuer,
@@ -98,6 +142,7 @@ def issue_token(
         "iat": now,
         "exp": now + ttl,
         "jti": uuid.uuid4().hex,
+        "aud": audiences(audience),
     }
     if isil:
         claims["isil"] = isil
@@ -144,10 +189,21 @@ def bearer_token(
     )
 
 
+@dataclass
 class TokenVerifier:
-    def __init__(self, public_key_pem: str, issuer: str = "konsortio") -> None:
-        self.public_key_pem = public_key_pem
-        self.issuer = issuer
+    """Checks a bearer token for one service (``audience``): signature, issuer, lifetime with
+    ``leeway``, audience, and that its ``jti`` is not on the deny list. ``audience=None`` skips
+    the audience check and is meant for tools only; every service passes its own name."""
+
+    public_key_pem: str
+    issuer: str = "konsortio"
+    audience: str | None = None
+    leeway: dt.timedelta = CLOCK_LEEWAY
+    revoked: set[str] = field(default_factory=set)
+
+    def revoke(self, jti: str) -> None:
+        """Refuse the token with this ``jti`` from now on (revocation)."""
+        self.revoked.add(jti)
 
     def verify(self, token: str) -> Caller:
         import jwt
@@ -162,14 +218,29 @@ class TokenVerifier:
                 self.public_key_pem,
                 algorithms=[ALGORITHM],
                 issuer=self.issuer,
-                options={"require": ["exp", "iss", "sub", "role"]},
+                audience=self.audience,
+                leeway=self.leeway,
+                options={
+                    "require": ["exp", "iat", "iss", "sub", "role", "jti", "aud"],
+                    "verify_aud": self.audience is not None,
+                },
             )
             role = Role(claims["role"])
         except jwt.ExpiredSignatureError as error:
             raise ApiError(401, "the token has expired", field="authorization") from error
+        except jwt.InvalidAudienceError as error:
+            raise ApiError(
+                401, f"the token is not issued for {self.audience}", field="authorization"
+            ) from error
         except (jwt.InvalidTokenError, ValueError) as error:
             raise ApiError(401, f"invalid token: {error}", field="authorization") from error
+        if claims["jti"] in self.revoked:
+            raise ApiError(401, "the token has been revoked", field="authorization")
         isil = claims.get("isil")
+        if isil is not None and not isinstance(isil, str):
+            raise ApiError(
+                401, "the isil claim must be one ISIL as a string", field="authorization"
+            )
         if role is Role.LIBRARY and not isil:
             raise ApiError(401, "a library token must carry an isil claim", field="authorization")
         return Caller(subject=str(claims["sub"]), role=role, isil=isil)

@@ -134,6 +134,16 @@ class DeadLetterSink(Protocol):
     async def __call__(self, messages: Sequence[OutgoingMessage]) -> None: ...
 
 
+class ForeignEvent(Exception):
+    """An event whose type does not belong to the topic it came on, or whose source is not
+    the service that produces that type: dead-lettered, never handled."""
+
+
+def source_of(producer: str) -> str:
+    """The CloudEvents ``source`` of every event a service publishes."""
+    return f"/konsortio/{producer}"
+
+
 class Reactions:
     """What one service reacts to: a handler per event type."""
 
@@ -217,8 +227,13 @@ class EventConsumer:
         max_attempts: int = 5,
         backoff_base_s: float = 0.2,
         backoff_max_s: float = 5.0,
+        trusted_sources: Sequence[str] | None = None,
     ) -> None:
         self.name = name
+        # None: no source check (a consumer built by hand in a test of the plumbing). Every
+        # service passes a list (kit.app), so its consumer accepts an event only from its
+        # producer's own source, plus these (KONSORTIO_CONSUMER_EXTRA_SOURCES).
+        self.trusted_sources = None if trusted_sources is None else tuple(trusted_sources)
         self.reactions = reactions
         self.pool = pool
         self.dead_letters = dead_letters
@@ -401,6 +416,8 @@ class EventConsumer:
         registered = self.reactions.lookup(envelope.type)
         if registered is None:
             return Outcome.IGNORED
+        if (foreign := self._foreign(model, envelope, record.topic)) is not None:
+            return await self._dead_letter(record, foreign, attempts=1)
         _, handler = registered
         try:
             event = model.model_validate(envelope.data)
@@ -467,6 +484,9 @@ class EventConsumer:
                 continue
             if self.reactions.lookup_batch(envelope.type) is None:
                 outcomes[index] = Outcome.IGNORED
+                continue
+            if (foreign := self._foreign(model, envelope, record.topic)) is not None:
+                outcomes[index] = await self._dead_letter(record, foreign, attempts=1)
                 continue
             try:
                 event = model.model_validate(envelope.data)
@@ -571,6 +591,23 @@ class EventConsumer:
                 return Outcome.DUPLICATE
             await handler(Delivery(conn, envelope, self.deps), event)
         return Outcome.HANDLED
+
+    def _foreign(self, model: type[Event], envelope: Envelope, topic: str) -> ForeignEvent | None:
+        """Why an event must not be believed, or None. A handler is chosen by the event's type,
+        so a type on a topic its producer does not own, or with another service's source, is
+        a forgery by whoever could write to the broker (or a misrouted message)."""
+        if model.topic() != topic:
+            return ForeignEvent(
+                f"event type {envelope.type} belongs to topic {model.topic()}, not {topic}"
+            )
+        if self.trusted_sources is None:
+            return None
+        expected = source_of(model.producer)
+        if envelope.source != expected and envelope.source not in self.trusted_sources:
+            return ForeignEvent(
+                f"event type {envelope.type} comes from {expected}, not {envelope.source!r}"
+            )
+        return None
 
     async def _dead_letter(
         self, record: Received, error: BaseException, attempts: int

@@ -26,11 +26,15 @@ DEPENDENCY_DOWN = DATABASE_UNAVAILABLE_ERRORS
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, detail: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, status: int, detail: str, *, field: str | None = None, retry_after: int | None = None
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.field = field
+        # Seconds a client should wait before trying again (429, 503): the Retry-After header.
+        self.retry_after = retry_after
 
 
 def multipart_only(request: Request) -> None:
@@ -47,17 +51,23 @@ def multipart_only(request: Request) -> None:
         )
 
 
-def problem(status: int, title: str, detail: str, errors: list[dict[str, Any]] | None = None):
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    errors: list[dict[str, Any]] | None = None,
+    retry_after: int | None = None,
+):
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     body["detail"] = detail
     if errors:
         body["errors"] = errors
-    headers = None
-    if status == 401:
-        headers = {"WWW-Authenticate": "Bearer"}
+    headers: dict[str, str] = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     elif status == 503:
-        headers = {"Retry-After": str(RETRY_AFTER_S)}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+        headers["Retry-After"] = str(RETRY_AFTER_S)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers or None)
 
 
 TITLES = {
@@ -70,6 +80,7 @@ TITLES = {
     413: "Payload too large",
     415: "Unsupported media type",
     422: "Unprocessable content",
+    429: "Too many requests",
     503: "Service unavailable",
 }
 
@@ -86,7 +97,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, error: ApiError) -> JSONResponse:
         errors = [{"field": error.field, "message": error.detail}] if error.field else None
-        return problem(error.status, TITLES.get(error.status, "Error"), error.detail, errors)
+        title = TITLES.get(error.status, "Error")
+        return problem(error.status, title, error.detail, errors, error.retry_after)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:

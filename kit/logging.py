@@ -7,6 +7,7 @@ command or an event is handled carries them without being passed around.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any
@@ -35,17 +36,59 @@ SENSITIVE_KEYS = frozenset(
         "signatory",
     }
 )
+# Parts of a key name that mark it sensitive wherever they appear (``contact_email``,
+# ``recipient_email``, ``smtp_password``, ``client_secret``).
+SENSITIVE_KEY_PARTS = ("email", "password", "secret", "bearer")
 REDACTED = "[redacted]"
+EMAIL_MASK = "[email]"
+TOKEN_MASK = "[token]"
+
+# Text is cut into words at characters that never occur inside an address or a JWT; each word
+# is then judged on its own. Splitting is one linear pass and each word is looked at a bounded
+# number of times, so a pathological line (thousands of letters without an ``@``) cannot make
+# the masking quadratic the way a backtracking ``[^@]+@...`` search does.
+_SEPARATORS = re.compile(r"([\s'\"<>(),;:=&?\[\]{}|\\]+)")
+
+
+def _is_email(word: str) -> bool:
+    at = word.rfind("@")
+    return 0 < at < len(word) - 1 and "." in word[at + 1 :].strip(".")
+
+
+def _is_jwt(word: str) -> bool:
+    # A compact JWS: base64url header (always starts ``eyJ``, i.e. ``{"``), payload, signature.
+    start = word.find("eyJ")
+    return start >= 0 and word.count(".", start) >= 2
+
+
+def mask_text(text: str) -> str:
+    """``text`` with every e-mail address and bearer token (JWT shape) masked, in linear time."""
+    if "@" not in text and "eyJ" not in text:
+        return text
+    parts = _SEPARATORS.split(text)
+    for index in range(0, len(parts), 2):
+        word = parts[index]
+        if _is_jwt(word):
+            parts[index] = TOKEN_MASK
+        elif _is_email(word):
+            parts[index] = EMAIL_MASK
+    return "".join(parts)
+
+
+def _sensitive(key: Any) -> bool:
+    name = str(key).lower()
+    return name in SENSITIVE_KEYS or any(part in name for part in SENSITIVE_KEY_PARTS)
 
 
 def _redact(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {
-            key: (REDACTED if str(key).lower() in SENSITIVE_KEYS else _redact(item))
-            for key, item in value.items()
+            key: (REDACTED if _sensitive(key) else _redact(item)) for key, item in value.items()
         }
     if isinstance(value, list | tuple):
         return [_redact(item) for item in value]
+    if isinstance(value, str):
+        return mask_text(value)
     return value
 
 

@@ -128,8 +128,52 @@ class Settings(BaseSettings):
             "group on a graceful shutdown so its partitions move at once."
         ),
     )
+    consumer_extra_sources: list[str] = Field(
+        default_factory=list,
+        description=(
+            "CloudEvents sources accepted besides the producing service's own "
+            "(/konsortio/<service>); an event from any other source is dead-lettered as "
+            "ForeignEvent. Empty in production; the test suite adds its injector's /tests."
+        ),
+    )
     scheduler_interval_s: float = Field(
         5.0, gt=0, description="How often scheduled effects (dated notices, expiries) are due."
+    )
+    public_rate_per_minute: int = Field(
+        60,
+        ge=1,
+        description=(
+            "Requests a minute one client address may make to a public endpoint (the live "
+            "stream, the Atom feed); more get 429 with Retry-After."
+        ),
+    )
+    stream_max_connections: int = Field(
+        200,
+        ge=1,
+        description="Open live-stream (SSE) connections one replica serves; more get 503.",
+    )
+    api_docs: bool = Field(
+        True,
+        description=(
+            "Serve /docs, /redoc and /openapi.json. Off in production when the API's shape "
+            "should not be public; the exported specs in docs/ stay the reference."
+        ),
+    )
+    metrics_require_operator: bool = Field(
+        False,
+        description=(
+            "Serve /metrics only to an operator-role bearer token (Prometheus sends it with "
+            "`authorization.credentials_file`). The embedded stack leaves it open; set it to "
+            "true in production unless the port is reachable only by the scraper."
+        ),
+    )
+    token_max_hours: float = Field(
+        720,
+        gt=0,
+        description=(
+            "Longest lifetime `konsortio token issue` gives a token (default 30 days); read by "
+            "the CLI from KONSORTIO_TOKEN_MAX_HOURS."
+        ),
     )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
 

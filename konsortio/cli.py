@@ -121,8 +121,19 @@ def token_issue(
         str | None, typer.Option(help="Library tokens: the library's ISIL, e.g. FI-Hki")
     ] = None,
     hours: Annotated[
-        float, typer.Option(help=f"Validity in hours, more than 0 and at most {MAX_TOKEN_HOURS}")
+        float,
+        typer.Option(
+            help=f"Validity in hours, more than 0 and at most KONSORTIO_TOKEN_MAX_HOURS "
+            f"(default {MAX_TOKEN_HOURS})"
+        ),
     ] = 12,
+    audience: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A service the token is good at (repeat for more): membership, procurement, "
+            "catalogue, outreach, dashboard, usage, or all (the default)"
+        ),
+    ] = None,
     key_file: Annotated[Path, typer.Option(help="Ed25519 private key (PEM)")] = private_key_file(
         DATA_DIR
     ),
@@ -131,12 +142,17 @@ def token_issue(
     import datetime as dt
     import re
 
-    from kit.auth import issue_token
+    from kit.auth import audiences, issue_token, max_token_hours
 
-    if not 0 < hours <= MAX_TOKEN_HOURS:
+    try:
+        longest = max_token_hours()
+        audience_claim = audiences(audience or None)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--audience") from error
+    if not 0 < hours <= longest:
         raise typer.BadParameter(
-            f"{hours:g} is not a lifetime: give more than 0 and at most {MAX_TOKEN_HOURS} "
-            "hours (30 days)",
+            f"{hours:g} is not a lifetime: give more than 0 and at most {longest:g} "
+            f"hours ({longest / 24:g} days; KONSORTIO_TOKEN_MAX_HOURS sets the maximum)",
             param_hint="--hours",
         )
     if isil is not None:
@@ -155,7 +171,12 @@ def token_issue(
         )
     try:
         token = issue_token(
-            key_file.read_text(), role=role, isil=isil, ttl=dt.timedelta(hours=hours)
+            key_file.read_text(),
+            role=role,
+            isil=isil,
+            ttl=dt.timedelta(hours=hours),
+            audience=audience_claim,
+            max_ttl=dt.timedelta(hours=longest),
         )
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--isil") from error

@@ -62,13 +62,23 @@ class Keys:
     public_file: Path
 
 
+def write_secret(path: Path, text: str) -> None:
+    """Write ``text`` to a file that is 0600 from its creation: created by ``os.open`` with
+    that mode, so no other account can open it in the moment between writing and a chmod.
+    An existing file (from an older stack) is narrowed to 0600 before it is rewritten."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    descriptor = os.open(path, flags, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        os.fchmod(file.fileno(), 0o600)
+        file.write(text)
+
+
 def ensure_keys(directory: Path) -> Keys:
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     private_file, public_file = directory / "jwt_private.pem", directory / "jwt_public.pem"
     if not private_file.exists():
         private_pem, public_pem = generate_keypair()
-        private_file.write_text(private_pem)
-        private_file.chmod(0o600)
+        write_secret(private_file, private_pem)
         public_file.write_text(public_pem)
     return Keys(private_file.read_text(), public_file)
 
@@ -353,8 +363,7 @@ def up(
         console.print(table)
         token = issue_token(keys.private_pem, role=Role.COORDINATOR, subject="coordinator:local")
         token_file = data_dir / "coordinator.token"
-        token_file.write_text(token)
-        token_file.chmod(0o600)
+        write_secret(token_file, token)
         state = {"broker": broker.bootstrap, "smtp": f"127.0.0.1:{smtp_port}"}
         if sushi is not None:
             state["sushi"] = sushi.url

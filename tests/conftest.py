@@ -58,6 +58,8 @@ class Infra:
             "consumer_backoff_base_s": 0.05,
             "consumer_backoff_max_s": 0.2,
             "scheduler_interval_s": 0.5,
+            # Events the tests inject stand in for the producing service's own.
+            "consumer_extra_sources": ["/tests"],
             "kafka": self.kafka(),
         }
         values.update(overrides)

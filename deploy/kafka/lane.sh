@@ -36,6 +36,20 @@ CACHE=${KONSORTIO_KAFKA_CACHE:-$ROOT/.cache/kafka}
 LIB=$CACHE/lib
 SASL_USER=konsortio
 SASL_PASSWORD=konsortio-lane-secret
+# Least privilege: one SCRAM user per service (password "$SASL_PASSWORD-<service>"), with ACLs
+# so that it writes only its own topic and the dead-letter topics of what it reads, reads only
+# the topics its handlers need, and joins only its own consumer group. The admin ($SASL_USER)
+# and the PLAINTEXT/SSL listeners' anonymous principal (the rest of the suite) are super users.
+SERVICES="membership procurement catalogue outreach dashboard"
+reads_of() {
+    case $1 in
+    membership) echo "konsortio.procurement" ;;
+    procurement) echo "konsortio.membership konsortio.catalogue" ;;
+    catalogue) echo "konsortio.membership konsortio.procurement" ;;
+    outreach) echo "konsortio.membership konsortio.procurement konsortio.catalogue" ;;
+    dashboard) echo "konsortio.membership konsortio.procurement konsortio.catalogue konsortio.outreach" ;;
+    esac
+}
 
 say() { printf 'kafka-lane: %s\n' "$*" >&2; }
 die() { say "$*"; exit 2; }
@@ -220,6 +234,8 @@ ssl.keystore.location=$TLS/broker-keystore.pem
 ssl.truststore.type=PEM
 ssl.truststore.location=$TLS/ca.pem
 listener.name.mtls.ssl.client.auth=required
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS;User:$SASL_USER;User:CN=konsortio-lane-client
 EOF
 
 cat >"$WORK/log4j2.properties" <<'EOF'
@@ -234,17 +250,45 @@ logger.state.name = state.change.logger
 logger.state.level = warn
 EOF
 
+SERVICE_SCRAM=()
+for s in $SERVICES; do
+    SERVICE_SCRAM+=(--add-scram "SCRAM-SHA-512=[name=$s,password=$SASL_PASSWORD-$s]")
+done
 t0=$SECONDS
 cluster_id=$(openssl rand -base64 16 | tr '+/' '-_' | tr -d '=\n')
 "$JAVA" -Dlog4j2.configurationFile="$WORK/log4j2.properties" -cp "$LIB/*" kafka.tools.StorageTool \
     format --cluster-id "$cluster_id" --config "$WORK/server.properties" --ignore-formatted \
     --add-scram "SCRAM-SHA-512=[name=$SASL_USER,password=$SASL_PASSWORD]" \
     --add-scram "SCRAM-SHA-256=[name=$SASL_USER,password=$SASL_PASSWORD]" \
+    "${SERVICE_SCRAM[@]}" \
     >>"$WORK/broker.log" 2>&1 || {
     tail -n 20 "$WORK/broker.log" >&2
     die "formatting KRaft storage failed"
 }
 broker_start "$WORK"
+
+# The ACLs, through the anonymous (super) PLAINTEXT listener, with Kafka's own AclCommand.
+acl() {
+    "$JAVA" -Dlog4j2.configurationFile="$WORK/log4j2.properties" -cp "$LIB/*" \
+        org.apache.kafka.tools.AclCommand --bootstrap-server "127.0.0.1:$P_PLAIN" --add "$@" \
+        >>"$WORK/acls.log" 2>&1 || {
+        tail -n 20 "$WORK/acls.log" >&2
+        die "creating ACLs failed"
+    }
+}
+for s in $SERVICES; do
+    writes="--topic konsortio.$s"
+    reads=""
+    for t in $(reads_of "$s"); do
+        writes="$writes --topic $t.dlq"
+        reads="$reads --topic $t"
+    done
+    # shellcheck disable=SC2086
+    acl --allow-principal "User:$s" --operation Write --operation Describe $writes
+    # shellcheck disable=SC2086
+    acl --allow-principal "User:$s" --operation Read --operation Describe $reads --group "$s"
+done
+say "ACLs: one SCRAM user per service ($SERVICES), least privilege"
 say "Apache Kafka $(basename "$LIB"/kafka_2.13-*.jar .jar | sed 's/kafka_2.13-//') up on 127.0.0.1:$P_PLAIN in $((SECONDS - t0)) s (work dir $WORK)"
 
 export KONSORTIO_TEST_KAFKA_BOOTSTRAP=127.0.0.1:$P_PLAIN
@@ -259,6 +303,7 @@ export KONSORTIO_TEST_KAFKA_SECURITY_BOOTSTRAP_SSL=127.0.0.1:$P_SSL
 export KONSORTIO_TEST_KAFKA_SECURITY_BOOTSTRAP_MTLS=127.0.0.1:$P_MTLS
 export KONSORTIO_TEST_KAFKA_SECURITY_SASL_USERNAME=$SASL_USER
 export KONSORTIO_TEST_KAFKA_SECURITY_SASL_PASSWORD=$SASL_PASSWORD
+export KONSORTIO_TEST_KAFKA_SECURITY_SERVICE_USERS="$SERVICES"
 export KONSORTIO_TEST_KAFKA_SECURITY_CAFILE=$TLS/ca.pem
 export KONSORTIO_TEST_KAFKA_SECURITY_CLIENT_CERTFILE=$TLS/client.pem
 export KONSORTIO_TEST_KAFKA_SECURITY_CLIENT_KEYFILE=$TLS/client.key

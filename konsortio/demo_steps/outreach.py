@@ -13,6 +13,8 @@ demo leaves ``agreement_id``, ``product`` and ``participants`` in ``ctx.facts``.
 
 from __future__ import annotations
 
+import struct
+import zlib
 from typing import Any
 
 from kit.auth import Role
@@ -55,12 +57,24 @@ def pdf(text: str) -> bytes:
     return bytes(out)
 
 
-LOGO = (
-    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 120 40">'
-    b'<rect width="120" height="40" rx="6" fill="#00558c"/>'
-    b'<text x="60" y="26" font-size="16" text-anchor="middle" fill="#fff">e-kirjasto</text>'
-    b"</svg>"
-)
+def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A plain one-colour PNG (kits take PNG or PDF logos; SVG is refused)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    row = b"\x00" + bytes(rgb) * width
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(row * height))
+        + chunk(b"IEND", b"")
+    )
+
+
+LOGO = png(120, 40, (0x00, 0x55, 0x8C))
 
 
 def _kit_files(product: str) -> list[tuple[str, bytes, str, str]]:
@@ -80,7 +94,7 @@ def _kit_files(product: str) -> list[tuple[str, bytes, str, str]]:
             "sv",
             "social",
         ),
-        ("logo.svg", LOGO, "any", "logo"),
+        ("logo.png", LOGO, "any", "logo"),
     ]
 
 
@@ -99,7 +113,7 @@ ONBOARDING_FILES = [
         "sv",
         "guide",
     ),
-    ("konsortio-logo.svg", LOGO, "any", "logo"),
+    ("konsortio-logo.png", LOGO, "any", "logo"),
 ]
 
 

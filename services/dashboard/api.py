@@ -18,6 +18,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from kit.app import pool_of, runtime_of
 from kit.auth import Caller
+from kit.ratelimit import PublicLimits
 from services.dashboard import i18n, store
 from services.dashboard.deps import dashboard_of, operator_caller
 from services.dashboard.figures import Figures, figures
@@ -170,6 +171,10 @@ async def get_events(
         "the group's) that comes again, with the new seq and counts, as each is delivered."
     ),
     response_class=EventSourceResponse,
+    responses={
+        429: {"description": "too many requests from this client (see Retry-After)"},
+        503: {"description": "the stream is full (see Retry-After)"},
+    },
 )
 async def stream(
     request: Request,
@@ -184,6 +189,10 @@ async def stream(
     group_deliveries: GroupDeliveriesQuery = False,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> EventSourceResponse:
+    # Public and long-lived: a rate per client, and a cap on open streams per replica.
+    limits: PublicLimits = request.app.state.public_limits
+    limits.check(request, "the live stream")
+    limits.admit_stream()
     pool = pool_of(request)
     broadcaster = dashboard_of(request).broadcaster
     # A Last-Event-ID that is not one of ours (not a seq) is ignored, as the SSE spec allows.
@@ -205,6 +214,11 @@ async def stream(
     async def events() -> AsyncIterator[ServerSentEvent]:
         # Subscribe first, then catch up: an event committed in between arrives both ways and
         # is sent once.
+        with limits.stream():
+            async for event in feed():
+                yield event
+
+    async def feed() -> AsyncIterator[ServerSentEvent]:
         async with broadcaster.subscribe() as subscription:
             caught_up: set[int] = set()
             yield ServerSentEvent(comment="connected", retry=1000)

@@ -3,6 +3,12 @@ operator check shared by the JSON API and the HTML view."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
 from dataclasses import dataclass
 
 import httpx
@@ -19,8 +25,15 @@ from services.dashboard.settings import DashboardSettings
 
 OPERATOR_ROLES = (Role.OPERATOR, Role.COORDINATOR)
 # The operator view is a page, and a browser sends no Authorization header when it follows a
-# link, so a token pasted once is kept in an HttpOnly cookie for that view.
-OPERATOR_COOKIE = "konsortio_operator_token"
+# link. A token pasted once is exchanged for a session: the cookie holds no bearer token (it
+# would work at every service the token names, for all of its lifetime), only a short-lived,
+# read-only session of this dashboard, signed with HMAC-SHA256 by a key the dashboard keeps.
+OPERATOR_COOKIE = "konsortio_operator_session"
+SESSION_TTL_S = 15 * 60
+SESSION_SCOPE = "dashboard:read"
+# Without KONSORTIO_SESSION_SECRET each process makes its own key: sessions then do not
+# survive a restart nor move between replicas, which costs only a new sign-in.
+_PROCESS_SECRET = secrets.token_bytes(32)
 
 
 @dataclass
@@ -69,13 +82,52 @@ def sign_in_problem(error: ApiError) -> str:
     return "token_invalid"
 
 
+def _session_key(request: Request) -> bytes:
+    dashboard = runtime_of(request).extras.get("dashboard")
+    configured = dashboard.settings.session_secret if dashboard is not None else ""
+    return configured.encode() if configured else _PROCESS_SECRET
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def issue_session(request: Request, caller: Caller, now: float | None = None) -> str:
+    """The cookie value of a read-only operator session for ``caller``."""
+    claims = {
+        "sub": caller.subject,
+        "role": caller.role.value,
+        "scope": SESSION_SCOPE,
+        "exp": int((now if now is not None else time.time()) + SESSION_TTL_S),
+    }
+    payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
+    mac = hmac.new(_session_key(request), payload.encode(), hashlib.sha256).digest()
+    return f"{payload}.{_b64(mac)}"
+
+
+def session_caller(request: Request, value: str) -> Caller:
+    """The caller of a session cookie; 401 when it is forged, expired or not a session."""
+    payload, _, mac = value.partition(".")
+    expected = _b64(hmac.new(_session_key(request), payload.encode(), hashlib.sha256).digest())
+    if not mac or not hmac.compare_digest(mac, expected):
+        raise ApiError(401, "the session is not valid; sign in again", field="authorization")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    if claims.get("scope") != SESSION_SCOPE or claims.get("exp", 0) < time.time():
+        raise ApiError(401, "the session has expired; sign in again", field="authorization")
+    caller = Caller(subject=str(claims["sub"]), role=Role(claims["role"]))
+    if caller.role not in OPERATOR_ROLES:
+        raise ApiError(403, "this session may not see the operator view", field="authorization")
+    return caller
+
+
 def operator_caller(request: Request) -> Caller:
-    """Dependency: a bearer token, or the operator view's cookie, of an operator or coordinator."""
+    """Dependency of the read-only operator view and report: a bearer token of an operator or
+    coordinator, or the session cookie that such a token was exchanged for."""
     header = request.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         return verify_operator(request, credentials.strip())
     cookie = request.cookies.get(OPERATOR_COOKIE)
     if cookie:
-        return verify_operator(request, cookie)
+        return session_caller(request, cookie)
     raise ApiError(401, "a bearer token is required", field="authorization")

@@ -28,7 +28,9 @@ from services.dashboard.api import (
 )
 from services.dashboard.deps import (
     OPERATOR_COOKIE,
+    SESSION_TTL_S,
     dashboard_of,
+    issue_session,
     operator_caller,
     sign_in_problem,
     verify_operator,
@@ -45,7 +47,6 @@ STATIC: dict[str, tuple[Path, str]] = {
     "dashboard.css": (HERE / "static" / "dashboard.css", "text/css; charset=utf-8"),
 }
 FEED_PAGE = 50
-COOKIE_MAX_AGE_S = 12 * 3600
 # Everything the page loads comes from here; no inline script or style is allowed to run.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -203,17 +204,18 @@ async def sign_in(
 ) -> Response:
     token = token.strip()
     try:
-        verify_operator(request, token)
+        caller = verify_operator(request, token)
     except ApiError as error:
         return render(request, "login.html.j2", lang, error.status, error=sign_in_problem(error))
     response = RedirectResponse(f"/operator?lang={lang}", status_code=303)
+    public_url = runtime_of(request).settings.public_url
     response.set_cookie(
         OPERATOR_COOKIE,
-        token,
-        max_age=COOKIE_MAX_AGE_S,
+        issue_session(request, caller),  # never the bearer token itself
+        max_age=SESSION_TTL_S,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=public_url.startswith("https://") or request.url.scheme == "https",
         path="/",
     )
     return response

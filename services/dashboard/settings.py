@@ -35,6 +35,14 @@ class DashboardSettings(BaseSettings):
         1.0, gt=0, description="How long the dead-letter reader waits for new records per poll."
     )
 
+    session_secret: str = Field(
+        "",
+        description=(
+            "Key that signs the operator view's session cookies (at least 32 random bytes; "
+            "the same on every replica). Empty: each process makes its own at start."
+        ),
+    )
+
     def services(self, own_name: str = "dashboard") -> dict[str, str]:
         urls: dict[str, str] = {}
         for item in self.service_urls.split(","):

@@ -59,13 +59,17 @@ def _base_url(request: Request) -> str:
     "/feed.atom",
     summary="Public Atom 1.0 feed of announcements",
     response_class=Response,
-    responses={200: {"content": {"application/atom+xml": {}}}},
+    responses={
+        200: {"content": {"application/atom+xml": {}}},
+        429: {"description": "too many requests from this client (see Retry-After)"},
+    },
 )
 async def atom_feed(
     request: Request,
     lang: Annotated[Literal["fi", "sv"] | None, Query(description="Only one language")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Response:
+    request.app.state.public_limits.check(request, "the Atom feed")
     rows = await store.recent_announcements(pool_of(request), lang, limit)
     body = feed.render_feed(rows, base_url=_base_url(request), language=lang)
     return Response(body, media_type=ATOM, headers={"Cache-Control": "public, max-age=300"})

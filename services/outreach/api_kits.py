@@ -175,9 +175,9 @@ async def get_kit(kit_id: uuid.UUID, request: Request, caller: AnyCaller) -> Kit
         413: {"description": "the file is too large"},
         415: {
             "description": "not multipart/form-data, not an accepted type, or the content "
-            "does not match the name"
+            "does not match the name; SVG is refused (it can carry scripts: send PNG or PDF)"
         },
-        422: {"description": "a bad file name, or an SVG with active content"},
+        422: {"description": "a bad file name or an empty or malformed file"},
     },
 )
 async def upload_file(

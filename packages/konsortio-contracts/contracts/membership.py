@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, Field
 
 from contracts.base import Event, Payload
 
@@ -33,9 +34,28 @@ def is_isil(value: object) -> bool:
     return isinstance(value, str) and ISIL.fullmatch(value) is not None
 
 
+# One address, no list: a comma or semicolon would let one contact fan out to a whole domain's
+# mailing lists (``postmaster,all-staff,x@c.fi``). The pattern is what a schema reader sees;
+# email-validator (RFC 5321/5322 syntax, no DNS look-up) is what the models enforce.
+EMAIL_PATTERN = r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$"
+
+
+def _one_address(value: str) -> str:
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise ValueError(f"not a single valid e-mail address: {error}") from None
+    return value
+
+
+EmailAddress = Annotated[
+    str, Field(pattern=EMAIL_PATTERN, max_length=254), AfterValidator(_one_address)
+]
+
+
 class Contact(Payload):
     name: str = Field(min_length=1, max_length=200)
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
+    email: EmailAddress
     role: str = Field(min_length=1, max_length=100, description="e.g. director, e-resources")
     language: Language = Field(description="Language the contact is written to in.")
 

@@ -116,16 +116,27 @@ async def test_the_operator_page_signs_in_with_a_token_cookie(
     assert missing.status_code == 422
     assert [e["field"] for e in missing.json()["errors"]] == ["token"]
 
-    signed_in = await client.post(
-        "/operator/session", data={"token": infra.token(Role.OPERATOR), "lang": "fi"}
-    )
+    bearer = infra.token(Role.OPERATOR)
+    signed_in = await client.post("/operator/session", data={"token": bearer, "lang": "fi"})
     assert signed_in.status_code == 303
     assert signed_in.headers["location"] == "/operator?lang=fi"
     cookie = signed_in.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie
-    token = signed_in.cookies["konsortio_operator_token"]
+    session = signed_in.cookies["konsortio_operator_session"]
+    # The cookie is a short-lived dashboard session, not the bearer token: it is no token at
+    # any service, and a tampered one is refused.
+    assert session != bearer and bearer.split(".")[1] not in session
+    assert "Max-Age=900" in cookie
+    as_bearer = await client.get("/api/operator", headers={"authorization": f"Bearer {session}"})
+    assert as_bearer.status_code == 401
+    payload, _, mac = session.partition(".")
+    forged = f"{payload}.{mac[::-1]}"
+    async with httpx.AsyncClient(
+        base_url=dashboard.url, cookies={"konsortio_operator_session": forged}
+    ) as browser:
+        assert (await browser.get("/api/operator")).status_code == 401
 
-    cookies = {"konsortio_operator_token": token}
+    cookies = {"konsortio_operator_session": session}
     async with httpx.AsyncClient(base_url=dashboard.url, cookies=cookies) as browser:
         view = await browser.get("/operator", params={"lang": "fi"})
     assert view.status_code == 200
@@ -133,4 +144,4 @@ async def test_the_operator_page_signs_in_with_a_token_cookie(
 
     signed_out = await client.post("/operator/logout", data={"lang": "en"})
     assert signed_out.status_code == 303
-    assert 'konsortio_operator_token=""' in signed_out.headers["set-cookie"]
+    assert 'konsortio_operator_session=""' in signed_out.headers["set-cookie"]

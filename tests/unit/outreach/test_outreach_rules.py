@@ -182,7 +182,7 @@ def test_types_outside_the_allow_list_are_unsupported(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["Juliste A4.pdf", "logo.PNG", "kuva.jpeg", "ohje.md", "Åbo – affisch.svg"]
+    "name", ["Juliste A4.pdf", "logo.PNG", "kuva.jpeg", "ohje.md", "Åbo – affisch.pdf"]
 )
 def test_ordinary_names_pass(name: str) -> None:
     assert uploads.check_filename(name) == name
@@ -206,7 +206,6 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
         ("a.pdf", b"%PDF-1.7\n...", "application/pdf"),
         ("a.png", PNG, "image/png"),
         ("a.jpg", b"\xff\xd8\xff\xe0" + b"\x00" * 20, "image/jpeg"),
-        ("a.svg", SVG_OK, "image/svg+xml"),
         ("a.txt", "Hei maailma – åäö\n".encode(), "text/plain; charset=utf-8"),
         ("a.md", b"# Otsikko\n\nTeksti\n", "text/markdown; charset=utf-8"),
         (
@@ -229,8 +228,7 @@ def test_content_matching_the_name_is_accepted(name: str, content: bytes, expect
         ("a.txt", b"\xff\xfe not utf-8"),
         ("a.md", b"bell \x07 character"),
         ("a.docx", b"PK\x03\x04 not really a zip"),
-        ("a.svg", b"<html><script>alert(1)</script></html>"),
-        ("a.svg", b"<svg"),
+        ("a.png", SVG_OK),  # an SVG under a PNG name
     ],
 )
 def test_content_not_matching_the_name_is_unsupported(name: str, content: bytes) -> None:
@@ -238,23 +236,37 @@ def test_content_not_matching_the_name_is_unsupported(name: str, content: bytes)
         uploads.check_content(name, io.BytesIO(content))
 
 
-@pytest.mark.parametrize(
-    "svg",
-    [
-        b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
-        b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>',
-        b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:x="http://www.w3.org/1999/xlink">'
-        b'<a x:href="javascript:alert(1)"><text>x</text></a></svg>',
-        b'<svg xmlns="http://www.w3.org/2000/svg"><image href="https://evil.example/t.png"/></svg>',
-        b'<svg xmlns="http://www.w3.org/2000/svg"><foreignObject><p>x</p></foreignObject></svg>',
-        b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-        b'<svg xmlns="http://www.w3.org/2000/svg"><text>&x;</text></svg>',
-    ],
-)
-def test_svg_with_active_content_is_refused(svg: bytes) -> None:
-    with pytest.raises(OutreachRuleViolated) as error:
-        uploads.check_content("logo.svg", io.BytesIO(svg))
-    assert error.value.field == "file"
+# Each of these got past the SVG filter kit files used to have; SVG is now refused by name,
+# and under any other image name its bytes do not match.
+SVG_BYPASSES = [
+    b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+    b'<svg xmlns="http://www.w3.org/2000/svg"><a id="l"><text>x</text></a>'
+    b'<set href="#l" attributeName="href" to="java&#9;script:alert(1)"/></svg>',
+    b'<svg xmlns="http://www.w3.org/2000/svg"><a id="l"><text>x</text>'
+    b'<animate attributeName="href" values="java&#9;script:alert(1)"/></a></svg>',
+    b'<?xml-stylesheet type="text/css" href="https://evil.example/s.css"?>'
+    b'<svg xmlns="http://www.w3.org/2000/svg"/>',
+    b'<svg xmlns="http://www.w3.org/2000/svg"><rect style="fill:url(https://evil.example/t)"/>'
+    b"</svg>",
+    '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/'
+    'passwd">]><svg xmlns="http://www.w3.org/2000/svg"><text>&x;</text></svg>'.encode("utf-16"),
+]
+
+
+@pytest.mark.parametrize("svg", SVG_BYPASSES)
+@pytest.mark.parametrize("name", ["logo.svg", "LOGO.SVG", "logo.svgz"])
+def test_svg_is_refused_by_name_with_the_reason(svg: bytes, name: str) -> None:
+    with pytest.raises(uploads.UnsupportedFile) as error:
+        uploads.check_filename(name)
+    assert error.value.field == "file.filename"
+    assert "PNG or PDF" in str(error.value)
+
+
+@pytest.mark.parametrize("svg", SVG_BYPASSES)
+@pytest.mark.parametrize("name", ["logo.png", "logo.jpg", "logo.pdf", "logo.docx"])
+def test_svg_bytes_under_an_image_name_do_not_match(svg: bytes, name: str) -> None:
+    with pytest.raises(uploads.UnsupportedFile):
+        uploads.check_content(name, io.BytesIO(svg))
 
 
 def test_empty_file_is_refused() -> None:

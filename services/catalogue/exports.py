@@ -19,7 +19,8 @@ from pymarc import Field, Record
 from pymarc.marcxml import record_to_xml
 
 from kit.logging import get_logger
-from services.catalogue import melinda, store
+from services.catalogue import store
+from services.catalogue.melinda import adapter as melinda
 
 log = get_logger(__name__)
 
@@ -140,7 +141,7 @@ def collection_export(
 
 
 def melinda_record(marc: bytes, *, record_id: int, isil: str, corrected: bool) -> Record:
-    """A stored record as Melinda takes it (see melinda.py for the conventions)."""
+    """A stored record as Melinda takes it (see melinda/adapter.py for the conventions)."""
     return melinda.to_melinda(
         Record(data=marc, force_utf8=True),
         isil=isil,

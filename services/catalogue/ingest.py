@@ -37,7 +37,7 @@ from kit.logging import get_logger
 from kit.outbox import record_event
 from services.catalogue import domain, store
 from services.catalogue.dedup import content_hash, resolve, stored_bytes
-from services.catalogue.formats import Format
+from services.catalogue.formats.readers import Format
 from services.catalogue.pipeline import Processed, process_stream
 from services.catalogue.profile import Finding
 from services.catalogue.quality import QualityReport

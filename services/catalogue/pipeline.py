@@ -9,7 +9,7 @@ from typing import BinaryIO
 
 from pymarc import Record
 
-from services.catalogue.formats import Format, ParseFailure, read_records
+from services.catalogue.formats.readers import Format, ParseFailure, read_records
 from services.catalogue.profile import Finding, apply_profile
 
 

@@ -12,8 +12,8 @@ from pymarc import Record
 from typer.testing import CliRunner
 
 from services.catalogue.convert_cli import convert_app
-from services.catalogue.formats import read_marcxml, read_onix
-from services.catalogue.melinda import export_bytes, to_melinda
+from services.catalogue.formats.readers import read_marcxml, read_onix
+from services.catalogue.melinda.adapter import export_bytes, to_melinda
 from services.catalogue.profile import apply_profile
 
 MARC = "{http://www.loc.gov/MARC21/slim}"

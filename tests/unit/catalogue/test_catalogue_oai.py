@@ -10,8 +10,8 @@ import pytest
 from catalogue_oai_memory import MemoryRepository
 from lxml import etree
 
-from services.catalogue.formats import read_onix
-from services.catalogue.oai import (
+from services.catalogue.formats.readers import read_onix
+from services.catalogue.oai.protocol import (
     OaiItem,
     OaiSet,
     RepositoryInfo,

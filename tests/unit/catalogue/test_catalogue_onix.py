@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pymarc import Record
 
-from services.catalogue.formats import ParseFailure, read_onix
+from services.catalogue.formats.readers import ParseFailure, read_onix
 
 
 def _fields(record: Record) -> list[str]:

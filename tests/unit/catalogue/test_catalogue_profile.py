@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from pymarc import Field, Indicators, Record, Subfield
 
 from services.catalogue import profile
-from services.catalogue.formats import read_onix
+from services.catalogue.formats.readers import read_onix
 from services.catalogue.profile import (
     apply_profile,
     is_valid_isbn10,

@@ -14,8 +14,8 @@ from datetime import date
 from lxml import etree
 from pymarc import Field, Indicators, Record, Subfield
 
-from services.catalogue import marc21
-from services.catalogue.marc21 import CatalogueLanguage, Kind
+from services.catalogue.formats import marc21
+from services.catalogue.formats.marc21 import CatalogueLanguage, Kind
 from services.catalogue.profile import normalise_isbn
 
 ONIX_NAMESPACES = (

@@ -28,7 +28,7 @@ from typing import BinaryIO, Literal
 from lxml import etree
 from pymarc import Field, Record, Subfield
 
-from services.catalogue import kbart, onix
+from services.catalogue.formats import kbart, onix
 
 Format = Literal["onix", "marc", "marcxml", "kbart"]
 FORMATS: tuple[Format, ...] = ("onix", "marc", "marcxml", "kbart")

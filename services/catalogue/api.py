@@ -38,7 +38,7 @@ from kit.auth import Caller, Role, current_caller, ensure_acts_for, require_role
 from kit.errors import ApiError
 from kit.logging import get_logger
 from services.catalogue import commands, domain, exports, store
-from services.catalogue.commands import upload
+from services.catalogue.commands import upload as uploads
 from services.catalogue.deps import deps_of, spawn
 from services.catalogue.domain import CatalogueRuleViolated
 from services.catalogue.melinda import jobs as melinda_jobs
@@ -394,7 +394,7 @@ def _new_spool(directory: Path) -> tuple[Any, Path]:
     return handle, Path(handle.name)
 
 
-async def _spool(request: Request, kind: str, limit: int, directory: Path) -> upload.SpooledFile:
+async def _spool(request: Request, kind: str, limit: int, directory: Path) -> uploads.SpooledFile:
     """Copy the upload to a spool file chunk by chunk, counting and hashing it; the file is
     never held in memory. Raw bodies stream straight in; multipart parts are spooled by the
     form parser first (its own temporary file) and copied."""
@@ -435,7 +435,7 @@ async def _spool(request: Request, kind: str, limit: int, directory: Path) -> up
         handle.close()
         path.unlink(missing_ok=True)
         raise
-    return upload.SpooledFile(path, size, digest.hexdigest(), filename)
+    return uploads.SpooledFile(path, size, digest.hexdigest(), filename)
 
 
 @router.post(
@@ -499,7 +499,7 @@ async def upload_batch(
 ) -> BatchOut:
     deps = deps_of(request)
     pool = pool_of(request)
-    asked = upload.UploadRequest(
+    asked = uploads.UploadRequest(
         collection=collection,
         fmt=format,
         mode=mode,
@@ -509,8 +509,8 @@ async def upload_batch(
         force=force,
     )
     try:
-        upload.authorise(caller.role, force)
-        checked = await upload.check(pool, asked, request.headers.get("content-type"))
+        uploads.authorise(caller.role, force)
+        checked = await uploads.check(pool, asked, request.headers.get("content-type"))
     except commands.NotFound as error:
         raise ApiError(404, error.what, field=error.field) from error
     except CatalogueRuleViolated as error:
@@ -519,7 +519,7 @@ async def upload_batch(
         request, checked.kind, deps.settings.catalogue_upload_max_bytes, deps.spool_dir
     )
     try:
-        job, batch = await upload.open_upload(
+        job, batch = await uploads.open_upload(
             pool,
             checked,
             spooled,

@@ -593,6 +593,23 @@ async def batch_report(request: Request, batch_id: IdPath, _: Staff) -> dict[str
     }
 
 
+@router.get(
+    "/batches/{batch_id}/conversion-report",
+    summary="How many of a batch's records carry each core field as Melinda takes it",
+    description=(
+        "Over the batch's new and changed records: for each core field (020, 040, 041, 100, "
+        "240, 245, 264, 300, 336-338, 347, 490, 511, 700) how many records it applies to and "
+        "how many have it in the form the National Library's ONIX transformer writes, and the "
+        "share over all core fields."
+    ),
+)
+async def batch_conversion_report(request: Request, batch_id: IdPath, _: Staff) -> dict[str, Any]:
+    batch = await _batch(request, batch_id)
+    if batch["status"] != "done":
+        raise ApiError(409, f"batch {batch_id} is {batch['status']}: no report", field="batch_id")
+    return {"batch_id": batch_id, **await exports.conversion_report(pool_of(request), batch_id)}
+
+
 def report_csv(counts: dict[str, int], report: dict[str, Any]) -> str:
     """The quality report as CSV: totals, one row per outcome, then the top findings."""
     out = io.StringIO()

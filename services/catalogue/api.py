@@ -526,6 +526,7 @@ async def upload_batch(
             chunk_size=deps.settings.catalogue_chunk_size,
             max_rejected_share=deps.settings.catalogue_full_load_max_rejected_share,
             created_by=caller.subject,
+            agency=deps.settings.catalogue_agency_isil,
         )
     except CatalogueRuleViolated as error:
         spooled.path.unlink(missing_ok=True)

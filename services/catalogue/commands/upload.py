@@ -103,6 +103,7 @@ async def open_upload(
     chunk_size: int,
     max_rejected_share: float,
     created_by: str,
+    agency: str,
 ) -> tuple[ingest.IngestJob, dict[str, Any]]:
     """The batch for a spooled file, recorded as open; run it with ``commands.run_batch``."""
     if spooled.size == 0:
@@ -120,6 +121,7 @@ async def open_upload(
         chunk_size=chunk_size,
         force=request.force,
         max_rejected_share=max_rejected_share,
+        agency=agency,
     )
     batch = await commands.open_batch(
         pool,

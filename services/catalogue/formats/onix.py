@@ -240,10 +240,25 @@ def reference_name(element: etree._Element) -> str:
     return name
 
 
+_REFERENCE_TO_SHORT = {reference: short for short, reference in SHORT_TAGS.items()}
+_TAGS: dict[str, tuple[str, ...]] = {}
+
+
+def _tags(name: str) -> tuple[str, ...]:
+    """Every spelling of a reference name: reference and short tag, in either ONIX
+    namespace or none. lxml filters children by these in C: matching each child's name in
+    Python was most of the parse once the conversion read more of the product."""
+    tags = _TAGS.get(name)
+    if tags is None:
+        names = [name] + ([_REFERENCE_TO_SHORT[name]] if name in _REFERENCE_TO_SHORT else [])
+        tags = tuple(names) + tuple(f"{{{ns}}}{n}" for ns in ONIX_NAMESPACES for n in names)
+        if len(_TAGS) < _REFERENCE_NAMES_MAX:
+            _TAGS[name] = tags
+    return tags
+
+
 def _children(element: etree._Element, name: str) -> Iterator[etree._Element]:
-    for child in element:
-        if isinstance(child.tag, str) and reference_name(child) == name:
-            yield child
+    return element.iterchildren(*_tags(name))
 
 
 def _child(element: etree._Element | None, name: str) -> etree._Element | None:

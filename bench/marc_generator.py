@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pymarc import Field, Indicators, Record, Subfield
 
-from services.catalogue import marc21
+from services.catalogue.formats import marc21
 from services.catalogue.profile import isbn13_check_digit
 
 FIRST_NAMES = ("Aino", "Eino", "Helmi", "Juhani", "Kaisa", "Leena", "Matti", "Sofia", "Ulla")

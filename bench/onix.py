@@ -1,5 +1,5 @@
 """Benchmark 4, ONIX 3.0 conversion: ``formats.read_onix`` (streaming iterparse, each
-<Product> converted to a MARC 21 record by ``services/catalogue/onix.py``) over a generated
+<Product> converted to a MARC 21 record by ``services/catalogue/formats/onix.py``) over a generated
 supplier file (``bench.onix_generator``), and the whole ONIX path of the ingest pipeline
 (``pipeline.process_stream``: conversion plus the consortium profile) as a second figure.
 
@@ -20,7 +20,7 @@ from bench import onix_generator
 from bench.infra import BenchInfra
 from bench.procs import Child, children, emit
 from bench.report import Row
-from services.catalogue.formats import ParseFailure, read_onix
+from services.catalogue.formats.readers import ParseFailure, read_onix
 from services.catalogue.pipeline import process_stream
 
 URL_TEMPLATE = "https://lainaa.example.fi/kirja/{isbn}"

@@ -37,22 +37,20 @@ from kit.app import pool_of, runtime_of
 from kit.auth import Caller, Role, current_caller, ensure_acts_for, require_role
 from kit.errors import ApiError
 from kit.logging import get_logger
-from services.catalogue import (
-    commands,
-    domain,
-    exports,
-    ingest,
-    melinda_jobs,
-    melinda_store,
-    store,
-)
+from services.catalogue import commands, domain, exports, store
+from services.catalogue.commands import upload as uploads
 from services.catalogue.deps import deps_of, spawn
 from services.catalogue.domain import CatalogueRuleViolated
-from services.catalogue.formats import SNIFF_BYTES, UnknownFormat, detect_format
-from services.catalogue.melinda_client import MelindaUnavailable
-from services.catalogue.oai import RepositoryInfo, handle_request, library_set, token_payload
-from services.catalogue.oai_store import StoreRepository
-from services.catalogue.profile import normalise_language
+from services.catalogue.melinda import jobs as melinda_jobs
+from services.catalogue.melinda import store as melinda_store
+from services.catalogue.melinda.client import MelindaUnavailable
+from services.catalogue.oai.protocol import (
+    RepositoryInfo,
+    handle_request,
+    library_set,
+    token_payload,
+)
+from services.catalogue.oai.store import StoreRepository
 from services.catalogue.quality import FINDINGS_CSV_COLUMNS, OUTCOMES
 
 log = get_logger(__name__)
@@ -389,11 +387,6 @@ UPLOAD_BODY = {
 }
 
 
-class Spooled:
-    def __init__(self, path: Path, size: int, sha256: str, filename: str | None) -> None:
-        self.path, self.size, self.sha256, self.filename = path, size, sha256, filename
-
-
 def _new_spool(directory: Path) -> tuple[Any, Path]:
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed by the caller
         dir=directory, prefix="batch-", suffix=".upload", delete=False
@@ -401,7 +394,7 @@ def _new_spool(directory: Path) -> tuple[Any, Path]:
     return handle, Path(handle.name)
 
 
-async def _spool(request: Request, kind: str, limit: int, directory: Path) -> Spooled:
+async def _spool(request: Request, kind: str, limit: int, directory: Path) -> uploads.SpooledFile:
     """Copy the upload to a spool file chunk by chunk, counting and hashing it; the file is
     never held in memory. Raw bodies stream straight in; multipart parts are spooled by the
     form parser first (its own temporary file) and copied."""
@@ -442,20 +435,7 @@ async def _spool(request: Request, kind: str, limit: int, directory: Path) -> Sp
         handle.close()
         path.unlink(missing_ok=True)
         raise
-    return Spooled(path, size, digest.hexdigest(), filename)
-
-
-def _detect(path: Path) -> str:
-    with path.open("rb") as stream:
-        head = stream.read(SNIFF_BYTES)
-    if not head.strip():
-        raise ApiError(422, "the file is empty", field="file")
-    try:
-        return detect_format(head)
-    except UnknownFormat as error:
-        raise ApiError(
-            422, f"cannot tell the file's format: {error}; give format= to say", field="file"
-        ) from error
+    return uploads.SpooledFile(path, size, digest.hexdigest(), filename)
 
 
 @router.post(
@@ -519,53 +499,34 @@ async def upload_batch(
 ) -> BatchOut:
     deps = deps_of(request)
     pool = pool_of(request)
-    if force and caller.role is not Role.COORDINATOR:
-        raise ApiError(403, "only a coordinator may force a load", field="force")
-    if not force and caller.role is not Role.CATALOGUER:
-        raise ApiError(
-            403, "a coordinator loads title lists only to force one (force=true)", field="role"
-        )
+    asked = uploads.UploadRequest(
+        collection=collection,
+        fmt=format,
+        mode=mode,
+        language=language,
+        url_template=url_template,
+        filename=filename,
+        force=force,
+    )
     try:
-        kind = domain.check_content_type(request.headers.get("content-type"))
-        raw_name = domain.check_filename(filename)
-        template = domain.check_url_template(url_template)
-    except CatalogueRuleViolated as error:
-        raise _rule(error) from error
-    lang = None
-    if language:
-        lang = normalise_language(language)
-        if lang is None:
-            raise ApiError(422, f"{language!r} is not a language code we know", field="language")
-    try:
-        target = await commands.check_can_ingest(pool, collection)
+        uploads.authorise(caller.role, force)
+        checked = await uploads.check(pool, asked, request.headers.get("content-type"))
     except commands.NotFound as error:
         raise ApiError(404, error.what, field=error.field) from error
     except CatalogueRuleViolated as error:
         raise _rule(error) from error
-    spooled = await _spool(request, kind, deps.settings.catalogue_upload_max_bytes, deps.spool_dir)
+    spooled = await _spool(
+        request, checked.kind, deps.settings.catalogue_upload_max_bytes, deps.spool_dir
+    )
     try:
-        if spooled.size == 0:
-            raise ApiError(422, "the file is empty", field="file")
-        fmt = format or _detect(spooled.path)
-        job = ingest.IngestJob(
-            batch_id=domain.new_id("batch"),
-            collection_id=collection,
-            fmt=fmt,  # type: ignore[arg-type]
-            mode=mode,
-            path=spooled.path,
-            language=lang,
-            url_template=template,
-            chunk_size=deps.settings.catalogue_chunk_size,
-            force=force,
-            max_rejected_share=deps.settings.catalogue_full_load_max_rejected_share,
-        )
-        batch = await commands.open_batch(
+        job, batch = await uploads.open_upload(
             pool,
-            job,
-            filename=spooled.filename or raw_name,
-            size_bytes=spooled.size,
-            sha256=spooled.sha256,
+            checked,
+            spooled,
+            chunk_size=deps.settings.catalogue_chunk_size,
+            max_rejected_share=deps.settings.catalogue_full_load_max_rejected_share,
             created_by=caller.subject,
+            agency=deps.settings.catalogue_agency_isil,
         )
     except CatalogueRuleViolated as error:
         spooled.path.unlink(missing_ok=True)
@@ -573,6 +534,7 @@ async def upload_batch(
     except BaseException:
         spooled.path.unlink(missing_ok=True)
         raise
+    target = checked.target
     task = spawn(
         runtime_of(request), commands.run_batch(pool, job, target), name=f"ingest-{job.batch_id}"
     )
@@ -630,6 +592,23 @@ async def batch_report(request: Request, batch_id: IdPath, _: Staff) -> dict[str
         **({"refused": report["refused"]} if "refused" in report else {}),
         **({"forced": report["forced"]} if "forced" in report else {}),
     }
+
+
+@router.get(
+    "/batches/{batch_id}/conversion-report",
+    summary="How many of a batch's records carry each core field as Melinda takes it",
+    description=(
+        "Over the batch's new and changed records: for each core field (020, 040, 041, 100, "
+        "240, 245, 264, 300, 336-338, 347, 490, 511, 700) how many records it applies to and "
+        "how many have it in the form the National Library's ONIX transformer writes, and the "
+        "share over all core fields."
+    ),
+)
+async def batch_conversion_report(request: Request, batch_id: IdPath, _: Staff) -> dict[str, Any]:
+    batch = await _batch(request, batch_id)
+    if batch["status"] != "done":
+        raise ApiError(409, f"batch {batch_id} is {batch['status']}: no report", field="batch_id")
+    return {"batch_id": batch_id, **await exports.conversion_report(pool_of(request), batch_id)}
 
 
 def report_csv(counts: dict[str, int], report: dict[str, Any]) -> str:

@@ -12,11 +12,12 @@ from fastapi import FastAPI
 from contracts import catalogue as events
 from kit.app import PeriodicJob, Runtime, ServiceSpec, create_app
 from kit.settings import Settings
-from services.catalogue import commands, melinda_jobs
+from services.catalogue import commands
 from services.catalogue.api import router
 from services.catalogue.deps import CatalogueDeps
 from services.catalogue.handlers import reactions
-from services.catalogue.melinda_client import MelindaClient
+from services.catalogue.melinda import jobs as melinda_jobs
+from services.catalogue.melinda.client import MelindaClient
 from services.catalogue.settings import CatalogueSettings
 
 

@@ -221,12 +221,30 @@ def _show(console: Console, batch: dict[str, Any]) -> None:
     console.print(f"every finding: {batch['links']['findings_csv']}")
 
 
+def _show_fields(console: Console, report: dict[str, Any]) -> None:
+    table = Table(title=f"core fields over {report['records']:,} new or changed records")
+    for column in ("field", "applies to", "as Melinda takes it", "share"):
+        table.add_column(column, justify="right")
+    for tag, row in report["fields"].items():
+        share = "" if row["share"] is None else f"{row['share']:.1%}"
+        table.add_row(tag, f"{row['applicable']:,}", f"{row['accepted']:,}", share)
+    console.print(table)
+    if report["core_share"] is not None:
+        console.print(f"core fields as Melinda takes them: {report['core_share']:.1%}")
+
+
 @app.command()
 def report(
     batch_id: Annotated[str, typer.Argument(help="The batch id")],
     csv: Annotated[
         Path | None, typer.Option("--csv", help="Write every finding as CSV to this file")
     ] = None,
+    fields: Annotated[
+        bool,
+        typer.Option(
+            "--fields", help="Also show how many records carry each core field as Melinda takes it"
+        ),
+    ] = False,
     url: Annotated[str, typer.Option("--url", help="The catalogue service")] = DEFAULT_URL,
     token: Annotated[str | None, typer.Option("--token", help="Cataloguer token")] = None,
 ) -> None:
@@ -239,6 +257,11 @@ def report(
             raise _fail(console, response)
         batch = response.json()
         _show(console, batch)
+        if fields:
+            response = client.get(f"/batches/{batch_id}/conversion-report", headers=auth)
+            if response.status_code != 200:
+                raise _fail(console, response)
+            _show_fields(console, response.json())
         if csv is not None:
             with (
                 client.stream("GET", f"/batches/{batch_id}/findings.csv", headers=auth) as stream,

@@ -25,7 +25,7 @@ from pymarc.marcxml import record_to_xml
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from services.catalogue.formats import UnknownFormat
+from services.catalogue.formats.readers import UnknownFormat
 from services.catalogue.pipeline import process_stream
 from services.catalogue.quality import FINDINGS_CSV_COLUMNS, QualityReport, finding_rows
 

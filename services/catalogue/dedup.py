@@ -20,6 +20,7 @@ Outcome = Literal["accepted", "updated", "unchanged", "duplicate"]
 
 # 005 is the store's "last changed" stamp: it must not make identical content differ.
 VOLATILE_TAGS = frozenset({"005"})
+TRANSFORMATION_TAG = "884"
 
 
 def canonical_form(record: Record) -> str:
@@ -35,6 +36,12 @@ def canonical_form(record: Record) -> str:
             continue
         if field.control_field:
             parts.append([field.tag, field.data])
+        elif field.tag == TRANSFORMATION_TAG:
+            # 884 $g is the date of the conversion: converting the same product again on
+            # another day is not a change ($k carries the source product's hash).
+            indicators = field.indicators
+            kept = [sf for sf in field.subfields if sf.code != "g"]
+            parts.append([field.tag, indicators[0] + indicators[1], kept])
         else:
             indicators = field.indicators
             parts.append([field.tag, indicators[0] + indicators[1], field.subfields])

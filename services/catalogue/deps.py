@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import Request
 
 from kit.app import Runtime, runtime_of
-from services.catalogue.melinda_jobs import MelindaDeps
+from services.catalogue.melinda.jobs import MelindaDeps
 from services.catalogue.settings import CatalogueSettings
 
 

@@ -19,7 +19,9 @@ from pymarc import Field, Record
 from pymarc.marcxml import record_to_xml
 
 from kit.logging import get_logger
-from services.catalogue import melinda, store
+from services.catalogue import store
+from services.catalogue.formats.conversion_report import ConversionReport
+from services.catalogue.melinda import adapter as melinda
 
 log = get_logger(__name__)
 
@@ -140,7 +142,7 @@ def collection_export(
 
 
 def melinda_record(marc: bytes, *, record_id: int, isil: str, corrected: bool) -> Record:
-    """A stored record as Melinda takes it (see melinda.py for the conventions)."""
+    """A stored record as Melinda takes it (see melinda/adapter.py for the conventions)."""
     return melinda.to_melinda(
         Record(data=marc, force_utf8=True),
         isil=isil,
@@ -180,3 +182,16 @@ async def melinda_export(pool: asyncpg.Pool, batch_id: str, isil: str) -> AsyncI
             await store.note_unrenderable(pool, problems)
         except Exception:
             log.exception("could not note unrenderable records")
+
+
+async def conversion_report(pool: asyncpg.Pool, batch_id: str) -> dict[str, Any]:
+    """The core-field report over a batch's new and changed records (what its Melinda
+    export holds), read one record at a time."""
+    out = ConversionReport()
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        async for row in store.batch_changes_cursor(conn, batch_id):
+            try:
+                out.add(Record(data=row["marc"], force_utf8=True))
+            except Exception:  # noqa: BLE001 - a record that cannot be read is not counted
+                log.warning("record not readable for the conversion report", record_id=row["id"])
+    return out.as_dict()

@@ -37,7 +37,8 @@ from kit.logging import get_logger
 from kit.outbox import record_event
 from services.catalogue import domain, store
 from services.catalogue.dedup import content_hash, resolve, stored_bytes
-from services.catalogue.formats import Format
+from services.catalogue.formats import marc21
+from services.catalogue.formats.readers import Format
 from services.catalogue.pipeline import Processed, process_stream
 from services.catalogue.profile import Finding
 from services.catalogue.quality import QualityReport
@@ -78,6 +79,7 @@ class IngestJob:
     chunk_size: int = 500
     force: bool = False  # a coordinator's explicit "withdraw even so" for a refused full load
     max_rejected_share: float = 0.5
+    agency: str = marc21.DEFAULT_AGENCY  # 040 $a/$d and 884 $q of converted records
 
 
 @dataclass(frozen=True)
@@ -297,6 +299,7 @@ class _Reader:
             collection_code=self._job.collection_id,
             default_language=self._job.language,
             url_template=self._job.url_template,
+            agency=self._job.agency,
         )
 
     def _take(self, n: int) -> list[Processed]:

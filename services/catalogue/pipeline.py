@@ -9,7 +9,8 @@ from typing import BinaryIO
 
 from pymarc import Record
 
-from services.catalogue.formats import Format, ParseFailure, read_records
+from services.catalogue.formats import marc21
+from services.catalogue.formats.readers import Format, ParseFailure, read_records
 from services.catalogue.profile import Finding, apply_profile
 
 
@@ -34,8 +35,11 @@ def process_stream(
     collection_code: str | None = None,
     default_language: str | None = None,
     url_template: str | None = None,
+    agency: str = marc21.DEFAULT_AGENCY,
 ) -> Iterator[Processed]:
-    items = read_records(stream, fmt, default_language=default_language, url_template=url_template)
+    items = read_records(
+        stream, fmt, default_language=default_language, url_template=url_template, agency=agency
+    )
     for position, item in enumerate(items, start=1):
         if isinstance(item, ParseFailure):
             finding = Finding("error", "unreadable-record", "record", item.message)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pymarc import Field, Indicators, Record, Subfield
+from stdnum.exceptions import ValidationError
+from stdnum.isbn import format as isbn_format
 
 Severity = Literal["error", "warning"]
 
@@ -88,6 +90,8 @@ LANGUAGE_ALIASES: dict[str, str] = {
 }
 
 # Fields whose subfields carry ISBD punctuation that the profile trims at subfield end.
+# The national resolver (URN:ISBN), the access URL of a record whose supplier gave none.
+RESOLVER_PREFIX = "http://urn.fi/URN:ISBN:"
 PUNCTUATED_TAGS = ("100", "110", "245", "246", "250", "264", "300", "490", "700", "710")
 
 
@@ -175,6 +179,15 @@ def normalise_isbn(value: str) -> str | None:
 
 
 @functools.lru_cache(maxsize=4096)
+def hyphenated_isbn(value: str) -> str:
+    """An ISBN hyphenated by the ISBN ranges (python-stdnum's range data), in its own
+    length: an ISBN-10 stays ten digits. An invalid one is given as it came."""
+    try:
+        return isbn_format(value, convert=False)
+    except ValidationError:
+        return value
+
+
 def normalise_issn(value: str) -> str | None:
     """Valid ISSN → "NNNN-NNNC" (the form 022 carries)."""
     token = _leading_identifier(value)
@@ -402,16 +415,18 @@ def normalise(record: Record, collection_code: str | None, *, in_place: bool = F
     itself and returns it, for a caller that owns the record and has no use for the
     original (copying was a fifth of the ingest's time)."""
     out = record if in_place else copy_record(record)
-    _normalise_020(out)
+    punctuated = has_isbd_punctuation(out)
+    _normalise_020(out, keep_form=punctuated)
     _normalise_022(out)
     _normalise_languages(out)
-    for field in out.get_fields(*PUNCTUATED_TAGS):
-        field.subfields = [
-            Subfield(sf.code, trim_isbd(sf.value) if sf.code not in "0126" else sf.value)
-            for sf in field.subfields
-        ]
-    # Stored records carry no ISBD punctuation; say so in the leader.
-    out.leader[18] = "c"
+    if not punctuated:
+        for field in out.get_fields(*PUNCTUATED_TAGS):
+            field.subfields = [
+                Subfield(sf.code, trim_isbd(sf.value) if sf.code not in "0126" else sf.value)
+                for sf in field.subfields
+            ]
+        # Records without ISBD punctuation say so in the leader.
+        out.leader[18] = "c"
     if collection_code is not None:
         out.remove_fields(COLLECTION_TAG)
         out.add_ordered_field(
@@ -424,7 +439,15 @@ def normalise(record: Record, collection_code: str | None, *, in_place: bool = F
     return out
 
 
-def _normalise_020(record: Record) -> None:
+def has_isbd_punctuation(record: Record) -> bool:
+    """Leader/18 "i" (RDA with ISBD punctuation) or "a" (AACR 2): the record's punctuation
+    is part of it, as Melinda takes it, and is kept; match keys use the trimmed form."""
+    return record.leader[18] in ("i", "a")
+
+
+def _normalise_020(record: Record, *, keep_form: bool = False) -> None:
+    """020 $a as compact ISBN-13, or, ``keep_form``, hyphenated by the ISBN ranges in the
+    length it came in (an ISBN-10 is kept, not overwritten)."""
     for field in record.get_fields("020"):
         new: list[Subfield] = []
         for sf in field.subfields:
@@ -434,6 +457,8 @@ def _normalise_020(record: Record) -> None:
             isbn = normalise_isbn(sf.value)
             token = _leading_identifier(sf.value)
             rest = sf.value.strip()[len(token) :].strip(" ()")
+            if keep_form and isbn:
+                isbn = hyphenated_isbn(token)
             new.append(Subfield("a", isbn or _digits(token) or sf.value.strip()))
             if rest and "q" not in field.subfields_as_dict():
                 new.append(Subfield("q", rest))
@@ -500,6 +525,15 @@ def validate(record: Record) -> list[Finding]:
     for url in urls:
         if not url.startswith(("http://", "https://")):
             findings.append(Finding("error", "bad-access-url", "856", f"{url!r} is not HTTP(S)"))
+        elif url.startswith(RESOLVER_PREFIX):
+            findings.append(
+                Finding(
+                    "warning",
+                    "resolver-access-url",
+                    "856",
+                    f"no supplier link: {url} is the national resolver's",
+                )
+            )
         elif url.startswith("http://"):
             findings.append(Finding("warning", "insecure-access-url", "856", f"{url} is http"))
     if is_online(record):
@@ -558,12 +592,16 @@ def _warnings(record: Record) -> list[Finding]:
 
 def _normalisation_findings(original: Record) -> list[Finding]:
     """Warnings for what normalisation had to fix, so suppliers can be told."""
-    findings = [
-        Finding("warning", "isbn-10", "020", f"{value} converted to ISBN-13")
-        for f in original.get_fields("020")
-        for value in f.get_subfields("a")
-        if len(_digits(_leading_identifier(value))) == 10 and normalise_isbn(value)
-    ]
+    findings = (
+        []
+        if has_isbd_punctuation(original)
+        else [
+            Finding("warning", "isbn-10", "020", f"{value} converted to ISBN-13")
+            for f in original.get_fields("020")
+            for value in f.get_subfields("a")
+            if len(_digits(_leading_identifier(value))) == 10 and normalise_isbn(value)
+        ]
+    )
     language = record_language(original)
     if language and normalise_language(language) not in (None, language):
         findings.append(

@@ -33,7 +33,10 @@ class CatalogueSettings(BaseSettings):
     )
     catalogue_agency_isil: str = Field(
         "FI-KONS",
-        description="The consortium's ISIL: prefix of its record ids in Melinda (035 $a).",
+        description=(
+            "The consortium's ISIL: prefix of its record ids in Melinda (035 $a), and the "
+            "agency of converted records (040 $a/$d, 884 $q)."
+        ),
     )
     oai_repository_name: str = Field(
         "Konsortio e-material records", description="OAI-PMH Identify repositoryName."

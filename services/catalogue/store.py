@@ -1,6 +1,6 @@
 """Catalogue SQL, with parameters only: collections, participations, per-library record sets,
-records and batches. The OAI-PMH repository is in ``oai_store.py``, the Melinda job state in
-``melinda_store.py``."""
+records and batches. The OAI-PMH repository is in ``oai/store.py``, the Melinda job state in
+``melinda/store.py``."""
 
 from __future__ import annotations
 

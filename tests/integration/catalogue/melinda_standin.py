@@ -26,7 +26,7 @@ from lxml import etree
 from pymarc import Field, Record
 from pymarc.marcxml import record_to_xml
 
-from services.catalogue.formats import marcxml_element_to_record
+from services.catalogue.formats.readers import marcxml_element_to_record
 
 
 def _record(body: bytes) -> Record:

@@ -86,8 +86,9 @@ async def test_agreement_signed_to_ingest_to_opt_in_to_harvest(
 
     batch = await upload(catalogue, actors, agreement, onix_sample())
     [ingested] = await events_named(infra, agreement, "titles-ingested")
-    assert ingested["batch_id"] == batch["id"] and ingested["counts"]["accepted"] == 2
-    assert ingested["records_in_collection"] == 2 and ingested["format"] == "onix"
+    # Three accepted: the product without a link gets the national resolver's URL.
+    assert ingested["batch_id"] == batch["id"] and ingested["counts"]["accepted"] == 3
+    assert ingested["records_in_collection"] == 3 and ingested["format"] == "onix"
 
     await publish(infra, joined_event(agreement, isil))
     [available] = await events_named(infra, isil, "records-available")
@@ -96,7 +97,7 @@ async def test_agreement_signed_to_ingest_to_opt_in_to_harvest(
         "collection_id": agreement,
         "agreement_id": agreement,
         "title": "E-äänikirjat 2027",
-        "count": 2,
+        "count": 3,
         "reason": "agreement-joined",
     }
     records = await harvest(catalogue, actors, isil)
@@ -107,21 +108,22 @@ async def test_agreement_signed_to_ingest_to_opt_in_to_harvest(
         )
         for r in records
     )
-    assert titles == ["Meren muisti", "Skärgårdens hemligheter"]
+    # ISBD punctuation is kept, as Melinda takes the records.
+    assert titles == ["Meren muisti :", "Sienet ja marjat :", "Skärgårdens hemligheter /"]
 
     # New titles in a collection the library has: records-available with the new ones only.
     start = base_number()
     await upload(catalogue, actors, agreement, marc_file(marc_records(range(start, start + 3))))
     added = (await events_named(infra, isil, "records-available", 2))[1]
     assert (added["count"], added["reason"]) == (3, "titles-added")
-    assert len(await harvest(catalogue, actors, isil)) == 5
+    assert len(await harvest(catalogue, actors, isil)) == 6
 
     # Leaving withdraws them; they stay in the set, deleted.
     await publish(infra, left_event(agreement, isil))
     [withdrawn] = await events_named(infra, isil, "records-withdrawn")
-    assert (withdrawn["count"], withdrawn["reason"]) == (5, "agreement-left")
+    assert (withdrawn["count"], withdrawn["reason"]) == (6, "agreement-left")
     after = await harvest(catalogue, actors, isil)
-    assert len(after) == 5
+    assert len(after) == 6
     assert {r.find(f"{OAI}header").get("status") for r in after} == {"deleted"}
 
 

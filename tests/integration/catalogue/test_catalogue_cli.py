@@ -66,8 +66,8 @@ async def test_ingest_uploads_with_progress_and_prints_the_report(
         "--token",
         token,
     )
-    assert result.exit_code == 1, result.output  # two of the four products are rejected
-    assert "accepted" in result.output and "missing-access-url" in result.output
+    assert result.exit_code == 1, result.output  # the print product is rejected
+    assert "accepted" in result.output and "resolver-access-url" in result.output
     batch_id = await catalogue.pool.fetchval(
         "SELECT id FROM batches WHERE collection_id = $1", collection
     )
@@ -75,11 +75,22 @@ async def test_ingest_uploads_with_progress_and_prints_the_report(
 
     report_file = tmp_path / "findings.csv"
     shown = await cli(
-        "report", batch_id, "--csv", str(report_file), "--url", served, "--token", token
+        "report",
+        batch_id,
+        "--csv",
+        str(report_file),
+        "--fields",
+        "--url",
+        served,
+        "--token",
+        token,
     )
     assert shown.exit_code == 0, shown.output
     rows = list(csv.DictReader(report_file.open()))
-    assert {row["code"] for row in rows} >= {"missing-access-url"}
+    assert {row["code"] for row in rows} >= {"resolver-access-url", "unreadable-record"}
+    assert "core fields over 3 new or changed records" in shown.output
+    # 97.4 %: one translation in the sample names no original title, so it has no 240.
+    assert "core fields as Melinda takes them: 97.4%" in shown.output
 
 
 async def test_a_clean_kbart_list_exits_0(

@@ -13,7 +13,7 @@ from lxml import etree
 from pymarc import MARCReader, Record
 
 from services.catalogue import store
-from services.catalogue.kbart import KBART_COLUMNS
+from services.catalogue.formats.kbart import KBART_COLUMNS
 from tests.integration.catalogue.conftest import (
     FIXTURES,
     Actors,

@@ -15,7 +15,7 @@ from pymarc.marcxml import record_to_xml
 
 from bench.onix_generator import generate as generate_onix
 from services.catalogue import commands, domain, store
-from services.catalogue.kbart import KBART_COLUMNS
+from services.catalogue.formats.kbart import KBART_COLUMNS
 from tests.integration.catalogue.conftest import (
     Actors,
     base_number,

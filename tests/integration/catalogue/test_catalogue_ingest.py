@@ -56,32 +56,47 @@ async def test_onix_ingest_with_quality_report_as_json_and_csv(
     assert batch["format"] == "onix"  # detected from the content
     assert batch["filename"] == "ellibs.xml"
     assert batch["counts"]["received"] == 4
-    assert batch["counts"]["accepted"] == 2
-    assert batch["counts"]["rejected"] == 2  # a print book, and an e-book with no access URL
+    assert batch["counts"]["accepted"] == 3
+    # The print book; the e-book with no access URL gets the national resolver's, a warning.
+    assert batch["counts"]["rejected"] == 1
 
     report = ok(await catalogue.client.get(batch["links"]["report"], headers=actors.cataloguer))
-    assert report["counts"]["accepted"] == 2
+    assert report["counts"]["accepted"] == 3
     codes = {f["code"] for f in report["top_findings"]}
-    assert {"missing-access-url", "unreadable-record"} <= codes
+    assert {"resolver-access-url", "unreadable-record"} <= codes
+
+    fields = ok(
+        await catalogue.client.get(
+            f"/batches/{batch['id']}/conversion-report", headers=actors.cataloguer
+        )
+    )
+    assert fields["records"] == 3
+    assert fields["fields"]["020"] == {"applicable": 3, "accepted": 3, "share": 1.0}
+    assert fields["fields"]["511"] == {"applicable": 1, "accepted": 1, "share": 1.0}
+    assert fields["core_share"] >= 0.95
 
     summary = ok(
         await catalogue.client.get(batch["links"]["report_csv"], headers=actors.coordinator)
     )
     rows = list(csv.reader(io.StringIO(summary.decode())))
     assert rows[0] == ["section", "severity", "code", "count"]
-    assert ["outcome", "", "rejected", "2"] in rows
-    assert ["finding", "error", "missing-access-url", "1"] in rows
+    assert ["outcome", "", "rejected", "1"] in rows
+    assert ["finding", "warning", "resolver-access-url", "1"] in rows
 
     findings = ok(
         await catalogue.client.get(batch["links"]["findings_csv"], headers=actors.cataloguer)
     )
     lines = list(csv.DictReader(io.StringIO(findings.decode())))
-    assert {line["code"] for line in lines} >= {"missing-access-url", "unreadable-record"}
+    assert {line["code"] for line in lines} >= {"resolver-access-url", "unreadable-record"}
     assert all(line["position"] for line in lines)
 
     # The accepted ONIX products became records with the profile's 909 collection code.
     records = await records_of(catalogue, actors, collection)
-    assert sorted(r["match_key"] for r in records) == ["9789513112349", "9789520420017"]
+    assert sorted(r["match_key"] for r in records) == [
+        "9789510056783",
+        "9789513112349",
+        "9789520420017",
+    ]
     detail = ok(
         await catalogue.client.get(
             f"/records/{records[0]['id']}", params={"format": "marcxml"}, headers=actors.cataloguer

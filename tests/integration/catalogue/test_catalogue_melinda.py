@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from services.catalogue import melinda_jobs
+from services.catalogue.melinda import jobs as melinda_jobs
 from tests.conftest import wait_for
 from tests.integration.catalogue.conftest import (
     Actors,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from services.catalogue.oai import ItemPage, OaiItem, OaiSet
+from services.catalogue.oai.protocol import ItemPage, OaiItem, OaiSet
 
 
 class MemoryRepository:

@@ -11,7 +11,8 @@ from pymarc import Record
 from pymarc.marcxml import record_to_xml
 
 from bench.marc_generator import generate, write_file
-from services.catalogue.formats import (
+from services.catalogue.formats.kbart import KBART_COLUMNS
+from services.catalogue.formats.readers import (
     ParseFailure,
     UnknownFormat,
     detect_format,
@@ -20,7 +21,6 @@ from services.catalogue.formats import (
     read_marcxml,
     read_records,
 )
-from services.catalogue.kbart import KBART_COLUMNS
 from services.catalogue.pipeline import process_stream
 
 

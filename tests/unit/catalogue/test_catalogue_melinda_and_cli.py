@@ -12,8 +12,8 @@ from pymarc import Record
 from typer.testing import CliRunner
 
 from services.catalogue.convert_cli import convert_app
-from services.catalogue.formats import read_marcxml, read_onix
-from services.catalogue.melinda import export_bytes, to_melinda
+from services.catalogue.formats.readers import read_marcxml, read_onix
+from services.catalogue.melinda.adapter import export_bytes, to_melinda
 from services.catalogue.profile import apply_profile
 
 MARC = "{http://www.loc.gov/MARC21/slim}"
@@ -66,10 +66,12 @@ def test_convert_json_with_report_exits_1_on_rejected(fixtures: Path, tmp_path: 
     )
     assert result.exit_code == 1
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    assert len(lines) == 2  # two accepted records; the rejected two are left out
+    # Three accepted (the third without a link gets the national resolver's URL, with a
+    # warning); the print product cannot be converted and is left out.
+    assert len(lines) == 3
     rows = list(csv.DictReader(report.open(encoding="utf-8")))
     assert {(r["position"], r["code"]) for r in rows} == {
-        ("3", "missing-access-url"),
+        ("3", "resolver-access-url"),
         ("4", "unreadable-record"),
     }
 
@@ -99,7 +101,7 @@ def test_convert_marc_output_round_trips(fixtures: Path, tmp_path: Path) -> None
         [str(fixtures / "onix_sample.xml"), "--to", "marc", "--report", str(tmp_path / "r.csv")],
     )
     assert result.exit_code == 1
-    assert result.stdout_bytes.count(b"\x1d") == 2
+    assert result.stdout_bytes.count(b"\x1d") == 3  # the print product is left out
 
 
 def test_convert_unknown_format_exits_2(tmp_path: Path) -> None:

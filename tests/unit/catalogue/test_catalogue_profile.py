@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from pymarc import Field, Indicators, Record, Subfield
 
 from services.catalogue import profile
-from services.catalogue.formats import read_onix
+from services.catalogue.formats.readers import read_onix
 from services.catalogue.profile import (
     apply_profile,
     is_valid_isbn10,
@@ -129,8 +129,20 @@ def _raw_record() -> Record:
     return record
 
 
+def test_isbd_record_keeps_its_punctuation_and_its_isbn_hyphenated() -> None:
+    # Leader/18 "i": the punctuation is part of the record as Melinda takes it; an ISBN-10
+    # stays ten digits, hyphenated by the ISBN ranges; the match key is the bare ISBN-13.
+    record = normalise(_raw_record(), "AGR-7")
+    assert record.get("020").get_subfields("a") == ["951-0-01234-3"]
+    assert str(record.get("245")) == "=245  10$aMeren muisti :$bromaani /$cMargaret Atwoodson."
+    assert str(record.get("264")) == r"=264  \1$aHelsinki :$bAalto,$c2024."
+    assert record.leader[18] == "i"
+    assert match_key(record) == "9789510012345"
+
+
 def test_normalise_isbn_language_punctuation_and_collection() -> None:
     original = _raw_record()
+    original.leader[18] = " "  # not ISBD: the punctuation is trimmed, the ISBN made 13 digits
     record = normalise(original, "AGR-7")
     assert record.get("020").get_subfields("a") == ["9789510012345"]
     assert record.get("008").data[35:38] == "fin"
@@ -139,6 +151,7 @@ def test_normalise_isbn_language_punctuation_and_collection() -> None:
     assert str(record.get("909")) == r"=909  \\$aAGR-7"
     assert record.leader[18] == "c"
     assert original.get("020").get_subfields("a") == ["9510012343"]  # input untouched
+    assert original.leader[18] == " "
     # the collection code is replaced, not repeated
     assert len(normalise(record, "AGR-8").get_fields("909")) == 1
 

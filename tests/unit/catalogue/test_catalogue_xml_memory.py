@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from services.catalogue.formats import ParseFailure, read_marcxml, read_onix
+from services.catalogue.formats.readers import ParseFailure, read_marcxml, read_onix
 
 ONIX_NS = "http://ns.editeur.org/onix/3.0/reference"
 MARC_NS = "http://www.loc.gov/MARC21/slim"

@@ -24,7 +24,7 @@ import asyncpg
 
 from services.catalogue import domain
 from services.catalogue.exports import stamped
-from services.catalogue.oai import (
+from services.catalogue.oai.protocol import (
     ItemPage,
     OaiError,
     OaiItem,

@@ -24,9 +24,10 @@ import asyncpg
 from pymarc import Field
 
 from kit.logging import get_logger
-from services.catalogue import domain, exports, melinda_store, store
+from services.catalogue import domain, exports, store
 from services.catalogue.domain import CatalogueRuleViolated
-from services.catalogue.melinda_client import (
+from services.catalogue.melinda import store as melinda_store
+from services.catalogue.melinda.client import (
     FINAL_BULK_STATES,
     MelindaClient,
     MelindaRefused,

@@ -8,10 +8,12 @@ systems takes new records:
 - Local fields (the 909 collection code, any other 9XX the profile adds) are dropped:
   they mean nothing in the union catalogue.
 - 005 is dropped; Melinda stamps its own.
+- 520 (the publisher's description) is dropped: it is the publisher's copyrighted text,
+  licensed for the consortium's own catalogues, not for the union catalogue.
 - Leader/05 is "n" for a new record and "c" for a corrected one.
 
-Not done here: Melinda's own ISBD punctuation rules (stored records are
-punctuation-free, leader/18 "c"), and LOW/SID tags, which the adapter adds per job.
+ONIX conversions already carry ISBD punctuation (leader/18 "i"); LOW/SID tags are added
+per job by the adapter.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from services.catalogue.profile import COLLECTION_TAG, copy_record
 
 MARCXML_NS = "http://www.loc.gov/MARC21/slim"
 LOCAL_TAGS = frozenset({COLLECTION_TAG})
-DROPPED_TAGS = frozenset({"001", "003", "005"})
+DROPPED_TAGS = frozenset({"001", "003", "005", "520"})
 
 
 def to_melinda(record: Record, *, isil: str, local_id: str, corrected: bool = False) -> Record:

@@ -4,8 +4,8 @@ national conventions (Kansalliskirjasto's RDA practice) that the consortium prof
 The ONIX and KBART converters both build on these so that e-books coming from either
 source look the same to the profile, the dedup logic and the library systems.
 
-Records are built without ISBD punctuation (leader/18 = "c"): the consortium profile
-keeps punctuation out of stored records so that match keys and display stay clean.
+ONIX records are built with ISBD punctuation (leader/18 = "i") as Melinda takes them; the
+match keys (dedup) use the punctuation-free form. KBART records carry none (leader/18 "c").
 """
 
 from __future__ import annotations
@@ -42,16 +42,16 @@ RELATOR_TERMS: dict[CatalogueLanguage, dict[str, str]] = {
 # 336/337/338 terms and their vocabularies ($2) by cataloguing language.
 RDA_TERMS: dict[CatalogueLanguage, dict[str, tuple[str, str]]] = {
     "fin": {
-        "txt": ("teksti", "rdacontent/fin"),
-        "spw": ("puhe", "rdacontent/fin"),
-        "c": ("tietokonekäyttöinen", "rdamedia/fin"),
-        "cr": ("verkkoaineisto", "rdacarrier/fin"),
+        "txt": ("teksti", "rdacontent"),
+        "spw": ("puhe", "rdacontent"),
+        "c": ("tietokonekäyttöinen", "rdamedia"),
+        "cr": ("verkkoaineisto", "rdacarrier"),
     },
     "swe": {
-        "txt": ("text", "rdacontent/swe"),
-        "spw": ("tal", "rdacontent/swe"),
-        "c": ("dator", "rdamedia/swe"),
-        "cr": ("onlineresurs", "rdacarrier/swe"),
+        "txt": ("text", "rdacontent"),
+        "spw": ("tal", "rdacontent"),
+        "c": ("dator", "rdamedia"),
+        "cr": ("onlineresurs", "rdacarrier"),
     },
 }
 
@@ -79,14 +79,19 @@ def catalogue_language(language: str | None) -> CatalogueLanguage:
     return "swe" if language == "swe" else "fin"
 
 
-def leader(kind: Kind, *, serial: bool = False, encoding_level: str = "5") -> str:
+def leader(
+    kind: Kind, *, serial: bool = False, encoding_level: str = "5", punctuated: bool = False
+) -> str:
     """Leader for a converted online resource: text (a) or spoken word (i).
 
     Encoding level 5 (preliminary) marks supplier data that no cataloguer has checked.
+    ``punctuated``: leader/18 "i", RDA with ISBD punctuation, as Melinda takes records;
+    otherwise "c" (no punctuation).
     """
     record_type = "i" if kind == "audio" else "a"
     level = "s" if serial else "m"
-    return f"00000n{record_type}{level} a2200000{encoding_level}c 4500"
+    form = "i" if punctuated else "c"
+    return f"00000n{record_type}{level} a2200000{encoding_level}{form} 4500"
 
 
 def field_006(kind: Kind) -> Field:
@@ -109,6 +114,8 @@ def field_008(
     language: str | None,
     entered: date | None,
     serial: bool = False,
+    country: str = "fi ",
+    audience: str = " ",
 ) -> Field:
     """008 for an online book, serial or spoken-word recording.
 
@@ -129,8 +136,12 @@ def field_008(
         else:
             # form of item online, no conference/festschrift/index, literary form unknown
             specific = "     o     000 | "
+    if not serial:
+        # 008/22 target audience (juvenile j, adolescent d…) in books and sound recordings.
+        specific = specific[:4] + (audience or " ")[:1] + specific[5:]
     lang = (language or "   ")[:3].ljust(3)
-    data = f"{when}{date_type}{dates}fi {specific}{lang} d"
+    place = (country or "xx ")[:3].ljust(3)
+    data = f"{when}{date_type}{dates}{place}{specific}{lang} d"
     return Field(tag="008", data=data)
 
 

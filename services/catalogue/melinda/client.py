@@ -34,7 +34,7 @@ from lxml import etree
 from pymarc import Record
 from pymarc.marcxml import record_to_xml
 
-from services.catalogue.formats import marcxml_element_to_record
+from services.catalogue.formats.readers import marcxml_element_to_record
 
 RecordStatus = Literal["created", "updated", "skipped", "duplicate", "error", "invalid"]
 RECORD_STATUSES: dict[str, RecordStatus] = {

@@ -23,12 +23,13 @@ import csv
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from typing import BinaryIO, Literal
 
 from lxml import etree
 from pymarc import Field, Record, Subfield
 
-from services.catalogue import kbart, onix
+from services.catalogue.formats import kbart, marc21, onix
 
 Format = Literal["onix", "marc", "marcxml", "kbart"]
 FORMATS: tuple[Format, ...] = ("onix", "marc", "marcxml", "kbart")
@@ -108,6 +109,7 @@ def read_records(
     *,
     default_language: str | None = None,
     url_template: str | None = None,
+    agency: str = marc21.DEFAULT_AGENCY,
 ) -> Iterator[ReadResult]:
     """Stream records of the given (or detected) format."""
     if fmt is None:
@@ -117,7 +119,7 @@ def read_records(
     if fmt == "marcxml":
         return read_marcxml(stream)
     if fmt == "onix":
-        return read_onix(stream, url_template=url_template)
+        return read_onix(stream, url_template=url_template, agency=agency)
     if fmt == "kbart":
         return read_kbart(stream, default_language=default_language)
     raise UnknownFormat(f"unknown format {fmt!r}")
@@ -262,11 +264,17 @@ def read_marcxml(stream: BinaryIO) -> Iterator[ReadResult]:
     return _guarded(elements, marcxml_element_to_record, ref="controlfield")
 
 
-def read_onix(stream: BinaryIO, *, url_template: str | None = None) -> Iterator[ReadResult]:
+def read_onix(
+    stream: BinaryIO, *, url_template: str | None = None, agency: str = marc21.DEFAULT_AGENCY
+) -> Iterator[ReadResult]:
     elements = _iter_elements(stream, {"Product", "product"}, onix.ONIX_NAMESPACES)
+    # One conversion date per file: every record of a delivery carries the same 884 $g.
+    converted = date.today()
     return _guarded(
         elements,
-        lambda el: onix.element_to_record(el, url_template=url_template),
+        lambda el: onix.element_to_record(
+            el, url_template=url_template, agency=agency, converted=converted
+        ),
         ref=("RecordReference", "a001"),
     )
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from pymarc import Field, Indicators, Record, Subfield
 
-from services.catalogue import marc21
+from services.catalogue.formats import marc21
 from services.catalogue.profile import normalise_language
 
 KBART_COLUMNS: tuple[str, ...] = (

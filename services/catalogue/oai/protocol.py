@@ -33,6 +33,8 @@ from lxml import etree
 from pymarc import Record
 from pymarc.marcxml import record_to_xml
 
+from services.catalogue.profile import trim_isbd
+
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 OAI_SCHEMA = "http://www.openarchives.org/OAI/2.0/OAI-PMH.xsd"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
@@ -300,8 +302,9 @@ _DC_TYPES = {"a": "Text", "t": "Text", "i": "Sound", "j": "Sound", "g": "MovingI
 
 
 def _join(field: object, codes: str) -> str:
+    # Dublin Core has no ISBD: the record's punctuation (" :", " /", ",", ".") is trimmed.
     values = field.get_subfields(*codes)  # type: ignore[attr-defined]
-    return " ".join(v.strip() for v in values if v.strip())
+    return " ".join(t for v in values if (t := trim_isbd(v)))
 
 
 def marc_to_dc(record: Record) -> etree._Element:

@@ -1,0 +1,4 @@
+"""The Melinda union catalogue.
+
+The REST client, resumable export jobs, their store and the record adapter.
+"""

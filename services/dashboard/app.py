@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from kit.app import Runtime, ServiceSpec, create_app
 from kit.settings import Settings
-from services.dashboard import event_docs, pages
+from services.dashboard import event_docs, governance, pages
 from services.dashboard.api import router as api_router
 from services.dashboard.dead_letters import DeadLetterReader
 from services.dashboard.deps import Dashboard
@@ -64,7 +64,7 @@ def build(settings: Settings, dashboard_settings: DashboardSettings | None = Non
             "operator view of health, outbox backlog, consumer lag and dead letters."
         ),
         migrations=Path(__file__).parent / "migrations",
-        routers=[api_router, pages.router, event_docs.router],
+        routers=[api_router, pages.router, event_docs.router, governance.router],
         reactions=reactions,
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],

@@ -28,7 +28,7 @@ from contracts.procurement import (
 )
 from contracts.usage import InvoiceDiscrepancyFound, UsageHarvestFailed, UsageReported
 from kit.consumer import Delivery, Reactions
-from services.dashboard import domain, store, usage
+from services.dashboard import domain, governance, store, usage
 from services.dashboard.domain import get, integer, text
 
 reactions = Reactions()
@@ -294,4 +294,5 @@ def _feed_every_other_event(registry: Reactions) -> None:
             registry.on(model)(add_to_feed)
 
 
+governance.register(reactions, add_to_feed)
 _feed_every_other_event(reactions)

@@ -851,3 +851,72 @@ class Formatter:
 
     def summary(self, name: str, details: Mapping[str, Any]) -> str:
         return summary(name, details, self.lang)
+
+
+# The coming deadlines, the consortium agreement version's acceptance and the member surveys
+# (``governance.py`` and ``_governance.html.j2``).
+TEXTS.update(
+    {
+        "governance": {
+            "fi": "Määräajat ja päätökset",
+            "sv": "Tidsfrister och beslut",
+            "en": "Deadlines and decisions",
+        },
+        "deadlines": {
+            "fi": "Tulevat määräajat",
+            "sv": "Kommande tidsfrister",
+            "en": "Coming deadlines",
+        },
+        "deadline_kind": {"fi": "Määräaika", "sv": "Tidsfrist", "en": "Deadline"},
+        "deadline_subject": {"fi": "Kohde", "sv": "Gäller", "en": "Concerns"},
+        "deadline_cancellation": {
+            "fi": "Sopimuksen irtisanominen",
+            "sv": "Uppsägning av avtal",
+            "en": "Agreement cancellation",
+        },
+        "deadline_standstill": {
+            "fi": "Odotusajan päättyminen",
+            "sv": "Väntetiden löper ut",
+            "en": "Standstill ends",
+        },
+        "no_deadlines": {
+            "fi": "Ei tulevia määräaikoja.",
+            "sv": "Inga kommande tidsfrister.",
+            "en": "No coming deadlines.",
+        },
+        "agreement_version": {
+            "fi": "Konsortiosopimuksen hyväksyminen",
+            "sv": "Godkännande av konsortieavtalet",
+            "en": "Consortium agreement acceptance",
+        },
+        "agreement_version_current": {
+            "fi": "Nykyinen versio",
+            "sv": "Gällande version",
+            "en": "Current version",
+        },
+        "valid_from": {"fi": "voimassa alkaen", "sv": "gäller från", "en": "valid from"},
+        "accepted": {"fi": "hyväksynyt", "sv": "har godkänt", "en": "accepted"},
+        "not_accepted": {
+            "fi": "Ei vielä hyväksynyt",
+            "sv": "Har ännu inte godkänt",
+            "en": "Not accepted yet",
+        },
+        "all_accepted": {
+            "fi": "Kaikki jäsenet ovat hyväksyneet.",
+            "sv": "Alla medlemmar har godkänt.",
+            "en": "Every member has accepted.",
+        },
+        "surveys": {"fi": "Jäsenkyselyt", "sv": "Medlemsenkäter", "en": "Member surveys"},
+        "survey": {"fi": "Kysely", "sv": "Enkät", "en": "Survey"},
+        "survey_status": {"fi": "Tila", "sv": "Status", "en": "Status"},
+        "survey_open": {"fi": "avoinna", "sv": "öppen", "en": "open"},
+        "survey_closed": {"fi": "suljettu", "sv": "stängd", "en": "closed"},
+        "closes_on": {"fi": "Sulkeutuu", "sv": "Stängs", "en": "Closes"},
+        "answers": {
+            "fi": "Vastauksia / kysytty",
+            "sv": "Svar / tillfrågade",
+            "en": "Answers / asked",
+        },
+        "no_surveys": {"fi": "Ei kyselyitä.", "sv": "Inga enkäter.", "en": "No surveys."},
+    }
+)

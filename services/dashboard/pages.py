@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from contracts import ALL_EVENTS, PRODUCERS
 from kit.app import pool_of, runtime_of
 from kit.errors import ApiError
-from services.dashboard import charts, store, usage
+from services.dashboard import charts, governance, store, usage
 from services.dashboard.api import (
     HideDeliveriesQuery,
     LangQuery,
@@ -171,6 +171,7 @@ async def index(
         choices=event_choices(),
         producers=PRODUCERS,
         **await figures_context(request, lang),
+        **governance.page_context(await governance.governance(pool, dt.date.today())),
     )
 
 

@@ -58,6 +58,8 @@ def _wire(settings: Settings, outreach_settings: OutreachSettings) -> tuple[Job,
             mail_domain=mail_domain,
             base_url=base_url_of(settings),
             attachment_max_bytes=outreach_settings.mail_attachment_max_bytes,
+            coordinator_email=outreach_settings.coordinator_email,
+            coordinator_language=outreach_settings.coordinator_language,
         )
 
     async def send_mail(runtime: Runtime) -> None:

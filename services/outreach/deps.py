@@ -16,6 +16,8 @@ class OutreachDeps:
     mail_domain: str
     base_url: str = "http://127.0.0.1:8004"
     attachment_max_bytes: int = 10 * 1024 * 1024
+    coordinator_email: str = ""
+    coordinator_language: str = "fi"
 
     def file_url(self, file: KitFile) -> str:
         return f"{self.base_url}/kits/{file.kit_id}/files/{file.id}"

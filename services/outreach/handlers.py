@@ -19,6 +19,8 @@ unique key (cause, recipient, kind) would stop a second message anyway. The send
 - survey-reminder-due → one reminder to each library that has not answered yet
 - annual-report-published → a link to the library's annual report, to its contacts
 - usage-reported     → the month's figures for the monthly usage digest (usage_digest.py)
+- cancellation-deadline-approaching → a reminder (60, 30 and 7 days before) to the
+  coordinator's address and to the contacts of every participating library
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from contracts.procurement import (
     AgreementLeft,
     AgreementSigned,
     AnnualReportPublished,
+    CancellationDeadlineApproaching,
     SurveyOpened,
     SurveyReminderDue,
     TenderOpened,
@@ -374,3 +377,53 @@ async def send_the_annual_report_link(delivery: Delivery, event: AnnualReportPub
 @reactions.on(UsageReported)
 async def keep_usage_figures(delivery: Delivery, event: UsageReported) -> None:
     await usage_digest.record(delivery, event)
+
+
+# --- agreements' cancellation deadlines --------------------------------------------------------
+
+
+def _euros(cents: int) -> str:
+    """1234567 -> "12 345,67" (the Finnish and Swedish way: space thousands, decimal comma)."""
+    whole, part = divmod(cents, 100)
+    return f"{whole:,}".replace(",", "\u00a0") + f",{part:02d}"
+
+
+def _coordinator(deps: OutreachDeps) -> list[Recipient]:
+    if not deps.coordinator_email:
+        return []
+    return [
+        Recipient(
+            isil="",
+            email=domain.normalise_email(deps.coordinator_email),
+            name="",
+            language=deps.coordinator_language,
+        )
+    ]
+
+
+@reactions.on(CancellationDeadlineApproaching)
+async def remind_of_the_cancellation_deadline(
+    delivery: Delivery, event: CancellationDeadlineApproaching
+) -> None:
+    # Procurement publishes one event per agreement and reminder (60, 30 and 7 days before);
+    # each is its own cause, so each is mailed once to each recipient, however often delivered.
+    agreement = event.model_dump(mode="json")
+    agreement.update(
+        supplier=event.supplier.name,
+        cancellation_deadline=event.cancellation_deadline,
+        period_end=event.period_end,
+        annual_cost=_euros(event.annual_cost_cents),
+    )
+    context: dict[str, object] = {"agreement": agreement}
+    queued = await _queue(
+        delivery, "cancellation-deadline", _coordinator(delivery.deps), {"library": None, **context}
+    )
+    queued += await _ask_libraries(
+        delivery, "cancellation-deadline", list(dict.fromkeys(event.participants)), context
+    )
+    log.info(
+        "cancellation deadline reminders queued",
+        agreement_id=event.agreement_id,
+        days_before=event.days_before,
+        messages=queued,
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -56,4 +58,14 @@ class OutreachSettings(BaseSettings):
     )
     campaign_batch_size: int = Field(
         500, ge=1, description="Recipients turned into queued messages per campaign batch."
+    )
+    coordinator_email: str = Field(
+        "",
+        description=(
+            "The consortium coordinator's address: cancellation-deadline reminders go here as "
+            "well as to the participating libraries. Empty: only the libraries are mailed."
+        ),
+    )
+    coordinator_language: Literal["fi", "sv"] = Field(
+        "fi", description="Language of the mail to the coordinator's address."
     )

@@ -40,6 +40,7 @@ pytestmark = pytest.mark.integration
 
 TODAY = dt.date.today()
 KIT_MAX_BYTES = 256 * 1024
+COORDINATOR = "koordinaattori@konsortio.test"
 BOUNCING = "bounce."  # the test SMTP server refuses addresses starting with this for good
 SUBSCRIBED = [
     "konsortio.membership",
@@ -155,6 +156,7 @@ def outreach_settings(infra: Infra, mail_server: MailServer, **overrides: Any) -
         "kit_max_file_bytes": KIT_MAX_BYTES,
         "mail_attachment_max_bytes": 64 * 1024,
         "campaign_batch_size": 50,
+        "coordinator_email": COORDINATOR,
     }
     values.update(overrides)
     return OutreachSettings(**values)

@@ -1,0 +1,291 @@
+"""The consortium's coming deadlines, who has not accepted the current consortium agreement
+version, and the member surveys: read model, handlers, JSON API and the page's context.
+
+- cancellation-deadline-approaching → the agreement's cancellation deadline (latest wins)
+- tender-awarded v2                 → the decision's standstill end; the tender is awarded
+  (v1 of the same decision marks the same tender awarded: one decision, counted once)
+- standstill-ended                  → the standstill has passed
+- agreement-version-published       → the members asked to accept that version
+- agreement-version-accepted        → that member accepted (may arrive before its version)
+- survey-opened / survey-closed     → the survey, open or closed with its answer count
+
+The writes are upserts in the consumer's inbox transaction, so a redelivery changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+import asyncpg
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+
+from contracts.base import Event
+from contracts.membership import AgreementVersionAccepted, AgreementVersionPublished
+from contracts.procurement import (
+    CancellationDeadlineApproaching,
+    StandstillEnded,
+    SurveyClosed,
+    SurveyOpened,
+    TenderAwardedV2,
+)
+from kit.app import pool_of
+from kit.consumer import Delivery, Reactions
+from services.dashboard import store
+
+router = APIRouter()
+FeedAdder = Callable[[Delivery, Event], Awaitable[None]]
+
+
+# --- read model ---------------------------------------------------------------------------------
+
+
+async def record_deadline(
+    conn: asyncpg.Connection, kind: str, ref_id: str, title: str | None, due_on: dt.date
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO deadlines (kind, ref_id, title, due_on) VALUES ($1, $2, $3, $4)
+        ON CONFLICT (kind, ref_id) DO UPDATE SET
+            due_on = EXCLUDED.due_on, title = COALESCE(EXCLUDED.title, deadlines.title)
+        """,
+        kind,
+        ref_id,
+        title,
+        due_on,
+    )
+
+
+async def pass_standstill(
+    conn: asyncpg.Connection, tender_id: str, title: str | None, ended_on: dt.date
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO deadlines (kind, ref_id, title, due_on, passed)
+        VALUES ('standstill', $1, $2, $3, true)
+        ON CONFLICT (kind, ref_id) DO UPDATE SET
+            passed = true, title = COALESCE(EXCLUDED.title, deadlines.title)
+        """,
+        tender_id,
+        title,
+        ended_on,
+    )
+
+
+async def record_version(
+    conn: asyncpg.Connection, version: str, valid_from: dt.date, members_asked: list[str]
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO agreement_versions (agreement_version, valid_from, members_asked)
+        VALUES ($1, $2, $3)
+        ON CONFLICT (agreement_version) DO UPDATE SET
+            valid_from = EXCLUDED.valid_from, members_asked = EXCLUDED.members_asked
+        """,
+        version,
+        valid_from,
+        sorted(set(members_asked)),
+    )
+
+
+async def record_acceptance(conn: asyncpg.Connection, version: str, isil: str) -> None:
+    await conn.execute(
+        "INSERT INTO agreement_acceptances (agreement_version, isil) VALUES ($1, $2) "
+        "ON CONFLICT DO NOTHING",
+        version,
+        isil,
+    )
+
+
+async def open_survey(conn: asyncpg.Connection, event: SurveyOpened) -> None:
+    # A survey already closed stays closed (survey-opened redelivered after survey-closed).
+    await conn.execute(
+        """
+        INSERT INTO surveys (survey_id, kind, title, closes_on, audience_size)
+        VALUES ($1, $2, $3::jsonb, $4, $5)
+        ON CONFLICT (survey_id) DO UPDATE SET
+            kind = EXCLUDED.kind, title = EXCLUDED.title, closes_on = EXCLUDED.closes_on,
+            audience_size = CASE WHEN surveys.status = 'closed' THEN surveys.audience_size
+                                 ELSE EXCLUDED.audience_size END
+        """,
+        event.survey_id,
+        event.kind,
+        event.title.model_dump(),  # the pool's codec encodes jsonb
+        event.closes_on,
+        len(set(event.audience)),
+    )
+
+
+async def close_survey(conn: asyncpg.Connection, event: SurveyClosed) -> None:
+    await conn.execute(
+        """
+        INSERT INTO surveys (survey_id, kind, closes_on, status, audience_size, answered)
+        VALUES ($1, $2, $3, 'closed', $4, $5)
+        ON CONFLICT (survey_id) DO UPDATE SET
+            status = 'closed', closes_on = EXCLUDED.closes_on,
+            audience_size = EXCLUDED.audience_size, answered = EXCLUDED.answered
+        """,
+        event.survey_id,
+        event.kind,
+        event.closes_on,
+        event.audience_size,
+        event.answered,
+    )
+
+
+# --- handlers -----------------------------------------------------------------------------------
+
+
+def register(reactions: Reactions, add_to_feed: FeedAdder) -> None:
+    """Add this module's handlers; each also puts its event in the live feed."""
+
+    @reactions.on(CancellationDeadlineApproaching)
+    async def cancellation_deadline_approaching(
+        delivery: Delivery, event: CancellationDeadlineApproaching
+    ) -> None:
+        await record_deadline(
+            delivery.conn,
+            "cancellation",
+            event.agreement_id,
+            event.title,
+            event.cancellation_deadline,
+        )
+        await add_to_feed(delivery, event)
+
+    @reactions.on(TenderAwardedV2)
+    async def tender_decided(delivery: Delivery, event: TenderAwardedV2) -> None:
+        await store.set_tender(delivery.conn, event.tender_id, "awarded", event.title)
+        if event.standstill_ends_on is not None:
+            await record_deadline(
+                delivery.conn, "standstill", event.tender_id, event.title, event.standstill_ends_on
+            )
+        await add_to_feed(delivery, event)
+
+    @reactions.on(StandstillEnded)
+    async def standstill_ended(delivery: Delivery, event: StandstillEnded) -> None:
+        await pass_standstill(delivery.conn, event.tender_id, event.title, event.ended_on)
+        await add_to_feed(delivery, event)
+
+    @reactions.on(AgreementVersionPublished)
+    async def agreement_version_published(
+        delivery: Delivery, event: AgreementVersionPublished
+    ) -> None:
+        await record_version(
+            delivery.conn, event.agreement_version, event.valid_from, event.members_asked
+        )
+        await add_to_feed(delivery, event)
+
+    @reactions.on(AgreementVersionAccepted)
+    async def agreement_version_accepted(
+        delivery: Delivery, event: AgreementVersionAccepted
+    ) -> None:
+        await record_acceptance(delivery.conn, event.agreement_version, event.isil)
+        await add_to_feed(delivery, event)
+
+    @reactions.on(SurveyOpened)
+    async def survey_opened(delivery: Delivery, event: SurveyOpened) -> None:
+        await open_survey(delivery.conn, event)
+        await add_to_feed(delivery, event)
+
+    @reactions.on(SurveyClosed)
+    async def survey_closed(delivery: Delivery, event: SurveyClosed) -> None:
+        await close_survey(delivery.conn, event)
+        await add_to_feed(delivery, event)
+
+
+# --- what the API and the page show -------------------------------------------------------------
+
+
+class Deadline(BaseModel):
+    kind: Literal["cancellation", "standstill"]
+    ref_id: str
+    title: str | None
+    due_on: dt.date
+
+
+class AgreementVersionStatus(BaseModel):
+    agreement_version: str
+    valid_from: dt.date
+    asked: int
+    accepted: int
+    not_accepted: list[str]
+
+
+class Survey(BaseModel):
+    survey_id: str
+    kind: str | None
+    title: dict[str, str]
+    closes_on: dt.date | None
+    status: Literal["open", "closed"]
+    audience_size: int
+    answered: int | None
+
+
+class Governance(BaseModel):
+    deadlines: list[Deadline]
+    agreement_version: AgreementVersionStatus | None
+    surveys: list[Survey]
+
+
+async def governance(pool: asyncpg.Pool, today: dt.date) -> Governance:
+    async with pool.acquire() as conn:
+        deadlines = await conn.fetch(
+            "SELECT kind, ref_id, title, due_on FROM deadlines "
+            "WHERE NOT passed AND due_on >= $1 ORDER BY due_on, kind, ref_id LIMIT 100",
+            today,
+        )
+        # The current version: the latest that is already valid, else the earliest coming one.
+        version = await conn.fetchrow(
+            """
+            SELECT v.agreement_version, v.valid_from, v.members_asked,
+                   ARRAY(SELECT a.isil FROM agreement_acceptances a
+                         WHERE a.agreement_version = v.agreement_version) AS accepted
+            FROM agreement_versions v
+            ORDER BY (v.valid_from <= $1) DESC,
+                     CASE WHEN v.valid_from <= $1 THEN v.valid_from END DESC,
+                     v.valid_from, v.agreement_version DESC
+            LIMIT 1
+            """,
+            today,
+        )
+        surveys = await conn.fetch(
+            "SELECT survey_id, kind, title, closes_on, status, audience_size, answered "
+            "FROM surveys ORDER BY status DESC, closes_on DESC NULLS LAST, survey_id LIMIT 100"
+        )
+    status = None
+    if version is not None:
+        asked = list(version["members_asked"])
+        accepted = set(version["accepted"])
+        status = AgreementVersionStatus(
+            agreement_version=version["agreement_version"],
+            valid_from=version["valid_from"],
+            asked=len(asked),
+            accepted=len([isil for isil in asked if isil in accepted]),
+            not_accepted=[isil for isil in asked if isil not in accepted],
+        )
+    return Governance(
+        deadlines=[Deadline(**dict(r)) for r in deadlines],
+        agreement_version=status,
+        surveys=[Survey(**{**dict(r), "title": r["title"] or {}}) for r in surveys],
+    )
+
+
+@router.get(
+    "/api/governance",
+    response_model=Governance,
+    summary="Coming deadlines, agreement-version acceptance and member surveys",
+)
+async def get_governance(request: Request) -> Governance:
+    return await governance(pool_of(request), dt.date.today())
+
+
+def survey_title(survey: Survey, lang: str) -> str:
+    """The survey's title in the page's language (surveys are written in Finnish and Swedish;
+    English readers see the Finnish)."""
+    return survey.title.get(lang) or survey.title.get("fi") or survey.survey_id
+
+
+def page_context(data: Governance) -> dict[str, Any]:
+    return {"governance": data, "survey_title": survey_title}

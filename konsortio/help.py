@@ -17,8 +17,8 @@ import importlib.util
 from collections.abc import Sequence
 from typing import Any
 
-import click
 import typer
+from typer import _click as click  # typer runs its own copy of click; these hooks get its types
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 # Typer's own type labels -> the metavar click (and Typer before 0.29) shows.

@@ -109,7 +109,8 @@ class Runtime:
 
 
 def runtime_of(request: Request) -> Runtime:
-    return request.app.state.runtime
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
 def pool_of(request: Request) -> asyncpg.Pool:

@@ -47,7 +47,9 @@ def multipart_only(request: Request) -> None:
         )
 
 
-def problem(status: int, title: str, detail: str, errors: list[dict[str, Any]] | None = None):
+def problem(
+    status: int, title: str, detail: str, errors: list[dict[str, Any]] | None = None
+) -> JSONResponse:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     body["detail"] = detail
     if errors:

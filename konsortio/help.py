@@ -41,7 +41,7 @@ def click_metavar(param: TyperOption | TyperArgument, ctx: click.Context) -> str
     desc = param.type_descriptor
     if desc.is_choice and desc.choices is not None:
         return "[" + "|".join(str(getattr(c, "value", c)) for c in desc.choices) + "]"
-    label = TyperOption.display_type(param, ctx).strip("<>")  # type: ignore[arg-type]
+    label = TyperOption.display_type(param, ctx).strip("<>")
     if desc.is_ranged and label.endswith(" range"):
         base = label.removesuffix(" range")
         return f"{CLICK_NAMES.get(base, base.upper())} RANGE"

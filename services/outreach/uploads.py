@@ -234,9 +234,9 @@ def _check_svg(content: bytes) -> None:
                 raise OutreachRuleViolated(
                     f"an SVG file may not contain event handlers ({name})", field="file"
                 )
-            if name == "href" and not value.strip().startswith("#"):
+            if name == "href" and not value.strip().startswith("#"):  # type: ignore[arg-type]  # lxml-stubs: bytes; parsed values are str
                 raise OutreachRuleViolated(
                     "an SVG file may only link inside itself (href='#...')", field="file"
                 )
-            if "javascript:" in value.lower().replace(" ", ""):
+            if "javascript:" in value.lower().replace(" ", ""):  # type: ignore[arg-type]  # lxml-stubs: bytes; parsed values are str
                 raise OutreachRuleViolated("an SVG file may not contain javascript:", field="file")

@@ -314,7 +314,7 @@ async def open_tender(pool: asyncpg.Pool, tender_id: str, now: dt.datetime) -> T
                 tie_break=domain.TIE_BREAK_RULE,
                 documents=[
                     events.TenderDocument(
-                        kind=d.kind.value,  # type: ignore[arg-type]
+                        kind=d.kind.value,
                         version=d.version,
                         sha256=d.sha256,
                         media_type=d.media_type,
@@ -594,7 +594,7 @@ async def resolve_appeal(
             events.AppealResolved(
                 tender_id=tender_id,
                 case_number=case_number,
-                outcome=resolved.status.value,  # type: ignore[arg-type]
+                outcome=resolved.status.value,
                 resolved_on=resolved_on,
                 title=tender.title,
             ),
@@ -878,7 +878,7 @@ async def _announce_leave(
             agreement_id=record.agreement.id,
             isil=participation.isil,
             left_on=participation.left_on,
-            reason=LEAVE_REASONS[participation.leave_reason],  # type: ignore[arg-type]
+            reason=LEAVE_REASONS[participation.leave_reason],
             participants=_participants_on(remaining, participation.left_on),
             title=record.title,
         ),
@@ -980,8 +980,8 @@ async def close_billing_period(
             ),
             source=SOURCE,
         )
-        closed = await store.billing_periods_of(conn, agreement_id)
-    return next(c for c in closed if c.period.start == period.start)
+        periods = await store.billing_periods_of(conn, agreement_id)
+    return next(c for c in periods if c.period.start == period.start)
 
 
 # --- cancellation-deadline reminders --------------------------------------------------------
@@ -1044,7 +1044,7 @@ async def send_due_reminders(pool: asyncpg.Pool, today: dt.date) -> int:
 def _title(e: domain.Entitlement) -> events.TitleEntitlement:
     return events.TitleEntitlement(
         isbn=e.isbn,
-        licence_model=e.model.value,  # type: ignore[arg-type]
+        licence_model=e.model.value,
         copies="unlimited" if e.copies == domain.UNLIMITED else e.copies,
         loans_left=e.loans_left,
         expires_on=e.expires_on,

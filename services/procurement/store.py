@@ -368,7 +368,7 @@ def _tender(row: asyncpg.Record) -> Tender:
         )
         if row["purchasing_body_name"]
         else None,
-        optional_targets=frozenset(row["optional_targets"]),  # type: ignore[arg-type]
+        optional_targets=frozenset(row["optional_targets"]),
     )
 
 

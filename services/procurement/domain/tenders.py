@@ -154,7 +154,7 @@ def _target(value: object) -> Device | LibrarySystem:
         return value
     for enum_cls in (Device, LibrarySystem):
         try:
-            return enum_cls(value)  # type: ignore[return-value]
+            return enum_cls(value)  # type: ignore[arg-type]  # any value is tried; ValueError rejects it
         except ValueError:
             continue
     raise InvalidValue("optional_targets", f"not a device or library system: {value!r}")

@@ -206,7 +206,7 @@ def parse_licence_terms(raw: Mapping[str, object]) -> LicenceTerms:
                 )
             terms.append(LicenceTerm(term_name, given["value"], given.get("note", "")))
         else:
-            terms.append(LicenceTerm(term_name, given))  # type: ignore[arg-type]
+            terms.append(LicenceTerm(term_name, given))  # type: ignore[arg-type]  # a bare value; LicenceTerm checks it
     return LicenceTerms(tuple(terms))
 
 

@@ -23,6 +23,7 @@ up: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	# Includes tests/reliability: the short version of `make reliability` (3-11 minutes, by load).
 	$(VENV)/bin/python -m pytest -q
 
@@ -62,6 +63,8 @@ audit: $(UV) audit-ignores
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	# The files and the strict and basic levels are in pyproject.toml ([tool.mypy]).
+	$(VENV)/bin/mypy
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

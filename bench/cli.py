@@ -252,7 +252,7 @@ async def _run(
             _print_profiles(profiles, console)
         if keep:
             console.print(f"logs and data kept in {infra.root}")
-    meta = {
+    meta: dict[str, Any] = {
         "command": " ".join(
             ["python -m bench"]
             + (["--quick"] if quick else [])
@@ -272,14 +272,14 @@ async def _run(
         meta["profiles"] = profiles
     on = f", broker {args.kafka_bootstrap}" if args.kafka_bootstrap else ""
     render(rows, console, f"Konsortio benchmarks ({'quick' if quick else 'full'} run{on})")
-    background = ", ".join(
+    background_summary = ", ".join(
         f"{name} {result['background_cores_at_start']:.2f}"
         for name, result in details.items()
         if "background_cores_at_start" in result
     )
     console.print(
         f"other work on this {os.cpu_count()}-core machine as each benchmark began (cores busy): "
-        f"{background}",
+        f"{background_summary}",
         highlight=False,
     )
     write_json(out, rows, details, meta)

@@ -142,7 +142,9 @@ async def bench_infra(
         await _configure(postgres)
         if embedded:
             embedded.start()
-        yield BenchInfra(root=root, postgres=postgres, broker=external or embedded)
+        broker = external or embedded
+        assert broker is not None  # one of the two exists: embedded is made when external is not
+        yield BenchInfra(root=root, postgres=postgres, broker=broker)
     finally:
         if embedded:
             embedded.stop()

@@ -154,7 +154,7 @@ class Child:
 
 
 @contextlib.asynccontextmanager
-async def children(*started: Child):  # type: ignore[no-untyped-def]
+async def children(*started: Child):
     """Kill whatever is still running when a benchmark step ends, however it ends."""
     try:
         yield started

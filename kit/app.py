@@ -110,7 +110,8 @@ class Runtime:
 
 
 def runtime_of(request: Request) -> Runtime:
-    return request.app.state.runtime
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
 def pool_of(request: Request) -> asyncpg.Pool:
@@ -299,7 +300,7 @@ def create_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
     app.add_middleware(BodySizeLimit, limit_for=body_limit)
 
     @app.middleware("http")
-    async def correlate(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def correlate(request: Request, call_next):  # type: ignore[no-untyped-def]  # Starlette's call_next type is private
         correlation_id = request.headers.get("x-correlation-id") or str(uuid.uuid4())
         bind_trace(correlation_id[:64], None)
         started = time.perf_counter()

@@ -24,7 +24,7 @@ def current_caller(
     return verifier.verify(credentials.credentials)
 
 
-def require_role(*roles: Role):  # type: ignore[no-untyped-def]
+def require_role(*roles: Role):  # type: ignore[no-untyped-def]  # returns FastAPI's Depends(...) marker, whose type is private
     """Dependency: the caller must hold one of ``roles``."""
 
     def check(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:

@@ -37,7 +37,7 @@ class BodySizeLimit:
 
         async def limited_receive() -> dict[str, Any]:
             nonlocal received, overflowed
-            message = await receive()
+            message: dict[str, Any] = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:

@@ -282,7 +282,7 @@ class EventConsumer:
         static membership (see the settings). A graceful stop leaves the group (aiokafka's
         LeaveGroup) so a dynamic member's partitions move at once.
         """
-        membership = {
+        membership: dict[str, Any] = {
             "session_timeout_ms": session_timeout_ms,
             "heartbeat_interval_ms": heartbeat_interval_ms,
             "group_instance_id": group_instance_id or None,

@@ -42,7 +42,7 @@ DATABASE_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 RETRY_AFTER_S = 2
 
 
-class ConnectionTerminated(asyncpg.ConnectionDoesNotExistError):
+class ConnectionTerminated(asyncpg.ConnectionDoesNotExistError):  # type: ignore[misc]  # asyncpg: untyped
     """The server ended a pooled connection (a restart, an administrator's terminate) and
     asyncpg noticed it only as a protocol error on the next statement.
 
@@ -63,7 +63,7 @@ def _closed(proxy: asyncpg.Connection) -> bool:
     return connection is None or connection.is_closed()
 
 
-class _Acquire(PoolAcquireContext):
+class _Acquire(PoolAcquireContext):  # type: ignore[misc]  # asyncpg is checked untyped (see pyproject)
     """``pool.acquire()``: reports a server-ended connection as lost, and never lets a failed
     reset of a connection whose work is finished undo that work."""
 
@@ -108,7 +108,7 @@ class _Acquire(PoolAcquireContext):
             raise ConnectionTerminated(f"the server ended the connection: {exc_val}") from exc_val
 
 
-class Pool(asyncpg.Pool):
+class Pool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg is checked untyped (see pyproject)
     """asyncpg's pool, with acquire's exit changed (see ``_Acquire``): a connection the server
     ended is reported as lost, and once one is found, every connection opened before is
     presumed ended too (a restart ends them all at once), so the pool replaces them on their
@@ -119,7 +119,8 @@ class Pool(asyncpg.Pool):
 
     @property
     def generation(self) -> int:
-        return self._generation
+        generation: int = self._generation
+        return generation
 
     def connection_lost(self, generation: int) -> None:
         """A connection acquired in ``generation`` was found ended by the server. asyncpg
@@ -149,7 +150,8 @@ async def create_pool(dsn: str, max_size: int = 10) -> Pool:
         record_class=asyncpg.Record,
         command_timeout=30,
     )
-    return await pool
+    started: Pool = await pool
+    return started
 
 
 def migration_files(directory: Path, prefix: str) -> list[tuple[str, Path]]:

@@ -57,7 +57,7 @@ def problem(
     detail: str,
     errors: list[dict[str, Any]] | None = None,
     retry_after: int | None = None,
-):
+) -> JSONResponse:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     body["detail"] = detail
     if errors:

@@ -96,7 +96,8 @@ def redact_personal_data(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """structlog processor: mask personal data and secrets before rendering."""
-    return _redact(event_dict)  # type: ignore[return-value]
+    redacted: MutableMapping[str, Any] = _redact(event_dict)
+    return redacted
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
@@ -139,7 +140,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
-    return structlog.get_logger(name)
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
+    return logger
 
 
 def bind_trace(correlation_id: str | None, causation_id: str | None) -> None:

@@ -120,7 +120,8 @@ async def record_events(
 
 
 async def backlog(pool: asyncpg.Pool) -> int:
-    return await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+    count: int = await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+    return count
 
 
 class OutboxRelay:

@@ -190,4 +190,4 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, with explicit overrides for tests and the launcher."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    return Settings(**overrides)  # type: ignore[arg-type]  # pydantic validates the overrides at run time

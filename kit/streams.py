@@ -73,16 +73,14 @@ async def existing_partitions(
     )
 
 
-class StreamConsumer(AIOKafkaConsumer):
+class StreamConsumer(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka ships no types
     """A group-less consumer whose ``end_offsets`` are high watermarks on every broker."""
 
     def __init__(self, kafka: KafkaSettings, client_id: str) -> None:
         super().__init__(**_groupless_config(kafka, client_id))
         self.kafka = kafka
 
-    async def end_offsets(  # type: ignore[override]
-        self, partitions: Sequence[TopicPartition]
-    ) -> dict[TopicPartition, int]:
+    async def end_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         reported: dict[TopicPartition, int] = await super().end_offsets(partitions)
         return await true_end_offsets(self.kafka, reported)
 

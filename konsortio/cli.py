@@ -102,7 +102,7 @@ def run(service: Annotated[str, typer.Argument(help="membership, procurement, ..
     overrides: dict[str, object] = {"service": service}
     if "KONSORTIO_HTTP_PORT" not in os.environ:
         overrides["http_port"] = SERVICE_PORTS[service]
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings = Settings(**overrides)  # type: ignore[arg-type]  # pydantic validates the overrides at run time
     build = importlib.import_module(f"services.{service}.app").build
     uvicorn.run(
         build(settings),

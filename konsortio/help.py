@@ -17,8 +17,8 @@ import importlib.util
 from collections.abc import Sequence
 from typing import Any
 
-import click
 import typer
+from typer import _click as click  # typer runs its own copy of click; these hooks get its types
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 # Typer's own type labels -> the metavar click (and Typer before 0.29) shows.
@@ -41,7 +41,7 @@ def click_metavar(param: TyperOption | TyperArgument, ctx: click.Context) -> str
     desc = param.type_descriptor
     if desc.is_choice and desc.choices is not None:
         return "[" + "|".join(str(getattr(c, "value", c)) for c in desc.choices) + "]"
-    label = TyperOption.display_type(param, ctx).strip("<>")  # type: ignore[arg-type]
+    label = TyperOption.display_type(param, ctx).strip("<>")
     if desc.is_ranged and label.endswith(" range"):
         base = label.removesuffix(" range")
         return f"{CLICK_NAMES.get(base, base.upper())} RANGE"

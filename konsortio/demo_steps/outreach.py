@@ -28,7 +28,7 @@ def _candidate_products() -> list[str]:
         from konsortio.demo_steps.procurement import BIDS
     except ImportError:
         return [DEFAULT_PRODUCT]
-    return [bid["product"] for bid in BIDS]
+    return [str(bid["product"]) for bid in BIDS]
 
 
 def pdf(text: str) -> bytes:

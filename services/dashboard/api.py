@@ -227,7 +227,7 @@ async def stream(
                     caught_up.add(row["seq"])
                     if matches(row, name, producer, hide):
                         yield message(row)
-            while (row := await subscription.next()) is not None:
+            while (row := await subscription.next()) is not None:  # type: ignore[assignment]  # None ends the loop
                 if row["seq"] not in caught_up and matches(row, name, producer, hide):
                     yield message(row)
 

@@ -21,7 +21,7 @@ from services.dashboard.operator import LagProbe
 from services.dashboard.settings import DashboardSettings
 
 
-def _wire(dashboard_settings: DashboardSettings):  # type: ignore[no-untyped-def]
+def _wire(dashboard_settings: DashboardSettings):
     async def on_startup(runtime: Runtime) -> None:
         assert runtime.pool is not None
         broadcaster = Broadcaster(runtime.settings.database_url, runtime.pool)

@@ -187,7 +187,7 @@ async def operator_view(request: Request, lang: LangQuery = DEFAULT_LANG) -> HTM
         operator_caller(request)
     except ApiError as error:
         # No token yet is the normal way in: the form, without an alarm.
-        problem = sign_in_problem(error)
+        problem: str | None = sign_in_problem(error)
         problem = None if problem == "token_required" else problem
         return render(request, "login.html.j2", lang, error.status, error=problem)
     dashboard = dashboard_of(request)

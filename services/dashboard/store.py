@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
@@ -24,7 +24,7 @@ from services.dashboard.domain import (
     ServedArea,
 )
 
-Conn = asyncpg.Connection | asyncpg.Pool
+Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 FEED_CHANNEL = "dashboard_feed"
 # Outreach's per-mail event: grouped in the feed, and the one kind of item a reader may hide.
 DELIVERIES = "message-delivered"

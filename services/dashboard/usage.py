@@ -21,14 +21,14 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
 from services.dashboard import charts
 from services.dashboard.domain import get, integer, text
 
-Conn = asyncpg.Connection | asyncpg.Pool
+Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 USE_METRICS = ("Unique_Title_Requests", "loans", "Total_Item_Requests")
 # Months drawn per agreement: the latest twelve with any report.
 CHART_MONTHS = 12

@@ -155,7 +155,7 @@ class NoticeIn(BaseModel):
 
 class LibraryOut(Library):
     status: domain.Status
-    contacts: list[Contact] | None = Field(  # type: ignore[assignment]
+    contacts: list[Contact] | None = Field(  # type: ignore[assignment]  # the API view narrows the base model's field
         None,
         description="Only for the coordinator and the library itself; null for everyone else.",
     )

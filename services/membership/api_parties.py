@@ -468,7 +468,7 @@ async def publish_version(
 
 def _version_fields(row: object) -> dict[str, object]:
     return {
-        name: row[name]  # type: ignore[index]
+        name: row[name]  # type: ignore[index]  # row is an asyncpg Record, typed loosely by the caller
         for name in (
             "version",
             "valid_from",

@@ -220,7 +220,7 @@ def check_business_id(value: str) -> str:
     except StdnumError as error:
         raise InvalidValue(
             f"{value!r} is not a valid Finnish business ID (Y-tunnus, e.g. 0201256-6): "
-            f"{error.message}",
+            f"{error.message}",  # type: ignore[attr-defined]  # stdnum's subclasses define message
             "business_id",
         ) from error
 

@@ -110,7 +110,7 @@ async def publish_announcement(
             AnnouncementPublished(
                 announcement_id=str(row["id"]),
                 title=title,
-                language=language,  # type: ignore[arg-type]
+                language=language,
                 published_at=row["published_at"],
             ),
             source=SOURCE,

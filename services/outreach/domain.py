@@ -187,7 +187,7 @@ def message_id(cause_id: str, recipient: str, kind: str, domain: str) -> str:
 
 def retry_delay_s(attempts: int, base_s: float = 2.0, cap_s: float = 300.0) -> float:
     """Exponential backoff for SMTP failures; the message stays queued, never dropped."""
-    return min(base_s * 2 ** max(attempts - 1, 0), cap_s)
+    return min(base_s * 2.0 ** max(attempts - 1, 0), cap_s)
 
 
 def is_active_member(is_member: bool, left_on: dt.date | None, today: dt.date) -> bool:

@@ -67,7 +67,7 @@ def render_feed(
 ) -> bytes:
     """The feed document; ``announcements`` newest first, each with id, language, title,
     summary, link, published_at and updated_at."""
-    root = etree.Element(f"{{{ATOM_NS}}}feed", nsmap={None: ATOM_NS})
+    root = etree.Element(f"{{{ATOM_NS}}}feed", nsmap={None: ATOM_NS})  # type: ignore[dict-item]  # lxml-stubs omit the None (default) prefix lxml takes
     if language:
         root.set(XML_LANG, language)
     self_url = f"{base_url}/feed.atom" + (f"?lang={language}" if language else "")

@@ -197,11 +197,11 @@ async def announce_agreement(delivery: Delivery, event: AgreementSigned) -> None
     )
     # A draft for the coordinator to review, preview and send: the e-service, told to the
     # libraries' patrons through every member.
-    subject = {
+    subject: dict[str, str] = {
         lang: deps.renderer.snippet("agreement_campaign.subject", lang, {"agreement": agreement})
         for lang in LANGUAGES
     }
-    body = {
+    body: dict[str, str] = {
         lang: deps.renderer.snippet("agreement_campaign.body", lang, {"agreement": agreement})
         for lang in LANGUAGES
     }

@@ -41,7 +41,7 @@ Outcome = Literal["sent", "retry", "failed"]
 def build_message(
     row: asyncpg.Record | dict[str, Any],
     sender: str,
-    attachments: list[tuple[dict[str, Any], bytes]] = (),  # type: ignore[assignment]
+    attachments: list[tuple[dict[str, Any], bytes]] = (),  # type: ignore[assignment]  # an empty tuple as the immutable default; only iterated
 ) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender

@@ -6,14 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
 from contracts.membership import Library
 from services.outreach.domain import AudienceFilter, Mail, Recipient, message_id
 
-Conn = asyncpg.Connection | asyncpg.Pool
+Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 # A claimed message whose sender died is retried after this lease.
 SENDING_LEASE = dt.timedelta(seconds=60)

@@ -942,7 +942,7 @@ async def scores(tender_id: IdPath, request: Request, _: Evaluator) -> ScoresOut
         recommended_bid_id=ranking[0].bid_id if ranking else None,
         items=[
             ScoreOut(
-                **row,  # type: ignore[arg-type]
+                **row,
                 supplier=by_id[str(row["bid_id"])].supplier.name,
                 product=by_id[str(row["bid_id"])].product,
                 price_cents=by_id[str(row["bid_id"])].price_cents,

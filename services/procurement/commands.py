@@ -93,17 +93,17 @@ def _member_fields(library: Library) -> dict[str, object]:
 
 
 async def member_joined(conn: asyncpg.Connection, library: Library, joined_on: dt.date) -> None:
-    await store.upsert_member(conn, **_member_fields(library), joined_on=joined_on)  # type: ignore[arg-type]
+    await store.upsert_member(conn, **_member_fields(library), joined_on=joined_on)  # type: ignore[arg-type]  # _member_fields gives the store's keyword arguments
 
 
 async def member_updated(
     conn: asyncpg.Connection, library: Library, is_member: bool, today: dt.date
 ) -> None:
     """Details only: the membership dates come from member-joined and member-left."""
-    known = await store.update_member_details(conn, **_member_fields(library))  # type: ignore[arg-type]
+    known = await store.update_member_details(conn, **_member_fields(library))  # type: ignore[arg-type]  # _member_fields gives the store's keyword arguments
     if not known and is_member:
         # Its member-joined is older than the topic's retention: a member from now on.
-        await store.upsert_member(conn, **_member_fields(library), joined_on=today)  # type: ignore[arg-type]
+        await store.upsert_member(conn, **_member_fields(library), joined_on=today)  # type: ignore[arg-type]  # _member_fields gives the store's keyword arguments
 
 
 async def member_left(
@@ -111,8 +111,8 @@ async def member_left(
 ) -> list[Participation]:
     """The library leaves the consortium on ``effective_on``, and with it every agreement it
     takes part in, whatever their terms; agreement-left is recorded for each."""
-    if not await store.update_member_details(conn, **_member_fields(library)):  # type: ignore[arg-type]
-        await store.upsert_member(conn, **_member_fields(library), joined_on=effective_on)  # type: ignore[arg-type]
+    if not await store.update_member_details(conn, **_member_fields(library)):  # type: ignore[arg-type]  # _member_fields gives the store's keyword arguments
+        await store.upsert_member(conn, **_member_fields(library), joined_on=effective_on)  # type: ignore[arg-type]  # _member_fields gives the store's keyword arguments
     await store.set_member_left(conn, library.isil, effective_on)
     # Titles that do not survive leaving end on the effective date (their expiry is
     # published by the expiry job then); perpetual ones and post-cancellation access stay.
@@ -154,11 +154,11 @@ async def propose_need(
     need = domain.Need(
         id=new_id("need"),
         proposed_by=proposed_by,
-        material_type=material_type,  # type: ignore[arg-type]
+        material_type=material_type,  # type: ignore[arg-type]  # a raw API value; the domain coerces it to its enum
         description=description,
-        accepted_licence_models=frozenset(accepted_licence_models),  # type: ignore[arg-type]
-        required_devices=frozenset(required_devices),  # type: ignore[arg-type]
-        required_library_systems=frozenset(required_library_systems),  # type: ignore[arg-type]
+        accepted_licence_models=frozenset(accepted_licence_models),  # type: ignore[arg-type]  # raw API values; the domain coerces them to its enum
+        required_devices=frozenset(required_devices),  # type: ignore[arg-type]  # raw API values; the domain coerces them to its enum
+        required_library_systems=frozenset(required_library_systems),  # type: ignore[arg-type]  # raw API values; the domain coerces them to its enum
     )
     async with pool.acquire() as conn, conn.transaction():
         member = await store.get_member(conn, proposed_by, lock=True)
@@ -248,12 +248,12 @@ async def create_tender(
         need_ids=tuple(need_ids),
         deadline=deadline,
         criteria=criteria,
-        price_model=price_model,  # type: ignore[arg-type]
-        procedure=procedure,  # type: ignore[arg-type]
+        price_model=price_model,  # type: ignore[arg-type]  # a raw API value; the domain coerces it to its enum
+        procedure=procedure,  # type: ignore[arg-type]  # a raw API value; the domain coerces it to its enum
         estimated_value_cents=estimated_value_cents,
         threshold_class=domain.default_table().classify(estimated_value_cents, today),
         purchasing_body=purchasing_body,
-        optional_targets=frozenset(optional_targets),  # type: ignore[arg-type]
+        optional_targets=frozenset(optional_targets),  # type: ignore[arg-type]  # raw API values; the domain coerces them to its enums
     )
     async with pool.acquire() as conn, conn.transaction():
         await _needs_exist(conn, tender.need_ids)
@@ -267,7 +267,7 @@ async def revise_tender(
     """Revise a draft; a new estimated value is classed by the table in force ``today``."""
     if "estimated_value_cents" in changes:
         value = changes["estimated_value_cents"]
-        changes["threshold_class"] = domain.default_table().classify(value, today)  # type: ignore[arg-type]
+        changes["threshold_class"] = domain.default_table().classify(value, today)  # type: ignore[arg-type]  # changes holds API values; classify checks it is an int
     async with pool.acquire() as conn, conn.transaction():
         revised = domain.revise_draft(await _tender(conn, tender_id), **changes)
         await _needs_exist(conn, revised.need_ids)
@@ -314,7 +314,7 @@ async def open_tender(pool: asyncpg.Pool, tender_id: str, now: dt.datetime) -> T
                 tie_break=domain.TIE_BREAK_RULE,
                 documents=[
                     events.TenderDocument(
-                        kind=d.kind.value,  # type: ignore[arg-type]
+                        kind=d.kind.value,
                         version=d.version,
                         sha256=d.sha256,
                         media_type=d.media_type,
@@ -371,11 +371,11 @@ async def submit_bid(
         tender_id=tender_id,
         supplier=domain.Supplier(given.supplier_name, given.supplier_country),
         product=given.product,
-        price_model=given.price_model,  # type: ignore[arg-type]
+        price_model=given.price_model,  # type: ignore[arg-type]  # a raw API value; the domain coerces it to its enum
         price_cents=given.price_cents,
         submitted_at=now,
-        supported_devices=frozenset(given.supported_devices),  # type: ignore[arg-type]
-        supported_library_systems=frozenset(given.supported_library_systems),  # type: ignore[arg-type]
+        supported_devices=frozenset(given.supported_devices),  # type: ignore[arg-type]  # raw API values; the domain coerces them to its enum
+        supported_library_systems=frozenset(given.supported_library_systems),  # type: ignore[arg-type]  # raw API values; the domain coerces them to its enum
         terms=domain.parse_licence_terms(given.terms),
     )
     async with pool.acquire() as conn, conn.transaction():
@@ -594,7 +594,7 @@ async def resolve_appeal(
             events.AppealResolved(
                 tender_id=tender_id,
                 case_number=case_number,
-                outcome=resolved.status.value,  # type: ignore[arg-type]
+                outcome=resolved.status.value,
                 resolved_on=resolved_on,
                 title=tender.title,
             ),
@@ -878,7 +878,7 @@ async def _announce_leave(
             agreement_id=record.agreement.id,
             isil=participation.isil,
             left_on=participation.left_on,
-            reason=LEAVE_REASONS[participation.leave_reason],  # type: ignore[arg-type]
+            reason=LEAVE_REASONS[participation.leave_reason],
             participants=_participants_on(remaining, participation.left_on),
             title=record.title,
         ),
@@ -980,8 +980,8 @@ async def close_billing_period(
             ),
             source=SOURCE,
         )
-        closed = await store.billing_periods_of(conn, agreement_id)
-    return next(c for c in closed if c.period.start == period.start)
+        periods = await store.billing_periods_of(conn, agreement_id)
+    return next(c for c in periods if c.period.start == period.start)
 
 
 # --- cancellation-deadline reminders --------------------------------------------------------
@@ -1044,7 +1044,7 @@ async def send_due_reminders(pool: asyncpg.Pool, today: dt.date) -> int:
 def _title(e: domain.Entitlement) -> events.TitleEntitlement:
     return events.TitleEntitlement(
         isbn=e.isbn,
-        licence_model=e.model.value,  # type: ignore[arg-type]
+        licence_model=e.model.value,
         copies="unlimited" if e.copies == domain.UNLIMITED else e.copies,
         loans_left=e.loans_left,
         expires_on=e.expires_on,

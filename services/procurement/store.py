@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
@@ -41,7 +41,7 @@ from services.procurement.domain import (
     parse_licence_terms,
 )
 
-Conn = asyncpg.Connection | asyncpg.Pool
+Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
 class Where:
@@ -368,7 +368,7 @@ def _tender(row: asyncpg.Record) -> Tender:
         )
         if row["purchasing_body_name"]
         else None,
-        optional_targets=frozenset(row["optional_targets"]),  # type: ignore[arg-type]
+        optional_targets=frozenset(row["optional_targets"]),
     )
 
 

@@ -228,7 +228,7 @@ async def upload_counter(
     """A COUNTER 5.1 (or 5.0) tabular report, TSV or CSV, streamed."""
     ensure_acts_for(caller, isil, also=(Role.COORDINATOR,))
     text = _lines(file)
-    first = text.readline()  # type: ignore[attr-defined]
+    first = text.readline()  # type: ignore[attr-defined]  # _lines gives a text stream; its declared type is wider
     delimiter = "\t" if "\t" in first else ","
     lines = _chain([first], text)
     try:

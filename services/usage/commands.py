@@ -65,7 +65,7 @@ async def record_staged(
                 isil=isil,
                 period=domain.month_text(period),
                 report=report,
-                source=source,  # type: ignore[arg-type]
+                source=source,
                 revision=revision,
                 totals=totals,
                 titles=month["titles"],

@@ -25,7 +25,7 @@ def test_every_event_type_has_an_example() -> None:
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: e.ce_type())
-def test_decodes_what_the_producers_encode(example) -> None:  # type: ignore[no-untyped-def]
+def test_decodes_what_the_producers_encode(example) -> None:  # type: ignore[no-untyped-def]  # a test helper; pytest or the test gives its untyped parameters
     message = encode(example, source=f"/konsortio/{example.producer}", causation_id="cause-1")
     # aiokafka hands headers over as a list of (name, bytes) pairs.
     headers = [(name, value.encode()) for name, value in message.headers.items()]

@@ -125,7 +125,7 @@ def tls_postgres_server() -> Iterator[TlsPostgres]:
     ca_file, cert, key = _certificates(pgdata)
     if run_as:
         for path in (sockets, cert, key, ca_file):
-            os.chown(path, run_as["user"], run_as["group"])  # type: ignore[arg-type]
+            os.chown(path, run_as["user"], run_as["group"])  # type: ignore[arg-type]  # uid and gid looked up as ints
     key.chmod(0o600)
     # With TLS, TLS or nothing: plain TCP is rejected outright.
     (pgdata / "pg_hba.conf").write_text(

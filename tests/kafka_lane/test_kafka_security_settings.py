@@ -20,7 +20,7 @@ from kit.settings import KafkaSettings
 
 
 def kafka(**values: object) -> KafkaSettings:
-    return KafkaSettings(**values)  # type: ignore[arg-type]
+    return KafkaSettings(**values)  # type: ignore[arg-type]  # loose or wrong test data on purpose; checked at run time
 
 
 @pytest.fixture(scope="module")

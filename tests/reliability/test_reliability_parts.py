@@ -31,7 +31,7 @@ def ctx(tmp_path: Path, keys: tuple[str, str]) -> AuthzContext:
     stack.foreign_private_key, _ = generate_keypair()
     return AuthzContext(
         stack=stack,
-        client=None,  # type: ignore[arg-type]
+        client=None,  # type: ignore[arg-type]  # this part never uses the client
         own_isil="FI-Aown",
         other_isil="FI-Aoth",
         run_tag="t",

@@ -20,7 +20,8 @@ Schema = dict[str, Any]
 def _resolve(schema: Schema, root: Schema) -> Schema:
     ref = schema.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/$defs/"):
-        return root.get("$defs", {}).get(ref.split("/")[-1], {})
+        resolved: Schema = root.get("$defs", {}).get(ref.split("/")[-1], {})
+        return resolved
     return schema
 
 

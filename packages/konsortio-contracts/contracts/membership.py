@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeGuard
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, Field
@@ -29,7 +29,7 @@ ISIL_PATTERN = r"^[A-Z]{2}-[A-Za-z0-9:/\-]{1,11}$"
 ISIL = re.compile(ISIL_PATTERN)
 
 
-def is_isil(value: object) -> bool:
+def is_isil(value: object) -> TypeGuard[str]:
     """Whether ``value`` is an ISIL by the contracts' rule (the schemas' ``pattern``)."""
     return isinstance(value, str) and ISIL.fullmatch(value) is not None
 

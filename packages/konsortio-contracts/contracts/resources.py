@@ -14,7 +14,10 @@ def _schemas() -> Any:
 
 def asyncapi() -> dict[str, Any]:
     """The AsyncAPI 3.0 document of every topic and message."""
-    return json.loads((_schemas() / "asyncapi.json").read_text(encoding="utf-8"))
+    document: dict[str, Any] = json.loads(
+        (_schemas() / "asyncapi.json").read_text(encoding="utf-8")
+    )
+    return document
 
 
 def schema(ce_type: str) -> dict[str, Any]:
@@ -23,7 +26,8 @@ def schema(ce_type: str) -> dict[str, Any]:
     path = _schemas() / f"{ce_type}.json"
     if not path.is_file():
         raise KeyError(f"no schema for event type {ce_type!r}")
-    return json.loads(path.read_text(encoding="utf-8"))
+    document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return document
 
 
 def schema_names() -> list[str]:

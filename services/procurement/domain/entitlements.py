@@ -235,7 +235,7 @@ def parse_kbart(
                     holder=holder,
                     agreement_id=agreement_id,
                     isbn=isbn,
-                    model=model,  # type: ignore[arg-type]
+                    model=model,  # type: ignore[arg-type]  # a raw value; Entitlement coerces it to its enum
                     acquired_on=date.fromisoformat(acquired) if acquired else default_acquired_on,
                     copies=copies,
                     loans_left=int(loans) if loans else None,

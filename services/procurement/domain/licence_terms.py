@@ -13,9 +13,10 @@ term's note, or in ``other_restrictions``.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum, StrEnum
+from enum import StrEnum
 from types import MappingProxyType
 
 from ._checks import coerce_enum, optional_text, require_int, require_text
@@ -70,7 +71,7 @@ class TermDefinition:
     #: Smallest allowed value of a number term.
     minimum: int = 0
     #: The enum whose values a choice term accepts.
-    choices: type[Enum] | None = None
+    choices: builtins.type[DrmKind] | None = None  # builtins: the field `type` shadows it here
 
 
 TERM_CATALOGUE: Mapping[TermName, TermDefinition] = MappingProxyType(
@@ -203,9 +204,9 @@ def parse_licence_terms(raw: Mapping[str, object]) -> LicenceTerms:
                 raise InvalidValue(
                     f"terms.{term_name.value}", "must be a value or {value, note} object"
                 )
-            terms.append(LicenceTerm(term_name, given["value"], given.get("note", "")))  # type: ignore[arg-type]
+            terms.append(LicenceTerm(term_name, given["value"], given.get("note", "")))
         else:
-            terms.append(LicenceTerm(term_name, given))  # type: ignore[arg-type]
+            terms.append(LicenceTerm(term_name, given))  # type: ignore[arg-type]  # a bare value; LicenceTerm checks it
     return LicenceTerms(tuple(terms))
 
 

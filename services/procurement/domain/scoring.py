@@ -20,7 +20,7 @@ submission, then the smaller bid id, so the order never depends on input order.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
@@ -103,10 +103,8 @@ def score_bids(
         )
         key = (-score.total, bid.price_cents, bid.submitted_at, bid.id)
         unranked.append((key, score))
-    unranked.sort(key=lambda pair: pair[0])  # type: ignore[arg-type, return-value]
-    return tuple(
-        BidScore(**{**_fields(score), "rank": i}) for i, (_, score) in enumerate(unranked, 1)
-    )
+    unranked.sort(key=lambda pair: pair[0])
+    return tuple(replace(score, rank=i) for i, (_, score) in enumerate(unranked, 1))
 
 
 def _fields(score: BidScore) -> dict[str, object]:

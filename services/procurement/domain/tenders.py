@@ -154,7 +154,7 @@ def _target(value: object) -> Device | LibrarySystem:
         return value
     for enum_cls in (Device, LibrarySystem):
         try:
-            return enum_cls(value)  # type: ignore[return-value]
+            return enum_cls(value)  # type: ignore[arg-type]  # any value is tried; ValueError rejects it
         except ValueError:
             continue
     raise InvalidValue("optional_targets", f"not a device or library system: {value!r}")
@@ -164,7 +164,7 @@ def _move(tender: Tender, target: TenderState, action: str, **changes: object) -
     """Apply one transition, refusing anything not in :data:`TENDER_TRANSITIONS`."""
     if target not in TENDER_TRANSITIONS[tender.state]:
         raise IllegalTransition("tender", tender.state.value, action)
-    return dataclasses.replace(tender, state=target, **changes)  # type: ignore[arg-type]
+    return dataclasses.replace(tender, state=target, **changes)  # type: ignore[arg-type]  # changes are the dataclass's own fields, checked by it
 
 
 def revise_draft(tender: Tender, **changes: object) -> Tender:
@@ -190,7 +190,7 @@ def revise_draft(tender: Tender, **changes: object) -> Tender:
     unknown = set(changes) - allowed
     if unknown:
         raise InvalidValue(sorted(unknown)[0], "cannot be changed on a tender")
-    return dataclasses.replace(tender, **changes)  # type: ignore[arg-type]
+    return dataclasses.replace(tender, **changes)  # type: ignore[arg-type]  # changes are the dataclass's own fields, checked by it
 
 
 def open_tender(tender: Tender, now: datetime) -> Tender:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
@@ -22,7 +22,7 @@ from services.procurement.governance.domain import (
     SurveyState,
 )
 
-Conn = asyncpg.Connection | asyncpg.Pool
+Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
 async def put_file(conn: Conn, attachment: Attachment, content: bytes) -> None:

@@ -108,7 +108,7 @@ class MelindaStandIn:
         app = FastAPI()
 
         @app.middleware("http")
-        async def basic_auth(request: Request, call_next):  # type: ignore[no-untyped-def]
+        async def basic_auth(request: Request, call_next):  # type: ignore[no-untyped-def]  # a test helper; pytest or the test gives its untyped parameters
             expected = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
             if request.headers.get("authorization") != f"Basic {expected}":
                 return JSONResponse({"message": "unauthorized"}, status_code=401)

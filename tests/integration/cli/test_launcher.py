@@ -91,7 +91,7 @@ class Launcher:
             return {}
 
     def pid(self, service: str) -> int | None:
-        return self.state().get(service, {}).get("pid")  # type: ignore[return-value]
+        return self.state().get(service, {}).get("pid")  # type: ignore[return-value]  # a test helper's loose return
 
     def ready(self, service: str) -> bool:
         try:
@@ -105,7 +105,7 @@ class Launcher:
             assert self.process is not None
             if self.process.poll() is not None:
                 pytest.fail(f"the launcher exited ({self.process.returncode}):\n{self.log()}")
-            if condition():  # type: ignore[operator]
+            if condition():  # type: ignore[operator]  # the test knows the value is callable
                 return
             time.sleep(0.3)
         pytest.fail(f"{what} not within {timeout_s} s:\n{self.log()}")

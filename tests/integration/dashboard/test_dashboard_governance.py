@@ -82,7 +82,7 @@ async def test_deadlines_acceptance_and_surveys_reach_the_api_and_the_page(
             supplier=SUPPLIER,
             product="Ellibs",
             cancellation_deadline=deadline,
-            days_before=days,  # type: ignore[arg-type]
+            days_before=days,  # type: ignore[arg-type]  # one of 60, 30, 7 at run time
             period_end=deadline + dt.timedelta(days=90),
             renewals_left=0,
             annual_cost_cents=100_000,

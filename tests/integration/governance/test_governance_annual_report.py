@@ -39,7 +39,7 @@ async def publish(infra: Infra, *events: tuple[object, str]) -> None:
     await producer.start()
     try:
         for event, event_id in events:
-            message = encode(event, source="/tests", event_id=event_id)  # type: ignore[arg-type]
+            message = encode(event, source="/tests", event_id=event_id)  # type: ignore[arg-type]  # loose or wrong test data on purpose; checked at run time
             await producer.send_and_wait(
                 message.topic,
                 message.value,

@@ -64,7 +64,7 @@ def left(isil: str) -> MemberLeft:
     return MemberLeft(library=joined(isil).library, effective_date=dt.date(2026, 2, 1), period=1)
 
 
-def received(message: OutgoingMessage, offset: int, value: bytes | None = None, **headers: str):  # type: ignore[no-untyped-def]
+def received(message: OutgoingMessage, offset: int, value: bytes | None = None, **headers: str):  # type: ignore[no-untyped-def]  # a test helper; pytest or the test gives its untyped parameters
     return Received(
         topic=message.topic,
         partition=0,
@@ -275,7 +275,7 @@ async def test_batch_subscriber_on_the_broker_applies_each_effect_once_and_commi
     await pool.close()
 
 
-async def _at_least(count, expected: int) -> bool:  # type: ignore[no-untyped-def]
+async def _at_least(count, expected: int) -> bool:  # type: ignore[no-untyped-def]  # a test helper; pytest or the test gives its untyped parameters
     return await count() >= expected
 
 

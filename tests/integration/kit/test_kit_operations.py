@@ -45,7 +45,7 @@ async def test_an_oversized_body_is_refused_before_it_is_read(membership: Servic
 
 
 async def test_a_chunked_body_is_cut_off_at_the_limit(membership: Service) -> None:
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks():  # type: ignore[no-untyped-def]  # a test helper; pytest or the test gives its untyped parameters
         for _ in range(40):
             yield b"x" * 32 * 1024  # 1.25 MiB in all, with no Content-Length
 

@@ -70,7 +70,7 @@ async def test_two_relay_replicas_publish_every_event_once_and_in_order_per_key(
     dsn = pool._connect_kwargs.get("dsn") or pool._connect_args[0]  # noqa: SLF001
     published: list[tuple[str, OutgoingMessage]] = []
 
-    def publisher(name: str):  # type: ignore[no-untyped-def]
+    def publisher(name: str):  # type: ignore[no-untyped-def]  # a test helper; pytest or the test gives its untyped parameters
         async def publish(messages: Sequence[OutgoingMessage]) -> None:
             await asyncio.sleep(0.001)  # let the other replica try to interleave
             published.extend((name, m) for m in messages)
@@ -169,16 +169,16 @@ async def test_handlers_through_testkafkabroker_are_idempotent_and_dead_letter_p
     outcomes: list[Outcome | None] = []
     original = consumer.process
 
-    async def tracking(record):  # type: ignore[no-untyped-def]
+    async def tracking(record):  # type: ignore[no-untyped-def]  # a test helper; pytest or the test gives its untyped parameters
         outcome = await original(record)
         outcomes.append(outcome)
         return outcome
 
-    consumer.process = tracking  # type: ignore[method-assign]
+    consumer.process = tracking  # type: ignore[method-assign]  # the test replaces the method to observe it
 
     async with TestKafkaBroker(broker) as test_broker:
 
-        async def send(message: OutgoingMessage, value: bytes | None = None, **headers: str):  # type: ignore[no-untyped-def]
+        async def send(message: OutgoingMessage, value: bytes | None = None, **headers: str):  # type: ignore[no-untyped-def]  # a test helper; pytest or the test gives its untyped parameters
             await test_broker.publish(
                 value if value is not None else message.value,
                 message.topic,

@@ -32,7 +32,7 @@ from tests.integration.procurement.conftest import (
 pytestmark = pytest.mark.integration
 
 
-def problem_field(response) -> str | None:  # type: ignore[no-untyped-def]
+def problem_field(response) -> str | None:  # type: ignore[no-untyped-def]  # a test helper; pytest or the test gives its untyped parameters
     assert response.headers["content-type"].startswith("application/problem+json")
     errors = response.json().get("errors") or [{}]
     return errors[0].get("field")

@@ -52,7 +52,7 @@ def tr_row(title: str, isbn: str, metric: str, jan: str, feb: str) -> list[str]:
             "Controlled", metric, "", jan, feb]  # fmt: skip
 
 
-async def upload_counter(usage: Service, infra: Infra, agreement: str, isil: str, body: bytes):  # type: ignore[no-untyped-def]
+async def upload_counter(usage: Service, infra: Infra, agreement: str, isil: str, body: bytes):  # type: ignore[no-untyped-def]  # a test helper; pytest or the test gives its untyped parameters
     return await usage.client.post(
         f"/agreements/{agreement}/uploads/counter",
         params={"isil": isil},

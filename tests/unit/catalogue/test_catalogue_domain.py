@@ -52,7 +52,7 @@ def test_a_rejoin_gives_the_records_back() -> None:
     ],
 )
 def test_withdrawals_say_why(reason: str, ended_on: dt.date | None, expected: str) -> None:
-    left = Participation(TODAY - 10 * DAY, TODAY, reason)  # type: ignore[arg-type]
+    left = Participation(TODAY - 10 * DAY, TODAY, reason)  # type: ignore[arg-type]  # loose or wrong test data on purpose; checked at run time
     assert domain.withdraw_reason([left], ended_on, TODAY) == expected
 
 

@@ -34,7 +34,7 @@ class _NoSeek(io.RawIOBase):
     def seekable(self) -> bool:
         return False
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]  # a test stand-in for a binary stream
         data = self._inner.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
@@ -69,8 +69,8 @@ def test_detect_each_format(fixtures: Path) -> None:
 def test_detection_works_on_a_non_seekable_stream() -> None:
     data = _marc_bytes(3)
     stream = io.BufferedReader(_NoSeek(data))
-    records = list(read_records(stream))  # type: ignore[arg-type]
-    assert [r["001"].data for r in records] == [  # type: ignore[index]
+    records = list(read_records(stream))  # type: ignore[arg-type]  # loose or wrong test data on purpose; checked at run time
+    assert [r["001"].data for r in records] == [  # type: ignore[index]  # the test knows the shape of the value it indexes
         "gen000000000",
         "gen000000001",
         "gen000000002",
@@ -89,7 +89,7 @@ def test_a_bad_iso2709_record_does_not_stop_the_batch() -> None:
     broken = good[:first_length] + garbage + good[first_length:]
     items = list(read_marc(io.BytesIO(broken)))
     assert [type(i).__name__ for i in items] == ["Record", "ParseFailure", "Record"]
-    assert items[1].position == 2  # type: ignore[union-attr]
+    assert items[1].position == 2  # type: ignore[union-attr]  # present in the test's data; a None fails the test
 
 
 def test_marcxml_round_trip_and_bad_record() -> None:

@@ -185,4 +185,4 @@ def test_membership_events_carry_the_municipalities_and_agreements_their_periods
     )
     assert agreement is not None
     assert (agreement.valid_from, agreement.valid_until) == (D(2026, 1, 1), D(2027, 12, 31))
-    assert domain.agreement_facts({"agreement_id": "A-2"}).valid_from is None  # type: ignore[union-attr]
+    assert domain.agreement_facts({"agreement_id": "A-2"}).valid_from is None  # type: ignore[union-attr]  # present in the test's data; a None fails the test

@@ -69,7 +69,7 @@ def test_a_chain_starts_with_its_own_id_as_correlation() -> None:
         (lambda h, v: (h, b"\xff\xfe"), "malformed JSON"),
     ],
 )
-def test_decode_rejects_what_can_never_be_processed(mutate, reason: str) -> None:  # type: ignore[no-untyped-def]
+def test_decode_rejects_what_can_never_be_processed(mutate, reason: str) -> None:  # type: ignore[no-untyped-def]  # a test helper; pytest or the test gives its untyped parameters
     message = encode(joined(), source="/x")
     headers, value = mutate(as_received(message.headers), message.value)
     with pytest.raises(PoisonMessage, match=reason):

@@ -195,7 +195,7 @@ def acceptance(version: str = "2027", **changes: str) -> agreement.Acceptance:
         "signatory_title": "kirjastotoimenjohtaja",
         **changes,
     }
-    return agreement.Acceptance(**fields)  # type: ignore[arg-type]
+    return agreement.Acceptance(**fields)  # type: ignore[arg-type]  # loose or wrong test data on purpose; checked at run time
 
 
 def test_a_version_is_accepted_once() -> None:

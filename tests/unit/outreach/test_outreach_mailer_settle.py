@@ -40,7 +40,7 @@ async def test_a_database_restart_between_the_reply_and_the_bookkeeping_is_waite
 
     monkeypatch.setattr(mailer, "_record_outcome", record_outcome)
     monkeypatch.setattr(mailer.asyncio, "sleep", no_wait)
-    await mailer._settle(None, {"id": 1}, "sent")  # type: ignore[arg-type]
+    await mailer._settle(None, {"id": 1}, "sent")  # type: ignore[arg-type]  # _settle must fail before it uses the pool
     assert recorded == ["sent"] and not failures
 
 
@@ -56,5 +56,5 @@ async def test_a_real_failure_of_the_bookkeeping_is_not_retried(
 
     monkeypatch.setattr(mailer, "_record_outcome", record_outcome)
     with pytest.raises(asyncpg.UniqueViolationError):
-        await mailer._settle(None, {"id": 1}, "sent")  # type: ignore[arg-type]
+        await mailer._settle(None, {"id": 1}, "sent")  # type: ignore[arg-type]  # _settle must fail before it uses the pool
     assert calls == 1

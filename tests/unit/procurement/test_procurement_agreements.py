@@ -200,7 +200,7 @@ class AgreementMachine(RuleBasedStateMachine):
             with pytest.raises(ProcurementRuleViolated):
                 end_agreement(self.agreement, self.today)
 
-    def _try(self, command) -> None:  # type: ignore[no-untyped-def]
+    def _try(self, command) -> None:  # type: ignore[no-untyped-def]  # a test helper; pytest or the test gives its untyped parameters
         before = self.agreement
         try:
             self.agreement = command()

@@ -72,7 +72,7 @@ def test_edge_cases() -> None:
     with pytest.raises(InvalidValue):
         CostSharePolicy(CostShareModel.EQUAL, base_fee_cents=100)
     with pytest.raises(InvalidValue):
-        CostSharePolicy("per-head")  # type: ignore[arg-type]
+        CostSharePolicy("per-head")  # type: ignore[arg-type]  # loose or wrong test data on purpose; checked at run time
     with pytest.raises(InvalidValue, match="population"):
         _p("FI-A", -5)
 

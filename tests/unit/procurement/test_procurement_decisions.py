@@ -116,7 +116,7 @@ def _decided(
     threshold_class: ThresholdClass = ThresholdClass.EU,
     procedure: Procedure = Procedure.OPEN,
     served_at: datetime | None = None,
-):  # type: ignore[no-untyped-def]
+):  # type: ignore[no-untyped-def]  # a test helper; pytest or the test gives its untyped parameters
     bids = [bid("b-1", 90_000_00), bid("b-2", 100_000_00)]
     t = dataclasses.replace(tender(), threshold_class=threshold_class, procedure=procedure)
     t = in_evaluation(t, bids)
@@ -159,7 +159,7 @@ def test_standstill_ends_fourteen_days_after_service_where_the_class_requires_it
 # --- signing: standstill, appeals, framework length, price --------------------------------
 
 
-def _sign(awarded, award, b, **changes):  # type: ignore[no-untyped-def]
+def _sign(awarded, award, b, **changes):  # type: ignore[no-untyped-def]  # a test helper; pytest or the test gives its untyped parameters
     ends = award.standstill_ends_on or award.served_at.date()
     args = {
         "agreement_id": "a-1",

@@ -27,7 +27,7 @@ ON = date(2027, 1, 1)
 
 
 def title(model: str = "one-copy-one-user", **kw: object) -> Entitlement:
-    return Entitlement("FI-Hki", "a-1", kw.pop("isbn", ISBN), model, ON, **kw)  # type: ignore[arg-type]
+    return Entitlement("FI-Hki", "a-1", kw.pop("isbn", ISBN), model, ON, **kw)  # type: ignore[arg-type]  # loose or wrong test data on purpose; checked at run time
 
 
 def test_isbn_is_normalised_and_checked() -> None:

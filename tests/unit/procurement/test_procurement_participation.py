@@ -54,8 +54,8 @@ def test_an_active_member_opts_in_from_a_date_in_force() -> None:
 )
 def test_opt_in_refusals(who: object, from_date: date, error: type[Exception], field: str) -> None:
     with pytest.raises(error) as caught:
-        opt_in(agreement(), who, [], "FI-Hki", from_date, TODAY)  # type: ignore[arg-type]
-    assert caught.value.field == field  # type: ignore[attr-defined]
+        opt_in(agreement(), who, [], "FI-Hki", from_date, TODAY)  # type: ignore[arg-type]  # loose or wrong test data on purpose; checked at run time
+    assert caught.value.field == field  # type: ignore[attr-defined]  # present at run time; the declared type is wider
 
 
 def test_no_double_opt_in_but_rejoining_after_leaving_is_fine() -> None:
@@ -113,7 +113,7 @@ def test_opt_out_any_time_when_annual_opt_out_is_permitted() -> None:
     ],
 )
 def test_otherwise_opt_out_only_at_period_end_with_notice(terms: object) -> None:
-    a = renew_agreement(agreement(terms=terms), TODAY)  # type: ignore[arg-type]
+    a = renew_agreement(agreement(terms=terms), TODAY)  # type: ignore[arg-type]  # loose or wrong test data on purpose; checked at run time
     p = Participation("a-1", "FI-Hki", date(2027, 1, 1))
     assert opt_out_dates(a, TODAY) == (date(2028, 1, 1), date(2029, 1, 1))
     assert opt_out(a, p, date(2028, 1, 1), TODAY).left_on == date(2028, 1, 1)

@@ -105,7 +105,7 @@ def test_the_matrix_is_the_needs_required_targets_plus_optional_ones() -> None:
 
 
 def _fields(obj: object) -> dict[str, object]:
-    return {name: getattr(obj, name) for name in obj.__dataclass_fields__}  # type: ignore[attr-defined]
+    return {name: getattr(obj, name) for name in obj.__dataclass_fields__}  # type: ignore[attr-defined]  # present at run time; the declared type is wider
 
 
 def test_scores_are_exact_fractions_and_round_for_display() -> None:
@@ -263,7 +263,7 @@ def test_no_conforming_bid_means_discontinuing() -> None:
 
 def test_there_is_no_way_to_choose_another_bid() -> None:
     with pytest.raises(TypeError):
-        award_tender(*_evaluated(), AFTER_DEADLINE, "b-2", "we prefer it", needs=[need()])  # type: ignore[misc]
+        award_tender(*_evaluated(), AFTER_DEADLINE, "b-2", "we prefer it", needs=[need()])  # type: ignore[misc]  # the test calls it wrongly on purpose
 
 
 def test_award_refusals() -> None:

@@ -161,7 +161,7 @@ def test_bids_only_while_open_before_deadline_in_the_tender_price_model() -> Non
 
 
 def _fields(obj: object) -> dict[str, object]:
-    return {name: getattr(obj, name) for name in obj.__dataclass_fields__}  # type: ignore[attr-defined]
+    return {name: getattr(obj, name) for name in obj.__dataclass_fields__}  # type: ignore[attr-defined]  # present at run time; the declared type is wider
 
 
 def test_shortfall_against_needs() -> None:

@@ -98,7 +98,7 @@ def test_the_isil_claim_is_one_string() -> None:
         forged = jwt.encode({**claims, "isil": isil}, PRIVATE, algorithm="EdDSA")
         assert "isil" in refused(at("membership"), forged)
     with pytest.raises(ValueError):
-        issue_token(PRIVATE, role=Role.LIBRARY, isil=["FI-Tro", "FI-Hki"])  # type: ignore[arg-type]
+        issue_token(PRIVATE, role=Role.LIBRARY, isil=["FI-Tro", "FI-Hki"])  # type: ignore[arg-type]  # a list on purpose: it must be refused
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from contracts.catalogue import RecordsAvailable
 from contracts.membership import Library, LibraryNames, MemberLeft
 from contracts.outreach import CampaignSent
 from contracts.procurement import AgreementPeriod, AgreementSigned, Supplier
+from contracts.usage import InvoiceDiscrepancyFound
 from reliability.kafka import RawMessage, group_lag, produce, read_topics
 from reliability.probes import handled_types
 from reliability.report import ScenarioResult
@@ -116,6 +117,20 @@ def broken_rule_events(tag: str) -> dict[str, Event]:
             finished_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
         ),
     ]
+    events.append(
+        InvoiceDiscrepancyFound(
+            agreement_id=f"poison-{tag}",
+            isil=library.isil,
+            period_from="2026-01",
+            period_to="2026-01",
+            loans=1,
+            price_per_loan_cents=100,
+            expected_cents=100,
+            invoiced_cents=500,
+            difference_cents=1,
+            tolerance_cents=0,
+        )
+    )
     for event in events:
         assert event.broken_rule(), f"{event.name} breaks no rule"
     return {event.topic(): event for event in events}

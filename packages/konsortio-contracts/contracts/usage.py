@@ -74,5 +74,13 @@ class InvoiceDiscrepancyFound(Event):
     difference_cents: int = Field(description="Invoiced minus expected")
     tolerance_cents: int = Field(ge=0)
 
+    def broken_rule(self) -> str | None:
+        if self.difference_cents != self.invoiced_cents - self.expected_cents:
+            return (
+                f"difference_cents {self.difference_cents} is not invoiced_cents "
+                f"{self.invoiced_cents} minus expected_cents {self.expected_cents}"
+            )
+        return None
+
 
 EVENTS: tuple[type[Event], ...] = (UsageReported, UsageHarvestFailed, InvoiceDiscrepancyFound)

@@ -56,7 +56,9 @@ class Poison:
 def _headers(ce_type: str, marker: str, *, drop: str | None = None) -> list[tuple[str, bytes]]:
     headers = {
         "ce_id": f"poison-{marker}",
-        "ce_source": "/reliability/poison",
+        # The producing service's own source: the poison stands for a producer's bug, so the
+        # consumer's check under test is the one for that bug, not the foreign-source check.
+        "ce_source": f"/konsortio/{ce_type.split('.')[2]}" if ce_type.count(".") >= 3 else "/",
         "ce_type": ce_type,
         "ce_specversion": "1.0",
         "ce_time": "2026-01-01T00:00:00Z",

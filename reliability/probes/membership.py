@@ -96,15 +96,17 @@ class LibraryLifecycle:
             detail={"period": 1, "emails": emails(first)},
         ):
             return
-        population = rng.randint(1_000, 650_000)
+        # A library edits its own library system; its population is derived from official
+        # figures and only the coordinator records an exception to it.
+        system = rng.choice(SYSTEMS)
         if not await step(
             "PATCH",
             f"/libraries/{isil}",
             itself,
             action="update",
             expects="member-updated",
-            json={"population": population},
-            detail={"population": population},
+            json={"library_system": system},
+            detail={"library_system": system},
         ):
             return
         second = [contact(isil, 3, rng.choice(("fi", "sv")), rng)]
@@ -167,7 +169,7 @@ async def resolve(command: Command, stack: Stack, client: httpx.AsyncClient) -> 
         return False
     body = library.json()
     if command.action == "update":
-        return body["population"] == command.detail["population"]
+        return body["library_system"] == command.detail["library_system"]
     if command.action == "contacts":
         return emails(body["contacts"]) == command.detail["emails"]
     periods = (await _get(client, f"{base}/libraries/{isil}/history", token)).json()["periods"]

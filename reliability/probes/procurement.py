@@ -245,5 +245,6 @@ PROBE = Probe(
         "sha256": lambda ctx: "0" * 64,
         "start": lambda ctx: "2025-01-01",
         "version": lambda ctx: "1",
+        "kind": lambda ctx: "invitation-to-tender",
     },
 )

@@ -11,7 +11,7 @@ import importlib
 from kit.consumer import Reactions
 from reliability.probes.base import Probe
 
-KNOWN = ("membership", "procurement", "catalogue", "outreach", "dashboard")
+KNOWN = ("membership", "procurement", "catalogue", "outreach", "dashboard", "usage")
 
 
 def probe_for(service: str) -> Probe:

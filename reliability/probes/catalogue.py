@@ -18,6 +18,7 @@ from reliability.probes.base import (
     AuthzContext,
     Endpoint,
     Probe,
+    RequestSpec,
     Subject,
 )
 
@@ -51,13 +52,21 @@ ENDPOINTS = (
     Endpoint("GET", "/collections/{collection_id}", ANY_VALID),
     Endpoint("GET", "/collections/{collection_id}/libraries", CATALOGUE_STAFF),
     Endpoint("GET", "/collections/{collection_id}/export", CATALOGUE_STAFF),
-    Endpoint("POST", "/batches", CATALOGUER_ONLY),
+    # Staff pass the role check; a coordinator is then refused unless it forces a full load
+    # (a 403 before the body is read, so no file is needed to see the decision).
+    Endpoint(
+        "POST",
+        "/batches",
+        CATALOGUER_ONLY,
+        lambda ctx: RequestSpec("/batches", params={"collection": _collection(ctx)}),
+    ),
     Endpoint("GET", "/batches", CATALOGUE_STAFF),
     Endpoint("GET", "/batches/{batch_id}", CATALOGUE_STAFF),
     Endpoint("GET", "/batches/{batch_id}/report", CATALOGUE_STAFF),
     Endpoint("GET", "/batches/{batch_id}/report.csv", CATALOGUE_STAFF),
     Endpoint("GET", "/batches/{batch_id}/findings.csv", CATALOGUE_STAFF),
     Endpoint("GET", "/batches/{batch_id}/melinda.xml", CATALOGUE_STAFF),
+    Endpoint("GET", "/batches/{batch_id}/conversion-report", CATALOGUE_STAFF),
     Endpoint("GET", "/records", CATALOGUE_STAFF),
     Endpoint("GET", "/records/{record_id}", ANY_VALID),
     Endpoint("GET", "/works/{match_key}", CATALOGUE_STAFF),

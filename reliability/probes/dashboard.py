@@ -67,6 +67,9 @@ ENDPOINTS = (
     Endpoint("GET", "/fragments/figures", PUBLIC),
     Endpoint("GET", "/api/figures", PUBLIC),
     Endpoint("GET", "/api/events", PUBLIC),
+    # Coming deadlines, who has not accepted the agreement version, surveys: served without
+    # any token check (as the other public figures).
+    Endpoint("GET", "/api/governance", PUBLIC),
     Endpoint("GET", "/api/stream", PUBLIC),
     Endpoint("GET", "/static/{name}", PUBLIC),
     Endpoint("GET", "/api/operator", STAFF),

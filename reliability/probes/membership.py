@@ -248,7 +248,8 @@ ENDPOINTS = (
         "PATCH",
         "/libraries/{isil}",
         LIBRARY_ITSELF_OR_COORDINATOR,
-        _own("/libraries/{isil}", {"population": 4321}),
+        # A field the library may change itself (population is the coordinator's alone).
+        _own("/libraries/{isil}", {"library_system": "Koha"}),
     ),
     Endpoint(
         "PUT",
@@ -291,6 +292,25 @@ ENDPOINTS = (
     Endpoint("GET", "/members", ANY_VALID),
     Endpoint("GET", "/members/totals", ANY_VALID),
     Endpoint("POST", "/libraries/import", COORDINATOR_ONLY, _import_csv),
+    # Erasure and acceptance are recorded by the coordinator (an empty body: refused as 422
+    # after the role check, so the fixture library keeps its contacts).
+    Endpoint("POST", "/libraries/{isil}/contacts/erasure", COORDINATOR_ONLY),
+    Endpoint("POST", "/libraries/{isil}/acceptances", COORDINATOR_ONLY),
+    # Organisations, kimppas, municipalities and agreement versions: the coordinator keeps
+    # them, any valid token reads them.
+    Endpoint("GET", "/organisations", ANY_VALID),
+    Endpoint("POST", "/organisations/import", COORDINATOR_ONLY),
+    Endpoint("GET", "/organisations/{business_id}", ANY_VALID),
+    Endpoint("PUT", "/organisations/{business_id}", COORDINATOR_ONLY),
+    Endpoint("GET", "/kimppas", ANY_VALID),
+    Endpoint("GET", "/kimppas/{kimppa_id}", ANY_VALID),
+    Endpoint("PUT", "/kimppas/{kimppa_id}", COORDINATOR_ONLY),
+    Endpoint("GET", "/municipalities", ANY_VALID),
+    Endpoint("POST", "/municipalities/population", COORDINATOR_ONLY),
+    Endpoint("GET", "/agreement-versions", ANY_VALID),
+    Endpoint("POST", "/agreement-versions", COORDINATOR_ONLY),
+    Endpoint("GET", "/agreement-versions/{version}/document", ANY_VALID),
+    Endpoint("GET", "/agreement-versions/{version}/not-accepted", ANY_VALID),
 )
 
 PROBE = Probe(
@@ -301,5 +321,9 @@ PROBE = Probe(
     resolve=resolve,
     # The CSV import reads the file's content only; the client's file name is never used.
     uploads_ignoring_filename=frozenset({"/libraries/import"}),
-    path_samples={"isil": lambda ctx: ctx.own_isil},
+    path_samples={
+        "isil": lambda ctx: ctx.own_isil,
+        "business_id": lambda ctx: "0000000-0",
+        "version": lambda ctx: "no-such-version",
+    },
 )

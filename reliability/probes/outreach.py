@@ -13,6 +13,7 @@ import httpx
 from kit.auth import Role
 from reliability.probes.base import (
     COORDINATOR_ONLY,
+    LIBRARY_ITSELF_OR_COORDINATOR,
     NO_SUCH_ID,
     OPERATIONS,
     PUBLIC,
@@ -22,6 +23,7 @@ from reliability.probes.base import (
     EffectReport,
     Endpoint,
     Probe,
+    RequestSpec,
     Subject,
 )
 from reliability.stack import Stack
@@ -242,6 +244,16 @@ ENDPOINTS = (
     Endpoint("GET", "/kits/{kit_id}", KIT_READERS),
     Endpoint("POST", "/kits/{kit_id}/files", COORDINATOR_ONLY),
     Endpoint("GET", "/kits/{kit_id}/files/{file_id}", KIT_READERS),
+    # A contact's monthly usage digest: the library itself or the coordinator turns it on/off.
+    Endpoint(
+        "PUT",
+        "/libraries/{isil}/usage-digest/subscription",
+        LIBRARY_ITSELF_OR_COORDINATOR,
+        lambda ctx: RequestSpec(
+            f"/libraries/{ctx.own_isil}/usage-digest/subscription",
+            json={"email": f"digest-{ctx.run_tag}@example.org", "subscribed": True},
+        ),
+    ),
 )
 
 PROBE = Probe(

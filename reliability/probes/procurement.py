@@ -173,6 +173,65 @@ ENDPOINTS = (
     Endpoint("GET", "/agreements/{agreement_id}/participants", ANY_VALID),
     Endpoint("GET", "/agreements/{agreement_id}/cost-shares", ANY_VALID),
     Endpoint("GET", "/agreements/{agreement_id}/cost-shares.csv", ANY_VALID),
+    # Tender documents, bidders' questions and rejections are procurement's own work (the
+    # coordinator included: it is refused); anyone with a valid token reads them.
+    Endpoint("PUT", "/tenders/{tender_id}/documents/{kind}", PROCUREMENT_ONLY),
+    Endpoint("GET", "/tenders/{tender_id}/documents", ANY_VALID),
+    Endpoint("GET", "/tenders/{tender_id}/documents/{kind}/{version}", ANY_VALID),
+    Endpoint("POST", "/tenders/{tender_id}/questions", PROCUREMENT_ONLY),
+    Endpoint("PUT", "/tenders/{tender_id}/questions/{question_id}/answer", PROCUREMENT_ONLY),
+    Endpoint("GET", "/tenders/{tender_id}/questions", ANY_VALID),
+    Endpoint("POST", "/tenders/{tender_id}/rejections", PROCUREMENT_ONLY),
+    # Appeals are lodged and resolved by the coordinator.
+    Endpoint("POST", "/tenders/{tender_id}/appeals", COORDINATOR_ONLY),
+    Endpoint("POST", "/tenders/{tender_id}/appeals/resolutions", COORDINATOR_ONLY),
+    Endpoint("GET", "/tenders/{tender_id}/appeals", ANY_VALID),
+    # Billing is the coordinator's alone; entitlements are loaded by the coordinator and
+    # readable (with the holdings as KBART, for any holder) with any valid token.
+    Endpoint("POST", "/agreements/{agreement_id}/billing-periods", COORDINATOR_ONLY),
+    Endpoint("GET", "/agreements/{agreement_id}/billing-periods", COORDINATOR_ONLY),
+    Endpoint(
+        "GET",
+        "/agreements/{agreement_id}/billing-periods/{start}/invoice-lines.csv",
+        COORDINATOR_ONLY,
+    ),
+    Endpoint("POST", "/agreements/{agreement_id}/entitlements", COORDINATOR_ONLY),
+    Endpoint("GET", "/agreements/{agreement_id}/entitlements", ANY_VALID),
+    Endpoint(
+        "GET",
+        "/holdings.kbart",
+        ANY_VALID,
+        lambda ctx: RequestSpec("/holdings.kbart", params={"holder": ctx.own_isil}),
+    ),
+    # Governance: the decisions register and surveys are read with any valid token and kept
+    # by the coordinator; a library answers a survey for itself only (not the coordinator
+    # for it), and reads its answer (so may the coordinator); results are the coordinator's.
+    Endpoint("POST", "/decisions", COORDINATOR_ONLY),
+    Endpoint("GET", "/decisions", ANY_VALID),
+    Endpoint("GET", "/decisions/{decision_id}", ANY_VALID),
+    Endpoint("GET", "/decisions/{decision_id}/attachments/{sha256}", ANY_VALID),
+    Endpoint("POST", "/surveys", COORDINATOR_ONLY),
+    Endpoint("GET", "/surveys", ANY_VALID),
+    Endpoint("GET", "/surveys/{survey_id}", ANY_VALID),
+    Endpoint(
+        "PUT",
+        "/surveys/{survey_id}/answers/{isil}",
+        frozenset({Subject.LIBRARY_OWN}),
+        lambda ctx: RequestSpec(
+            f"/surveys/{NO_SUCH_ID}/answers/{ctx.own_isil}", json={"answers": {}}
+        ),
+    ),
+    Endpoint("GET", "/surveys/{survey_id}/answers/{isil}", LIBRARY_ITSELF_OR_COORDINATOR),
+    Endpoint("GET", "/surveys/{survey_id}/results", COORDINATOR_ONLY),
+    # A library's annual report: the library itself or the coordinator (the consortium
+    # summary, without an isil, is the coordinator's alone).
+    Endpoint(
+        "GET",
+        "/reports/annual/{year}",
+        LIBRARY_ITSELF_OR_COORDINATOR,
+        lambda ctx: RequestSpec(f"/reports/annual/{ctx.today.year}", params={"isil": ctx.own_isil}),
+    ),
+    Endpoint("POST", "/reports/annual/{year}/publish", COORDINATOR_ONLY),
 )
 
 PROBE = Probe(
@@ -183,5 +242,9 @@ PROBE = Probe(
     path_samples={
         "isil": lambda ctx: ctx.own_isil,
         "need_id": lambda ctx: ctx.facts.get("procurement_need_id", NO_SUCH_ID),
+        "sha256": lambda ctx: "0" * 64,
+        "start": lambda ctx: "2025-01-01",
+        "version": lambda ctx: "1",
+        "kind": lambda ctx: "invitation-to-tender",
     },
 )

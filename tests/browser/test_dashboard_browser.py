@@ -494,7 +494,7 @@ async def test_the_usage_chart_and_its_table_in_a_real_browser(
             reported("2025-11", 30),
             reported("2025-12", 50),
         ],
-        source="/usage",
+        source="/tests",
     )
 
     async def arrived() -> bool:

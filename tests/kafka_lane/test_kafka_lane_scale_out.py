@@ -310,7 +310,7 @@ async def test_two_replicas_each_and_killed_consumers_lose_and_repeat_nothing(
         try:
             events = agreement_events(run, isils)
             for n, event in enumerate(events):
-                message = encode(event, source="/tests/scale-out")
+                message = encode(event, source=f"/konsortio/{event.producer}")
                 await producer.send_and_wait(
                     message.topic,
                     message.value,

@@ -108,7 +108,7 @@ async def test_usage_reports_become_a_chart_per_month_and_cost_per_use(
                 tolerance_cents=100,
             ),
         ],
-        source="/usage",
+        source="/tests",
     )
 
     async def settled() -> str | None:

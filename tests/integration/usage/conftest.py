@@ -57,7 +57,7 @@ async def publish(infra: Infra) -> AsyncIterator[Any]:
 
     async def send(*events: Event) -> None:
         for event in events:
-            message = encode(event, source="/tests/usage")
+            message = encode(event, source="/tests")
             await producer.send_and_wait(
                 message.topic,
                 message.value,

@@ -272,7 +272,8 @@ async def test_two_replicas_each_and_killed_consumers_lose_and_repeat_nothing(
                 # The same key again, through the other replica: order must hold per key.
                 updated = await client.patch(
                     f"{membership[(n + 1) % 2]}/libraries/{isil}",
-                    json={"population": 2000 + n},
+                    # A population is the coordinator's documented exception now.
+                    json={"population": 2000 + n, "population_reason": "scale-out proof"},
                     headers=headers,
                 )
                 assert updated.status_code == 200, updated.text

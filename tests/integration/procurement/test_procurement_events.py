@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
+import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -16,7 +17,8 @@ from kit.auth import Role
 from kit.consumer import MESSAGES
 from kit.envelope import encode
 from services.procurement import commands
-from tests.conftest import Infra, wait_for
+from services.procurement.app import build
+from tests.conftest import Infra, consumer_ready, running, wait_for
 from tests.integration.conftest import Service, library_body, register_and_join
 from tests.integration.procurement.conftest import (
     TODAY,
@@ -35,15 +37,24 @@ from tests.integration.procurement.conftest import (
 
 pytestmark = pytest.mark.integration
 
-# Known defect, under investigation: on the Apache Kafka lane, after the governance
-# annual-report test has used the session's procurement service, that service stops taking
-# in membership's events (no error, no dead letter); these two tests then time out waiting
-# for a member. They pass alone on that lane and always on the embedded broker.
-_AFTER_ANNUAL_REPORT_ON_KAFKA = pytest.mark.skipif(
-    bool(os.environ.get("KONSORTIO_TEST_KAFKA_BOOTSTRAP")),
-    reason="known defect on the Apache Kafka lane: procurement stops consuming membership "
-    "events after the annual-report test (passes alone and on the embedded broker)",
-)
+# Known defect, under investigation: after the governance annual-report test has used the
+# session's shared procurement service, that service stops taking in membership's events (no
+# error, no dead letter; seen on both brokers). Until it is found, this module's tests run on a
+# procurement of their own (own database, own consumer group), where they pass; the defect is
+# recorded as open.
+
+
+@pytest.fixture(scope="module")
+async def live_procurement(infra: Infra) -> AsyncIterator[Service]:
+    dsn = await infra.new_database("procurement_events")
+    settings = infra.settings(
+        "procurement", dsn, consumer_group=f"procurement-events-{uuid.uuid4().hex[:8]}"
+    )
+    app = build(settings)
+    async with running(app) as client:
+        await consumer_ready(app)
+        yield Service(app, client, dsn)
+
 
 DAY = dt.timedelta(days=1)
 
@@ -71,7 +82,6 @@ async def shares(procurement: Service, actors: Actors, agreement_id: str) -> dic
     return {row["isil"]: row["share_cents"] for row in table["items"]}
 
 
-@_AFTER_ANNUAL_REPORT_ON_KAFKA
 async def test_a_library_that_leaves_the_consortium_leaves_its_agreements(
     infra: Infra, membership: Service, live_procurement: Service, actors: Actors
 ) -> None:
@@ -131,7 +141,6 @@ async def test_a_library_that_leaves_the_consortium_leaves_its_agreements(
     assert response.status_code == 409
 
 
-@_AFTER_ANNUAL_REPORT_ON_KAFKA
 async def test_member_updated_refreshes_the_population_behind_the_cost_shares(
     infra: Infra, membership: Service, live_procurement: Service, actors: Actors
 ) -> None:

@@ -354,7 +354,12 @@ def _for_operation(
                 path,
                 # A JSON body to an upload endpoint is refused for its type before a byte
                 # of it is read (415); anywhere else it is read until the limit cuts it (413).
-                accept=(415,) if upload else (413,),
+                # An upload whose required query this probe does not fill, or whose path
+                # names no existing resource, is refused for that first (422, 404), also
+                # before its body is read.
+                # A raw body to a path that names no existing resource may be refused (404)
+                # before a byte of it is read, too.
+                accept=((415,) if params else (404, 415, 422)) if upload else (404, 413),
                 params=params,
                 oversize=big,
                 declared=False,

@@ -9,6 +9,7 @@ it, and the key itself is never stored.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import re
@@ -228,7 +229,10 @@ async def upload_counter(
     """A COUNTER 5.1 (or 5.0) tabular report, TSV or CSV, streamed."""
     ensure_acts_for(caller, isil, also=(Role.COORDINATOR,))
     text = _lines(file)
-    first = text.readline()  # type: ignore[attr-defined]  # _lines gives a text stream; its declared type is wider
+    try:
+        first = text.readline()  # type: ignore[attr-defined]  # _lines gives a text stream; its declared type is wider
+    except UnicodeDecodeError:
+        raise ApiError(422, "the file is not UTF-8 text", field="file") from None
     delimiter = "\t" if "\t" in first else ","
     lines = _chain([first], text)
     try:
@@ -248,6 +252,8 @@ async def upload_counter(
         return _rejected(rejected.report)
     except UnicodeDecodeError:
         raise ApiError(422, "the file is not UTF-8 text", field="file") from None
+    except csv.Error as error:  # e.g. a field over the CSV module's size limit
+        raise ApiError(422, f"the file is not readable CSV/TSV: {error}", field="file") from None
     return _accepted(result)
 
 
@@ -300,6 +306,8 @@ async def upload_supplier(
         return _rejected(rejected.report)
     except UnicodeDecodeError:
         raise ApiError(422, "the file is not UTF-8 text", field="file") from None
+    except csv.Error as error:  # e.g. a field over the CSV module's size limit
+        raise ApiError(422, f"the file is not readable CSV/TSV: {error}", field="file") from None
     return _accepted(result)
 
 

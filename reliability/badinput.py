@@ -357,9 +357,9 @@ def _for_operation(
                 # An upload whose required query this probe does not fill, or whose path
                 # names no existing resource, is refused for that first (422, 404), also
                 # before its body is read.
-                # A raw body to a path that names no existing resource may be refused (404)
-                # before a byte of it is read, too.
-                accept=((415,) if params else (404, 415, 422)) if upload else (404, 413),
+                # A raw body to a path that names no existing resource (404), or without a
+                # query the endpoint requires (422), may be refused before a byte is read.
+                accept=((415,) if params else (404, 415, 422)) if upload else (404, 413, 422),
                 params=params,
                 oversize=big,
                 declared=False,

@@ -14,6 +14,7 @@ unique key (cause, recipient, kind) would stop a second message anyway. The send
 - tender-opened      → invitation to comment, to the interested member libraries
 - records-available  → "new e-materials" notice to that library
 - agreement-version-published → a request to accept it, to each member asked, in its language
+  (asks to a library not heard of yet wait in parked_requests until its member-joined)
 - contact-erased     → the address is forgotten: audience, queued messages, delivery log
 - survey-opened      → an invitation to answer, to each library asked, in its language
 - survey-reminder-due → one reminder to each library that has not answered yet
@@ -27,6 +28,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from contracts.catalogue import RecordsAvailable
 from contracts.membership import (
@@ -71,6 +74,9 @@ async def _queue(
     recipients: list[Recipient],
     context: dict[str, object],
     files: list[domain.KitFile] | None = None,
+    *,
+    cause_id: str | None = None,
+    correlation_id: str | None = None,
 ) -> int:
     deps: OutreachDeps = delivery.deps
     mails = domain.compose(
@@ -82,13 +88,14 @@ async def _queue(
         file_url=deps.file_url,
         attachment_max_bytes=deps.attachment_max_bytes,
     )
-    correlation_id, _ = current_trace()
+    if correlation_id is None:
+        correlation_id = current_trace()[0] or delivery.envelope.correlation_id
     return await store.queue(
         delivery.conn,
-        delivery.envelope.id,
+        cause_id or delivery.envelope.id,
         mails,
         deps.mail_domain,
-        correlation_id=correlation_id or delivery.envelope.correlation_id,
+        correlation_id=correlation_id,
     )
 
 
@@ -100,6 +107,7 @@ async def welcome_new_member(delivery: Delivery, event: MemberJoined) -> None:
     await store.upsert_library(
         delivery.conn, event.library, is_member=True, member_since=event.joined_on
     )
+    await _send_parked_requests(delivery, event.library.isil)
     await _queue(
         delivery,
         "welcome",
@@ -114,6 +122,7 @@ async def keep_contacts_current(delivery: Delivery, event: MemberUpdated) -> Non
     await store.upsert_library(
         delivery.conn, event.library, is_member=event.is_member, keep_dates=True
     )
+    await _send_parked_requests(delivery, event.library.isil)
 
 
 @reactions.on(MemberLeft)
@@ -128,24 +137,19 @@ async def remove_from_audience(delivery: Delivery, event: MemberLeft) -> None:
     )
 
 
+def _acceptance_context(event: AgreementVersionPublished) -> dict[str, object]:
+    version = event.model_dump(mode="json")
+    version["valid_from"] = event.valid_from
+    return {"version": version}
+
+
 @reactions.on(AgreementVersionPublished)
 async def ask_to_accept_the_agreement_version(
     delivery: Delivery, event: AgreementVersionPublished
 ) -> None:
-    conn = delivery.conn
-    version = event.model_dump(mode="json")
-    version["valid_from"] = event.valid_from
-    queued = 0
-    for isil in event.members_asked:
-        library = await store.active_library(conn, isil, _today())
-        if library is None:
-            continue  # not in the audience (yet): membership's event may not have arrived
-        queued += await _queue(
-            delivery,
-            "acceptance",
-            await store.library_recipients(conn, isil, _today()),
-            {"library": library, "version": version},
-        )
+    queued = await _ask_libraries(
+        delivery, "acceptance", event.members_asked, _acceptance_context(event), event=event
+    )
     log.info(
         "agreement version acceptance requested",
         agreement_version=event.agreement_version,
@@ -330,13 +334,30 @@ async def notice_new_materials(delivery: Delivery, event: RecordsAvailable) -> N
 
 
 async def _ask_libraries(
-    delivery: Delivery, kind: str, isils: list[str], context: dict[str, object]
+    delivery: Delivery,
+    kind: str,
+    isils: list[str],
+    context: dict[str, object],
+    *,
+    event: AgreementVersionPublished | SurveyOpened | AnnualReportPublished | None = None,
 ) -> int:
+    """Queue ``kind`` to each library's contacts. With ``event``, a library outreach has not
+    heard of yet is parked: its member-joined travels on another topic and may come later,
+    and the request is then sent from the event as it would have been now."""
     queued = 0
     for isil in isils:
         library = await store.active_library(delivery.conn, isil, _today())
         if library is None:
-            continue  # not in the audience (yet): membership's event may not have arrived
+            if event is not None and not await store.is_known_library(delivery.conn, isil):
+                await store.park_request(
+                    delivery.conn,
+                    isil,
+                    delivery.envelope.id,
+                    kind,
+                    event.model_dump(mode="json"),
+                    current_trace()[0] or delivery.envelope.correlation_id,
+                )
+            continue  # a former member, or one not heard of yet (parked above)
         queued += await _queue(
             delivery,
             kind,
@@ -346,11 +367,49 @@ async def _ask_libraries(
     return queued
 
 
-@reactions.on(SurveyOpened)
-async def invite_to_answer_the_survey(delivery: Delivery, event: SurveyOpened) -> None:
+def _survey_context(event: SurveyOpened) -> dict[str, object]:
     survey = event.model_dump(mode="json")
     survey.update(opens_on=event.opens_on, closes_on=event.closes_on)
-    queued = await _ask_libraries(delivery, "survey", event.audience, {"survey": survey})
+    return {"survey": survey}
+
+
+def _report_context(event: AnnualReportPublished) -> dict[str, object]:
+    return {"report": event.model_dump(mode="json")}
+
+
+# What a parked request is composed from: its kind's event and context.
+_PARKABLE: dict[str, tuple[type[Any], Callable[[Any], dict[str, object]]]] = {
+    "acceptance": (AgreementVersionPublished, _acceptance_context),
+    "survey": (SurveyOpened, _survey_context),
+    "annual-report": (AnnualReportPublished, _report_context),
+}
+
+
+async def _send_parked_requests(delivery: Delivery, isil: str) -> None:
+    conn = delivery.conn
+    library = await store.active_library(conn, isil, _today())
+    parked = sorted(await store.take_parked_requests(conn, isil), key=lambda r: r["parked_at"])
+    if library is None:
+        return  # known now and not a member: the requests are dropped, as they would have been
+    for request in parked:
+        model, context_of = _PARKABLE[request["kind"]]
+        context = context_of(model.model_validate(request["event"]))
+        await _queue(
+            delivery,
+            request["kind"],
+            await store.library_recipients(conn, isil, _today()),
+            {"library": library, **context},
+            cause_id=request["cause_id"],
+            correlation_id=request["correlation_id"],
+        )
+        log.info("parked request sent", isil=isil, kind=request["kind"])
+
+
+@reactions.on(SurveyOpened)
+async def invite_to_answer_the_survey(delivery: Delivery, event: SurveyOpened) -> None:
+    queued = await _ask_libraries(
+        delivery, "survey", event.audience, _survey_context(event), event=event
+    )
     log.info("survey invitations queued", survey_id=event.survey_id, messages=queued)
 
 
@@ -369,7 +428,7 @@ async def remind_to_answer_the_survey(delivery: Delivery, event: SurveyReminderD
 @reactions.on(AnnualReportPublished)
 async def send_the_annual_report_link(delivery: Delivery, event: AnnualReportPublished) -> None:
     queued = await _ask_libraries(
-        delivery, "annual-report", [event.isil], {"report": event.model_dump(mode="json")}
+        delivery, "annual-report", [event.isil], _report_context(event), event=event
     )
     log.info("annual report link queued", isil=event.isil, year=event.year, messages=queued)
 

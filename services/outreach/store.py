@@ -223,6 +223,44 @@ async def is_active_member(conn: Conn, isil: str, today: dt.date) -> bool:
     )
 
 
+async def is_known_library(conn: Conn, isil: str) -> bool:
+    """Whether any membership event about the library has arrived (member or not)."""
+    return bool(await conn.fetchval("SELECT true FROM audience_libraries WHERE isil = $1", isil))
+
+
+async def park_request(
+    conn: Conn,
+    isil: str,
+    cause_id: str,
+    kind: str,
+    event: dict[str, Any],
+    correlation_id: str | None,
+) -> None:
+    """Keep a request to a library not known yet; ``event`` is the cause, as JSON data."""
+    await conn.execute(
+        """
+        INSERT INTO parked_requests (isil, cause_id, kind, event, correlation_id)
+        VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING
+        """,
+        isil,
+        cause_id,
+        kind,
+        event,
+        correlation_id,
+    )
+
+
+async def take_parked_requests(conn: asyncpg.Connection, isil: str) -> list[asyncpg.Record]:
+    """The library's parked requests, removed in the caller's transaction, oldest first."""
+    return await conn.fetch(
+        """
+        DELETE FROM parked_requests WHERE isil = $1
+        RETURNING cause_id, kind, event, correlation_id, parked_at
+        """,
+        isil,
+    )
+
+
 # --- agreements and participation (from procurement events) ------------------------------------
 
 

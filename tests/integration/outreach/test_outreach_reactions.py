@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from contracts.catalogue import RecordsAvailable
-from contracts.membership import MemberLeft
+from contracts.membership import AgreementVersionPublished, MemberLeft
 from contracts.procurement import (
     TenderOpened,
 )
@@ -254,3 +254,49 @@ async def test_a_library_leaves_the_audience_on_its_effective_date(
         "SELECT is_member, left_on FROM audience_libraries WHERE isil = $1", isil
     )
     assert row["is_member"] is True and row["left_on"] == later
+
+
+async def test_a_version_published_before_the_library_joined_is_asked_when_it_joins(
+    infra: Infra, outreach_own: Outreach, mail_server: MailServer
+) -> None:
+    # member-joined and agreement-version-published travel on different partitions, so the
+    # request can reach outreach first; it must wait for the library, not be lost.
+    early, known = unique_isil("FI-E"), unique_isil("FI-K")
+    early_lib = library(early, [contact(early, "Eero", "fi"), contact(early, "Stina", "sv")])
+    known_lib = library(known)
+    await publish(infra, joined(known_lib))
+    await members_known(outreach_own, known)
+    version = f"2027-{uuid.uuid4().hex[:6]}"
+    [version_id] = await publish(
+        infra,
+        AgreementVersionPublished(
+            agreement_version=version,
+            valid_from=dt.date(2027, 1, 1),
+            document_name=f"konsortiosopimus-{version}.pdf",
+            document_sha256="0" * 64,
+            notice_months=6,
+            notice_takes_effect="end-of-year",
+            members_asked=[known, early],
+        ),
+        times=2,
+    )
+    await handled(outreach_own, version_id)
+    sent = await all_sent(infra, outreach_own, version_id, expected=1)
+    assert {r["recipient"] for r in sent} == {known_lib.contacts[0].email}
+
+    [joined_id] = await publish(infra, joined(early_lib), times=2)
+    await handled(outreach_own, joined_id)
+    rows = await all_sent(infra, outreach_own, version_id, expected=3)
+    assert sorted((r["recipient"], r["kind"], r["language"]) for r in rows) == sorted(
+        [
+            (known_lib.contacts[0].email, "acceptance", "fi"),
+            (early_lib.contacts[0].email, "acceptance", "fi"),
+            (early_lib.contacts[1].email, "acceptance", "sv"),
+        ]
+    )
+    [to_stina] = mail_server.to(early_lib.contacts[1].email, "acceptance")
+    assert version in to_stina.subject
+    # Parked once, sent once: a later update of the library asks nothing again.
+    assert not await outreach_own.pool.fetchval(
+        "SELECT count(*) FROM parked_requests WHERE isil = $1", early
+    )

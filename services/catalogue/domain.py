@@ -174,6 +174,43 @@ def check_url_template(template: str | None) -> str | None:
     return template
 
 
+# --- kimppas ------------------------------------------------------------------------------------
+
+# A kimppa's id goes into its OAI-PMH setSpec (kimppa:<id>) and identifiers.
+KIMPPA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9\-_.]{0,63}$"
+KIMPPA_PREFIX = "kimppa:"
+
+
+def check_kimppa_id(kimppa_id: str) -> str:
+    if not re.match(KIMPPA_ID_PATTERN, kimppa_id):
+        raise CatalogueRuleViolated(
+            f"kimppa id {kimppa_id!r} cannot name an OAI-PMH set: use letters, digits, '-', "
+            "'_' and '.', at most 64",
+            "kimppa_id",
+        )
+    return kimppa_id
+
+
+def kimppa_set(kimppa_id: str) -> str:
+    return f"{KIMPPA_PREFIX}{kimppa_id}"
+
+
+def harvest_set(isil: str, kimppa_id: str | None) -> str:
+    """The one OAI-PMH set a library harvests: its kimppa's, or its own outside a kimppa."""
+    return kimppa_set(kimppa_id) if kimppa_id else f"library:{isil}"
+
+
+def kimppas_touched(before: dict[str, str | None], after: dict[str, str | None]) -> set[str]:
+    """The kimppas whose sets a change of membership touches: the old and the new kimppa of
+    every library that moved. ``before``/``after`` map an ISIL to its kimppa id (or None)."""
+    touched: set[str] = set()
+    for isil in before.keys() | after.keys():
+        old, new = before.get(isil), after.get(isil)
+        if old != new:
+            touched.update(k for k in (old, new) if k)
+    return touched
+
+
 # --- OAI-PMH identifiers ---------------------------------------------------------------------
 
 
@@ -188,18 +225,28 @@ def library_identifier(namespace: str, isil: str, record_id: int) -> str:
     return f"oai:{namespace}:{isil}:{record_id}"
 
 
+def kimppa_identifier(namespace: str, kimppa_id: str, record_id: int) -> str:
+    """The OAI identifier of a record in a kimppa's set: one item per record, however many
+    of the kimppa's libraries hold it."""
+    return f"oai:{namespace}:{KIMPPA_PREFIX}{kimppa_id}:{record_id}"
+
+
 def parse_identifier(namespace: str, identifier: str) -> tuple[str | None, int] | None:
-    """(ISIL or None, record id), or None when the identifier is not one of ours."""
+    """(owner or None, record id), or None when the identifier is not one of ours. The owner
+    is an ISIL, or ``kimppa:<id>`` for an item of a kimppa's set."""
     prefix = f"oai:{namespace}:"
     if not identifier.startswith(prefix):
         return None
     local = identifier[len(prefix) :]
-    isil, _, number = local.rpartition(":")
+    owner, _, number = local.rpartition(":")
     if not number.isdigit() or len(number) > 18:
         return None
-    if isil and not re.match(ISIL_PATTERN, isil):
+    if owner.startswith(KIMPPA_PREFIX):
+        if not re.match(KIMPPA_ID_PATTERN, owner[len(KIMPPA_PREFIX) :]):
+            return None
+    elif owner and not re.match(ISIL_PATTERN, owner):
         return None
-    return (isil or None), int(number)
+    return (owner or None), int(number)
 
 
 # --- full loads --------------------------------------------------------------------------------

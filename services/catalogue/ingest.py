@@ -35,7 +35,7 @@ from pymarc import Record
 from contracts.catalogue import IngestCounts, RecordsAvailable, RecordsWithdrawn, TitlesIngested
 from kit.logging import get_logger
 from kit.outbox import record_event
-from services.catalogue import domain, store
+from services.catalogue import domain, kimppa_store, store
 from services.catalogue.dedup import content_hash, resolve, stored_bytes
 from services.catalogue.formats import marc21
 from services.catalogue.formats.readers import Format
@@ -416,6 +416,11 @@ async def run(
         # the same moment, so no library misses the new records or keeps withdrawn ones.
         await store.get_collection(conn, job.collection_id, lock=True)
         gained, lost = await store.distribute_batch(conn, job.collection_id, job.batch_id)
+        # Kimppa sets follow their libraries' sets: new holders, lost ones, changed records.
+        await kimppa_store.restamp_changed(conn, job.collection_id, job.batch_id)
+        for kimppa_id in await kimppa_store.kimppas_holding(conn, job.collection_id):
+            await kimppa_store.sync_kimppa_records(conn, kimppa_id, job.collection_id)
+        kimppa_of = await kimppa_store.kimppas_of(conn, sorted(gained))
         in_collection = await store.active_record_count(conn, job.collection_id)
         counts = IngestCounts(
             received=report.total,
@@ -463,6 +468,7 @@ async def run(
                     title=collection.title,
                     count=count,
                     reason="titles-added",
+                    oai_set=domain.harvest_set(isil, kimppa_of.get(isil)),
                 ),
                 source=SOURCE,
             )

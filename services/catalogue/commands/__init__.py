@@ -23,6 +23,7 @@ from contracts.procurement import AgreementEnded, AgreementJoined, AgreementLeft
 from kit.logging import get_logger
 from kit.outbox import record_event
 from services.catalogue import domain, ingest, store
+from services.catalogue.commands import kimppa
 from services.catalogue.domain import CatalogueRuleViolated
 
 log = get_logger(__name__)
@@ -178,6 +179,8 @@ async def reconcile(
         return None
     if should:
         count = await store.make_available(conn, isil, collection_id)
+        await kimppa.after_set_change(conn, [isil], collection_id)
+        oai_set = (await kimppa.harvest_sets(conn, [isil]))[isil]
         await record_event(
             conn,
             RecordsAvailable(
@@ -187,12 +190,14 @@ async def reconcile(
                 title=collection.title,
                 count=count,
                 reason="agreement-joined",
+                oai_set=oai_set,
             ),
             source=SOURCE,
         )
         log.info("records available", isil=isil, collection_id=collection_id, count=count)
         return count
     count = await store.withdraw(conn, isil, collection_id)
+    await kimppa.after_set_change(conn, [isil], collection_id)
     reason = domain.withdraw_reason(participations, collection.ended_on, today)
     await record_event(
         conn,

@@ -174,6 +174,40 @@ def check_url_template(template: str | None) -> str | None:
     return template
 
 
+# --- licences ----------------------------------------------------------------------------------
+
+# The permitted_status values of the licence term post_cancellation_access that grant access
+# after leaving (agreement-signed's licence_terms).
+GRANTING = frozenset({"permitted", "permitted_under_conditions"})
+
+
+def post_cancellation_access(licence_terms: dict[str, object]) -> bool:
+    """Whether an agreement's licence keeps a library's access to what it had after it
+    leaves or the agreement ends. ``licence_terms`` maps term names to objects with a
+    ``value`` (contracts.procurement.TermValue)."""
+    term = licence_terms.get("post_cancellation_access")
+    value = getattr(term, "value", None)
+    return isinstance(value, str) and value in GRANTING
+
+
+def whole_collection(price_model: str | None) -> bool:
+    """Whether taking part gives the whole title list. Under a per-title price model (one
+    copy, one user purchases) a library's set holds the titles it bought (its entitlements),
+    not everything the supplier offers."""
+    return price_model != "per-title"
+
+
+def parse_holder(holder: str) -> tuple[str | None, str | None]:
+    """entitlements-changed's holder: (ISIL, None) or (None, kimppa id)."""
+    if holder.startswith(KIMPPA_PREFIX):
+        return None, check_kimppa_id(holder[len(KIMPPA_PREFIX) :])
+    if not re.match(ISIL_PATTERN, holder):
+        raise CatalogueRuleViolated(
+            f"holder {holder!r} is neither an ISIL nor 'kimppa:<id>'", "holder"
+        )
+    return holder, None
+
+
 # --- kimppas ------------------------------------------------------------------------------------
 
 # A kimppa's id goes into its OAI-PMH setSpec (kimppa:<id>) and identifiers.

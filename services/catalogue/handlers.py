@@ -12,6 +12,9 @@ records-withdrawn event commit together with the event's inbox row; a redelivery
 - member-joined, member-updated → the library's name and kimppa (``library.kimppa``)
 - kimppa-updated    → the kimppa's name, Melinda holding code and libraries now; the sets of
                       kimppas that gained or lost a library are re-derived
+- entitlements-changed → titles a library or kimppa bought (added) or no longer holds
+                      (expired): its set gains or loses them by ISBN, unless another
+                      purchase, the whole collection or post-cancellation access covers them
 """
 
 from __future__ import annotations
@@ -19,7 +22,13 @@ from __future__ import annotations
 import datetime as dt
 
 from contracts.membership import KimppaUpdated, MemberJoined, MemberLeft, MemberUpdated
-from contracts.procurement import AgreementEnded, AgreementJoined, AgreementLeft, AgreementSigned
+from contracts.procurement import (
+    AgreementEnded,
+    AgreementJoined,
+    AgreementLeft,
+    AgreementSigned,
+    EntitlementsChanged,
+)
 from kit.consumer import Delivery, Reactions
 from services.catalogue import commands
 from services.catalogue.commands import kimppa
@@ -58,14 +67,22 @@ async def leave_every_agreement(delivery: Delivery, event: MemberLeft) -> None:
 
 @reactions.on(MemberJoined)
 async def library_joined(delivery: Delivery, event: MemberJoined) -> None:
-    await kimppa.library_known(delivery.conn, event.library)
+    moved = await kimppa.library_known(delivery.conn, event.library)
+    await commands.libraries_moved(delivery.conn, moved, _today())
 
 
 @reactions.on(MemberUpdated)
 async def library_updated(delivery: Delivery, event: MemberUpdated) -> None:
-    await kimppa.library_known(delivery.conn, event.library)
+    moved = await kimppa.library_known(delivery.conn, event.library)
+    await commands.libraries_moved(delivery.conn, moved, _today())
 
 
 @reactions.on(KimppaUpdated)
 async def kimppa_updated(delivery: Delivery, event: KimppaUpdated) -> None:
-    await kimppa.kimppa_updated(delivery.conn, event)
+    moved = await kimppa.kimppa_updated(delivery.conn, event)
+    await commands.libraries_moved(delivery.conn, moved, _today())
+
+
+@reactions.on(EntitlementsChanged)
+async def titles_entitled(delivery: Delivery, event: EntitlementsChanged) -> None:
+    await commands.entitlements_changed(delivery.conn, event, _today())

@@ -18,8 +18,9 @@ from contracts.membership import KimppaUpdated, Library
 from services.catalogue import domain, kimppa_store
 
 
-async def library_known(conn: asyncpg.Connection, library: Library) -> None:
-    """A member-joined or member-updated: the library's name and its kimppa now."""
+async def library_known(conn: asyncpg.Connection, library: Library) -> list[str]:
+    """A member-joined or member-updated: the library's name and its kimppa now. Returns
+    the library's ISIL if it moved between kimppas."""
     ref = library.kimppa
     if ref is not None:
         domain.check_kimppa_id(ref.id)
@@ -39,11 +40,14 @@ async def library_known(conn: asyncpg.Connection, library: Library) -> None:
         kimppa_id=after,
         kimppa_since=ref.since if ref is not None else None,
     )
-    for kimppa_id in sorted(domain.kimppas_touched({library.isil: before}, {library.isil: after})):
+    touched = domain.kimppas_touched({library.isil: before}, {library.isil: after})
+    for kimppa_id in sorted(touched):
         await kimppa_store.sync_kimppa_records(conn, kimppa_id)
+    return [library.isil] if touched else []
 
 
-async def kimppa_updated(conn: asyncpg.Connection, event: KimppaUpdated) -> None:
+async def kimppa_updated(conn: asyncpg.Connection, event: KimppaUpdated) -> list[str]:
+    """Returns the ISILs that joined or left the kimppa."""
     domain.check_kimppa_id(event.kimppa_id)
     await kimppa_store.upsert_kimppa(
         conn,
@@ -67,6 +71,7 @@ async def kimppa_updated(conn: asyncpg.Connection, event: KimppaUpdated) -> None
             await kimppa_store.set_library_kimppa(conn, isil, kimppa_id)
     for kimppa_id in sorted(domain.kimppas_touched(before, after)):
         await kimppa_store.sync_kimppa_records(conn, kimppa_id)
+    return sorted(isil for isil, kimppa_id in after.items() if before.get(isil) != kimppa_id)
 
 
 async def after_set_change(conn: asyncpg.Connection, isils: list[str], collection_id: str) -> None:

@@ -43,3 +43,32 @@ def test_holders_become_852_fields_replacing_the_suppliers() -> None:
     record.add_field(Field(tag="852", indicators=[" ", " "], subfields=[Subfield("a", "X")]))
     with_holdings(record, ["FI-Tro", "FI-Av"])
     assert [f["a"] for f in record.get_fields("852")] == ["FI-Av", "FI-Tro"]
+
+
+def test_melinda_holdings_change_only_the_codes_named() -> None:
+    from services.catalogue.melinda.adapter import holding_codes
+    from services.catalogue.melinda.adapter import with_holdings as with_low
+
+    record = Record()
+    record.add_field(Field(tag="245", indicators=["1", "0"], subfields=[Subfield("a", "T")]))
+    record.add_field(Field(tag="LOW", indicators=[" ", " "], subfields=[Subfield("a", "OTHER")]))
+    record.add_field(Field(tag="LOW", indicators=[" ", " "], subfields=[Subfield("a", "OLD")]))
+    changed = with_low(record, add=["HELMET", "OTHER"], remove=["OLD"])
+    assert sorted(holding_codes(changed)) == ["HELMET", "OTHER"]
+    assert sorted(holding_codes(record)) == ["OLD", "OTHER"]  # the original is not changed
+
+
+def test_licences_decide_what_a_library_keeps() -> None:
+    from contracts.procurement import TermValue
+
+    granted = {"post_cancellation_access": TermValue(type="permitted_status", value="permitted")}
+    refused = {"post_cancellation_access": TermValue(type="permitted_status", value="prohibited")}
+    assert domain.post_cancellation_access(granted)
+    assert not domain.post_cancellation_access(refused)
+    assert not domain.post_cancellation_access({})
+    assert domain.whole_collection("annual-fee") and domain.whole_collection(None)
+    assert not domain.whole_collection("per-title")
+    assert domain.parse_holder("FI-Tro") == ("FI-Tro", None)
+    assert domain.parse_holder("kimppa:vaski") == (None, "vaski")
+    with pytest.raises(domain.CatalogueRuleViolated):
+        domain.parse_holder("no such holder")

@@ -19,7 +19,9 @@ from typing import Any
 import pytest
 import uvicorn
 from aiokafka import AIOKafkaProducer
+from lxml import etree
 from sickle import Sickle
+from sickle.oaiexceptions import IdDoesNotExist
 
 from contracts.base import Event
 from contracts.membership import KimppaRef, KimppaUpdated, Library, LibraryNames, MemberJoined
@@ -327,3 +329,28 @@ async def publish_as(infra: Infra, event: Event, event_id: str) -> None:
         )
     finally:
         await producer.stop()
+
+
+async def test_kimppa_items_are_valid_oai_pmh_and_only_its_libraries_read_them(
+    catalogue: Service, infra: Infra, served: str, kimppa_world: dict[str, Any], oai_schema: Any
+) -> None:
+    w = kimppa_world
+    member = {"Authorization": f"Bearer {infra.token(Role.LIBRARY, w['second'])}"}
+    response = await catalogue.client.get(
+        "/oai",
+        params={"verb": "ListRecords", "metadataPrefix": "marc21", "set": f"kimppa:{w['kimppa']}"},
+        headers=member,
+    )
+    root = etree.fromstring(response.content)
+    assert oai_schema.validate(root), oai_schema.error_log
+    identifier = root.findtext(".//{http://www.openarchives.org/OAI/2.0/}identifier")
+    assert identifier is not None
+
+    def get(token: str) -> Any:
+        sickle = Sickle(served, auth=("harvester", token), max_retries=0, timeout=30)
+        return sickle.GetRecord(identifier=identifier, metadataPrefix="oai_dc")
+
+    record = await asyncio.to_thread(get, infra.token(Role.LIBRARY, w["first"]))
+    assert record.header.identifier == identifier
+    with pytest.raises(IdDoesNotExist):
+        await asyncio.to_thread(get, infra.token(Role.LIBRARY, w["outside"]))

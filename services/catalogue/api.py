@@ -190,6 +190,20 @@ class RecordSetOut(BaseModel):
     )
 
 
+class KimppaOut(BaseModel):
+    id: str
+    name: str
+    library_system: str
+    melinda_code: str | None
+
+
+class HarvestSetOut(BaseModel):
+    isil: str
+    oai_set: str = Field(description="The one OAI-PMH set the library harvests")
+    set_name: str
+    kimppa: KimppaOut | None
+
+
 class MelindaJobIn(BaseModel):
     batch_id: str = Field(pattern=ID_PATTERN)
     mode: Literal["bulk", "single"] = "bulk"
@@ -804,6 +818,33 @@ async def library_collections(
         RecordSetOut(**row, oai_set=oai_set)
         for row in await store.library_sets(pool_of(request), isil)
     ]
+
+
+@router.get(
+    "/libraries/{isil}/oai-set",
+    response_model=HarvestSetOut,
+    summary="The OAI-PMH set a library harvests: its kimppa's, or its own outside a kimppa",
+)
+async def library_harvest_set(request: Request, isil: IsilPath, caller: AnyCaller) -> HarvestSetOut:
+    ensure_acts_for(caller, isil, also=READERS)
+    pool = pool_of(request)
+    kimppa = await kimppa_store.kimppa_of(pool, isil)
+    if kimppa is not None:
+        return HarvestSetOut(
+            isil=isil,
+            oai_set=domain.kimppa_set(kimppa.id),
+            set_name=f"{kimppa.name} ({kimppa.library_system})",
+            kimppa=KimppaOut(
+                id=kimppa.id,
+                name=kimppa.name,
+                library_system=kimppa.library_system,
+                melinda_code=kimppa.melinda_code,
+            ),
+        )
+    name = await kimppa_store.library_name(pool, isil) or isil
+    return HarvestSetOut(
+        isil=isil, oai_set=domain.harvest_set(isil, None), set_name=f"{name} ({isil})", kimppa=None
+    )
 
 
 @router.get(

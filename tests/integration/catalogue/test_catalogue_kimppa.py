@@ -354,3 +354,41 @@ async def test_kimppa_items_are_valid_oai_pmh_and_only_its_libraries_read_them(
     assert record.header.identifier == identifier
     with pytest.raises(IdDoesNotExist):
         await asyncio.to_thread(get, infra.token(Role.LIBRARY, w["outside"]))
+
+
+async def test_a_library_is_told_the_set_it_harvests(
+    catalogue: Service, infra: Infra, kimppa_world: dict[str, Any]
+) -> None:
+    w = kimppa_world
+
+    async def told(isil: str) -> Any:
+        response = await catalogue.client.get(
+            f"/libraries/{isil}/oai-set",
+            headers={"Authorization": f"Bearer {infra.token(Role.LIBRARY, isil)}"},
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    inside = await told(w["first"])
+    assert inside["oai_set"] == f"kimppa:{w['kimppa']}"
+    assert inside["set_name"] == "Testikimppa (Koha)"
+    assert inside["kimppa"]["melinda_code"] == "TESTK"
+    outside = await told(w["outside"])
+    assert outside == {
+        "isil": w["outside"],
+        "oai_set": f"library:{w['outside']}",
+        "set_name": f"Kirjasto {w['outside']} ({w['outside']})",
+        "kimppa": None,
+    }
+    rows = (
+        await catalogue.client.get(
+            f"/libraries/{w['second']}/collections",
+            headers={"Authorization": f"Bearer {infra.token(Role.LIBRARY, w['second'])}"},
+        )
+    ).json()
+    assert {row["oai_set"] for row in rows} == {f"kimppa:{w['kimppa']}"}
+    other = await catalogue.client.get(
+        f"/libraries/{w['first']}/oai-set",
+        headers={"Authorization": f"Bearer {infra.token(Role.LIBRARY, w['outside'])}"},
+    )
+    assert other.status_code == 403

@@ -360,6 +360,7 @@ EXAMPLES: tuple[Event, ...] = (
         title="E-books 2027-2029",
         count=18_450,
         reason="agreement-joined",
+        oai_set="kimppa:lapin-kirjasto",
     ),
     catalogue.RecordsWithdrawn(
         isil="FI-Tro",

@@ -75,6 +75,11 @@ class CostShareIn(BaseModel):
 
 class AgreementIn(BaseModel):
     tender_id: Annotated[Text, Field(max_length=100)]
+    lot_id: Annotated[Text | None, Field(min_length=1, max_length=20)] = Field(
+        None,
+        description="The lot whose award the agreement is signed from; required when the "
+        "tender is divided into lots (one agreement per lot)",
+    )
     title: Annotated[Text | None, Field(min_length=1, max_length=500)] = Field(
         None, description="Default: the tender's title"
     )
@@ -131,6 +136,7 @@ class EndOut(BaseModel):
 class AgreementOut(BaseModel):
     id: str
     tender_id: str
+    lot_id: str = Field(description="The tender's lot it was signed for ('1': not divided)")
     bid_id: str
     title: str
     supplier: dict[str, str]
@@ -167,6 +173,7 @@ async def _agreement_out(request: Request, record: store.AgreementRecord) -> Agr
     return AgreementOut(
         id=agreement.id,
         tender_id=agreement.tender_id,
+        lot_id=record.lot_id,
         bid_id=agreement.bid_id,
         title=record.title,
         supplier={"name": agreement.supplier.name, "country": agreement.supplier.country},
@@ -231,6 +238,7 @@ async def sign_agreement(body: AgreementIn, request: Request, _: Coordinator) ->
             today=today(),
             price_amendment=body.price_amendment,
             framework_justification=body.framework_justification,
+            lot_id=body.lot_id,
         )
 
     return await _agreement_out(request, await run(sign))

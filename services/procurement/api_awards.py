@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from kit.app import pool_of
@@ -31,7 +31,8 @@ router = APIRouter(tags=["procurement"])
 
 class ScoreOut(BaseModel):
     bid_id: str
-    rank: int
+    lot_id: str
+    rank: int = Field(description="Within the bid's lot")
     supplier: str
     product: str
     price_cents: int
@@ -51,8 +52,13 @@ class RejectionOut(BaseModel):
     automatic: bool = Field(description="Found by the minimum-requirement check")
 
 
+class LotWinnerOut(BaseModel):
+    lot_id: str
+    bid_id: str
+
+
 class AwardOut(BaseModel):
-    """The procurement decision."""
+    """The procurement decision of one lot (an undivided tender's one lot is '1')."""
 
     tender_id: str
     lot_id: str
@@ -68,22 +74,42 @@ class AwardOut(BaseModel):
     )
     rejections: list[RejectionOut]
     scores: list[dict[str, Any]] = Field(
-        description="The ranking of the conforming bids the decision was made on"
+        description="The ranking of the lot's conforming bids the decision was made on"
     )
+    lots: list[LotWinnerOut] = Field(
+        description="The chosen bid of every lot of the decision, in the tender's lot order"
+    )
+
+
+class LotScoresOut(BaseModel):
+    lot_id: str
+    title: str
+    criteria: dict[str, int]
+    recommended_bid_id: str | None
+    items: list[ScoreOut]
 
 
 class ScoresOut(BaseModel):
     tender_id: str
     state: TenderState
     criteria: dict[str, int]
-    recommended_bid_id: str | None
-    items: list[ScoreOut]
-    award: AwardOut | None
+    recommended_bid_id: str | None = Field(description="The first lot's best conforming bid")
+    items: list[ScoreOut] = Field(description="Every lot's ranking, lot after lot")
+    award: AwardOut | None = Field(description="The first lot's award")
+    lots: list[LotScoresOut] = Field(description="Each lot's criteria and ranking")
 
 
-def _award_out(record: store.AwardRecord) -> AwardOut:
+def _in_lot_order(
+    tender: domain.Tender, records: list[store.AwardRecord]
+) -> list[store.AwardRecord]:
+    order = {lot.id: n for n, lot in enumerate(domain.lots_of(tender))}
+    return sorted(records, key=lambda r: order.get(r.award.lot_id, len(order)))
+
+
+def _award_out(record: store.AwardRecord, every_lot: list[store.AwardRecord]) -> AwardOut:
     award = record.award
     return AwardOut(
+        lots=[LotWinnerOut(lot_id=r.award.lot_id, bid_id=r.award.bid_id) for r in every_lot],
         tender_id=award.tender_id,
         lot_id=award.lot_id,
         bid_id=award.bid_id,
@@ -111,42 +137,54 @@ async def scores(tender_id: IdPath, request: Request, _: Evaluator) -> ScoresOut
     tender = await tender_or_404(request, tender_id)
     pool = pool_of(request)
     bids = await store.bids_of(pool, tender_id)
-    ranking = await run(lambda: _score(tender, bids, pool))
+    rankings = await run(lambda: _rank(tender, bids, pool))
     by_id = {b.id: b for b in bids}
-    award = await store.get_award(pool, tender_id)
-    return ScoresOut(
-        tender_id=tender_id,
-        state=tender.state,
-        criteria=commands.criteria_dict(tender.criteria),
-        recommended_bid_id=ranking[0].bid_id if ranking else None,
-        items=[
+    awards = _in_lot_order(tender, await store.awards_of(pool, tender_id))
+
+    def rows(ranking: domain.LotRanking) -> list[ScoreOut]:
+        return [
             ScoreOut(
                 **row,
+                lot_id=ranking.lot.id,
                 supplier=by_id[str(row["bid_id"])].supplier.name,
                 product=by_id[str(row["bid_id"])].product,
                 price_cents=by_id[str(row["bid_id"])].price_cents,
             )
-            for row in commands.score_rows(ranking)
-        ],
-        award=_award_out(award) if award else None,
+            for row in commands.score_rows(ranking.scores)
+        ]
+
+    lots = [
+        LotScoresOut(
+            lot_id=r.lot.id,
+            title=r.lot.title,
+            criteria=commands.criteria_dict(r.lot.criteria),
+            recommended_bid_id=r.scores[0].bid_id if r.scores else None,
+            items=rows(r),
+        )
+        for r in rankings
+    ]
+    return ScoresOut(
+        tender_id=tender_id,
+        state=tender.state,
+        criteria=commands.criteria_dict(tender.criteria),
+        recommended_bid_id=lots[0].recommended_bid_id,
+        items=[item for lot in lots for item in lot.items],
+        award=_award_out(awards[0], awards) if awards else None,
+        lots=lots,
     )
 
 
-async def _score(
+async def _rank(
     tender: domain.Tender, bids: list[domain.Bid], pool: Any
-) -> tuple[domain.BidScore, ...]:
-    """The ranking of the bids that are not rejected, against the tender's test matrix."""
-    needs = await store.needs_by_ids(pool, tender.need_ids)
-    rejected = {r.bid_id for r in await store.rejections_of(pool, tender.id)}
-    rejected |= {r.bid_id for r in domain.minimum_requirement_rejections(bids, needs)}
-    results = [r.result for r in await store.compatibility_results(pool, tender.id)]
-    quality = await store.quality_scores(pool, tender.id)
-    return domain.score_bids(
-        tender.criteria,
-        [b for b in bids if b.id not in rejected],
-        results,
-        quality,
-        test_matrix=domain.compatibility_matrix(tender, needs),
+) -> tuple[domain.LotRanking, ...]:
+    """Each lot's ranking of its bids that are not rejected, against the lot's test matrix."""
+    return domain.rank_lots(
+        tender,
+        bids,
+        [r.result for r in await store.compatibility_results(pool, tender.id)],
+        await store.quality_scores(pool, tender.id),
+        needs=await store.needs_by_ids(pool, tender.need_ids),
+        rejections=await store.rejections_of(pool, tender.id),
     )
 
 
@@ -212,15 +250,48 @@ async def award(
             served_at=body.served_at,
         )
     )
-    record = await store.get_award(pool_of(request), tender_id)
-    assert record is not None
-    return _award_out(record)
+    return (await _awards(request, tender_id))[0]
 
 
-@router.get("/tenders/{tender_id}/award", response_model=AwardOut, summary="The award")
-async def get_award(tender_id: IdPath, request: Request, _: AnyCaller) -> AwardOut:
-    await tender_or_404(request, tender_id)
-    record = await store.get_award(pool_of(request), tender_id)
-    if record is None:
+async def _awards(request: Request, tender_id: str) -> list[AwardOut]:
+    """Every lot's award, in the tender's lot order; 404 before the decision."""
+    tender = await tender_or_404(request, tender_id)
+    records = _in_lot_order(tender, await store.awards_of(pool_of(request), tender_id))
+    if not records:
         raise ApiError(404, f"tender {tender_id} has not been awarded", field="tender_id")
-    return _award_out(record)
+    return [_award_out(r, records) for r in records]
+
+
+@router.get(
+    "/tenders/{tender_id}/award",
+    response_model=AwardOut,
+    summary="The award (of a tender divided into lots: the first lot's, with every lot's winner)",
+)
+async def get_award(tender_id: IdPath, request: Request, _: AnyCaller) -> AwardOut:
+    return (await _awards(request, tender_id))[0]
+
+
+@router.get(
+    "/tenders/{tender_id}/awards",
+    response_model=list[AwardOut],
+    summary="The decision lot by lot: each lot's award, in the tender's lot order",
+)
+async def list_awards(tender_id: IdPath, request: Request, _: AnyCaller) -> list[AwardOut]:
+    return await _awards(request, tender_id)
+
+
+@router.get(
+    "/tenders/{tender_id}/lots/{lot_id}/award",
+    response_model=AwardOut,
+    summary="One lot's award",
+)
+async def get_lot_award(
+    tender_id: IdPath,
+    lot_id: Annotated[Text, Path(max_length=20)],
+    request: Request,
+    _: AnyCaller,
+) -> AwardOut:
+    for award in await _awards(request, tender_id):
+        if award.lot_id == lot_id:
+            return award
+    raise ApiError(404, f"tender {tender_id} has no lot {lot_id}", field="lot_id")

@@ -79,6 +79,9 @@ class BidIn(BaseModel):
         description="Licence terms by name (see GET /licence-terms): a value, or {value, note}",
         examples=[{"concurrent_users": 1, "annual_opt_out": "permitted", "drm": "readium-lcp"}],
     )
+    lot_id: Annotated[Text | None, Field(min_length=1, max_length=20)] = Field(
+        None, description="The lot the bid answers; required when the tender is divided"
+    )
 
 
 class ShortfallOut(BaseModel):
@@ -90,6 +93,7 @@ class ShortfallOut(BaseModel):
 class BidOut(BaseModel):
     id: str
     tender_id: str
+    lot_id: str = Field(description="The lot the bid answers ('1': the undivided tender)")
     supplier: dict[str, str]
     product: str
     price_model: LicenceModel
@@ -105,11 +109,14 @@ class BidPage(Page):
     items: list[BidOut]
 
 
-def _bid_out(bid: domain.Bid, needs: list[domain.Need]) -> BidOut:
-    gap = domain.shortfall(bid, needs)
+def _bid_out(bid: domain.Bid, tender: domain.Tender, needs: list[domain.Need]) -> BidOut:
+    """The bid with what it lacks against the needs of its lot."""
+    lot_needs = next((lot.need_ids for lot in domain.lots_of(tender) if lot.id == bid.lot_id), ())
+    gap = domain.shortfall(bid, [n for n in needs if n.id in lot_needs])
     return BidOut(
         id=bid.id,
         tender_id=bid.tender_id,
+        lot_id=bid.lot_id,
         supplier={"name": bid.supplier.name, "country": bid.supplier.country},
         product=bid.product,
         price_model=bid.price_model,
@@ -156,11 +163,12 @@ async def submit_bid(tender_id: IdPath, body: BidIn, request: Request, _: Procur
                 supported_devices=body.supported_devices,
                 supported_library_systems=body.supported_library_systems,
                 terms=terms,
+                lot_id=body.lot_id,
             ),
             now(),
         )
     )
-    return _bid_out(bid, await store.needs_by_ids(pool_of(request), tender.need_ids))
+    return _bid_out(bid, tender, await store.needs_by_ids(pool_of(request), tender.need_ids))
 
 
 @router.get("/tenders/{tender_id}/bids", response_model=BidPage, summary="A tender's bids")
@@ -178,7 +186,7 @@ async def list_bids(
     needs = await store.needs_by_ids(pool_of(request), tender.need_ids)
     return paging.page(
         BidPage,
-        [_bid_out(b, needs) for b in paging.window(bids)],
+        [_bid_out(b, tender, needs) for b in paging.window(bids)],
         len(bids),
     )
 
@@ -187,7 +195,7 @@ async def list_bids(
 async def get_bid(tender_id: IdPath, bid_id: IdPath, request: Request, _: Evaluator) -> BidOut:
     bid = await _bid(request, tender_id, bid_id)
     tender = await tender_or_404(request, tender_id)
-    return _bid_out(bid, await store.needs_by_ids(pool_of(request), tender.need_ids))
+    return _bid_out(bid, tender, await store.needs_by_ids(pool_of(request), tender.need_ids))
 
 
 # --- compatibility tests, quality scores, scores, award ------------------------------------

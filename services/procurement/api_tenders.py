@@ -58,6 +58,38 @@ class PurchasingBodyIn(BaseModel):
         return domain.PurchasingBody(self.name, self.business_id)
 
 
+class LotIn(BaseModel):
+    """A lot: awarded on its own, from its own needs, on its own criteria and price model."""
+
+    id: Annotated[Text, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,19}$")] = Field(
+        examples=["1", "2"]
+    )
+    title: Annotated[Text, Field(min_length=1, max_length=500)]
+    need_ids: list[Annotated[Text, Field(max_length=100)]] = Field(
+        min_length=1, max_length=50, description="Needs of the tender this lot answers"
+    )
+    criteria: CriteriaIn | None = Field(None, description="Default: the tender's criteria")
+    price_model: LicenceModel | None = Field(
+        None, description="The model every bid for the lot prices; default: the tender's"
+    )
+
+
+def _lots(
+    lots: list[LotIn], criteria: domain.Criteria, price_model: LicenceModel
+) -> tuple[domain.Lot, ...]:
+    """The domain's lots; a lot without its own criteria or price model takes the tender's."""
+    return tuple(
+        domain.Lot(
+            lot.id,
+            lot.title,
+            tuple(lot.need_ids),
+            lot.criteria.to_domain() if lot.criteria else criteria,
+            lot.price_model or price_model,
+        )
+        for lot in lots
+    )
+
+
 class TenderIn(BaseModel):
     title: Annotated[Text, Field(min_length=1, max_length=500)]
     kl_reference: Annotated[Text, Field(min_length=1, max_length=100)] = Field(
@@ -83,6 +115,12 @@ class TenderIn(BaseModel):
         max_length=20,
         description="Devices and library systems tested although no need requires them",
     )
+    lots: list[LotIn] = Field(
+        default_factory=list,
+        max_length=domain.MAX_LOTS,
+        description="The lots, in order; each need in at least one. Empty: not divided (one "
+        "lot '1' of the tender's needs, criteria and price model)",
+    )
 
 
 class TenderPatch(BaseModel):
@@ -100,10 +138,21 @@ class TenderPatch(BaseModel):
     estimated_value_cents: int | None = Field(None, ge=0, le=MAX_CENTS)
     purchasing_body: PurchasingBodyIn | None = None
     optional_targets: list[Target] | None = Field(None, max_length=20)
+    lots: list[LotIn] | None = Field(
+        None, max_length=domain.MAX_LOTS, description="Replaces the lots; [] undivides"
+    )
 
 
 class CancelIn(BaseModel):
     reason: Annotated[Text, Field(min_length=1, max_length=2000)]
+
+
+class LotOut(BaseModel):
+    id: str
+    title: str
+    need_ids: list[str]
+    criteria: dict[str, int]
+    price_model: LicenceModel
 
 
 class TenderOut(BaseModel):
@@ -124,6 +173,8 @@ class TenderOut(BaseModel):
     purchasing_body: dict[str, str | None] | None
     optional_targets: list[str]
     tie_break: str = Field(description="The published rule for equal totals")
+    divided: bool = Field(description="Divided into lots; otherwise its one lot is '1'")
+    lots: list[LotOut] = Field(description="The lots bids answer and decisions are made on")
 
 
 class TenderPage(Page):
@@ -154,20 +205,33 @@ def _tender_out(tender: domain.Tender) -> TenderOut:
         else None,
         optional_targets=sorted(t.value for t in tender.optional_targets),
         tie_break=domain.TIE_BREAK_RULE,
+        divided=bool(tender.lots),
+        lots=[
+            LotOut(
+                id=lot.id,
+                title=lot.title,
+                need_ids=list(lot.need_ids),
+                criteria=commands.criteria_dict(lot.criteria),
+                price_model=lot.price_model,
+            )
+            for lot in domain.lots_of(tender)
+        ],
     )
 
 
 @router.post("/tenders", status_code=201, response_model=TenderOut, summary="Create a draft")
 async def create_tender(body: TenderIn, request: Request, _: Procurement) -> TenderOut:
     async def create() -> domain.Tender:
+        criteria = body.criteria.to_domain()
         return await commands.create_tender(
             pool_of(request),
             title=body.title,
             kl_reference=body.kl_reference,
             need_ids=body.need_ids,
             deadline=body.deadline,
-            criteria=body.criteria.to_domain(),
+            criteria=criteria,
             price_model=body.price_model,
+            lots=_lots(body.lots, criteria, body.price_model),
             today=today(),
             procedure=body.procedure,
             estimated_value_cents=body.estimated_value_cents,
@@ -218,12 +282,22 @@ async def revise_tender(
             value = domain.PurchasingBody(value.name, value.business_id)
         elif name == "optional_targets":
             value = frozenset(value)
+        elif name == "lots":
+            value = None  # built inside run, from the criteria and price model in force
         changes[name] = value
 
     async def revise() -> domain.Tender:
         if "criteria" in changes:
             assert body.criteria is not None
             changes["criteria"] = body.criteria.to_domain()
+        if "lots" in changes:
+            assert body.lots is not None
+            current = await tender_or_404(request, tender_id)
+            changes["lots"] = _lots(
+                body.lots,
+                changes.get("criteria", current.criteria),
+                changes.get("price_model", current.price_model),
+            )
         return await commands.revise_tender(pool_of(request), tender_id, today(), **changes)
 
     return _tender_out(await run(revise))

@@ -108,6 +108,15 @@ EXAMPLES: tuple[Event, ...] = (
         interested_libraries=["FI-Tro", "FI-Kemi"],
         criteria={"price": 50, "quality": 30, "compatibility": 20},
         price_model="annual-fee",
+        lots=[
+            procurement.TenderLot(
+                lot_id="1",
+                title="E-books 2027-2029",
+                need_ids=["need-2026-001"],
+                criteria={"price": 50, "quality": 30, "compatibility": 20},
+                price_model="annual-fee",
+            )
+        ],
     ),
     procurement.TenderAwarded(
         tender_id="tender-2026-001",
@@ -211,6 +220,7 @@ EXAMPLES: tuple[Event, ...] = (
         price_model="annual-fee",
         bid_id="bid-0003",
         kl_reference="KL-2026-17",
+        lot_id="1",
     ),
     procurement.AgreementEnded(
         agreement_id="agreement-2026-001",

@@ -105,6 +105,16 @@ class InterestRegistered(Event):
     indicative_budget_cents: int | None = Field(None, ge=0)
 
 
+class TenderLot(Payload):
+    """A lot of a tender divided into lots: awarded on its own, on its own criteria."""
+
+    lot_id: str
+    title: str
+    need_ids: list[str]
+    criteria: dict[str, int] = Field(description="price, quality, compatibility weights")
+    price_model: LicenceModel = Field(description="The model every bid for the lot must price")
+
+
 class TenderOpened(Event):
     """A tender opened for bids; interested libraries are invited to comment."""
 
@@ -134,6 +144,12 @@ class TenderOpened(Event):
     tie_break: str | None = Field(None, description="The published rule for equal totals")
     documents: list[TenderDocument] | None = Field(
         None, description="The latest version of each procurement document, published"
+    )
+    lots: list[TenderLot] | None = Field(
+        None,
+        description="The lots a bid may answer, each decided on its own; an undivided tender "
+        "is one lot '1' of its own needs, criteria and price model. Absent in events of older "
+        "producers, which never divided a tender.",
     )
 
 
@@ -297,6 +313,9 @@ class AgreementSigned(Event):
     price_model: LicenceModel | None = None
     bid_id: str | None = None
     kl_reference: str | None = None
+    lot_id: str | None = Field(
+        None, description="The tender's lot the agreement was signed for ('1': not divided)"
+    )
 
     def broken_rule(self) -> str | None:
         if not self.periods:

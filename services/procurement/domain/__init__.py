@@ -50,13 +50,15 @@ from .appeals import (
     resolve_appeal,
 )
 from .awards import (
-    WHOLE_TENDER_LOT,
     Award,
+    LotRanking,
     Rejection,
     RejectionKind,
     award_tender,
     compatibility_matrix,
+    decide_lots,
     minimum_requirement_rejections,
+    rank_lots,
 )
 from .bids import Bid, Shortfall, Supplier, shortfall, submit_bid
 from .billing import (
@@ -143,14 +145,19 @@ from .questions import Question, answer_question, ask_question
 from .reminders import LEADS, Reminder, due_reminders
 from .scoring import BidScore, score_bids, to_decimal
 from .tenders import (
+    MAX_LOTS,
     TENDER_TRANSITIONS,
     TIE_BREAK_RULE,
+    WHOLE_TENDER_LOT,
     Criteria,
+    Lot,
     PurchasingBody,
     Tender,
     TenderState,
     accepts_bids,
     cancel_tender,
+    lot_of,
+    lots_of,
     open_tender,
     revise_draft,
     start_evaluation,
@@ -269,6 +276,13 @@ __all__ = [
     "add_months",
     "agreement_cost_shares",
     "award_tender",
+    "decide_lots",
+    "rank_lots",
+    "LotRanking",
+    "Lot",
+    "MAX_LOTS",
+    "lot_of",
+    "lots_of",
     "cancel_tender",
     "check_isil",
     "compare_agreements",

@@ -69,22 +69,26 @@ from .billing import (
     PeriodShare,
     days_in,
     invoice_lines,
+    period_cost_cents,
     prorated_shares,
     render_invoice_csv,
-    round_quotas,
 )
 from .cost_shares import (
     CSV_HEADER,
+    FITS,
+    MAX_BANDS,
     CostShare,
     CostShareModel,
     CostSharePolicy,
     Participant,
+    PopulationBand,
     check_cost_model_fits,
     compute_cost_shares,
     format_euros,
     largest_remainder,
     neutralise,
     render_cost_shares_csv,
+    round_quotas,
 )
 from .documents import Document, DocumentKind, add_version, latest
 from .entitlements import (
@@ -203,6 +207,10 @@ __all__ = [
     "invoice_lines",
     "neutralise",
     "prorated_shares",
+    "period_cost_cents",
+    "FITS",
+    "MAX_BANDS",
+    "PopulationBand",
     "render_invoice_csv",
     "round_quotas",
     "MAX_EXTENSION_MONTHS",

@@ -4,6 +4,7 @@ and the libraries' participation in them."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -68,9 +69,58 @@ class ExtensionIn(BaseModel):
     )
 
 
+class BandIn(BaseModel):
+    up_to: int | None = Field(
+        ge=0, le=100_000_000, description="Largest population in the band; null: the top band"
+    )
+    points: int = Field(ge=0, le=domain.MAX_BAND_POINTS, description="The band's weight")
+
+
 class CostShareIn(BaseModel):
+    """How the participants pay. per-capita, base-plus-per-capita, equal and
+    population-bands divide the agreement's cost; per-resident charges a rate instead and fits
+    per-title prices only (a fixed annual fee is divided)."""
+
     model: CostShareModel
     base_fee_cents: int = Field(0, ge=0, le=MAX_CENTS, description="base-plus-per-capita only")
+    rate_per_resident_cents: Decimal | None = Field(
+        None,
+        gt=0,
+        le=100_000,
+        decimal_places=2,
+        description="per-resident only: cents per resident a year (35 = 0.35 €)",
+        examples=["35"],
+    )
+    bands: list[BandIn] = Field(
+        default_factory=list,
+        max_length=domain.MAX_BANDS,
+        description="population-bands only: ascending upper bounds, the last band open",
+        examples=[
+            [
+                {"up_to": 5000, "points": 1},
+                {"up_to": 50000, "points": 3},
+                {"up_to": None, "points": 8},
+            ]
+        ],
+    )
+
+    def to_domain(self) -> domain.CostSharePolicy:
+        return domain.CostSharePolicy(
+            self.model,
+            self.base_fee_cents,
+            self.rate_per_resident_cents,
+            tuple(domain.PopulationBand(b.up_to, b.points) for b in self.bands),
+        )
+
+
+def cost_share_out(policy: domain.CostSharePolicy) -> dict[str, Any]:
+    """The policy as published: the model and the parameters it takes."""
+    out: dict[str, Any] = {"model": policy.model.value, "base_fee_cents": policy.base_fee_cents}
+    if policy.rate_per_resident_cents is not None:
+        out["rate_per_resident_cents"] = format(policy.rate_per_resident_cents, "f")
+    if policy.bands:
+        out["bands"] = [{"up_to": b.up_to, "points": b.points} for b in policy.bands]
+    return out
 
 
 class AgreementIn(BaseModel):
@@ -193,10 +243,7 @@ async def _agreement_out(request: Request, record: store.AgreementRecord) -> Agr
         annual_cost_cents=agreement.annual_cost_cents,
         price_amendment=agreement.price_amendment,
         framework_justification=agreement.framework_justification,
-        cost_share={
-            "model": agreement.cost_share.model.value,
-            "base_fee_cents": agreement.cost_share.base_fee_cents,
-        },
+        cost_share=cost_share_out(agreement.cost_share),
         signed_on=agreement.signed_on,
         state=agreement.state.value,
         in_force=agreement.is_in_force_on(day),
@@ -231,9 +278,7 @@ async def sign_agreement(body: AgreementIn, request: Request, _: Coordinator) ->
                 body.extension_options.count, body.extension_options.months
             ),
             annual_cost_cents=body.annual_cost_cents,
-            cost_share=domain.CostSharePolicy(
-                body.cost_share.model, body.cost_share.base_fee_cents
-            ),
+            cost_share=body.cost_share.to_domain(),
             signed_on=body.signed_on or today(),
             today=today(),
             price_amendment=body.price_amendment,

@@ -4,6 +4,7 @@ their invoice lines."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
@@ -11,6 +12,7 @@ from pydantic import BaseModel, Field
 from kit.app import pool_of
 from kit.errors import ApiError
 from services.procurement import commands, domain, store
+from services.procurement.api_agreements import cost_share_out
 from services.procurement.api_common import (
     AnyCaller,
     Coordinator,
@@ -47,9 +49,13 @@ class CostSharesOut(Page):
     on: dt.date
     model: CostShareModel
     base_fee_cents: int
+    cost_share: dict[str, Any] = Field(description="The model and the parameters it takes")
     annual_cost_cents: int
     participants: int
-    total_cents: int = Field(description="Sum of all shares: the annual cost, or 0 if none")
+    total_cents: int = Field(
+        description="Sum of all shares: the annual cost, or 0 if none; under per-resident what "
+        "the rate charges the participants a year"
+    )
     items: list[CostShareOut]
 
 
@@ -98,6 +104,7 @@ async def cost_shares(
         on=day,
         model=agreement.cost_share.model,
         base_fee_cents=agreement.cost_share.base_fee_cents,
+        cost_share=cost_share_out(agreement.cost_share),
         annual_cost_cents=agreement.annual_cost_cents,
         participants=len(shares),
         total_cents=sum(s.share_cents for s in shares),

@@ -649,6 +649,16 @@ def licence_terms_payload(terms: domain.LicenceTerms) -> dict[str, events.TermVa
     }
 
 
+def cost_share_payload(policy: domain.CostSharePolicy) -> events.CostShare:
+    rate = policy.rate_per_resident_cents
+    return events.CostShare(
+        model=policy.model.value,
+        base_fee_cents=policy.base_fee_cents,
+        rate_per_resident_cents=None if rate is None else format(rate, "f"),
+        bands=[events.PopulationBand(up_to=b.up_to, points=b.points) for b in policy.bands] or None,
+    )
+
+
 def periods_payload(agreement: Agreement) -> list[events.AgreementPeriod]:
     return [
         events.AgreementPeriod(
@@ -718,7 +728,8 @@ async def sign_agreement(
                 periods=periods_payload(agreement),
                 extension_options=agreement.renewals_left,
                 annual_cost_cents=agreement.annual_cost_cents,
-                cost_share_model=agreement.cost_share.model.value,
+                cost_share_model=events.LEGACY_COST_SHARE_MODEL[agreement.cost_share.model.value],
+                cost_share=cost_share_payload(agreement.cost_share),
                 signed_on=agreement.signed_on,
                 extension_months=agreement.extension_options.months,
                 base_fee_cents=agreement.cost_share.base_fee_cents,
@@ -977,7 +988,9 @@ async def close_billing_period(
         ]
         isils = sorted({p.isil for p in participations})
         members = await store.members_by_isil(conn, isils)
-        cost = period.cost_cents(agreement.annual_cost_cents)
+        cost = domain.period_cost_cents(
+            period, agreement.annual_cost_cents, participations, members, agreement.cost_share
+        )
         shares = domain.prorated_shares(period, cost, participations, members, agreement.cost_share)
         if not shares:
             raise domain.NotPermitted("start", "no library took part in the period")
@@ -993,7 +1006,8 @@ async def close_billing_period(
                 period_start=period.start,
                 period_end=period.end,
                 cost_cents=cost,
-                cost_share_model=agreement.cost_share.model.value,
+                cost_share_model=events.LEGACY_COST_SHARE_MODEL[agreement.cost_share.model.value],
+                cost_share=cost_share_payload(agreement.cost_share),
                 lines=[
                     events.InvoiceLine(
                         payer_id=line.payer.id,

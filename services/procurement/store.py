@@ -34,6 +34,7 @@ from services.procurement.domain import (
     Participation,
     Payer,
     Period,
+    PopulationBand,
     PurchasingBody,
     QualityScore,
     Question,
@@ -798,7 +799,12 @@ def _agreement(row: asyncpg.Record, periods: list[asyncpg.Record]) -> Agreement:
         ),
         extension_options=ExtensionOptions(row["extension_count"], row["extension_months"]),
         annual_cost_cents=row["annual_cost_cents"],
-        cost_share=CostSharePolicy(row["cost_share_model"], row["base_fee_cents"]),
+        cost_share=CostSharePolicy(
+            row["cost_share_model"],
+            row["base_fee_cents"],
+            row["rate_per_resident_cents"],
+            tuple(PopulationBand(b["up_to"], b["points"]) for b in row["cost_share_bands"]),
+        ),
         signed_on=row["signed_on"],
         state=AgreementState(row["state"]),
         end=end,
@@ -836,9 +842,10 @@ async def insert_agreement(
                                 product, material_types, price_model, terms, extension_count,
                                 extension_months, annual_cost_cents, cost_share_model,
                                 base_fee_cents, signed_on, state, expires_on,
-                                price_amendment, framework_justification, lot_id)
+                                price_amendment, framework_justification, lot_id,
+                                rate_per_resident_cents, cost_share_bands)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                $19, $20, $21)
+                $19, $20, $21, $22, $23)
         """,
         agreement.id,
         agreement.tender_id,
@@ -861,6 +868,8 @@ async def insert_agreement(
         agreement.price_amendment,
         agreement.framework_justification,
         lot_id,
+        agreement.cost_share.rate_per_resident_cents,
+        [{"up_to": b.up_to, "points": b.points} for b in agreement.cost_share.bands],
     )
     await _insert_periods(conn, agreement, start=1)
 

@@ -76,6 +76,7 @@ from .billing import (
 from .cost_shares import (
     CSV_HEADER,
     FITS,
+    MAX_BAND_POINTS,
     MAX_BANDS,
     CostShare,
     CostShareModel,
@@ -210,6 +211,7 @@ __all__ = [
     "period_cost_cents",
     "FITS",
     "MAX_BANDS",
+    "MAX_BAND_POINTS",
     "PopulationBand",
     "render_invoice_csv",
     "round_quotas",

@@ -11,7 +11,7 @@ from contracts import procurement as events
 from kit.app import PeriodicJob, Runtime, ServiceSpec, create_app
 from kit.settings import Settings
 from services.procurement import commands
-from services.procurement.api import router
+from services.procurement.api import ROUTERS
 from services.procurement.governance import jobs as governance
 from services.procurement.handlers import reactions
 
@@ -56,7 +56,7 @@ SPEC = ServiceSpec(
         "and cancellation-deadline reminders."
     ),
     migrations=Path(__file__).parent / "migrations",
-    routers=[router, governance.router],
+    routers=[*ROUTERS, governance.router],
     reactions=reactions,
     publishes=events.EVENTS,
     jobs=[

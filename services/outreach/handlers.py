@@ -325,6 +325,7 @@ async def notice_new_materials(delivery: Delivery, event: RecordsAvailable) -> N
                 "agreement_id": event.agreement_id,
                 "title": event.title,
                 "count": event.count,
+                "oai_set": event.oai_set,
             },
         },
     )

@@ -221,6 +221,7 @@ async def test_records_available_sends_a_new_e_materials_notice_to_that_library(
         agreement_id="AG-1",
         title="Ellibs e-böcker",
         count=1234,
+        oai_set="kimppa:vaski",
     )
     [event_id] = await publish(infra, event, times=2)
     [row] = await all_sent(infra, outreach_own, event_id, expected=1)
@@ -228,6 +229,8 @@ async def test_records_available_sends_a_new_e_materials_notice_to_that_library(
     [notice] = mail_server.to(lib.contacts[0].email, "notice")
     assert notice.subject == "Nya e-material: Ellibs e-böcker" and "1234" in notice.text
     assert notice.language == "sv"
+    # The set the library really harvests, as the catalogue named it (a kimppa's here).
+    assert "(mängden kimppa:vaski)" in notice.text
     assert not mail_server.to(library(other).contacts[0].email, "notice")
 
 

@@ -39,6 +39,7 @@ Procurement = Annotated[Caller, Depends(require_role(Role.PROCUREMENT))]
 Coordinator = Annotated[Caller, Depends(require_role(Role.COORDINATOR))]
 Evaluator = Annotated[Caller, Depends(require_role(Role.PROCUREMENT, Role.COORDINATOR))]
 LibraryOrCoordinator = Annotated[Caller, Depends(require_role(Role.LIBRARY, Role.COORDINATOR))]
+HOLDINGS_READERS = (Role.COORDINATOR, Role.PROCUREMENT, Role.CATALOGUER, Role.OPERATOR)
 
 T = TypeVar("T")
 
@@ -2081,9 +2082,11 @@ async def load_entitlements(
 async def list_entitlements(
     agreement_id: IdPath,
     request: Request,
-    _: AnyCaller,
+    caller: AnyCaller,
     holder: Annotated[str | None, Query(max_length=100)] = None,
 ) -> list[EntitlementOut]:
+    holder = holder or caller.isil  # a library reads its own holdings only (403 otherwise)
+    ensure_acts_for(caller, holder or "", also=HOLDINGS_READERS)
     await _agreement(request, agreement_id)
     items = await store.entitlements_of(pool_of(request), holder=holder, agreement_id=agreement_id)
     return [_entitlement_out(e) for e in items]
@@ -2095,7 +2098,8 @@ async def list_entitlements(
     summary="A holder's titles under every agreement, as KBART",
     responses={200: {"content": {"text/tab-separated-values": {}}, "description": "KBART"}},
 )
-async def holdings_kbart(request: Request, holder: Holder, _: AnyCaller) -> Response:
+async def holdings_kbart(request: Request, holder: Holder, caller: AnyCaller) -> Response:
+    ensure_acts_for(caller, holder, also=HOLDINGS_READERS)  # a library: its own only
     items = await store.entitlements_of(pool_of(request), holder=holder)
     held = [e for e in items if e.held_on(today())]
     return Response(

@@ -1,4 +1,4 @@
-"""Konsortio's reliability and security proof (issue 9).
+"""Konsortio's reliability and security proof: the delivery guarantees, shown under faults.
 
 ``python -m reliability`` starts the real stack (embedded PostgreSQL, the Tansu broker, an
 SMTP sink and every service as its own process), drives a steady load of realistic commands,

@@ -155,6 +155,9 @@ ENDPOINTS = (
     Endpoint("GET", "/tenders/{tender_id}/scores", EVALUATORS),
     Endpoint("POST", "/tenders/{tender_id}/award", PROCUREMENT_ONLY),
     Endpoint("GET", "/tenders/{tender_id}/award", ANY_VALID),
+    # The decision lot by lot is as public as the award.
+    Endpoint("GET", "/tenders/{tender_id}/awards", ANY_VALID),
+    Endpoint("GET", "/tenders/{tender_id}/lots/{lot_id}/award", ANY_VALID),
     # Agreements: the coordinator records them; a library opts in and out for itself.
     Endpoint("POST", "/agreements", COORDINATOR_ONLY),
     Endpoint("GET", "/agreements", ANY_VALID),
@@ -254,5 +257,6 @@ PROBE = Probe(
         "start": lambda ctx: "2025-01-01",
         "version": lambda ctx: "1",
         "kind": lambda ctx: "invitation-to-tender",
+        "lot_id": lambda ctx: "1",
     },
 )

@@ -38,7 +38,7 @@ from kit.auth import Caller, Role, current_caller, ensure_acts_for, require_role
 from kit.csvsafe import safe_row, write_csv
 from kit.errors import ApiError
 from kit.logging import get_logger
-from services.catalogue import commands, domain, exports, store
+from services.catalogue import commands, domain, exports, kimppa_store, store
 from services.catalogue.commands import upload as uploads
 from services.catalogue.deps import deps_of, spawn
 from services.catalogue.domain import CatalogueRuleViolated
@@ -185,6 +185,24 @@ class RecordSetOut(BaseModel):
     changed_at: dt.datetime
     records: int
     deleted: int
+    oai_set: str = Field(
+        description="The OAI-PMH set to harvest these records from: kimppa:<id> for a library "
+        "in a kimppa, else library:<ISIL>"
+    )
+
+
+class KimppaOut(BaseModel):
+    id: str
+    name: str
+    library_system: str
+    melinda_code: str | None
+
+
+class HarvestSetOut(BaseModel):
+    isil: str
+    oai_set: str = Field(description="The one OAI-PMH set the library harvests")
+    set_name: str
+    kimppa: KimppaOut | None
 
 
 class MelindaJobIn(BaseModel):
@@ -793,7 +811,39 @@ async def library_collections(
     request: Request, isil: IsilPath, caller: AnyCaller
 ) -> list[RecordSetOut]:
     ensure_acts_for(caller, isil, also=READERS)
-    return [RecordSetOut(**row) for row in await store.library_sets(pool_of(request), isil)]
+    kimppa = await kimppa_store.kimppa_of(pool_of(request), isil)
+    oai_set = domain.harvest_set(isil, kimppa.id if kimppa is not None else None)
+    return [
+        RecordSetOut(**row, oai_set=oai_set)
+        for row in await store.library_sets(pool_of(request), isil)
+    ]
+
+
+@router.get(
+    "/libraries/{isil}/oai-set",
+    response_model=HarvestSetOut,
+    summary="The OAI-PMH set a library harvests: its kimppa's, or its own outside a kimppa",
+)
+async def library_harvest_set(request: Request, isil: IsilPath, caller: AnyCaller) -> HarvestSetOut:
+    ensure_acts_for(caller, isil, also=READERS)
+    pool = pool_of(request)
+    kimppa = await kimppa_store.kimppa_of(pool, isil)
+    if kimppa is not None:
+        return HarvestSetOut(
+            isil=isil,
+            oai_set=domain.kimppa_set(kimppa.id),
+            set_name=f"{kimppa.name} ({kimppa.library_system})",
+            kimppa=KimppaOut(
+                id=kimppa.id,
+                name=kimppa.name,
+                library_system=kimppa.library_system,
+                melinda_code=kimppa.melinda_code,
+            ),
+        )
+    name = await kimppa_store.library_name(pool, isil) or isil
+    return HarvestSetOut(
+        isil=isil, oai_set=domain.harvest_set(isil, None), set_name=f"{name} ({isil})", kimppa=None
+    )
 
 
 @router.get(
@@ -855,9 +905,11 @@ def _requested_set(args: list[tuple[str, str]], token_key: bytes) -> str | None:
 
 
 OAI_DOC = (
-    "OAI-PMH 2.0, all six verbs; sets `library:<ISIL>` and `collection:<id>`; formats `marc21` "
-    "and `oai_dc`; deleted records are persistent. A library token harvests its own set "
-    "`library:<ISIL>` only (without `set`, that is what it gets); coordinator and cataloguer "
+    "OAI-PMH 2.0, all six verbs; sets `kimppa:<id>` (a kimppa's shared set: each record once, "
+    "its holding libraries as 852 $a ISIL; deleted when the last of them loses it), "
+    "`library:<ISIL>` (a library outside a kimppa) and `collection:<id>`; formats `marc21` "
+    "and `oai_dc`; deleted records are persistent. A library token harvests its kimppa's set "
+    "and its own set `library:<ISIL>` (without `set`, its own); coordinator and cataloguer "
     "tokens harvest everything. Authenticate with `Authorization: Bearer <token>`, or HTTP "
     "Basic with the token as the password. Resumption tokens are signed: a changed or foreign "
     "one is a badResumptionToken."
@@ -910,14 +962,20 @@ async def _oai(request: Request) -> Response:
     else:
         args = list(request.query_params.multi_items())
     scope = None
+    kimppa_id = None
     if caller.role is Role.LIBRARY:
         assert caller.isil is not None
         scope = caller.isil
+        kimppa = await kimppa_store.kimppa_of(pool_of(request), caller.isil)
+        kimppa_id = kimppa.id if kimppa is not None else None
+        allowed = [library_set(caller.isil)]
+        if kimppa_id is not None:
+            allowed.insert(0, domain.kimppa_set(kimppa_id))
         requested = _requested_set(args, deps_of(request).oai_token_key)
-        if requested is not None and requested != library_set(caller.isil):
+        if requested is not None and requested not in allowed:
             raise ApiError(
                 403,
-                f"a library token harvests only its own set {library_set(caller.isil)}",
+                f"a library token harvests only its own sets ({', '.join(allowed)})",
                 field="set",
             )
     deps = deps_of(request)
@@ -932,7 +990,7 @@ async def _oai(request: Request) -> Response:
 
     body = await handle_request(
         args,
-        StoreRepository(pool_of(request), settings.oai_namespace, isil=scope),
+        StoreRepository(pool_of(request), settings.oai_namespace, isil=scope, kimppa=kimppa_id),
         RepositoryInfo(
             settings.oai_repository_name,
             base_url,

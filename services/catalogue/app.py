@@ -17,6 +17,7 @@ from services.catalogue import commands
 from services.catalogue.api import router
 from services.catalogue.deps import CatalogueDeps
 from services.catalogue.handlers import reactions
+from services.catalogue.melinda import holdings
 from services.catalogue.melinda import jobs as melinda_jobs
 from services.catalogue.melinda.client import MelindaClient
 from services.catalogue.settings import CatalogueSettings
@@ -72,11 +73,16 @@ def _wire(catalogue_settings: CatalogueSettings):  # type: ignore[no-untyped-def
         assert runtime.pool is not None
         await melinda_jobs.resume_due(runtime.pool, deps.melinda)
 
-    return on_startup, reconcile_due, resume_melinda
+    async def melinda_holdings(runtime: Runtime) -> None:
+        assert runtime.pool is not None
+        if deps.melinda.client is not None:
+            await holdings.sync(runtime.pool, deps.melinda)
+
+    return on_startup, reconcile_due, resume_melinda, melinda_holdings
 
 
 def make_spec(catalogue_settings: CatalogueSettings) -> ServiceSpec:
-    on_startup, reconcile_due, resume_melinda = _wire(catalogue_settings)
+    on_startup, reconcile_due, resume_melinda, melinda_holdings = _wire(catalogue_settings)
     return ServiceSpec(
         name="catalogue",
         title="Konsortio catalogue",
@@ -91,6 +97,7 @@ def make_spec(catalogue_settings: CatalogueSettings) -> ServiceSpec:
         jobs=[
             PeriodicJob("reconcile-record-sets", reconcile_due, interval_s=60.0),
             PeriodicJob("resume-melinda-jobs", resume_melinda, interval_s=30.0),
+            PeriodicJob("melinda-holdings", melinda_holdings, interval_s=60.0),
         ],
         on_startup=[on_startup],
         upload_paths=["/batches"],

@@ -174,6 +174,77 @@ def check_url_template(template: str | None) -> str | None:
     return template
 
 
+# --- licences ----------------------------------------------------------------------------------
+
+# The permitted_status values of the licence term post_cancellation_access that grant access
+# after leaving (agreement-signed's licence_terms).
+GRANTING = frozenset({"permitted", "permitted_under_conditions"})
+
+
+def post_cancellation_access(licence_terms: dict[str, object]) -> bool:
+    """Whether an agreement's licence keeps a library's access to what it had after it
+    leaves or the agreement ends. ``licence_terms`` maps term names to objects with a
+    ``value`` (contracts.procurement.TermValue)."""
+    term = licence_terms.get("post_cancellation_access")
+    value = getattr(term, "value", None)
+    return isinstance(value, str) and value in GRANTING
+
+
+def whole_collection(price_model: str | None) -> bool:
+    """Whether taking part gives the whole title list. Under a per-title price model (one
+    copy, one user purchases) a library's set holds the titles it bought (its entitlements),
+    not everything the supplier offers."""
+    return price_model != "per-title"
+
+
+def parse_holder(holder: str) -> tuple[str | None, str | None]:
+    """entitlements-changed's holder: (ISIL, None) or (None, kimppa id)."""
+    if holder.startswith(KIMPPA_PREFIX):
+        return None, check_kimppa_id(holder[len(KIMPPA_PREFIX) :])
+    if not re.match(ISIL_PATTERN, holder):
+        raise CatalogueRuleViolated(
+            f"holder {holder!r} is neither an ISIL nor 'kimppa:<id>'", "holder"
+        )
+    return holder, None
+
+
+# --- kimppas ------------------------------------------------------------------------------------
+
+# A kimppa's id goes into its OAI-PMH setSpec (kimppa:<id>) and identifiers.
+KIMPPA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9\-_.]{0,63}$"
+KIMPPA_PREFIX = "kimppa:"
+
+
+def check_kimppa_id(kimppa_id: str) -> str:
+    if not re.match(KIMPPA_ID_PATTERN, kimppa_id):
+        raise CatalogueRuleViolated(
+            f"kimppa id {kimppa_id!r} cannot name an OAI-PMH set: use letters, digits, '-', "
+            "'_' and '.', at most 64",
+            "kimppa_id",
+        )
+    return kimppa_id
+
+
+def kimppa_set(kimppa_id: str) -> str:
+    return f"{KIMPPA_PREFIX}{kimppa_id}"
+
+
+def harvest_set(isil: str, kimppa_id: str | None) -> str:
+    """The one OAI-PMH set a library harvests: its kimppa's, or its own outside a kimppa."""
+    return kimppa_set(kimppa_id) if kimppa_id else f"library:{isil}"
+
+
+def kimppas_touched(before: dict[str, str | None], after: dict[str, str | None]) -> set[str]:
+    """The kimppas whose sets a change of membership touches: the old and the new kimppa of
+    every library that moved. ``before``/``after`` map an ISIL to its kimppa id (or None)."""
+    touched: set[str] = set()
+    for isil in before.keys() | after.keys():
+        old, new = before.get(isil), after.get(isil)
+        if old != new:
+            touched.update(k for k in (old, new) if k)
+    return touched
+
+
 # --- OAI-PMH identifiers ---------------------------------------------------------------------
 
 
@@ -188,18 +259,28 @@ def library_identifier(namespace: str, isil: str, record_id: int) -> str:
     return f"oai:{namespace}:{isil}:{record_id}"
 
 
+def kimppa_identifier(namespace: str, kimppa_id: str, record_id: int) -> str:
+    """The OAI identifier of a record in a kimppa's set: one item per record, however many
+    of the kimppa's libraries hold it."""
+    return f"oai:{namespace}:{KIMPPA_PREFIX}{kimppa_id}:{record_id}"
+
+
 def parse_identifier(namespace: str, identifier: str) -> tuple[str | None, int] | None:
-    """(ISIL or None, record id), or None when the identifier is not one of ours."""
+    """(owner or None, record id), or None when the identifier is not one of ours. The owner
+    is an ISIL, or ``kimppa:<id>`` for an item of a kimppa's set."""
     prefix = f"oai:{namespace}:"
     if not identifier.startswith(prefix):
         return None
     local = identifier[len(prefix) :]
-    isil, _, number = local.rpartition(":")
+    owner, _, number = local.rpartition(":")
     if not number.isdigit() or len(number) > 18:
         return None
-    if isil and not re.match(ISIL_PATTERN, isil):
+    if owner.startswith(KIMPPA_PREFIX):
+        if not re.match(KIMPPA_ID_PATTERN, owner[len(KIMPPA_PREFIX) :]):
+            return None
+    elif owner and not re.match(ISIL_PATTERN, owner):
         return None
-    return (isil or None), int(number)
+    return (owner or None), int(number)
 
 
 # --- full loads --------------------------------------------------------------------------------

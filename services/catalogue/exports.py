@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Literal
 
 import asyncpg
-from pymarc import Field, Record
+from pymarc import Field, Record, Subfield
 from pymarc.marcxml import record_to_xml
 
 from kit.logging import get_logger
@@ -44,6 +44,21 @@ def stamped(marc: bytes, datestamp: dt.datetime, *, deleted: bool) -> Record:
     record.add_ordered_field(Field(tag="005", data=stamp))
     if deleted:
         record.leader[5] = "d"
+    return record
+
+
+def with_holdings(record: Record, isils: Sequence[str]) -> Record:
+    """A kimppa set's record lists the kimppa's libraries that hold it, one MARC 21 852
+    (Location) per library with the library's ISIL in $a, in ISIL order. This is the
+    catalogue's convention for holdings in a shared set: 852 $a is MARC's place for the
+    holding institution's code, and a supplier record never carries 852 of its own (any it
+    has is replaced). The 852s are recomputed whenever the holders change, and the item gets a
+    new datestamp then, so an incremental harvest sees them change."""
+    record.remove_fields("852")
+    for isil in sorted(isils):
+        record.add_ordered_field(
+            Field(tag="852", indicators=[" ", " "], subfields=[Subfield("a", isil)])
+        )
     return record
 
 

@@ -21,6 +21,7 @@ Outcomes per record, as ``titles-ingested`` counts them:
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import itertools
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -35,7 +36,7 @@ from pymarc import Record
 from contracts.catalogue import IngestCounts, RecordsAvailable, RecordsWithdrawn, TitlesIngested
 from kit.logging import get_logger
 from kit.outbox import record_event
-from services.catalogue import domain, store
+from services.catalogue import domain, kimppa_store, licence_store, store
 from services.catalogue.dedup import content_hash, resolve, stored_bytes
 from services.catalogue.formats import marc21
 from services.catalogue.formats.readers import Format
@@ -416,6 +417,22 @@ async def run(
         # the same moment, so no library misses the new records or keeps withdrawn ones.
         await store.get_collection(conn, job.collection_id, lock=True)
         gained, lost = await store.distribute_batch(conn, job.collection_id, job.batch_id)
+        if collection.agreement_id is not None:
+            # Titles bought before their records arrived join their holders' sets now.
+            today = dt.date.today()
+            for isil in await licence_store.entitled_libraries(conn, collection.agreement_id):
+                more, fewer = await licence_store.refresh_library_set(
+                    conn, isil, job.collection_id, today
+                )
+                if more:
+                    gained[isil] = gained.get(isil, 0) + more
+                if fewer:
+                    lost[isil] = lost.get(isil, 0) + fewer
+        # Kimppa sets follow their libraries' sets: new holders, lost ones, changed records.
+        await kimppa_store.restamp_changed(conn, job.collection_id, job.batch_id)
+        for kimppa_id in await kimppa_store.kimppas_holding(conn, job.collection_id):
+            await kimppa_store.sync_kimppa_records(conn, kimppa_id, job.collection_id)
+        kimppa_of = await kimppa_store.kimppas_of(conn, sorted(gained))
         in_collection = await store.active_record_count(conn, job.collection_id)
         counts = IngestCounts(
             received=report.total,
@@ -463,6 +480,7 @@ async def run(
                     title=collection.title,
                     count=count,
                     reason="titles-added",
+                    oai_set=domain.harvest_set(isil, kimppa_of.get(isil)),
                 ),
                 source=SOURCE,
             )

@@ -12,7 +12,7 @@ from kit.app import PeriodicJob, Runtime, ServiceSpec, create_app
 from kit.revocation import react_to_revocations
 from kit.settings import Settings
 from services.procurement import commands
-from services.procurement.api import router
+from services.procurement.api import ROUTERS
 from services.procurement.governance import jobs as governance
 from services.procurement.handlers import reactions
 
@@ -57,7 +57,7 @@ SPEC = ServiceSpec(
         "and cancellation-deadline reminders."
     ),
     migrations=Path(__file__).parent / "migrations",
-    routers=[router, governance.router],
+    routers=[*ROUTERS, governance.router],
     reactions=react_to_revocations(reactions),
     publishes=events.EVENTS,
     jobs=[

@@ -7,6 +7,7 @@ member → tender or agreement → participations.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Sequence
@@ -239,6 +240,7 @@ async def create_tender(
     estimated_value_cents: int = 0,
     purchasing_body: domain.PurchasingBody | None = None,
     optional_targets: Sequence[str] = (),
+    lots: Sequence[domain.Lot] = (),
 ) -> Tender:
     """Create a draft; its threshold class follows the table in force ``today``."""
     tender = Tender(
@@ -254,6 +256,7 @@ async def create_tender(
         threshold_class=domain.default_table().classify(estimated_value_cents, today),
         purchasing_body=purchasing_body,
         optional_targets=frozenset(optional_targets),  # type: ignore[arg-type]  # raw API values; the domain coerces them to its enums
+        lots=tuple(lots),
     )
     async with pool.acquire() as conn, conn.transaction():
         await _needs_exist(conn, tender.need_ids)
@@ -321,6 +324,16 @@ async def open_tender(pool: asyncpg.Pool, tender_id: str, now: dt.datetime) -> T
                     )
                     for d in domain.latest(await store.documents_of(conn, opened.id))
                 ],
+                lots=[
+                    events.TenderLot(
+                        lot_id=lot.id,
+                        title=lot.title,
+                        need_ids=list(lot.need_ids),
+                        criteria=criteria_dict(lot.criteria),
+                        price_model=lot.price_model.value,
+                    )
+                    for lot in domain.lots_of(opened)
+                ],
             ),
             source=SOURCE,
         )
@@ -361,6 +374,8 @@ class BidIn:
     supported_devices: Sequence[str]
     supported_library_systems: Sequence[str]
     terms: dict[str, object]
+    #: The lot the bid answers; None: the one lot of an undivided tender.
+    lot_id: str | None = None
 
 
 async def submit_bid(
@@ -380,6 +395,7 @@ async def submit_bid(
     )
     async with pool.acquire() as conn, conn.transaction():
         tender = await _tender(conn, tender_id)
+        bid = dataclasses.replace(bid, lot_id=domain.lot_of(tender, given.lot_id).id)
         domain.submit_bid(tender, bid, await store.bids_of(conn, tender_id))
         await store.insert_bid(conn, bid)
     return bid
@@ -459,13 +475,13 @@ async def award_tender(
     now: dt.datetime,
     awarded_by: str,
     served_at: dt.datetime | None = None,
-) -> tuple[Tender, domain.Award]:
-    """Make and record the procurement decision, and publish it (tender-awarded v2, and v1
-    beside it for its readers)."""
+) -> tuple[Tender, tuple[domain.Award, ...]]:
+    """Make and record the procurement decision, one award per lot, and publish it
+    (tender-awarded v2 with every lot, and v1 beside it, for the first lot, for its readers)."""
     async with pool.acquire() as conn, conn.transaction():
         tender = await _tender(conn, tender_id)
         bids = await store.bids_of(conn, tender_id)
-        awarded, award = domain.award_tender(
+        awarded, awards = domain.decide_lots(
             tender,
             bids,
             [r.result for r in await store.compatibility_results(conn, tender_id)],
@@ -476,12 +492,25 @@ async def award_tender(
             served_at=served_at,
         )
         await store.update_tender(conn, awarded)
-        await store.insert_award(conn, award, score_rows(award.scores), awarded_by)
         by_id = {b.id: b for b in bids}
-        bid = by_id[award.bid_id]
-        chosen = next(s for s in award.scores if s.bid_id == award.bid_id)
-        supplier = events.Supplier(name=bid.supplier.name, country=bid.supplier.country)
-        total = float(domain.to_decimal(chosen.total))
+        decisions: list[events.LotDecision] = []
+        for award in awards:
+            await store.insert_award(conn, award, score_rows(award.scores), awarded_by)
+            bid = by_id[award.bid_id]
+            chosen = next(s for s in award.scores if s.bid_id == award.bid_id)
+            decisions.append(
+                events.LotDecision(
+                    lot_id=award.lot_id,
+                    bid_id=bid.id,
+                    supplier=events.Supplier(name=bid.supplier.name, country=bid.supplier.country),
+                    product=bid.product,
+                    price_model=bid.price_model.value,
+                    price_cents=bid.price_cents,
+                    total_score=float(domain.to_decimal(chosen.total)),
+                    bids_scored=len(award.scores),
+                )
+            )
+        first = awards[0]
         await record_event(
             conn,
             events.TenderAwardedV2(
@@ -489,18 +518,7 @@ async def award_tender(
                 title=awarded.title,
                 procedure=awarded.procedure.value,
                 threshold_class=awarded.threshold_class.value,
-                lots=[
-                    events.LotDecision(
-                        lot_id=award.lot_id,
-                        bid_id=bid.id,
-                        supplier=supplier,
-                        product=bid.product,
-                        price_model=bid.price_model.value,
-                        price_cents=bid.price_cents,
-                        total_score=total,
-                        bids_scored=len(award.scores),
-                    )
-                ],
+                lots=decisions,
                 rejected=[
                     events.RejectedBid(
                         bid_id=r.bid_id,
@@ -511,34 +529,36 @@ async def award_tender(
                         kind=r.kind.value,
                         ground=r.ground,
                     )
+                    for award in awards
                     for r in award.rejections
                 ],
-                decided_at=award.awarded_at,
-                served_at=award.served_at or award.awarded_at,
-                standstill_ends_on=award.standstill_ends_on,
+                decided_at=first.awarded_at,
+                served_at=first.served_at or first.awarded_at,
+                standstill_ends_on=first.standstill_ends_on,
                 bids=len(bids),
             ),
             source=SOURCE,
         )
+        lead = decisions[0]
         await record_event(
             conn,
             events.TenderAwarded(
                 tender_id=tender_id,
-                bid_id=bid.id,
-                supplier=supplier,
-                product=bid.product,
-                total_score=total,
+                bid_id=lead.bid_id,
+                supplier=lead.supplier,
+                product=lead.product,
+                total_score=lead.total_score,
                 overridden=False,
                 justification=None,
                 title=awarded.title,
-                recommended_bid_id=bid.id,
-                price_model=bid.price_model.value,
-                price_cents=bid.price_cents,
+                recommended_bid_id=lead.bid_id,
+                price_model=lead.price_model,
+                price_cents=lead.price_cents,
                 bids=len(bids),
             ),
             source=SOURCE,
         )
-    return awarded, award
+    return awarded, awards
 
 
 async def _decided_tender(
@@ -629,6 +649,16 @@ def licence_terms_payload(terms: domain.LicenceTerms) -> dict[str, events.TermVa
     }
 
 
+def cost_share_payload(policy: domain.CostSharePolicy) -> events.CostShare:
+    rate = policy.rate_per_resident_cents
+    return events.CostShare(
+        model=policy.model.value,
+        base_fee_cents=policy.base_fee_cents,
+        rate_per_resident_cents=None if rate is None else format(rate, "f"),
+        bands=[events.PopulationBand(up_to=b.up_to, points=b.points) for b in policy.bands] or None,
+    )
+
+
 def periods_payload(agreement: Agreement) -> list[events.AgreementPeriod]:
     return [
         events.AgreementPeriod(
@@ -651,15 +681,19 @@ async def sign_agreement(
     today: dt.date,
     price_amendment: str | None = None,
     framework_justification: str | None = None,
+    lot_id: str | None = None,
 ) -> store.AgreementRecord:
+    """Sign the framework agreement of one lot (``lot_id``; None: an undivided tender)."""
     async with pool.acquire() as conn, conn.transaction():
         tender = await _tender(conn, tender_id)
-        award = await store.get_award(conn, tender_id)
+        lot = domain.lot_of(tender, lot_id)
+        award = await store.get_award(conn, tender_id, lot.id)
         if award is None:
             # Let the domain word the refusal of a tender that is not awarded.
             raise domain.IllegalTransition("tender", tender.state.value, "sign an agreement for")
-        if await store.agreement_of_tender(conn, tender_id):
-            raise domain.DuplicateEntry("tender_id", f"tender {tender_id} already has one")
+        if await store.agreement_of_tender(conn, tender_id, lot.id):
+            what = f"lot {lot.id} of tender {tender_id}" if tender.lots else f"tender {tender_id}"
+            raise domain.DuplicateEntry("tender_id", f"{what} already has one")
         bid = await store.get_bid(conn, award.award.bid_id)
         assert bid is not None
         agreement = domain.sign_agreement(
@@ -667,7 +701,7 @@ async def sign_agreement(
             tender=tender,
             award=award.award,
             bid=bid,
-            needs=await store.needs_by_ids(conn, tender.need_ids),
+            needs=await store.needs_by_ids(conn, lot.need_ids),
             first_period=first_period,
             extension_options=extension_options,
             annual_cost_cents=annual_cost_cents,
@@ -678,8 +712,9 @@ async def sign_agreement(
             price_amendment=price_amendment,
             framework_justification=framework_justification,
         )
-        record = store.AgreementRecord(agreement, title or tender.title)
-        await store.insert_agreement(conn, agreement, record.title)
+        default_title = f"{tender.title}: {lot.title}" if tender.lots else tender.title
+        record = store.AgreementRecord(agreement, title or default_title, lot.id)
+        await store.insert_agreement(conn, agreement, record.title, lot.id)
         await record_event(
             conn,
             events.AgreementSigned(
@@ -693,13 +728,15 @@ async def sign_agreement(
                 periods=periods_payload(agreement),
                 extension_options=agreement.renewals_left,
                 annual_cost_cents=agreement.annual_cost_cents,
-                cost_share_model=agreement.cost_share.model.value,
+                cost_share_model=events.LEGACY_COST_SHARE_MODEL[agreement.cost_share.model.value],
+                cost_share=cost_share_payload(agreement.cost_share),
                 signed_on=agreement.signed_on,
                 extension_months=agreement.extension_options.months,
                 base_fee_cents=agreement.cost_share.base_fee_cents,
                 price_model=agreement.price_model.value,
                 bid_id=agreement.bid_id,
                 kl_reference=tender.kl_reference,
+                lot_id=lot.id,
             ),
             source=SOURCE,
         )
@@ -724,7 +761,7 @@ async def renew_agreement(
 
         await require_decision(conn, decision_id, subject_id=agreement_id)
         await store.update_agreement(conn, renewed)
-    return store.AgreementRecord(renewed, record.title)
+    return store.AgreementRecord(renewed, record.title, record.lot_id)
 
 
 async def terminate_agreement(
@@ -736,8 +773,10 @@ async def terminate_agreement(
         terminated = domain.terminate_agreement(record.agreement, effective_on, reason, today)
         await store.update_agreement(conn, terminated)
         if terminated.state is domain.AgreementState.ENDED:
-            await _agreement_ended(conn, store.AgreementRecord(terminated, record.title), today)
-    return store.AgreementRecord(terminated, record.title)
+            await _agreement_ended(
+                conn, store.AgreementRecord(terminated, record.title, record.lot_id), today
+            )
+    return store.AgreementRecord(terminated, record.title, record.lot_id)
 
 
 async def end_due_agreements(pool: asyncpg.Pool, today: dt.date) -> int:
@@ -750,7 +789,9 @@ async def end_due_agreements(pool: asyncpg.Pool, today: dt.date) -> int:
             for record in await store.agreements_by_ids(conn, due):
                 finished = domain.end_agreement(record.agreement, today)
                 await store.update_agreement(conn, finished)
-                await _agreement_ended(conn, store.AgreementRecord(finished, record.title), today)
+                await _agreement_ended(
+                    conn, store.AgreementRecord(finished, record.title, record.lot_id), today
+                )
         ended += len(due)
         if len(due) < BATCH:
             return ended
@@ -947,7 +988,9 @@ async def close_billing_period(
         ]
         isils = sorted({p.isil for p in participations})
         members = await store.members_by_isil(conn, isils)
-        cost = period.cost_cents(agreement.annual_cost_cents)
+        cost = domain.period_cost_cents(
+            period, agreement.annual_cost_cents, participations, members, agreement.cost_share
+        )
         shares = domain.prorated_shares(period, cost, participations, members, agreement.cost_share)
         if not shares:
             raise domain.NotPermitted("start", "no library took part in the period")
@@ -963,7 +1006,8 @@ async def close_billing_period(
                 period_start=period.start,
                 period_end=period.end,
                 cost_cents=cost,
-                cost_share_model=agreement.cost_share.model.value,
+                cost_share_model=events.LEGACY_COST_SHARE_MODEL[agreement.cost_share.model.value],
+                cost_share=cost_share_payload(agreement.cost_share),
                 lines=[
                     events.InvoiceLine(
                         payer_id=line.payer.id,

@@ -10,6 +10,7 @@ from typing import Any, TypeAlias
 import asyncpg
 
 from services.procurement.domain import (
+    WHOLE_TENDER_LOT,
     Agreement,
     AgreementEnd,
     AgreementState,
@@ -27,11 +28,13 @@ from services.procurement.domain import (
     ExtensionOptions,
     Interest,
     InvoiceLine,
+    Lot,
     Member,
     Need,
     Participation,
     Payer,
     Period,
+    PopulationBand,
     PurchasingBody,
     QualityScore,
     Question,
@@ -369,7 +372,38 @@ def _tender(row: asyncpg.Record) -> Tender:
         if row["purchasing_body_name"]
         else None,
         optional_targets=frozenset(row["optional_targets"]),
+        lots=tuple(
+            Lot(
+                lot["id"],
+                lot["title"],
+                tuple(lot["need_ids"]),
+                Criteria(
+                    lot["criteria"]["price"],
+                    lot["criteria"]["quality"],
+                    lot["criteria"]["compatibility"],
+                ),
+                lot["price_model"],
+            )
+            for lot in row["lots"]
+        ),
     )
+
+
+def _lots(tender: Tender) -> list[dict[str, object]]:
+    return [
+        {
+            "id": lot.id,
+            "title": lot.title,
+            "need_ids": list(lot.need_ids),
+            "criteria": {
+                "price": lot.criteria.price_weight,
+                "quality": lot.criteria.quality_weight,
+                "compatibility": lot.criteria.compatibility_weight,
+            },
+            "price_model": lot.price_model.value,
+        }
+        for lot in tender.lots
+    ]
 
 
 def _lawful_fields(tender: Tender) -> tuple[object, ...]:
@@ -381,6 +415,7 @@ def _lawful_fields(tender: Tender) -> tuple[object, ...]:
         body.name if body else None,
         body.business_id if body else None,
         sorted(t.value for t in tender.optional_targets),
+        _lots(tender),
     )
 
 
@@ -391,8 +426,8 @@ async def insert_tender(conn: asyncpg.Connection, tender: Tender) -> None:
                              quality_weight, compatibility_weight, price_model, state,
                              procedure, estimated_value_cents, threshold_class,
                              purchasing_body_name, purchasing_body_business_id,
-                             optional_targets)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                             optional_targets, lots)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
         """,
         tender.id,
         tender.title,
@@ -416,7 +451,7 @@ async def update_tender(conn: asyncpg.Connection, tender: Tender) -> None:
                price_model = $9, state = $10, cancellation_reason = $11, awarded_bid_id = $12,
                procedure = $13, estimated_value_cents = $14, threshold_class = $15,
                purchasing_body_name = $16, purchasing_body_business_id = $17,
-               optional_targets = $18, updated_at = now()
+               optional_targets = $18, lots = $19, updated_at = now()
         WHERE id = $1
         """,
         tender.id,
@@ -479,6 +514,7 @@ def _bid(row: asyncpg.Record) -> Bid:
         supported_devices=row["supported_devices"],
         supported_library_systems=row["supported_library_systems"],
         terms=parse_licence_terms(row["terms"]),
+        lot_id=row["lot_id"],
     )
 
 
@@ -487,8 +523,8 @@ async def insert_bid(conn: asyncpg.Connection, bid: Bid) -> None:
         """
         INSERT INTO bids (id, tender_id, supplier_name, supplier_country, product, price_model,
                           price_cents, submitted_at, supported_devices,
-                          supported_library_systems, terms)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                          supported_library_systems, terms, lot_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
         """,
         bid.id,
         bid.tender_id,
@@ -501,6 +537,7 @@ async def insert_bid(conn: asyncpg.Connection, bid: Bid) -> None:
         sorted(d.value for d in bid.supported_devices),
         sorted(s.value for s in bid.supported_library_systems),
         bid.terms.to_dict(),
+        bid.lot_id,
     )
 
 
@@ -627,10 +664,30 @@ async def insert_award(
     )
 
 
-async def get_award(conn: Conn, tender_id: str) -> AwardRecord | None:
-    row = await conn.fetchrow("SELECT * FROM awards WHERE tender_id = $1", tender_id)
-    if row is None:
-        return None
+# The first lot's award (the one whose bid is the tender's awarded_bid_id) comes first.
+_AWARDS = """
+    SELECT a.* FROM awards a JOIN tenders t ON t.id = a.tender_id
+    WHERE a.tender_id = $1 {lot}
+    ORDER BY a.bid_id IS NOT DISTINCT FROM t.awarded_bid_id DESC, a.lot_id
+"""
+
+
+async def get_award(conn: Conn, tender_id: str, lot_id: str | None = None) -> AwardRecord | None:
+    """The award of one lot; without ``lot_id`` the first lot's (an undivided tender's one)."""
+    if lot_id is None:
+        row = await conn.fetchrow(_AWARDS.format(lot="") + " LIMIT 1", tender_id)
+    else:
+        row = await conn.fetchrow(_AWARDS.format(lot="AND a.lot_id = $2"), tender_id, lot_id)
+    return _award_record(row) if row else None
+
+
+async def awards_of(conn: Conn, tender_id: str) -> list[AwardRecord]:
+    """Every lot's award of the decision, the first lot's first."""
+    rows = await conn.fetch(_AWARDS.format(lot=""), tender_id)
+    return [_award_record(row) for row in rows]
+
+
+def _award_record(row: asyncpg.Record) -> AwardRecord:
     # The exact ranking fractions are not needed again: the stored, rounded figures are the
     # record, and signing only checks which bid won.
     award = Award(
@@ -720,6 +777,8 @@ async def appeals_of(conn: Conn, tender_id: str) -> list[Appeal]:
 class AgreementRecord:
     agreement: Agreement
     title: str
+    #: The lot of the tender the agreement was signed from ('1': the undivided tender).
+    lot_id: str = WHOLE_TENDER_LOT
 
 
 def _agreement(row: asyncpg.Record, periods: list[asyncpg.Record]) -> Agreement:
@@ -740,7 +799,12 @@ def _agreement(row: asyncpg.Record, periods: list[asyncpg.Record]) -> Agreement:
         ),
         extension_options=ExtensionOptions(row["extension_count"], row["extension_months"]),
         annual_cost_cents=row["annual_cost_cents"],
-        cost_share=CostSharePolicy(row["cost_share_model"], row["base_fee_cents"]),
+        cost_share=CostSharePolicy(
+            row["cost_share_model"],
+            row["base_fee_cents"],
+            row["rate_per_resident_cents"],
+            tuple(PopulationBand(b["up_to"], b["points"]) for b in row["cost_share_bands"]),
+        ),
         signed_on=row["signed_on"],
         state=AgreementState(row["state"]),
         end=end,
@@ -763,19 +827,25 @@ async def _periods(conn: Conn, agreement_ids: Sequence[str]) -> dict[str, list[a
 
 async def _records(conn: Conn, rows: Sequence[asyncpg.Record]) -> list[AgreementRecord]:
     periods = await _periods(conn, [row["id"] for row in rows])
-    return [AgreementRecord(_agreement(row, periods[row["id"]]), row["title"]) for row in rows]
+    return [
+        AgreementRecord(_agreement(row, periods[row["id"]]), row["title"], row["lot_id"])
+        for row in rows
+    ]
 
 
-async def insert_agreement(conn: asyncpg.Connection, agreement: Agreement, title: str) -> None:
+async def insert_agreement(
+    conn: asyncpg.Connection, agreement: Agreement, title: str, lot_id: str = WHOLE_TENDER_LOT
+) -> None:
     await conn.execute(
         """
         INSERT INTO agreements (id, tender_id, bid_id, title, supplier_name, supplier_country,
                                 product, material_types, price_model, terms, extension_count,
                                 extension_months, annual_cost_cents, cost_share_model,
                                 base_fee_cents, signed_on, state, expires_on,
-                                price_amendment, framework_justification)
+                                price_amendment, framework_justification, lot_id,
+                                rate_per_resident_cents, cost_share_bands)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                $19, $20)
+                $19, $20, $21, $22, $23)
         """,
         agreement.id,
         agreement.tender_id,
@@ -797,6 +867,9 @@ async def insert_agreement(conn: asyncpg.Connection, agreement: Agreement, title
         agreement.expires_on,
         agreement.price_amendment,
         agreement.framework_justification,
+        lot_id,
+        agreement.cost_share.rate_per_resident_cents,
+        [{"up_to": b.up_to, "points": b.points} for b in agreement.cost_share.bands],
     )
     await _insert_periods(conn, agreement, start=1)
 
@@ -854,8 +927,15 @@ async def lock_agreements(conn: asyncpg.Connection, ids: Sequence[str]) -> list[
     return await _records(conn, rows)
 
 
-async def agreement_of_tender(conn: Conn, tender_id: str) -> str | None:
-    return await conn.fetchval("SELECT id FROM agreements WHERE tender_id = $1", tender_id)
+async def agreement_of_tender(conn: Conn, tender_id: str, lot_id: str | None = None) -> str | None:
+    """An agreement signed from the tender (from the one lot, if named)."""
+    if lot_id is None:
+        return await conn.fetchval(
+            "SELECT id FROM agreements WHERE tender_id = $1 ORDER BY lot_id LIMIT 1", tender_id
+        )
+    return await conn.fetchval(
+        "SELECT id FROM agreements WHERE tender_id = $1 AND lot_id = $2", tender_id, lot_id
+    )
 
 
 async def agreements_by_ids(conn: Conn, ids: Sequence[str]) -> list[AgreementRecord]:
@@ -1333,6 +1413,8 @@ async def claim_ended_standstills(
         """
         SELECT tender_id FROM awards
         WHERE standstill_ends_on <= $1 AND standstill_announced_at IS NULL
+          -- one row per decision: every lot's award shares the standstill
+          AND lot_id = (SELECT min(o.lot_id) FROM awards o WHERE o.tender_id = awards.tender_id)
         ORDER BY tender_id
         LIMIT $2
         FOR UPDATE SKIP LOCKED

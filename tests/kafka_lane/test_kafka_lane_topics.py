@@ -1,4 +1,4 @@
-"""deploy/topics/create-topics.sh (compose's topic-init and the Kubernetes Job) against the real
+"""deploy/k8s/topics/create-topics.sh (compose's topic-init and the Kubernetes Job) against the real
 Apache Kafka broker, through Kafka's own TopicCommand and ConfigCommand."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "deploy" / "topics" / "create-topics.sh"
+SCRIPT = ROOT / "deploy" / "k8s" / "topics" / "create-topics.sh"
 
 pytestmark = [
     pytest.mark.kafka_lane,

@@ -1,6 +1,7 @@
 """The short version of ``make reliability``: every scenario once, on its own stack, in a
 subprocess (it starts services as processes and signals them; nothing of it belongs in the
-test process). Each promise of issue 9 is its own test, so a failure names the promise."""
+test process). Each promise of the delivery guarantees is its own test, so a failure names
+the promise."""
 
 from __future__ import annotations
 

@@ -59,6 +59,14 @@ class RecordsAvailable(Event):
             "new titles were loaded into a collection the library already has"
         ),
     )
+    oai_set: str | None = Field(
+        None,
+        description=(
+            "The OAI-PMH set the library harvests these records from: kimppa:<id> for a "
+            "library in a kimppa (the kimppa's one shared set), else library:<ISIL> "
+            "(since 1.6)"
+        ),
+    )
 
     def broken_rule(self) -> str | None:
         if self.reason == "titles-added" and self.count == 0:

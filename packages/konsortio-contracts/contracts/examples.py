@@ -114,6 +114,15 @@ EXAMPLES: tuple[Event, ...] = (
         interested_libraries=["FI-Tro", "FI-Kemi"],
         criteria={"price": 50, "quality": 30, "compatibility": 20},
         price_model="annual-fee",
+        lots=[
+            procurement.TenderLot(
+                lot_id="1",
+                title="E-books 2027-2029",
+                need_ids=["need-2026-001"],
+                criteria={"price": 50, "quality": 30, "compatibility": 20},
+                price_model="annual-fee",
+            )
+        ],
     ),
     procurement.TenderAwarded(
         tender_id="tender-2026-001",
@@ -217,6 +226,8 @@ EXAMPLES: tuple[Event, ...] = (
         price_model="annual-fee",
         bid_id="bid-0003",
         kl_reference="KL-2026-17",
+        lot_id="1",
+        cost_share=procurement.CostShare(model="per-capita"),
     ),
     procurement.AgreementEnded(
         agreement_id="agreement-2026-001",
@@ -249,6 +260,14 @@ EXAMPLES: tuple[Event, ...] = (
         period_end=dt.date(2027, 12, 31),
         cost_cents=4_800_000,
         cost_share_model="per-capita",
+        cost_share=procurement.CostShare(
+            model="population-bands",
+            bands=[
+                procurement.PopulationBand(up_to=5_000, points=1),
+                procurement.PopulationBand(up_to=50_000, points=3),
+                procurement.PopulationBand(up_to=None, points=8),
+            ],
+        ),
         lines=[
             procurement.InvoiceLine(
                 payer_id="0192435-2",
@@ -366,6 +385,7 @@ EXAMPLES: tuple[Event, ...] = (
         title="E-books 2027-2029",
         count=18_450,
         reason="agreement-joined",
+        oai_set="kimppa:lapin-kirjasto",
     ),
     catalogue.RecordsWithdrawn(
         isil="FI-Tro",

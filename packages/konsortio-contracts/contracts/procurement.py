@@ -30,6 +30,10 @@ MaterialType = Literal[
 ]
 LicenceModel = Literal["annual-fee", "per-loan", "per-title"]
 CostShareModel = Literal["per-capita", "base-plus-per-capita", "equal"]
+#: Every cost model, the ones added after ``CostShareModel`` was published included.
+CostModel = Literal[
+    "per-capita", "base-plus-per-capita", "equal", "population-bands", "per-resident"
+]
 Procedure = Literal["open", "restricted", "negotiated", "national", "call-off"]
 ThresholdClass = Literal["below-national", "national", "eu"]
 
@@ -105,6 +109,48 @@ class InterestRegistered(Event):
     indicative_budget_cents: int | None = Field(None, ge=0)
 
 
+class PopulationBand(Payload):
+    up_to: int | None = Field(ge=0, description="Largest population in the band; null: the top")
+    points: int = Field(ge=0, description="The band's weight when the cost is divided")
+
+
+class CostShare(Payload):
+    """How an agreement's participants pay: the model and the parameters it takes."""
+
+    model: CostModel
+    base_fee_cents: int = Field(0, ge=0, description="base-plus-per-capita: per participant")
+    rate_per_resident_cents: str | None = Field(
+        None,
+        pattern=r"^[0-9]+(\.[0-9]{1,2})?$",
+        description="per-resident: cents per resident a year, a decimal in text (35 = 0.35 €)",
+    )
+    bands: list[PopulationBand] | None = Field(
+        None, description="population-bands: ascending, the last open"
+    )
+
+
+#: What ``cost_share_model`` says for a model added after it was published: the shares of
+#: per-resident are proportional to residents, as per-capita's are; population-bands also
+#: charges a larger population no less. Readers that know ``cost_share`` read it instead.
+LEGACY_COST_SHARE_MODEL: dict[str, CostShareModel] = {
+    "per-capita": "per-capita",
+    "base-plus-per-capita": "base-plus-per-capita",
+    "equal": "equal",
+    "per-resident": "per-capita",
+    "population-bands": "per-capita",
+}
+
+
+class TenderLot(Payload):
+    """A lot of a tender divided into lots: awarded on its own, on its own criteria."""
+
+    lot_id: str
+    title: str
+    need_ids: list[str]
+    criteria: dict[str, int] = Field(description="price, quality, compatibility weights")
+    price_model: LicenceModel = Field(description="The model every bid for the lot must price")
+
+
 class TenderOpened(Event):
     """A tender opened for bids; interested libraries are invited to comment."""
 
@@ -134,6 +180,12 @@ class TenderOpened(Event):
     tie_break: str | None = Field(None, description="The published rule for equal totals")
     documents: list[TenderDocument] | None = Field(
         None, description="The latest version of each procurement document, published"
+    )
+    lots: list[TenderLot] | None = Field(
+        None,
+        description="The lots a bid may answer, each decided on its own; an undivided tender "
+        "is one lot '1' of its own needs, criteria and price model. Absent in events of older "
+        "producers, which never divided a tender.",
     )
 
 
@@ -290,13 +342,22 @@ class AgreementSigned(Event):
     periods: list[AgreementPeriod]
     extension_options: int = Field(ge=0, description="Renewals still possible")
     annual_cost_cents: int = Field(ge=0)
-    cost_share_model: CostShareModel
+    cost_share_model: CostShareModel = Field(
+        description="The model, or for one added later (population-bands, per-resident) its "
+        "nearest older form (per-capita); cost_share names the model itself"
+    )
     signed_on: dt.date
     extension_months: int | None = Field(None, ge=1, description="Length of each renewal")
     base_fee_cents: int = Field(0, ge=0, description="Per participant, base-plus-per-capita")
     price_model: LicenceModel | None = None
     bid_id: str | None = None
     kl_reference: str | None = None
+    lot_id: str | None = Field(
+        None, description="The tender's lot the agreement was signed for ('1': not divided)"
+    )
+    cost_share: CostShare | None = Field(
+        None, description="The cost model with its parameters (absent from older producers)"
+    )
 
     def broken_rule(self) -> str | None:
         if not self.periods:
@@ -386,8 +447,14 @@ class InvoiceLinesIssued(Event):
     period_start: dt.date
     period_end: dt.date = Field(description="Last day billed")
     cost_cents: int = Field(ge=0)
-    cost_share_model: CostShareModel
+    cost_share_model: CostShareModel = Field(
+        description="The model, or for one added later (population-bands, per-resident) its "
+        "nearest older form (per-capita); cost_share names the model itself"
+    )
     lines: list[InvoiceLine]
+    cost_share: CostShare | None = Field(
+        None, description="The cost model with its parameters (absent from older producers)"
+    )
 
 
 class CancellationDeadlineApproaching(Event):

@@ -19,10 +19,17 @@ import asyncpg
 
 from contracts.catalogue import RecordsAvailable, RecordsWithdrawn
 from contracts.membership import MemberLeft
-from contracts.procurement import AgreementEnded, AgreementJoined, AgreementLeft, AgreementSigned
+from contracts.procurement import (
+    AgreementEnded,
+    AgreementJoined,
+    AgreementLeft,
+    AgreementSigned,
+    EntitlementsChanged,
+)
 from kit.logging import get_logger
 from kit.outbox import record_event
-from services.catalogue import domain, ingest, store
+from services.catalogue import domain, ingest, kimppa_store, licence_store, store
+from services.catalogue.commands import kimppa
 from services.catalogue.domain import CatalogueRuleViolated
 
 log = get_logger(__name__)
@@ -69,6 +76,12 @@ async def agreement_signed(conn: asyncpg.Connection, event: AgreementSigned) -> 
             material_types=event.material_types,
             signed_on=event.signed_on,
         )
+    await licence_store.set_licence(
+        conn,
+        event.agreement_id,
+        post_cancellation_access=domain.post_cancellation_access(dict(event.licence_terms)),
+        price_model=event.price_model,
+    )
 
 
 async def create_collection(
@@ -165,19 +178,34 @@ async def member_left(conn: asyncpg.Connection, event: MemberLeft, today: dt.dat
 async def reconcile(
     conn: asyncpg.Connection, collection_id: str, isil: str, today: dt.date
 ) -> int | None:
-    """Bring one library's set of one collection to what its participation says today, with
-    records-available or records-withdrawn. Returns the change in records (None: none due).
-    Locks the collection and the set, so replicas and a concurrent ingest agree."""
+    """Bring one library's set of one collection to what its participation and licences say
+    today, with records-available or records-withdrawn. Returns the change in records (None:
+    nothing to do). Locks the collection and the set, so replicas and a concurrent ingest
+    agree.
+
+    Participation gives the whole collection (unless the agreement sells titles one by one:
+    ``domain.whole_collection``); entitlements give titles; when the library stops taking
+    part, a licence with post-cancellation access keeps what it had, and titles whose
+    entitlement survives leaving stay (``licence_store.refresh_library_set``)."""
     collection = await store.get_collection(conn, collection_id, lock=True)
     if collection is None:
         return None
     available = await store.lock_record_set(conn, isil, collection_id)
+    pca, price_model = await licence_store.licence_of(conn, collection_id)
     participations = await store.collection_participations(conn, collection_id, isil)
-    should = domain.should_have_records(participations, collection.ended_on, today)
-    if should == available:
+    taking_part = domain.should_have_records(participations, collection.ended_on, today)
+    should = taking_part and domain.whole_collection(price_model)
+    changed = should != available
+    if changed:
+        await licence_store.set_record_set(
+            conn, isil, collection_id, available=should, retained=available and pca
+        )
+    gained, lost = await licence_store.refresh_library_set(conn, isil, collection_id, today)
+    if not changed and not gained and not lost:
         return None
-    if should:
-        count = await store.make_available(conn, isil, collection_id)
+    await kimppa.after_set_change(conn, [isil], collection_id)
+    if (changed and should) or gained:
+        oai_set = (await kimppa.harvest_sets(conn, [isil]))[isil]
         await record_event(
             conn,
             RecordsAvailable(
@@ -185,30 +213,66 @@ async def reconcile(
                 collection_id=collection_id,
                 agreement_id=collection.agreement_id,
                 title=collection.title,
-                count=count,
-                reason="agreement-joined",
+                count=gained,
+                reason="agreement-joined" if changed and should else "titles-added",
+                oai_set=oai_set,
             ),
             source=SOURCE,
         )
-        log.info("records available", isil=isil, collection_id=collection_id, count=count)
-        return count
-    count = await store.withdraw(conn, isil, collection_id)
-    reason = domain.withdraw_reason(participations, collection.ended_on, today)
-    await record_event(
-        conn,
-        RecordsWithdrawn(
-            isil=isil,
-            collection_id=collection_id,
-            agreement_id=collection.agreement_id,
-            count=count,
-            reason=reason,
-        ),
-        source=SOURCE,
-    )
-    log.info(
-        "records withdrawn", isil=isil, collection_id=collection_id, count=count, reason=reason
-    )
-    return -count
+        log.info("records available", isil=isil, collection_id=collection_id, count=gained)
+    if (changed and not should) or lost:
+        reason: domain.WithdrawReason = (
+            domain.withdraw_reason(participations, collection.ended_on, today)
+            if not taking_part
+            else "titles-removed"
+        )
+        await record_event(
+            conn,
+            RecordsWithdrawn(
+                isil=isil,
+                collection_id=collection_id,
+                agreement_id=collection.agreement_id,
+                count=lost,
+                reason=reason,
+            ),
+            source=SOURCE,
+        )
+        log.info(
+            "records withdrawn", isil=isil, collection_id=collection_id, count=lost, reason=reason
+        )
+    return gained - lost
+
+
+async def entitlements_changed(
+    conn: asyncpg.Connection, event: EntitlementsChanged, today: dt.date
+) -> None:
+    """Titles a library or a kimppa bought under an agreement were added or expired: the
+    holder's set (a kimppa's: each of its libraries' sets, and so the kimppa's set) gains or
+    loses them. An expired purchase withdraws its title only when no other unexpired
+    purchase, nor the whole collection, still covers it."""
+    isil, kimppa_id = domain.parse_holder(event.holder)
+    if event.change == "added":
+        await licence_store.upsert_entitlements(
+            conn, event.agreement_id, event.holder, event.titles
+        )
+    else:
+        await licence_store.expire_entitlements(
+            conn, event.agreement_id, event.holder, event.titles
+        )
+    collection = await store.collection_of_agreement(conn, event.agreement_id)
+    if collection is None:  # applied when the agreement's collection arrives
+        return
+    libraries = [isil] if isil else await kimppa_store.kimppa_members(conn, kimppa_id or "")
+    for library in libraries:
+        await reconcile(conn, collection.id, library, today)
+
+
+async def libraries_moved(conn: asyncpg.Connection, isils: list[str], today: dt.date) -> None:
+    """Libraries that joined or left a kimppa: titles their (old or new) kimppa holds follow
+    them."""
+    for isil in isils:
+        for collection_id in await licence_store.collections_with_entitlements(conn, isil):
+            await reconcile(conn, collection_id, isil, today)
 
 
 async def reconcile_due(pool: asyncpg.Pool, today: dt.date) -> int:
@@ -216,9 +280,13 @@ async def reconcile_due(pool: asyncpg.Pool, today: dt.date) -> int:
     a scheduled end). Only pairs whose state differs are locked; safe with replicas."""
     async with pool.acquire() as conn:
         states = await store.pair_states(conn)
+        price_models = await licence_store.price_models(conn)
     changed = 0
     for (isil, collection_id), (participations, ended_on, available) in states.items():
-        if domain.should_have_records(participations, ended_on, today) == available:
+        should = domain.should_have_records(
+            participations, ended_on, today
+        ) and domain.whole_collection(price_models.get(collection_id))
+        if should == available:
             continue
         async with pool.acquire() as conn, conn.transaction():
             if await reconcile(conn, collection_id, isil, today) is not None:

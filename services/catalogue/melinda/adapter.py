@@ -56,3 +56,27 @@ def export_collection(records: Iterable[tuple[Record, str, bool]], *, isil: str)
 
 def export_bytes(records: Iterable[tuple[Record, str, bool]], *, isil: str) -> bytes:
     return b"".join(export_collection(records, isil=isil))
+
+
+HOLDING_TAG = "LOW"
+
+
+def holding_codes(record: Record) -> list[str]:
+    return [code for f in record.get_fields(HOLDING_TAG) for code in f.get_subfields("a")]
+
+
+def with_holdings(record: Record, *, add: Iterable[str], remove: Iterable[str]) -> Record:
+    """A Melinda record with the consortium's holdings changed: a LOW field ($a the holding
+    code) for each code in ``add`` that it lacks, and none for the codes in ``remove``. Other
+    organisations' LOW fields are left as they are."""
+    out = copy_record(record)
+    gone = set(remove)
+    out.fields = [
+        f for f in out.fields if not (f.tag == HOLDING_TAG and set(f.get_subfields("a")) & gone)
+    ]
+    present = set(holding_codes(out))
+    for code in sorted(set(add) - present - gone):
+        out.add_ordered_field(
+            Field(tag=HOLDING_TAG, indicators=Indicators(" ", " "), subfields=[Subfield("a", code)])
+        )
+    return out

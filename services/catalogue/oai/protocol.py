@@ -612,9 +612,14 @@ def collection_set(collection_id: str) -> str:
     return f"collection:{collection_id}"
 
 
+def kimppa_set(kimppa_id: str) -> str:
+    return f"kimppa:{kimppa_id}"
+
+
 def parse_set_spec(spec: str) -> tuple[str, str]:
-    """ "library:FI-Tro" → ("library", "FI-Tro"); raises badArgument for anything else."""
+    """ "library:FI-Tro" → ("library", "FI-Tro"), "kimppa:vaski" → ("kimppa", "vaski");
+    raises badArgument for anything else."""
     kind, _, value = spec.partition(":")
-    if kind not in ("library", "collection") or not value:
+    if kind not in ("library", "collection", "kimppa") or not value:
         raise OaiError("badArgument", f"unknown set {spec!r}")
     return kind, value

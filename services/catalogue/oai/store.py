@@ -9,9 +9,15 @@ Two kinds of item:
   ended, the title was withdrawn). A harvester that takes a library's set incrementally
   therefore sees a collection arrive the day its library joins, even for old records.
 
-A repository is made for one caller: a library sees only its own set (and its identifiers);
-the coordinator and cataloguers see every item. Items are ordered by (datestamp, ISIL,
-record id), with "" as the ISIL of collection records; the resumption cursor is that triple.
+- a record in a kimppa's set, ``oai:<namespace>:kimppa:<id>:<record id>``, in set
+  ``kimppa:<id>``: ONE item per record however many of the kimppa's libraries hold it, its
+  holders listed as 852 $a ISIL fields (``exports.with_holdings``); deleted only when the last
+  holding library lost the record (``kimppa_store.sync_kimppa_records``).
+
+A repository is made for one caller: a library sees only its own set and its kimppa's (and
+their identifiers); the coordinator and cataloguers see every item. Items are ordered by
+(datestamp, owner, record id), with "" as the owner of collection records, the ISIL of a
+library's and ``kimppa:<id>`` of a kimppa's; the resumption cursor is that triple.
 """
 
 from __future__ import annotations
@@ -22,14 +28,15 @@ from typing import Any
 
 import asyncpg
 
-from services.catalogue import domain
-from services.catalogue.exports import stamped
+from services.catalogue import domain, kimppa_store
+from services.catalogue.exports import stamped, with_holdings
 from services.catalogue.oai.protocol import (
     ItemPage,
     OaiError,
     OaiItem,
     OaiSet,
     collection_set,
+    kimppa_set,
     library_set,
     parse_set_spec,
 )
@@ -39,7 +46,8 @@ ONE_SECOND = dt.timedelta(seconds=1)
 
 _MASTERS = """
     SELECT r.datestamp, ''::text AS isil, r.id AS record_id, r.deleted, r.collection_id,
-           r.datestamp AS changed, CASE WHEN $7 AND NOT r.deleted THEN r.marc END AS marc
+           r.datestamp AS changed, CASE WHEN $7 AND NOT r.deleted THEN r.marc END AS marc,
+           NULL::text[] AS holders
     FROM records r
     WHERE ($1::text IS NULL OR r.collection_id = $1)
       AND ($2::timestamptz IS NULL OR r.datestamp >= $2)
@@ -51,7 +59,8 @@ _MASTERS = """
 """
 _LIBRARY = """
     SELECT lr.datestamp, lr.isil, lr.record_id, lr.deleted, lr.collection_id,
-           r.datestamp AS changed, CASE WHEN $7 AND NOT lr.deleted THEN r.marc END AS marc
+           r.datestamp AS changed, CASE WHEN $7 AND NOT lr.deleted THEN r.marc END AS marc,
+           NULL::text[] AS holders
     FROM library_records lr JOIN records r ON r.id = lr.record_id
     WHERE ($1::text IS NULL OR lr.isil = $1)
       AND ($2::timestamptz IS NULL OR lr.datestamp >= $2)
@@ -61,12 +70,27 @@ _LIBRARY = """
     ORDER BY lr.datestamp, lr.isil, lr.record_id
     LIMIT $8
 """
-# Every item: both kinds merged in order. $1 is unused here ("every item" has no scope) but
+_KIMPPA = """
+    SELECT kr.datestamp, 'kimppa:' || kr.kimppa_id AS isil, kr.record_id, kr.deleted,
+           kr.collection_id, r.datestamp AS changed,
+           CASE WHEN $7 AND NOT kr.deleted THEN r.marc END AS marc, kr.holders
+    FROM kimppa_records kr JOIN records r ON r.id = kr.record_id
+    WHERE kr.kimppa_id = $1
+      AND ($2::timestamptz IS NULL OR kr.datestamp >= $2)
+      AND ($3::timestamptz IS NULL OR kr.datestamp < $3)
+      AND ($4::timestamptz IS NULL
+           OR (kr.datestamp >= $4
+               AND (kr.datestamp, 'kimppa:' || kr.kimppa_id, kr.record_id) > ($4, $5, $6)))
+    ORDER BY kr.datestamp, kr.record_id
+    LIMIT $8
+"""
+# Every item: all three kinds merged in order. $1 is unused here ("every item" has no scope) but
 # keeps the same parameter list as the two queries above.
 _EVERYTHING = """
     SELECT * FROM (
         (SELECT r.datestamp, ''::text AS isil, r.id AS record_id, r.deleted, r.collection_id,
-                r.datestamp AS changed, CASE WHEN $7 AND NOT r.deleted THEN r.marc END AS marc
+                r.datestamp AS changed, CASE WHEN $7 AND NOT r.deleted THEN r.marc END AS marc,
+                NULL::text[] AS holders
          FROM records r
          WHERE ($2::timestamptz IS NULL OR r.datestamp >= $2)
            AND ($3::timestamptz IS NULL OR r.datestamp < $3)
@@ -76,13 +100,26 @@ _EVERYTHING = """
          LIMIT $8)
         UNION ALL
         (SELECT lr.datestamp, lr.isil, lr.record_id, lr.deleted, lr.collection_id,
-                r.datestamp AS changed, CASE WHEN $7 AND NOT lr.deleted THEN r.marc END AS marc
+                r.datestamp AS changed, CASE WHEN $7 AND NOT lr.deleted THEN r.marc END AS marc,
+                NULL::text[] AS holders
          FROM library_records lr JOIN records r ON r.id = lr.record_id
          WHERE ($2::timestamptz IS NULL OR lr.datestamp >= $2)
            AND ($3::timestamptz IS NULL OR lr.datestamp < $3)
            AND ($4::timestamptz IS NULL
                 OR (lr.datestamp >= $4 AND (lr.datestamp, lr.isil, lr.record_id) > ($4, $5, $6)))
          ORDER BY lr.datestamp, lr.isil, lr.record_id
+         LIMIT $8)
+        UNION ALL
+        (SELECT kr.datestamp, 'kimppa:' || kr.kimppa_id AS isil, kr.record_id, kr.deleted,
+                kr.collection_id, r.datestamp AS changed,
+                CASE WHEN $7 AND NOT kr.deleted THEN r.marc END AS marc, kr.holders
+         FROM kimppa_records kr JOIN records r ON r.id = kr.record_id
+         WHERE ($2::timestamptz IS NULL OR kr.datestamp >= $2)
+           AND ($3::timestamptz IS NULL OR kr.datestamp < $3)
+           AND ($4::timestamptz IS NULL
+                OR (kr.datestamp >= $4
+                    AND (kr.datestamp, 'kimppa:' || kr.kimppa_id, kr.record_id) > ($4, $5, $6)))
+         ORDER BY kr.datestamp, 'kimppa:' || kr.kimppa_id, kr.record_id
          LIMIT $8)
     ) items
     WHERE $1::text IS NULL
@@ -106,24 +143,33 @@ def _parse_cursor(cursor: str | None) -> tuple[dt.datetime | None, str, int]:
 
 
 class StoreRepository:
-    def __init__(self, pool: asyncpg.Pool, namespace: str, *, isil: str | None) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, namespace: str, *, isil: str | None, kimppa: str | None = None
+    ) -> None:
         self.pool = pool
         self.namespace = namespace
         self.isil = isil  # None: every item (coordinator, cataloguer)
+        self.kimppa = kimppa  # the library caller's kimppa, whose set it may harvest too
 
     def _item(self, row: Any, *, with_metadata: bool) -> OaiItem:
-        isil = row["isil"] or None
-        if isil is None:
+        owner = row["isil"] or None
+        if owner is None:
             identifier = domain.master_identifier(self.namespace, row["record_id"])
             sets: tuple[str, ...] = (collection_set(row["collection_id"]),)
+        elif owner.startswith(domain.KIMPPA_PREFIX):
+            kimppa_id = owner[len(domain.KIMPPA_PREFIX) :]
+            identifier = domain.kimppa_identifier(self.namespace, kimppa_id, row["record_id"])
+            sets = (kimppa_set(kimppa_id),)
         else:
-            identifier = domain.library_identifier(self.namespace, isil, row["record_id"])
-            sets = (library_set(isil),)
+            identifier = domain.library_identifier(self.namespace, owner, row["record_id"])
+            sets = (library_set(owner),)
         record = None
         problem = None
         if with_metadata and not row["deleted"] and row["marc"] is not None:
             try:
                 record = stamped(row["marc"], row["changed"], deleted=False)
+                if row["holders"] is not None:
+                    record = with_holdings(record, row["holders"])
             except Exception as error:  # a stored record that no longer reads: that item only
                 problem = error
         return OaiItem(identifier, row["datestamp"], sets, row["deleted"], record, problem)
@@ -131,13 +177,19 @@ class StoreRepository:
     async def earliest_datestamp(self) -> dt.datetime:
         if self.isil is not None:
             earliest = await self.pool.fetchval(
-                "SELECT min(datestamp) FROM library_records WHERE isil = $1", self.isil
+                """
+                SELECT least((SELECT min(datestamp) FROM library_records WHERE isil = $1),
+                             (SELECT min(datestamp) FROM kimppa_records WHERE kimppa_id = $2))
+                """,
+                self.isil,
+                self.kimppa,
             )
         else:
             earliest = await self.pool.fetchval(
                 """
                 SELECT least((SELECT min(datestamp) FROM records),
-                             (SELECT min(datestamp) FROM library_records))
+                             (SELECT min(datestamp) FROM library_records),
+                             (SELECT min(datestamp) FROM kimppa_records))
                 """
             )
         if earliest is None:
@@ -151,22 +203,35 @@ class StoreRepository:
         if parsed is None:
             return None
         owner, record_id = parsed
-        if self.isil is not None and owner != self.isil:
-            return None
+        if self.isil is not None:
+            mine = {self.isil, *([kimppa_set(self.kimppa)] if self.kimppa else [])}
+            if owner not in mine:
+                return None
         if owner is None:
             row = await self.pool.fetchrow(
                 """
                 SELECT r.datestamp, '' AS isil, r.id AS record_id, r.deleted, r.collection_id,
-                       r.datestamp AS changed, r.marc
+                       r.datestamp AS changed, r.marc, NULL::text[] AS holders
                 FROM records r WHERE r.id = $1
                 """,
+                record_id,
+            )
+        elif owner.startswith(domain.KIMPPA_PREFIX):
+            row = await self.pool.fetchrow(
+                """
+                SELECT kr.datestamp, 'kimppa:' || kr.kimppa_id AS isil, kr.record_id, kr.deleted,
+                       kr.collection_id, r.datestamp AS changed, r.marc, kr.holders
+                FROM kimppa_records kr JOIN records r ON r.id = kr.record_id
+                WHERE kr.kimppa_id = $1 AND kr.record_id = $2
+                """,
+                owner[len(domain.KIMPPA_PREFIX) :],
                 record_id,
             )
         else:
             row = await self.pool.fetchrow(
                 """
                 SELECT lr.datestamp, lr.isil, lr.record_id, lr.deleted, lr.collection_id,
-                       r.datestamp AS changed, r.marc
+                       r.datestamp AS changed, r.marc, NULL::text[] AS holders
                 FROM library_records lr JOIN records r ON r.id = lr.record_id
                 WHERE lr.isil = $1 AND lr.record_id = $2
                 """,
@@ -187,12 +252,18 @@ class StoreRepository:
     ) -> ItemPage:
         kind, value = parse_set_spec(set_spec) if set_spec else (None, None)
         if self.isil is not None:
-            if kind is not None and (kind, value) != ("library", self.isil):
+            mine = {("library", self.isil)}
+            if self.kimppa:
+                mine.add(("kimppa", self.kimppa))
+            if kind is not None and (kind, value) not in mine:
                 return ItemPage([], None)  # not this library's: nothing it may see
-            kind, value = "library", self.isil
+            if kind is None:
+                kind, value = "library", self.isil
         stamp, isil, record_id = _parse_cursor(after)
         if kind == "library":
             query, scope = _LIBRARY, value
+        elif kind == "kimppa":
+            query, scope = _KIMPPA, value
         elif kind == "collection":
             query, scope = _MASTERS, value
         else:
@@ -216,14 +287,24 @@ class StoreRepository:
         )
 
     async def list_sets(self) -> Sequence[OaiSet]:
+        """Collections; kimppas by name; libraries outside a kimppa by name. A library in a
+        kimppa harvests the kimppa's set (its own set stays answerable but is not listed to
+        others). A library caller sees its own set and its kimppa's."""
         if self.isil is not None:
-            return [OaiSet(library_set(self.isil), f"Records of library {self.isil}")]
+            name = await kimppa_store.library_name(self.pool, self.isil) or self.isil
+            own = [OaiSet(library_set(self.isil), f"{name} ({self.isil})")]
+            kimppa = await kimppa_store.kimppa_of(self.pool, self.isil)
+            if kimppa is None:
+                return own
+            return [OaiSet(kimppa_set(kimppa.id), _kimppa_name(kimppa)), *own]
         collections = await self.pool.fetch("SELECT id, title FROM collections ORDER BY id")
-        libraries = await self.pool.fetch("SELECT DISTINCT isil FROM record_sets ORDER BY isil")
+        kimppas, libraries = await kimppa_store.set_names(self.pool)
         return [
             *(OaiSet(collection_set(row["id"]), row["title"]) for row in collections),
-            *(
-                OaiSet(library_set(row["isil"]), f"Records of library {row['isil']}")
-                for row in libraries
-            ),
+            *(OaiSet(kimppa_set(k.id), _kimppa_name(k)) for k in kimppas),
+            *(OaiSet(library_set(isil), f"{name} ({isil})") for isil, name in libraries),
         ]
+
+
+def _kimppa_name(kimppa: kimppa_store.Kimppa) -> str:
+    return f"{kimppa.name} ({kimppa.library_system})"

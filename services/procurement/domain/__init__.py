@@ -50,13 +50,15 @@ from .appeals import (
     resolve_appeal,
 )
 from .awards import (
-    WHOLE_TENDER_LOT,
     Award,
+    LotRanking,
     Rejection,
     RejectionKind,
     award_tender,
     compatibility_matrix,
+    decide_lots,
     minimum_requirement_rejections,
+    rank_lots,
 )
 from .bids import Bid, Shortfall, Supplier, shortfall, submit_bid
 from .billing import (
@@ -67,22 +69,27 @@ from .billing import (
     PeriodShare,
     days_in,
     invoice_lines,
+    period_cost_cents,
     prorated_shares,
     render_invoice_csv,
-    round_quotas,
 )
 from .cost_shares import (
     CSV_HEADER,
+    FITS,
+    MAX_BAND_POINTS,
+    MAX_BANDS,
     CostShare,
     CostShareModel,
     CostSharePolicy,
     Participant,
+    PopulationBand,
     check_cost_model_fits,
     compute_cost_shares,
     format_euros,
     largest_remainder,
     neutralise,
     render_cost_shares_csv,
+    round_quotas,
 )
 from .documents import Document, DocumentKind, add_version, latest
 from .entitlements import (
@@ -143,14 +150,19 @@ from .questions import Question, answer_question, ask_question
 from .reminders import LEADS, Reminder, due_reminders
 from .scoring import BidScore, score_bids, to_decimal
 from .tenders import (
+    MAX_LOTS,
     TENDER_TRANSITIONS,
     TIE_BREAK_RULE,
+    WHOLE_TENDER_LOT,
     Criteria,
+    Lot,
     PurchasingBody,
     Tender,
     TenderState,
     accepts_bids,
     cancel_tender,
+    lot_of,
+    lots_of,
     open_tender,
     revise_draft,
     start_evaluation,
@@ -196,6 +208,11 @@ __all__ = [
     "invoice_lines",
     "neutralise",
     "prorated_shares",
+    "period_cost_cents",
+    "FITS",
+    "MAX_BANDS",
+    "MAX_BAND_POINTS",
+    "PopulationBand",
     "render_invoice_csv",
     "round_quotas",
     "MAX_EXTENSION_MONTHS",
@@ -269,6 +286,13 @@ __all__ = [
     "add_months",
     "agreement_cost_shares",
     "award_tender",
+    "decide_lots",
+    "rank_lots",
+    "LotRanking",
+    "Lot",
+    "MAX_LOTS",
+    "lot_of",
+    "lots_of",
     "cancel_tender",
     "check_isil",
     "compare_agreements",

@@ -28,7 +28,7 @@ from .cost_shares import CostSharePolicy, check_cost_model_fits
 from .errors import IllegalTransition, InvalidValue, NotPermitted
 from .licence_terms import LicenceTerms, TermComparisonRow, compare_terms
 from .needs import Need
-from .tenders import Tender, TenderState
+from .tenders import Tender, TenderState, lot_of
 from .thresholds import ThresholdTable, default_table
 from .vocabulary import LicenceModel, MaterialType
 
@@ -212,13 +212,16 @@ def sign_agreement(
     price models the annual cost is the budgeted spend and must be given."""
     if tender.state is not TenderState.AWARDED:
         raise IllegalTransition("tender", tender.state.value, "sign an agreement for")
-    if award.tender_id != tender.id or award.bid_id != tender.awarded_bid_id:
+    # A tender divided into lots has one award and one agreement per lot; the tender's
+    # awarded_bid_id is only the first lot's.
+    if award.tender_id != tender.id or (not tender.lots and award.bid_id != tender.awarded_bid_id):
         raise InvalidValue("award", f"is not the award of tender {tender.id}")
+    lot = lot_of(tender, award.lot_id)
     if bid.id != award.bid_id or bid.tender_id != tender.id:
         raise InvalidValue("bid_id", f"{bid.id} is not the awarded bid {award.bid_id}")
     needs = tuple(needs)
-    if {n.id for n in needs} != set(tender.need_ids):
-        raise InvalidValue("needs", "must be exactly the tender's needs")
+    if {n.id for n in needs} != set(lot.need_ids):
+        raise InvalidValue("needs", "must be exactly the tender's needs (the awarded lot's)")
     if signed_on > first_period.end:
         raise InvalidValue("signed_on", "must not be after the first period ends")
     require_date("today", today)

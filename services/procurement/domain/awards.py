@@ -11,6 +11,9 @@ a tenderer (:class:`Rejection`), discontinuing the procurement (``cancel_tender`
   rejected with the ground recorded and is never scored.
 - **Scoring.** Only conforming bids are scored, against the tender's fixed test matrix
   (:func:`compatibility_matrix`), and the best total wins; ties follow :data:`TIE_BREAK_RULE`.
+- **Lots.** Each lot is decided on its own: its bids, its needs' minimum requirements, its
+  criteria and its test matrix; the best-scoring conforming bid of each lot is chosen
+  (:func:`decide_lots`). Every lot needs a conforming bid, else the decision is refused.
 - **Service and standstill.** The decision is served to every bidder at ``served_at``; the
   agreement may be signed from ``standstill_ends_on`` (``served_at``'s day plus the
   standstill days of the threshold class; none below the national threshold or for a
@@ -30,11 +33,8 @@ from .errors import InvalidValue, NotPermitted
 from .evaluation import CompatibilityResult, QualityScore, Target
 from .needs import Need
 from .scoring import BidScore, score_bids
-from .tenders import Tender, TenderState, _move
+from .tenders import WHOLE_TENDER_LOT, Lot, Tender, TenderState, _move, lots_of
 from .thresholds import ThresholdTable, default_table
-
-#: The one lot of a tender that is not divided into lots.
-WHOLE_TENDER_LOT = "1"
 
 
 class RejectionKind(StrEnum):
@@ -59,7 +59,8 @@ class Rejection:
 
 
 def compatibility_matrix(tender: Tender, needs: Iterable[Need]) -> frozenset[Target]:
-    """Every target a need of the tender requires, plus the tender's optional targets."""
+    """Every target a need of the tender (or of one lot) requires, plus the tender's optional
+    targets."""
     targets: set[Target] = set(tender.optional_targets)
     for need in needs:
         targets |= need.required_devices
@@ -132,7 +133,60 @@ class Award:
         return self.standstill_ends_on is None or day >= self.standstill_ends_on
 
 
-def award_tender(
+@dataclass(frozen=True, slots=True)
+class LotRanking:
+    """One lot's bids judged: the rejected ones with their grounds, the rest ranked."""
+
+    lot: Lot
+    bids: tuple[Bid, ...]
+    rejections: tuple[Rejection, ...]
+    scores: tuple[BidScore, ...]
+
+
+def rank_lots(
+    tender: Tender,
+    bids: Iterable[Bid],
+    results: Iterable[CompatibilityResult],
+    quality_scores: Iterable[QualityScore],
+    *,
+    needs: Iterable[Need],
+    rejections: Iterable[Rejection] = (),
+) -> tuple[LotRanking, ...]:
+    """Each lot's bids against that lot's needs (minimum requirements and test matrix) and
+    criteria, in the tender's lot order. ``rejections`` are those recorded by people."""
+    by_need = {n.id: n for n in needs}
+    bids = tuple(b for b in bids if b.tender_id == tender.id)
+    results = tuple(results)
+    quality_scores = tuple(quality_scores)
+    recorded = tuple(rejections)
+    rankings: list[LotRanking] = []
+    for lot in lots_of(tender):
+        lot_needs = tuple(by_need[n] for n in lot.need_ids if n in by_need)
+        lot_bids = tuple(b for b in bids if b.lot_id == lot.id)
+        ids = {b.id for b in lot_bids}
+        by_bid: dict[str, Rejection] = {}
+        for rejection in (
+            *(r for r in recorded if r.bid_id in ids),
+            *minimum_requirement_rejections(lot_bids, lot_needs),
+        ):
+            by_bid.setdefault(rejection.bid_id, rejection)
+        conforming = tuple(b for b in lot_bids if b.id not in by_bid)
+        scores = score_bids(
+            lot.criteria,
+            conforming,
+            results,
+            quality_scores,
+            test_matrix=compatibility_matrix(tender, lot_needs),
+        )
+        rankings.append(
+            LotRanking(
+                lot, lot_bids, tuple(sorted(by_bid.values(), key=lambda r: r.bid_id)), scores
+            )
+        )
+    return tuple(rankings)
+
+
+def decide_lots(
     tender: Tender,
     bids: Iterable[Bid],
     results: Iterable[CompatibilityResult],
@@ -143,12 +197,13 @@ def award_tender(
     rejections: Iterable[Rejection] = (),
     served_at: datetime | None = None,
     table: ThresholdTable | None = None,
-) -> tuple[Tender, Award]:
-    """Make the procurement decision: reject non-conforming bids, score the rest on the
-    published criteria and choose the best. ``rejections`` are those recorded by people
-    (exclusions, other non-conformity); ``served_at`` defaults to ``now`` and may lie in the
-    past (a decision served earlier and recorded now) but not in the future nor before the
-    tender's deadline."""
+) -> tuple[Tender, tuple[Award, ...]]:
+    """Make the procurement decision: in each lot, reject non-conforming bids, score the rest
+    on the lot's published criteria and choose the best. ``rejections`` are those recorded by
+    people (exclusions, other non-conformity); ``served_at`` defaults to ``now`` and may lie
+    in the past (a decision served earlier and recorded now) but not in the future nor before
+    the tender's deadline. One award per lot, in the tender's lot order; the tender's
+    ``awarded_bid_id`` is the first lot's."""
     require_aware_datetime("now", now)
     served = now
     if served_at is not None:
@@ -163,37 +218,66 @@ def award_tender(
     bids = tuple(b for b in bids if b.tender_id == tender.id)
     if not bids:
         raise NotPermitted("bids", "a tender without bids cannot be awarded; cancel it instead")
-    needs = tuple(needs)
-    by_bid: dict[str, Rejection] = {}
-    for rejection in (*rejections, *minimum_requirement_rejections(bids, needs)):
-        by_bid.setdefault(rejection.bid_id, rejection)
-    conforming = tuple(b for b in bids if b.id not in by_bid)
-    if not conforming:
-        raise NotPermitted(
-            "bids",
-            "no bid meets the minimum requirements; discontinue the procurement instead",
+    divided = bool(tender.lots)
+    rankings = rank_lots(tender, bids, results, quality_scores, needs=needs, rejections=rejections)
+    for ranking in rankings:
+        where = f"lot {ranking.lot.id}: " if divided else ""
+        if not ranking.bids:
+            raise NotPermitted("lots", f"{where}no bids; discontinue the procurement instead")
+        if not ranking.scores:
+            raise NotPermitted(
+                "lots" if divided else "bids",
+                f"{where}no bid meets the minimum requirements; "
+                "discontinue the procurement instead",
+            )
+        if ranking.lot.criteria.quality_weight > 0:
+            missing = [s.bid_id for s in ranking.scores if s.quality_missing]
+            if missing:
+                raise NotPermitted(
+                    "quality_score", f"{where}missing for bids: {', '.join(missing)}"
+                )
+    days = (table or default_table()).standstill(tender.threshold_class, tender.procedure)
+    awards = tuple(
+        Award(
+            tender_id=tender.id,
+            bid_id=ranking.scores[0].bid_id,
+            scores=ranking.scores,
+            awarded_at=now,
+            served_at=served,
+            standstill_ends_on=served.date() + timedelta(days=days) if days else None,
+            rejections=ranking.rejections,
+            lot_id=ranking.lot.id,
         )
-    scores = score_bids(
-        tender.criteria,
-        conforming,
+        for ranking in rankings
+    )
+    awarded = _move(tender, TenderState.AWARDED, "award", awarded_bid_id=awards[0].bid_id)
+    return awarded, awards
+
+
+def award_tender(
+    tender: Tender,
+    bids: Iterable[Bid],
+    results: Iterable[CompatibilityResult],
+    quality_scores: Iterable[QualityScore],
+    now: datetime,
+    *,
+    needs: Iterable[Need],
+    rejections: Iterable[Rejection] = (),
+    served_at: datetime | None = None,
+    table: ThresholdTable | None = None,
+) -> tuple[Tender, Award]:
+    """The decision of a tender that is not divided into lots (see :func:`decide_lots`)."""
+    if tender.lots:
+        raise InvalidValue("lots", "a tender divided into lots is decided lot by lot")
+    awarded, awards = decide_lots(
+        tender,
+        bids,
         results,
         quality_scores,
-        test_matrix=compatibility_matrix(tender, needs),
+        now,
+        needs=needs,
+        rejections=rejections,
+        served_at=served_at,
+        table=table,
     )
-    if tender.criteria.quality_weight > 0:
-        missing = [s.bid_id for s in scores if s.quality_missing]
-        if missing:
-            raise NotPermitted("quality_score", f"missing for bids: {', '.join(missing)}")
-    chosen = scores[0].bid_id
-    days = (table or default_table()).standstill(tender.threshold_class, tender.procedure)
-    awarded = _move(tender, TenderState.AWARDED, "award", awarded_bid_id=chosen)
-    award = Award(
-        tender_id=tender.id,
-        bid_id=chosen,
-        scores=scores,
-        awarded_at=now,
-        served_at=served,
-        standstill_ends_on=served.date() + timedelta(days=days) if days else None,
-        rejections=tuple(sorted(by_bid.values(), key=lambda r: r.bid_id)),
-    )
-    return awarded, award
+    return awarded, awards[0]

@@ -17,7 +17,7 @@ from ._checks import (
 from .errors import DuplicateEntry, IllegalTransition, InvalidValue, NotPermitted
 from .licence_terms import LicenceTerms
 from .needs import Need
-from .tenders import Tender, TenderState
+from .tenders import WHOLE_TENDER_LOT, Tender, TenderState, lot_of
 from .vocabulary import Device, LibrarySystem, LicenceModel
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
@@ -50,10 +50,13 @@ class Bid:
     supported_devices: frozenset[Device] = field(default_factory=frozenset)
     supported_library_systems: frozenset[LibrarySystem] = field(default_factory=frozenset)
     terms: LicenceTerms = field(default_factory=LicenceTerms)
+    #: The lot the bid answers; a bid answers one lot only.
+    lot_id: str = WHOLE_TENDER_LOT
 
     def __post_init__(self) -> None:
         require_text("id", self.id, max_length=100)
         require_text("tender_id", self.tender_id, max_length=100)
+        require_text("lot_id", self.lot_id, max_length=20)
         if not isinstance(self.supplier, Supplier):
             raise InvalidValue("supplier", "must be a Supplier")
         require_text("product", self.product, max_length=500)
@@ -80,17 +83,19 @@ class Bid:
 
 def submit_bid(tender: Tender, bid: Bid, existing: Iterable[Bid] = ()) -> Bid:
     """Accept a bid if the tender is open, the deadline has not passed at ``submitted_at``,
-    the price model is the tender's and the id is new."""
+    the lot is one of the tender's, the price model is the lot's and the id is new."""
     if bid.tender_id != tender.id:
         raise InvalidValue("tender_id", f"bid is for {bid.tender_id}, not {tender.id}")
     if tender.state is not TenderState.OPEN:
         raise IllegalTransition("tender", tender.state.value, "submit a bid to")
     if bid.submitted_at >= tender.deadline:
         raise NotPermitted("submitted_at", "the tender's deadline has passed")
-    if bid.price_model is not tender.price_model:
+    lot = lot_of(tender, bid.lot_id)
+    if bid.price_model is not lot.price_model:
+        what = f"lot {lot.id}" if tender.lots else "the tender"
         raise NotPermitted(
             "price_model",
-            f"the tender compares {tender.price_model.value} prices, got {bid.price_model.value}",
+            f"{what} compares {lot.price_model.value} prices, got {bid.price_model.value}",
         )
     if any(b.id == bid.id for b in existing):
         raise DuplicateEntry("id", f"bid {bid.id} already exists")

@@ -4,10 +4,13 @@ municipalities pay.
 
 - **Period cost.** The agreement's annual cost × the period's days / the days of the year
   that starts on the period's first day (365 or 366), rounded half up to the cent.
-- **Pro-rating.** A participant's weight is multiplied by its days in the period: a library
-  that took part on 31 of 365 days is charged 31/365 of what a full-period participant of
-  the same population is. Under base-plus-per-capita the base fee is pro-rated the same way
-  and what is left is divided by population × days.
+  Under per-resident the period's cost is what the rate charges instead: rate × residents ×
+  days taken part / days of that year, summed, rounded half up to the cent.
+- **Pro-rating.** A participant's weight (population, band points, or 1 for equal) is
+  multiplied by its days in the period: a library that took part on 31 of 365 days is
+  charged 31/365 of what a full-period participant of the same weight is. Under
+  base-plus-per-capita the base fee is pro-rated the same way and what is left is divided by
+  population × days.
 - **Exact cents.** The exact quotas are rounded by the largest-remainder method (ties by
   ISIL), so the shares add up to the period's cost to the cent.
 - **Cost model and price model.** Per-loan pricing is paid by the loans each library makes;
@@ -28,7 +31,14 @@ from datetime import date, timedelta
 from fractions import Fraction
 
 from ._checks import require_date, require_int, require_text
-from .cost_shares import CostShareModel, CostSharePolicy, neutralise
+from .cost_shares import (
+    CostShareModel,
+    CostSharePolicy,
+    neutralise,
+    rate_quotas,
+    round_half_up,
+    round_quotas,
+)
 from .errors import InvalidValue
 from .members import Member
 from .participation import Participation
@@ -65,9 +75,9 @@ class BillingPeriod:
 
     def cost_cents(self, annual_cost_cents: int) -> int:
         require_int("annual_cost_cents", annual_cost_cents, minimum=0)
-        exact = Fraction(annual_cost_cents * min(self.days, self.year_days()), self.year_days())
-        whole, rest = divmod(exact.numerator, exact.denominator)
-        return whole + (1 if 2 * rest >= exact.denominator else 0)
+        return round_half_up(
+            Fraction(annual_cost_cents * min(self.days, self.year_days()), self.year_days())
+        )
 
 
 def days_in(participations: Iterable[Participation], isil: str, period: BillingPeriod) -> int:
@@ -81,17 +91,6 @@ def days_in(participations: Iterable[Participation], isil: str, period: BillingP
         if last >= first:
             total += (last - first).days + 1
     return total
-
-
-def round_quotas(total: int, quotas: Mapping[str, Fraction]) -> dict[str, int]:
-    """Exact quotas summing to ``total`` → whole cents summing to ``total``, by largest
-    remainder; equal remainders go to the smaller key first."""
-    floors = {k: q.numerator // q.denominator for k, q in quotas.items()}
-    remainders = {k: q - floors[k] for k, q in quotas.items()}
-    leftover = total - sum(floors.values())
-    for key in sorted(quotas, key=lambda k: (-remainders[k], k))[:leftover]:
-        floors[key] += 1
-    return floors
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +112,49 @@ class PeriodShare:
     share_cents: int
 
 
+def _participation_days(
+    period: BillingPeriod, participations: Iterable[Participation]
+) -> dict[str, int]:
+    participations = tuple(participations)
+    return {
+        isil: d
+        for isil in sorted({p.isil for p in participations})
+        if (d := days_in(participations, isil, period)) > 0
+    }
+
+
+def _resident_quotas(
+    period: BillingPeriod,
+    days: Mapping[str, int],
+    members: Mapping[str, Member],
+    policy: CostSharePolicy,
+) -> dict[str, Fraction]:
+    year = period.year_days()
+    return rate_quotas(
+        policy,
+        {isil: Fraction(members[isil].population * min(d, year), year) for isil, d in days.items()},
+    )
+
+
+def period_cost_cents(
+    period: BillingPeriod,
+    annual_cost_cents: int,
+    participations: Iterable[Participation],
+    members: Mapping[str, Member],
+    policy: CostSharePolicy,
+) -> int:
+    """The period's cost: the annual cost pro-rated to the period's days, or under
+    per-resident what the rate charges the participants for their days."""
+    if policy.model is not CostShareModel.PER_RESIDENT:
+        return period.cost_cents(annual_cost_cents)
+    days = _participation_days(period, participations)
+    missing = sorted(set(days) - set(members))
+    if missing:
+        raise InvalidValue("members", f"no member record for participant {missing[0]}")
+    quotas = _resident_quotas(period, days, members, policy)
+    return round_half_up(sum(quotas.values(), Fraction(0)))
+
+
 def prorated_shares(
     period: BillingPeriod,
     period_cost_cents: int,
@@ -123,30 +165,29 @@ def prorated_shares(
     """Each participant's share of the period's cost, by ISIL. Shares sum to the cost
     exactly; with nobody taking part the table is empty."""
     require_int("period_cost_cents", period_cost_cents, minimum=0)
-    participations = tuple(participations)
-    days = {
-        isil: d
-        for isil in sorted({p.isil for p in participations})
-        if (d := days_in(participations, isil, period)) > 0
-    }
+    days = _participation_days(period, participations)
     if not days:
         return ()
     for isil in days:
         if isil not in members:
             raise InvalidValue("members", f"no member record for participant {isil}")
     span = period.days
+    if policy.model is CostShareModel.PER_RESIDENT:
+        quotas = _resident_quotas(period, days, members, policy)
+        charged = round_quotas(period_cost_cents, quotas)
+        return tuple(
+            PeriodShare(isil, members[isil].name, members[isil].population, d, charged[isil])
+            for isil, d in days.items()
+        )
     base: dict[str, Fraction] = dict.fromkeys(days, Fraction(0))
-    if policy.model is CostShareModel.EQUAL:
-        weights = {isil: d for isil, d in days.items()}
-    else:
-        weights = {isil: members[isil].population * d for isil, d in days.items()}
-        if policy.model is CostShareModel.BASE_PLUS_PER_CAPITA:
-            base = {isil: Fraction(policy.base_fee_cents * d, span) for isil, d in days.items()}
-            if sum(base.values()) > period_cost_cents:
-                raise InvalidValue(
-                    "cost_share.base_fee_cents",
-                    f"the pro-rated base fees exceed the period's cost {period_cost_cents}",
-                )
+    weights = {isil: policy.weight(members[isil].population) * d for isil, d in days.items()}
+    if policy.model is CostShareModel.BASE_PLUS_PER_CAPITA:
+        base = {isil: Fraction(policy.base_fee_cents * d, span) for isil, d in days.items()}
+        if sum(base.values()) > period_cost_cents:
+            raise InvalidValue(
+                "cost_share.base_fee_cents",
+                f"the pro-rated base fees exceed the period's cost {period_cost_cents}",
+            )
     if sum(weights.values()) == 0:
         weights = dict(days)
     rest = period_cost_cents - sum(base.values())

@@ -16,11 +16,18 @@ Timing rules, so that every bidder has the same chance:
 - evaluation starts only at or after the deadline (bids are not opened early).
 
 Awarding lives in :mod:`.awards` because it needs the scores.
+
+**Lots.** A tender may be divided into lots (Act 1397/2016 section 75), each with its own
+needs, award criteria and price model (the price schedule every bid for the lot prices). A
+bid answers one lot; scoring and the decision are per lot. A tender without lots is one
+lot, :data:`WHOLE_TENDER_LOT`, made of the tender's own needs, criteria and price model
+(:func:`lots_of`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -90,6 +97,43 @@ class PurchasingBody:
             require_text("purchasing_body.business_id", self.business_id, max_length=20)
 
 
+#: The one lot of a tender that is not divided into lots.
+WHOLE_TENDER_LOT = "1"
+#: Most lots one tender may be divided into.
+MAX_LOTS = 50
+_LOT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,19}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Lot:
+    """A part of a tender awarded on its own: its needs, criteria and price model."""
+
+    id: str
+    title: str
+    need_ids: tuple[str, ...]
+    criteria: Criteria
+    #: The price model every bid for this lot must use.
+    price_model: LicenceModel
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not _LOT_ID.fullmatch(self.id):
+            raise InvalidValue(
+                "lots.id", f"must be 1-20 letters, digits, '.', '_' or '-', got {self.id!r}"
+            )
+        require_text("lots.title", self.title, max_length=500)
+        if isinstance(self.need_ids, str) or not self.need_ids:
+            raise InvalidValue("lots.need_ids", f"lot {self.id} is made from at least one need")
+        need_ids = tuple(require_text("lots.need_ids", n, max_length=100) for n in self.need_ids)
+        if len(set(need_ids)) != len(need_ids):
+            raise InvalidValue("lots.need_ids", f"lot {self.id} lists the same need twice")
+        object.__setattr__(self, "need_ids", need_ids)
+        if not isinstance(self.criteria, Criteria):
+            raise InvalidValue("lots.criteria", "must be Criteria")
+        object.__setattr__(
+            self, "price_model", coerce_enum("lots.price_model", LicenceModel, self.price_model)
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Tender:
     id: str
@@ -114,6 +158,8 @@ class Tender:
     #: Targets tested although no need requires them; with the needs' required targets they
     #: make the test matrix every bid is scored against.
     optional_targets: frozenset[Device | LibrarySystem] = frozenset()
+    #: The lots, in their published order; empty: the tender is not divided.
+    lots: tuple[Lot, ...] = ()
 
     def __post_init__(self) -> None:
         require_text("id", self.id, max_length=100)
@@ -147,6 +193,73 @@ class Tender:
         for value in self.optional_targets:
             targets.add(_target(value))
         object.__setattr__(self, "optional_targets", frozenset(targets))
+        object.__setattr__(self, "lots", _checked_lots(self.lots, need_ids))
+
+
+def _checked_lots(lots: object, need_ids: tuple[str, ...]) -> tuple[Lot, ...]:
+    """Lots with distinct ids, each made of the tender's needs, and every need in a lot."""
+    if isinstance(lots, str | bytes) or not isinstance(lots, tuple | list):
+        raise InvalidValue("lots", "must be a list of lots")
+    lots = tuple(lots)
+    if len(lots) > MAX_LOTS:
+        raise InvalidValue("lots", f"at most {MAX_LOTS} lots, got {len(lots)}")
+    seen: set[str] = set()
+    covered: set[str] = set()
+    for lot in lots:
+        if not isinstance(lot, Lot):
+            raise InvalidValue("lots", "must be Lot")
+        if lot.id in seen:
+            raise InvalidValue("lots.id", f"lot {lot.id} is listed twice")
+        seen.add(lot.id)
+        foreign = [n for n in lot.need_ids if n not in need_ids]
+        if foreign:
+            raise InvalidValue(
+                "lots.need_ids",
+                f"lot {lot.id} names need(s) not in the tender: {', '.join(foreign)}",
+            )
+        covered.update(lot.need_ids)
+    if lots:
+        uncovered = [n for n in need_ids if n not in covered]
+        if uncovered:
+            raise InvalidValue(
+                "lots", f"need(s) {', '.join(uncovered)} belong to no lot; put each in a lot"
+            )
+    return lots
+
+
+def lots_of(tender: Tender) -> tuple[Lot, ...]:
+    """The tender's lots; an undivided tender is its one whole-tender lot."""
+    if tender.lots:
+        return tender.lots
+    return (
+        Lot(
+            WHOLE_TENDER_LOT,
+            tender.title,
+            tender.need_ids,
+            tender.criteria,
+            tender.price_model,
+        ),
+    )
+
+
+def lot_of(tender: Tender, lot_id: str | None) -> Lot:
+    """The named lot; ``None`` names the one lot of an undivided tender."""
+    lots = lots_of(tender)
+    if lot_id is None:
+        if len(lots) > 1:
+            raise InvalidValue(
+                "lot_id",
+                f"tender {tender.id} is divided into lots "
+                f"({', '.join(lot.id for lot in lots)}); name one",
+            )
+        return lots[0]
+    for lot in lots:
+        if lot.id == lot_id:
+            return lot
+    raise InvalidValue(
+        "lot_id",
+        f"tender {tender.id} has no lot {lot_id}; its lots: {', '.join(lot.id for lot in lots)}",
+    )
 
 
 def _target(value: object) -> Device | LibrarySystem:
@@ -186,6 +299,7 @@ def revise_draft(tender: Tender, **changes: object) -> Tender:
         "threshold_class",
         "purchasing_body",
         "optional_targets",
+        "lots",
     }
     unknown = set(changes) - allowed
     if unknown:

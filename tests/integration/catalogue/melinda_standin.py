@@ -67,6 +67,12 @@ class MelindaStandIn:
     received: collections.Counter[str] = field(default_factory=collections.Counter)
     next_id: int = 1000
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Holding codes Melinda knows (a LOW with another code is INVALID); every update's LOW
+    # codes as received, per Melinda id, for tests to check.
+    holding_codes: set[str] = field(default_factory=set)
+    holdings_received: dict[str, list[list[str]]] = field(
+        default_factory=lambda: collections.defaultdict(list)
+    )
 
     # --- Melinda's rules ----------------------------------------------------------------------
 
@@ -92,9 +98,25 @@ class MelindaStandIn:
             self.by_isbn[isbn] = melinda_id
         return {"recordStatus": "CREATED", "databaseId": melinda_id}
 
+    def _holdings_problem(self, record: Record) -> str | None:
+        for low in record.get_fields("LOW"):
+            codes = low.get_subfields("a")
+            if len(codes) != 1 or not codes[0]:
+                return "a LOW field holds exactly one $a holding code"
+            if codes[0] not in self.holding_codes:
+                return f"unknown holding code {codes[0]}"
+        return None
+
     def update(self, melinda_id: str | None, record: Record) -> dict[str, Any]:
         if melinda_id is None or melinda_id not in self.records:
             return {"recordStatus": "ERROR", "message": f"no record {melinda_id}"}
+        problem = self._holdings_problem(record)
+        if problem is not None:
+            return {"recordStatus": "INVALID", "message": problem}
+        if record.get_fields("LOW") or self.records[melinda_id].get_fields("LOW"):
+            self.holdings_received[melinda_id].append(
+                sorted(v for f in record.get_fields("LOW") for v in f.get_subfields("a"))
+            )
         record.remove_fields("001")
         record.add_ordered_field(Field(tag="001", data=melinda_id))
         # The leader's record status (n/c) is the sender's to say; the content is what counts.
@@ -205,6 +227,8 @@ class MelindaStandIn:
                 result = self.update(melinda_id, record)
             if result["recordStatus"] == "ERROR":
                 return JSONResponse({"message": result["message"]}, status_code=404)
+            if result["recordStatus"] == "INVALID":
+                return JSONResponse({"message": result["message"]}, status_code=422)
             return JSONResponse(result)
 
         return app

@@ -99,6 +99,7 @@ async def test_agreement_signed_to_ingest_to_opt_in_to_harvest(
         "title": "E-äänikirjat 2027",
         "count": 3,
         "reason": "agreement-joined",
+        "oai_set": f"library:{isil}",  # not in a kimppa: its own set
     }
     records = await harvest(catalogue, actors, isil)
     titles = sorted(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from hypothesis import given
@@ -21,10 +22,12 @@ from services.procurement.domain import (
     NotPermitted,
     Participation,
     Payer,
+    PopulationBand,
     check_cost_model_fits,
     days_in,
     invoice_lines,
     neutralise,
+    period_cost_cents,
     prorated_shares,
     render_invoice_csv,
 )
@@ -67,6 +70,23 @@ def test_days_in_counts_effective_dates_and_several_spells() -> None:
     assert days_in(parts, "FI-B", YEAR) == 0
 
 
+#: Bands as a municipality pays them: small, middle-sized and large populations.
+BANDS = (PopulationBand(5_000, 1), PopulationBand(50_000, 3), PopulationBand(None, 8))
+
+
+def policy_for(
+    model: CostShareModel, base: int = 0, rate: Decimal = Decimal("7.25")
+) -> CostSharePolicy:
+    """A valid policy of each model, with the parameter the model takes."""
+    if model is CostShareModel.BASE_PLUS_PER_CAPITA:
+        return CostSharePolicy(model, base)
+    if model is CostShareModel.PER_RESIDENT:
+        return CostSharePolicy(model, rate_per_resident_cents=rate)
+    if model is CostShareModel.POPULATION_BANDS:
+        return CostSharePolicy(model, bands=BANDS)
+    return CostSharePolicy(model)
+
+
 spells = st.tuples(
     st.integers(0, 400), st.one_of(st.none(), st.integers(1, 400))
 )  # (start offset, length)
@@ -81,7 +101,7 @@ spells = st.tuples(
 def test_shares_sum_exactly_to_the_period_cost(
     cost: int, model: CostShareModel, base: int, people: list
 ) -> None:
-    policy = CostSharePolicy(model, base if model is CostShareModel.BASE_PLUS_PER_CAPITA else 0)
+    policy = policy_for(model, base)
     origin = YEAR.start - timedelta(days=20)
     members, parts = {}, []
     for n, (population, (offset, length)) in enumerate(people):
@@ -89,6 +109,9 @@ def test_shares_sum_exactly_to_the_period_cost(
         members[isil] = member(isil, population=population)
         start = origin + timedelta(days=offset)
         parts.append(joined(isil, start, None if length is None else start + timedelta(length)))
+    if model is CostShareModel.PER_RESIDENT:
+        # A rate charges its own sum: the period's cost is what it charges.
+        cost = period_cost_cents(YEAR, cost, parts, members, policy)
     try:
         shares = prorated_shares(YEAR, cost, parts, members, policy)
     except InvalidValue as refused:
@@ -112,7 +135,15 @@ def test_a_cost_model_that_cannot_divide_the_price_model_is_refused() -> None:
             check_cost_model_fits(model, "per-loan")
         assert model.value in caught.value.problem and "per-loan" in caught.value.problem
         assert caught.value.http_status == 409
-        check_cost_model_fits(model, "annual-fee")
+        check_cost_model_fits(model, "per-title")
+        if model is CostShareModel.PER_RESIDENT:
+            # A fixed fee is shared out in full: a rate per resident would charge another sum.
+            with pytest.raises(NotPermitted) as caught:
+                check_cost_model_fits(model, "annual-fee")
+            assert "per-resident" in caught.value.problem and "annual-fee" in caught.value.problem
+            assert caught.value.http_status == 409
+        else:
+            check_cost_model_fits(model, "annual-fee")
 
 
 def test_invoice_lines_go_to_the_organisation_and_the_csv_is_formula_safe() -> None:

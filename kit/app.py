@@ -37,6 +37,8 @@ from kit.kafka import build_broker, build_producer, ensure_topics, publish_batch
 from kit.logging import bind_trace, configure_logging, get_logger
 from kit.outbox import OUTBOX_BACKLOG, OutboxRelay, backlog
 from kit.ratelimit import PublicLimits
+from kit.revocation import REFRESH_S
+from kit.revocation import refresh as refresh_revocations
 from kit.settings import Settings
 
 log = get_logger(__name__)
@@ -198,6 +200,16 @@ def create_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
         runtime.producer = build_producer(settings.kafka, client_id=f"konsortio-{spec.name}")
         runtime.pool = await _connect_pool(settings, runtime)
         await apply_migrations(runtime.pool, spec.migrations)
+        # The deny list of revoked tokens before the first request, then kept fresh: a
+        # revocation recorded by another replica's consumer reaches this one within REFRESH_S.
+        verifier: TokenVerifier = app.state.token_verifier
+        await refresh_revocations(runtime.pool, verifier)
+
+        async def reload_revocations(runtime: Runtime) -> None:
+            assert runtime.pool is not None
+            await refresh_revocations(runtime.pool, verifier)
+
+        jobs = [*spec.jobs, PeriodicJob("token-revocations", reload_revocations, REFRESH_S)]
         for hook in spec.on_startup:
             await hook(runtime)  # may set runtime.extras["deps"] for the handlers
         if spec.reactions is not None:
@@ -233,7 +245,7 @@ def create_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
         )
         runtime.tasks.append(asyncio.create_task(start_kafka(), name="kafka-connect"))
         runtime.relay.start()
-        runtime.tasks.extend(asyncio.create_task(run_job(job), name=job.name) for job in spec.jobs)
+        runtime.tasks.extend(asyncio.create_task(run_job(job), name=job.name) for job in jobs)
         # Start-up's objects out of every later collection, and fewer collections: GC pauses
         # were a quarter of a batch consumer's CPU and of its latency's tail (kit/gc_tuning.py).
         tune_gc()

@@ -88,6 +88,9 @@ class Caller:
     subject: str
     role: Role
     isil: str | None = None
+    # The token's ``jti``: what a session made from the token is tied to (a revoked token's
+    # session ends with it).
+    token_id: str | None = None
 
     def acts_for(self, isil: str) -> bool:
         """A library token speaks for its own ISIL only."""
@@ -243,7 +246,7 @@ class TokenVerifier:
             )
         if role is Role.LIBRARY and not isil:
             raise ApiError(401, "a library token must carry an isil claim", field="authorization")
-        return Caller(subject=str(claims["sub"]), role=role, isil=isil)
+        return Caller(subject=str(claims["sub"]), role=role, isil=isil, token_id=str(claims["jti"]))
 
 
 def ensure_acts_for(caller: Caller, isil: str, *, also: tuple[Role, ...] = ()) -> None:

@@ -9,6 +9,7 @@ with the declared spec in ``reliability/probes/<service>.py``. Invalid tokens mu
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import json
@@ -22,6 +23,9 @@ from reliability.report import ScenarioResult
 from reliability.suite import Suite
 
 DENIED = (401, 403)
+# How long a revocation may take to reach every service (the event, then each replica's
+# reload of its deny list, kit.revocation.REFRESH_S).
+REVOCATION_WAIT_S = 60.0
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
@@ -55,7 +59,67 @@ def tokens(ctx: AuthzContext) -> dict[str, str | None]:
         Subject.TAMPERED: tampered,
         Subject.WRONG_KEY: stack.token(Role.COORDINATOR, key=stack.foreign_private_key),
         Subject.ALG_NONE: unsigned,
+        # One token per run, revoked by ``revoke`` before the matrix runs.
+        Subject.REVOKED: ctx.facts.setdefault("revoked_token", stack.token(Role.COORDINATOR)),
     }
+
+
+def _claims(token: str) -> dict[str, Any]:
+    payload = token.split(".")[1]
+    claims: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
+    return claims
+
+
+async def revoke(suite: Suite, ctx: AuthzContext, token: str) -> list[str]:
+    """Revoke ``token`` at membership (POST /tokens/revoked), then wait until every service
+    refuses it on one of its coordinator's GET endpoints. Returns the services that still
+    accepted it when the wait ended (the matrix then reports their wrong decisions)."""
+    stack = suite.stack
+    if "membership" not in stack.services:
+        return []
+    claims = _claims(token)
+    body = {
+        "jti": claims["jti"],
+        "expires_at": dt.datetime.fromtimestamp(claims["exp"], dt.UTC).isoformat(),
+        "reason": "the reliability suite's revoked-token subject",
+    }
+    coordinator = {"Authorization": f"Bearer {stack.token(Role.COORDINATOR)}"}
+    answer = await suite.client.post(
+        f"{stack.url('membership')}/tokens/revoked", json=body, headers=coordinator, timeout=15
+    )
+    if answer.status_code not in (200, 201):
+        return list(stack.services)
+    waiting: dict[str, RequestSpec] = {}
+    for service in stack.services:
+        probe = suite.probes[service]
+        candidates = sorted(
+            (
+                e
+                for e in probe.endpoints
+                if e.method == "GET"
+                and Subject.COORDINATOR in e.allowed
+                and Subject.NO_TOKEN not in e.allowed
+            ),
+            key=lambda e: "{" in e.path,  # a path without parameters first
+        )
+        if candidates:
+            endpoint = candidates[0]
+            waiting[service] = (
+                endpoint.request(ctx)
+                if endpoint.request is not None
+                else RequestSpec(fill_path(endpoint.path, ctx, probe.path_samples))
+            )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + REVOCATION_WAIT_S
+    while waiting and loop.time() < deadline:
+        for service, spec in list(waiting.items()):
+            if await call(suite.client, stack.url(service), "GET", spec, token) == 401:
+                del waiting[service]
+        if waiting:
+            await asyncio.sleep(0.5)
+    return sorted(waiting)
 
 
 async def call(
@@ -88,6 +152,9 @@ async def authorization(suite: Suite) -> ScenarioResult:
     result = ScenarioResult("authorization", "7. Authorization matrix")
     ctx = await suite.authz_context()
     subjects = tokens(ctx)
+    revoked_token = subjects[Subject.REVOKED]
+    assert revoked_token is not None
+    still_accepting = await revoke(suite, ctx, revoked_token)
     undeclared, stale, wrong, wrong_status, errors = [], [], [], [], []
     unavailable: list[str] = []
     cases = 0
@@ -161,6 +228,7 @@ async def authorization(suite: Suite) -> ScenarioResult:
             "undeclared_endpoints": undeclared,
             "allowed_then_503_dependency_unavailable": unavailable,
             "subjects": list(subjects),
+            "revoked_token_still_accepted_after_wait": still_accepting,
             "matrix": matrix,
             "http_5xx": len([e for e in errors if "no answer" not in e]),
             "summary": f"{cases} cases, {len(wrong)} wrong",

@@ -34,6 +34,9 @@ class Subject:
     TAMPERED = "tampered token"
     WRONG_KEY = "token signed with another key"
     ALG_NONE = "unsigned token (alg none)"
+    # A coordinator's token the coordinator revoked at membership (token-revoked): every
+    # service must refuse it once the event has reached it.
+    REVOKED = "revoked token"
 
     VALID: tuple[str, ...] = (
         COORDINATOR,
@@ -43,7 +46,7 @@ class Subject:
         CATALOGUER,
         OPERATOR,
     )
-    INVALID: tuple[str, ...] = (NO_TOKEN, EXPIRED, TAMPERED, WRONG_KEY, ALG_NONE)
+    INVALID: tuple[str, ...] = (NO_TOKEN, EXPIRED, TAMPERED, WRONG_KEY, ALG_NONE, REVOKED)
     ALL: tuple[str, ...] = VALID + INVALID
 
 

@@ -72,6 +72,7 @@ ENDPOINTS = (
     Endpoint("GET", "/works/{match_key}", CATALOGUE_STAFF),
     Endpoint("GET", "/libraries/{isil}/collections", OWN_RECORDS),
     Endpoint("GET", "/libraries/{isil}/export", OWN_RECORDS),
+    Endpoint("GET", "/libraries/{isil}/oai-set", OWN_RECORDS),
     # OAI-PMH is how library systems harvest: with a library's token (or staff's), as the
     # service guide's "reads need a valid token unless public" has it.
     Endpoint("GET", "/oai", HARVESTERS),

@@ -67,9 +67,11 @@ ENDPOINTS = (
     Endpoint("GET", "/fragments/figures", PUBLIC),
     Endpoint("GET", "/api/figures", PUBLIC),
     Endpoint("GET", "/api/events", PUBLIC),
-    # Coming deadlines, who has not accepted the agreement version, surveys: served without
-    # any token check (as the other public figures).
+    # Coming deadlines, how many have accepted the agreement version, surveys: served without
+    # any token check (as the other public figures); which members have not accepted is for
+    # the coordinator and operators.
     Endpoint("GET", "/api/governance", PUBLIC),
+    Endpoint("GET", "/api/governance/not-accepted", STAFF),
     Endpoint("GET", "/api/stream", PUBLIC),
     Endpoint("GET", "/static/{name}", PUBLIC),
     Endpoint("GET", "/api/operator", STAFF),

@@ -296,6 +296,9 @@ ENDPOINTS = (
     # after the role check, so the fixture library keeps its contacts).
     Endpoint("POST", "/libraries/{isil}/contacts/erasure", COORDINATOR_ONLY),
     Endpoint("POST", "/libraries/{isil}/acceptances", COORDINATOR_ONLY),
+    # Token revocation is the coordinator's (an empty body: 422 after the role check, so the
+    # matrix revokes nothing).
+    Endpoint("POST", "/tokens/revoked", COORDINATOR_ONLY),
     # Organisations, kimppas, municipalities and agreement versions: the coordinator keeps
     # them, any valid token reads them.
     Endpoint("GET", "/organisations", ANY_VALID),

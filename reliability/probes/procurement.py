@@ -35,6 +35,7 @@ from reliability.probes.base import (
 
 PROCUREMENT_ONLY = frozenset({Subject.PROCUREMENT})
 EVALUATORS = frozenset({Subject.PROCUREMENT, Subject.COORDINATOR})
+HOLDINGS_READERS = frozenset(Subject.VALID) - {Subject.LIBRARY_OTHER}
 PAGE = 500
 
 
@@ -189,8 +190,8 @@ ENDPOINTS = (
     Endpoint("POST", "/tenders/{tender_id}/appeals", COORDINATOR_ONLY),
     Endpoint("POST", "/tenders/{tender_id}/appeals/resolutions", COORDINATOR_ONLY),
     Endpoint("GET", "/tenders/{tender_id}/appeals", ANY_VALID),
-    # Billing is the coordinator's alone; entitlements are loaded by the coordinator and
-    # readable (with the holdings as KBART, for any holder) with any valid token.
+    # Billing is the coordinator's alone; entitlements are loaded by the coordinator; staff
+    # read every holder's (and the holdings as KBART), a library its own only.
     Endpoint("POST", "/agreements/{agreement_id}/billing-periods", COORDINATOR_ONLY),
     Endpoint("GET", "/agreements/{agreement_id}/billing-periods", COORDINATOR_ONLY),
     Endpoint(
@@ -199,11 +200,18 @@ ENDPOINTS = (
         COORDINATOR_ONLY,
     ),
     Endpoint("POST", "/agreements/{agreement_id}/entitlements", COORDINATOR_ONLY),
-    Endpoint("GET", "/agreements/{agreement_id}/entitlements", ANY_VALID),
+    Endpoint(
+        "GET",
+        "/agreements/{agreement_id}/entitlements",
+        HOLDINGS_READERS,
+        lambda ctx: RequestSpec(
+            "/agreements/" + NO_SUCH_ID + "/entitlements", params={"holder": ctx.own_isil}
+        ),
+    ),
     Endpoint(
         "GET",
         "/holdings.kbart",
-        ANY_VALID,
+        HOLDINGS_READERS,
         lambda ctx: RequestSpec("/holdings.kbart", params={"holder": ctx.own_isil}),
     ),
     # Governance: the decisions register and surveys are read with any valid token and kept

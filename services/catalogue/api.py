@@ -35,6 +35,7 @@ from starlette.datastructures import UploadFile
 
 from kit.app import pool_of, runtime_of
 from kit.auth import Caller, Role, current_caller, ensure_acts_for, require_role
+from kit.csvsafe import safe_row, write_csv
 from kit.errors import ApiError
 from kit.logging import get_logger
 from services.catalogue import commands, domain, exports, kimppa_store, store
@@ -631,17 +632,15 @@ async def batch_conversion_report(request: Request, batch_id: IdPath, _: Staff) 
 
 def report_csv(counts: dict[str, int], report: dict[str, Any]) -> str:
     """The quality report as CSV: totals, one row per outcome, then the top findings."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["section", "severity", "code", "count"])
-    writer.writerow(["total", "", "", counts.get("received", 0)])
+    rows: list[list[Any]] = [["section", "severity", "code", "count"]]
+    rows.append(["total", "", "", counts.get("received", 0)])
     for outcome in OUTCOMES:
-        writer.writerow(["outcome", "", outcome, report.get("counts", {}).get(outcome, 0)])
-    writer.writerow(["outcome", "", "warnings", counts.get("warnings", 0)])
-    writer.writerow(["outcome", "", "withdrawn", counts.get("withdrawn", 0)])
+        rows.append(["outcome", "", outcome, report.get("counts", {}).get(outcome, 0)])
+    rows.append(["outcome", "", "warnings", counts.get("warnings", 0)])
+    rows.append(["outcome", "", "withdrawn", counts.get("withdrawn", 0)])
     for finding in report.get("top_findings", []):
-        writer.writerow(["finding", finding["severity"], finding["code"], finding["count"]])
-    return out.getvalue()
+        rows.append(["finding", finding["severity"], finding["code"], finding["count"]])
+    return write_csv(rows, lineterminator="\n")  # formula-starting cells neutralised
 
 
 @router.get(
@@ -679,7 +678,7 @@ async def batch_findings_csv(request: Request, batch_id: IdPath, _: Staff) -> St
         writer.writerow(FINDINGS_CSV_COLUMNS)
         async with pool.acquire() as conn, conn.transaction(readonly=True):
             async for row in store.findings_cursor(conn, batch_id):
-                writer.writerow(list(row.values()))
+                writer.writerow(safe_row(row.values()))  # a supplier's text runs no formula
                 if out.tell() > 64 * 1024:
                     yield out.getvalue().encode()
                     out.seek(0)

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from contracts import catalogue as events
 from kit.app import PeriodicJob, Runtime, ServiceSpec, create_app
+from kit.revocation import react_to_revocations
 from kit.settings import Settings
 from services.catalogue import commands
 from services.catalogue.api import router
@@ -91,7 +92,7 @@ def make_spec(catalogue_settings: CatalogueSettings) -> ServiceSpec:
         ),
         migrations=Path(__file__).parent / "migrations",
         routers=[router],
-        reactions=reactions,
+        reactions=react_to_revocations(reactions),
         publishes=events.EVENTS,
         jobs=[
             PeriodicJob("reconcile-record-sets", reconcile_due, interval_s=60.0),

@@ -25,6 +25,7 @@ from pymarc.marcxml import record_to_xml
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from kit.csvsafe import safe_row
 from services.catalogue.formats.readers import UnknownFormat
 from services.catalogue.pipeline import process_stream
 from services.catalogue.quality import FINDINGS_CSV_COLUMNS, QualityReport, finding_rows
@@ -125,7 +126,8 @@ def convert(
                     _write_record(out, to, item.record)
                 if item.findings:
                     if writer:
-                        writer.writerows(finding_rows(item.position, item.reference, item.findings))
+                        rows = finding_rows(item.position, item.reference, item.findings)
+                        writer.writerows(safe_row(row) for row in rows)  # no formulas
                     else:
                         for f in item.findings:
                             colour = "red" if f.severity == "error" else "yellow"

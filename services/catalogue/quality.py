@@ -6,13 +6,12 @@ few examples each, never kept whole.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from kit.csvsafe import write_csv
 from services.catalogue.profile import Finding
 
 ReportOutcome = Literal["accepted", "updated", "unchanged", "duplicate", "rejected"]
@@ -68,16 +67,14 @@ class QualityReport:
 
     def to_csv(self, top: int = 10) -> str:
         """Summary CSV: one row per outcome, then one row per top finding code."""
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["section", "severity", "code", "count"])
-        writer.writerow(["total", "", "", self.total])
+        rows: list[list[object]] = [["section", "severity", "code", "count"]]
+        rows.append(["total", "", "", self.total])
         for outcome in OUTCOMES:
-            writer.writerow(["outcome", "", outcome, self.outcomes.get(outcome, 0)])
-        writer.writerow(["outcome", "", "warnings", self.records_with_warnings])
+            rows.append(["outcome", "", outcome, self.outcomes.get(outcome, 0)])
+        rows.append(["outcome", "", "warnings", self.records_with_warnings])
         for (severity, code), count in self.finding_counts.most_common(top):
-            writer.writerow(["finding", severity, code, count])
-        return out.getvalue()
+            rows.append(["finding", severity, code, count])
+        return write_csv(rows, lineterminator="\n")  # formula-starting cells neutralised
 
 
 def finding_rows(

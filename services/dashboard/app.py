@@ -10,6 +10,7 @@ import httpx
 from fastapi import FastAPI
 
 from kit.app import Runtime, ServiceSpec, create_app
+from kit.revocation import react_to_revocations
 from kit.settings import Settings
 from services.dashboard import event_docs, governance, pages
 from services.dashboard.api import router as api_router
@@ -65,7 +66,7 @@ def build(settings: Settings, dashboard_settings: DashboardSettings | None = Non
         ),
         migrations=Path(__file__).parent / "migrations",
         routers=[api_router, pages.router, event_docs.router, governance.router],
-        reactions=reactions,
+        reactions=react_to_revocations(reactions),
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
     )

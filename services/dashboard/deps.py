@@ -98,6 +98,7 @@ def issue_session(request: Request, caller: Caller, now: float | None = None) ->
         "sub": caller.subject,
         "role": caller.role.value,
         "scope": SESSION_SCOPE,
+        "jti": caller.token_id,
         "exp": int((now if now is not None else time.time()) + SESSION_TTL_S),
     }
     payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
@@ -114,6 +115,10 @@ def session_caller(request: Request, value: str) -> Caller:
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     if claims.get("scope") != SESSION_SCOPE or claims.get("exp", 0) < time.time():
         raise ApiError(401, "the session has expired; sign in again", field="authorization")
+    verifier: TokenVerifier = request.app.state.token_verifier
+    if claims.get("jti") in verifier.revoked:
+        # The token it was made from has been revoked: the session ends with it.
+        raise ApiError(401, "the token has been revoked; sign in again", field="authorization")
     caller = Caller(subject=str(claims["sub"]), role=Role(claims["role"]))
     if caller.role not in OPERATOR_ROLES:
         raise ApiError(403, "this session may not see the operator view", field="authorization")

@@ -261,6 +261,7 @@ FEED_FIELDS: dict[str, tuple[str, ...]] = {
     "agreement-version-published": ("agreement_version", "valid_from"),
     "agreement-version-accepted": ("isil", "agreement_version"),
     "contact-erased": ("isil", "erased_on"),
+    "token-revoked": ("jti", "expires_at"),
     "usage-reported": ("agreement_id", "isil", "period", "report", "titles"),
     "usage-harvest-failed": ("agreement_id", "isil", "period", "report"),
     "invoice-discrepancy-found": ("agreement_id", "isil", "difference_cents"),

@@ -114,6 +114,9 @@ MEANING_FI: dict[str, str] = {
     "fi.konsortio.membership.contact-erased.v1": (
         "Entisen yhteyshenkilön tiedot poistettiin pyynnöstä: jokainen palvelu unohtaa osoitteen."
     ),
+    "fi.konsortio.membership.token-revoked.v1": (
+        "Koordinaattori mitätöi tunnisteen ennen sen vanhenemista: jokainen palvelu hylkää sen."
+    ),
     "fi.konsortio.usage.usage-reported.v1": (
         "Kirjaston sopimuksen aineistojen kuukauden käyttö kirjattiin tai korjattiin (uusi versio)."
     ),

@@ -1,6 +1,10 @@
 """The consortium's coming deadlines, who has not accepted the current consortium agreement
 version, and the member surveys: read model, handlers, JSON API and the page's context.
 
+The public API and page show how many members have accepted the current version, never which
+ones have not: that list (ISILs of libraries behind on a legal step) is for a signed-in
+coordinator or operator (``/api/governance/not-accepted``, bearer token or operator session).
+
 - cancellation-deadline-approaching → the agreement's cancellation deadline (latest wins)
 - tender-awarded v2                 → the decision's standstill end; the tender is awarded
   (v1 of the same decision marks the same tender awarded: one decision, counted once)
@@ -16,10 +20,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import asyncpg
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from contracts.base import Event
@@ -32,8 +36,10 @@ from contracts.procurement import (
     TenderAwardedV2,
 )
 from kit.app import pool_of
+from kit.auth import Caller
 from kit.consumer import Delivery, Reactions
 from services.dashboard import store
+from services.dashboard.deps import operator_caller
 
 router = APIRouter()
 FeedAdder = Callable[[Delivery, Event], Awaitable[None]]
@@ -205,11 +211,18 @@ class Deadline(BaseModel):
     due_on: dt.date
 
 
-class AgreementVersionStatus(BaseModel):
+class AgreementVersionCounts(BaseModel):
+    """What the public sees of the current version's acceptance: counts only."""
+
     agreement_version: str
     valid_from: dt.date
     asked: int
     accepted: int
+
+
+class AgreementVersionStatus(AgreementVersionCounts):
+    """With the ISILs of the members that have not accepted (signed-in roles only)."""
+
     not_accepted: list[str]
 
 
@@ -225,20 +238,17 @@ class Survey(BaseModel):
 
 class Governance(BaseModel):
     deadlines: list[Deadline]
-    agreement_version: AgreementVersionStatus | None
+    agreement_version: AgreementVersionCounts | None
     surveys: list[Survey]
 
 
-async def governance(pool: asyncpg.Pool, today: dt.date) -> Governance:
-    async with pool.acquire() as conn:
-        deadlines = await conn.fetch(
-            "SELECT kind, ref_id, title, due_on FROM deadlines "
-            "WHERE NOT passed AND due_on >= $1 ORDER BY due_on, kind, ref_id LIMIT 100",
-            today,
-        )
-        # The current version: the latest that is already valid, else the earliest coming one.
-        version = await conn.fetchrow(
-            """
+async def current_version(
+    conn: asyncpg.Connection, today: dt.date
+) -> AgreementVersionStatus | None:
+    """The current version: the latest that is already valid, else the earliest coming one,
+    with who was asked to accept it and who has not yet."""
+    version = await conn.fetchrow(
+        """
             SELECT v.agreement_version, v.valid_from, v.members_asked,
                    ARRAY(SELECT a.isil FROM agreement_acceptances a
                          WHERE a.agreement_version = v.agreement_version) AS accepted
@@ -248,26 +258,40 @@ async def governance(pool: asyncpg.Pool, today: dt.date) -> Governance:
                      v.valid_from, v.agreement_version DESC
             LIMIT 1
             """,
+        today,
+    )
+    if version is None:
+        return None
+    asked = list(version["members_asked"])
+    accepted = set(version["accepted"])
+    return AgreementVersionStatus(
+        agreement_version=version["agreement_version"],
+        valid_from=version["valid_from"],
+        asked=len(asked),
+        accepted=len([isil for isil in asked if isil in accepted]),
+        not_accepted=[isil for isil in asked if isil not in accepted],
+    )
+
+
+async def governance(pool: asyncpg.Pool, today: dt.date) -> Governance:
+    """What anyone may see: deadlines, the current version's acceptance counts, surveys."""
+    async with pool.acquire() as conn:
+        deadlines = await conn.fetch(
+            "SELECT kind, ref_id, title, due_on FROM deadlines "
+            "WHERE NOT passed AND due_on >= $1 ORDER BY due_on, kind, ref_id LIMIT 100",
             today,
         )
+        status = await current_version(conn, today)
         surveys = await conn.fetch(
             "SELECT survey_id, kind, title, closes_on, status, audience_size, answered "
             "FROM surveys ORDER BY status DESC, closes_on DESC NULLS LAST, survey_id LIMIT 100"
         )
-    status = None
-    if version is not None:
-        asked = list(version["members_asked"])
-        accepted = set(version["accepted"])
-        status = AgreementVersionStatus(
-            agreement_version=version["agreement_version"],
-            valid_from=version["valid_from"],
-            asked=len(asked),
-            accepted=len([isil for isil in asked if isil in accepted]),
-            not_accepted=[isil for isil in asked if isil not in accepted],
-        )
+    counts = None
+    if status is not None:
+        counts = AgreementVersionCounts(**status.model_dump(exclude={"not_accepted"}))
     return Governance(
         deadlines=[Deadline(**dict(r)) for r in deadlines],
-        agreement_version=status,
+        agreement_version=counts,
         surveys=[Survey(**{**dict(r), "title": r["title"] or {}}) for r in surveys],
     )
 
@@ -279,6 +303,20 @@ async def governance(pool: asyncpg.Pool, today: dt.date) -> Governance:
 )
 async def get_governance(request: Request) -> Governance:
     return await governance(pool_of(request), dt.date.today())
+
+
+@router.get(
+    "/api/governance/not-accepted",
+    response_model=AgreementVersionStatus | None,
+    summary="The current agreement version and the members that have not accepted it "
+    "(coordinator or operator: bearer token or operator session)",
+    responses={401: {"description": "not signed in"}, 403: {"description": "wrong role"}},
+)
+async def get_not_accepted(
+    request: Request, _: Annotated[Caller, Depends(operator_caller)]
+) -> AgreementVersionStatus | None:
+    async with pool_of(request).acquire() as conn:
+        return await current_version(conn, dt.date.today())
 
 
 def survey_title(survey: Survey, lang: str) -> str:

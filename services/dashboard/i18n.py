@@ -469,6 +469,11 @@ EVENT_NAMES: dict[str, dict[Lang, str]] = {
         "sv": "Kontaktpersonens uppgifter raderade",
         "en": "Contact erased",
     },
+    "token-revoked": {
+        "fi": "Tunniste mitätöity",
+        "sv": "Token återkallad",
+        "en": "Token revoked",
+    },
     "need-proposed": {
         "fi": "Hankintatarve ehdotettu",
         "sv": "Anskaffningsbehov föreslaget",

@@ -13,6 +13,7 @@ from kit.settings import Settings
 from services.membership import commands
 from services.membership.api import router
 from services.membership.api_parties import router as parties_router
+from services.membership.api_tokens import router as tokens_router
 
 
 async def load_shipped_figures(runtime: Runtime) -> None:
@@ -31,7 +32,7 @@ SPEC = ServiceSpec(
     description="The library register and consortium membership: organisations, kimppas, "
     "official population figures, agreement versions; join, update, leave.",
     migrations=Path(__file__).parent / "migrations",
-    routers=[router, parties_router],
+    routers=[router, parties_router, tokens_router],
     reactions=None,
     publishes=events.EVENTS,
     jobs=[PeriodicJob("apply-due-leaves", apply_due_leaves)],

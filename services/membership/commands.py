@@ -21,8 +21,10 @@ from contracts.membership import (
     Organisation,
     OrganisationUpdated,
     PopulationFiguresLoaded,
+    TokenRevoked,
 )
 from kit.outbox import record_event
+from kit.revocation import record_revocation
 from services.membership import agreement, domain, population, store
 
 SOURCE = "/konsortio/membership"
@@ -483,3 +485,16 @@ async def erase_contact(pool: asyncpg.Pool, isil: str, email: str, today: dt.dat
             conn, ContactErased(isil=isil, email_sha256=digest, erased_on=today), source=SOURCE
         )
     return True
+
+
+async def revoke_token(
+    pool: asyncpg.Pool, jti: str, expires_at: dt.datetime, reason: str, now: dt.datetime
+) -> TokenRevoked | None:
+    """Put a token's ``jti`` on the deny list: this service's own (kit table) and, through a
+    ``token-revoked`` event, every other service's. None when it was revoked before."""
+    event = TokenRevoked(jti=jti, expires_at=expires_at, reason=reason, revoked_at=now)
+    async with pool.acquire() as conn, conn.transaction():
+        if not await record_revocation(conn, event):
+            return None
+        await record_event(conn, event, source=SOURCE)
+    return event

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from contracts import outreach as events
 from kit.app import PeriodicJob, Runtime, ServiceSpec, create_app
+from kit.revocation import react_to_revocations
 from kit.settings import Settings
 from services.outreach import campaigns, mailer, usage_digest
 from services.outreach.api import router
@@ -99,7 +100,7 @@ def build(settings: Settings, outreach_settings: OutreachSettings | None = None)
         description="Joint communication and marketing: audience, messages, kits, campaigns.",
         migrations=Path(__file__).parent / "migrations",
         routers=[router, kits_router, campaigns_router, feed_router, usage_digest_router],
-        reactions=reactions,
+        reactions=react_to_revocations(reactions),
         publishes=events.EVENTS,
         jobs=[
             PeriodicJob("send-mail", send_mail, interval_s=outreach_settings.mail_interval_s),

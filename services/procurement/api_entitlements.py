@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
 from kit.app import pool_of
+from kit.auth import Role, ensure_acts_for
 from kit.errors import ApiError
 from services.procurement import commands, domain, store
 from services.procurement.api_common import (
@@ -23,6 +24,8 @@ from services.procurement.api_common import (
 )
 
 router = APIRouter(tags=["procurement"])
+# Who reads any holder's entitlements and KBART holdings; a library token reads its own only.
+HOLDINGS_READERS = (Role.COORDINATOR, Role.PROCUREMENT, Role.CATALOGUER, Role.OPERATOR)
 
 # --- entitlements ---------------------------------------------------------------------------
 
@@ -117,9 +120,11 @@ async def load_entitlements(
 async def list_entitlements(
     agreement_id: IdPath,
     request: Request,
-    _: AnyCaller,
+    caller: AnyCaller,
     holder: Annotated[str | None, Query(max_length=100)] = None,
 ) -> list[EntitlementOut]:
+    holder = holder or caller.isil  # a library reads its own holdings only (403 otherwise)
+    ensure_acts_for(caller, holder or "", also=HOLDINGS_READERS)
     await agreement_or_404(request, agreement_id)
     items = await store.entitlements_of(pool_of(request), holder=holder, agreement_id=agreement_id)
     return [_entitlement_out(e) for e in items]
@@ -131,7 +136,8 @@ async def list_entitlements(
     summary="A holder's titles under every agreement, as KBART",
     responses={200: {"content": {"text/tab-separated-values": {}}, "description": "KBART"}},
 )
-async def holdings_kbart(request: Request, holder: Holder, _: AnyCaller) -> Response:
+async def holdings_kbart(request: Request, holder: Holder, caller: AnyCaller) -> Response:
+    ensure_acts_for(caller, holder, also=HOLDINGS_READERS)  # a library: its own only
     items = await store.entitlements_of(pool_of(request), holder=holder)
     held = [e for e in items if e.held_on(today())]
     return download(

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from contracts import procurement as events
 from kit.app import PeriodicJob, Runtime, ServiceSpec, create_app
+from kit.revocation import react_to_revocations
 from kit.settings import Settings
 from services.procurement import commands
 from services.procurement.api import ROUTERS
@@ -57,7 +58,7 @@ SPEC = ServiceSpec(
     ),
     migrations=Path(__file__).parent / "migrations",
     routers=[*ROUTERS, governance.router],
-    reactions=reactions,
+    reactions=react_to_revocations(reactions),
     publishes=events.EVENTS,
     jobs=[
         PeriodicJob("end-due-agreements", end_due_agreements),

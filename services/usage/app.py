@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from contracts import usage as events
 from kit.app import PeriodicJob, Runtime, ServiceSpec, create_app
+from kit.revocation import react_to_revocations
 from kit.settings import Settings
 from services.usage import commands
 from services.usage.api import router
@@ -51,7 +52,7 @@ def spec(usage_settings: UsageSettings) -> ServiceSpec:
         ),
         migrations=Path(__file__).parent / "migrations",
         routers=[router],
-        reactions=reactions,
+        reactions=react_to_revocations(reactions),
         publishes=events.EVENTS,
         jobs=[PeriodicJob("harvest", harvest, interval_s=usage_settings.harvest_interval_s)],
         on_startup=[on_startup],

@@ -54,6 +54,14 @@ def test_every_bad_token_is_refused_by_the_kit_and_every_good_one_accepted(
             verifier.verify(tokens[subject] or "")
         assert refused.value.status == 401, subject
     assert tokens[Subject.NO_TOKEN] is None
+    # The revoked subject is a good token until membership's token-revoked reaches a service.
+    revoked = tokens[Subject.REVOKED] or ""
+    verifier.verify(revoked)
+    verifier.revoke(authz._claims(revoked)["jti"])
+    with pytest.raises(ApiError) as refused:
+        verifier.verify(revoked)
+    assert refused.value.status == 401
+    assert authz.tokens(ctx)[Subject.REVOKED] == revoked  # one per run
 
 
 def test_paths_are_filled_with_the_fixtures_and_ids_that_name_nothing(ctx: AuthzContext) -> None:

@@ -85,6 +85,12 @@ EXAMPLES: tuple[Event, ...] = (
         email_sha256="b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9",
         erased_on=dt.date(2026, 12, 1),
     ),
+    membership.TokenRevoked(
+        jti="0f8e2c4a9b7d4e1f8a3c5b6d7e9f0a1b",
+        expires_at=dt.datetime(2026, 12, 31, 12, 0, tzinfo=dt.UTC),
+        reason="the laptop holding the token was stolen",
+        revoked_at=dt.datetime(2026, 12, 6, 9, 30, tzinfo=dt.UTC),
+    ),
     procurement.NeedProposed(
         need_id="need-2026-001",
         proposed_by="FI-Tro",

@@ -271,6 +271,23 @@ class ContactErased(Event):
     erased_on: dt.date
 
 
+class TokenRevoked(Event):
+    """The coordinator revoked a bearer token before its expiry (lost laptop, staff change,
+    leaked token): every service refuses the token with this ``jti`` until ``expires_at``."""
+
+    name = "token-revoked"
+    producer = "membership"
+    key_field = "jti"
+
+    jti: str = Field(min_length=1, max_length=200, description="The token's ``jti`` claim.")
+    expires_at: dt.datetime = Field(
+        description="The token's own expiry: after it the token is refused anyway, so services "
+        "may forget the revocation then."
+    )
+    reason: str = Field(min_length=1, max_length=500, description="Why it was revoked.")
+    revoked_at: dt.datetime
+
+
 EVENTS: tuple[type[Event], ...] = (
     MemberJoined,
     MemberUpdated,
@@ -281,4 +298,5 @@ EVENTS: tuple[type[Event], ...] = (
     AgreementVersionPublished,
     AgreementVersionAccepted,
     ContactErased,
+    TokenRevoked,
 )

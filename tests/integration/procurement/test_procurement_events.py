@@ -195,6 +195,7 @@ async def test_a_redelivered_member_left_emits_agreement_left_once(
             )
     finally:
         await producer.stop()
+
     # The counter is the process's: the session's shared procurement (another group) counts
     # its own duplicate too, so wait for this one's effect first, then for the duplicate.
     async def agreement_left() -> list[dict]:

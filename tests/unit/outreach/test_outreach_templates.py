@@ -41,7 +41,10 @@ CONTEXTS: dict[str, dict[str, Any]] = {
             "material_types": ["e-audiobook"],
         },
     },
-    "notice": {"library": LIBRARY, "collection": {"title": "Ellibs e-kirjat", "count": 1234, "oai_set": None}},
+    "notice": {
+        "library": LIBRARY,
+        "collection": {"title": "Ellibs e-kirjat", "count": 1234, "oai_set": None},
+    },
     "campaign": {
         "library": LIBRARY,
         "campaign": {"subject": "Lue <e-kirjoja>", "paragraphs": ["Eka & <b>toka</b>", "Kolmas"]},

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from contracts.membership import MemberJoined, MemberLeft, MemberUpdated
+from contracts.membership import KimppaUpdated, MemberJoined, MemberLeft, MemberUpdated
 from kit.consumer import Delivery, Reactions
 from services.procurement import commands
+from services.procurement.governance import commands as governance
 
 reactions = Reactions()
 
@@ -24,11 +25,21 @@ def _today(delivery: Delivery) -> dt.date:
 @reactions.on(MemberJoined)
 async def add_member(delivery: Delivery, event: MemberJoined) -> None:
     await commands.member_joined(delivery.conn, event.library, event.joined_on)
+    await governance.remember_kimppa(delivery.conn, event.library)
 
 
 @reactions.on(MemberUpdated)
 async def refresh_member(delivery: Delivery, event: MemberUpdated) -> None:
     await commands.member_updated(delivery.conn, event.library, event.is_member, _today(delivery))
+    await governance.remember_kimppa(delivery.conn, event.library)
+
+
+@reactions.on(KimppaUpdated)
+async def refresh_kimppa(delivery: Delivery, event: KimppaUpdated) -> None:
+    """A kimppa and its libraries now: a survey's audience "kimppa:<id>" asks these."""
+    await governance.kimppa_updated(
+        delivery.conn, event.kimppa_id, event.kimppa_name, event.libraries
+    )
 
 
 @reactions.on(MemberLeft)

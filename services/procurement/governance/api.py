@@ -239,7 +239,15 @@ class SurveyIn(BaseModel):
     opens_on: Day
     closes_on: Day = Field(description="Last day answers are taken")
     questions: list[QuestionIn] = Field(min_length=1, max_length=50)
-    audience: Literal["all-members", "agreement-participants", "libraries"] = "all-members"
+    audience: Annotated[
+        Text,
+        Field(
+            max_length=80,
+            pattern=r"^(all-members|agreement-participants|libraries|kimppa:[A-Za-z0-9_.:-]{1,60})$",
+            description="all-members, agreement-participants, libraries (those listed) or "
+            "kimppa:<id> (that kimppa's member libraries)",
+        ),
+    ] = "all-members"
     libraries: list[Isil] = Field(default_factory=list, max_length=1000)
     agreement_id: Ident | None = None
     participation_from: Day | None = Field(

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import asyncpg
 
 from contracts import procurement as events
+from contracts.membership import Library
 from kit.outbox import record_event
 from services.procurement import commands as procurement
 from services.procurement import domain as procurement_domain
@@ -29,7 +30,8 @@ from services.procurement.governance.domain import Attachment, Decision, Survey,
 
 SOURCE = "/konsortio/procurement"
 
-Audience = Literal["all-members", "agreement-participants", "libraries"]
+Audience = Literal["all-members", "agreement-participants", "libraries"] | str
+KIMPPA_PREFIX = "kimppa:"  # audience "kimppa:<id>": the member libraries of that kimppa
 
 
 class NotFound(LookupError):
@@ -93,6 +95,22 @@ async def require_decision(
     return decision
 
 
+async def remember_kimppa(conn: asyncpg.Connection, library: Library) -> None:
+    """Keep the library's kimppa as membership's member event says (none: it left its
+    kimppa); read tolerantly, so an event without ``kimppa`` (v1.0) clears it."""
+    kimppa = getattr(library, "kimppa", None)
+    if kimppa is not None:
+        await store.put_kimppa(conn, kimppa.id, kimppa.name)
+    await store.set_member_kimppa(conn, library.isil, kimppa.id if kimppa is not None else None)
+
+
+async def kimppa_updated(
+    conn: asyncpg.Connection, kimppa_id: str, name: str, libraries: Sequence[str]
+) -> None:
+    await store.put_kimppa(conn, kimppa_id, name)
+    await store.set_kimppa_libraries(conn, kimppa_id, sorted(set(libraries)))
+
+
 async def _audience(
     conn: asyncpg.Connection,
     audience: Audience,
@@ -107,6 +125,11 @@ async def _audience(
             day,
         )
         return [r["isil"] for r in rows]
+    if audience.startswith(KIMPPA_PREFIX):
+        kimppa_id = audience.removeprefix(KIMPPA_PREFIX)
+        if not await store.kimppa_known(conn, kimppa_id):
+            raise procurement_domain.InvalidValue("audience", f"no kimppa {kimppa_id} is known")
+        return await store.kimppa_members_on(conn, kimppa_id, day)
     if audience == "agreement-participants":
         if agreement_id is None:
             raise procurement_domain.InvalidValue("agreement_id", "name the agreement")

@@ -259,3 +259,52 @@ async def answers_of(conn: Conn, survey_id: str) -> dict[str, dict[str, Any]]:
         r["isil"]: json.loads(r["answers"]) if isinstance(r["answers"], str) else r["answers"]
         for r in rows
     }
+
+
+# --- kimppas (shared library systems), from membership's events ------------------------------
+
+
+async def put_kimppa(conn: asyncpg.Connection, kimppa_id: str, name: str) -> None:
+    await conn.execute(
+        "INSERT INTO kimppas (id, name) VALUES ($1, $2) "
+        "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, updated_at = now()",
+        kimppa_id,
+        name,
+    )
+
+
+async def set_member_kimppa(conn: asyncpg.Connection, isil: str, kimppa_id: str | None) -> None:
+    await conn.execute("UPDATE members SET kimppa_id = $2 WHERE isil = $1", isil, kimppa_id)
+
+
+async def set_kimppa_libraries(conn: asyncpg.Connection, kimppa_id: str, isils: list[str]) -> None:
+    """The kimppa's libraries are exactly ``isils`` now: the listed members join it, the
+    members no longer listed leave it."""
+    await conn.execute(
+        "UPDATE members SET kimppa_id = NULL WHERE kimppa_id = $1 AND NOT isil = ANY($2::text[])",
+        kimppa_id,
+        isils,
+    )
+    await conn.execute(
+        "UPDATE members SET kimppa_id = $1 WHERE isil = ANY($2::text[])", kimppa_id, isils
+    )
+
+
+async def kimppa_known(conn: Conn, kimppa_id: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM kimppas WHERE id = $1) "
+            "OR EXISTS (SELECT 1 FROM members WHERE kimppa_id = $1)",
+            kimppa_id,
+        )
+    )
+
+
+async def kimppa_members_on(conn: Conn, kimppa_id: str, day: dt.date) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT isil FROM members WHERE kimppa_id = $1 AND joined_on <= $2 "
+        "AND (left_on IS NULL OR left_on > $2) ORDER BY isil",
+        kimppa_id,
+        day,
+    )
+    return [r["isil"] for r in rows]

@@ -198,6 +198,9 @@ class AwardIn(BaseModel):
         description="When the decision was served to every bidder; default now. May lie in "
         "the past (a decision served earlier, recorded now), never in the future.",
     )
+    decision_id: Annotated[Text, Field(min_length=1, max_length=100)] | None = Field(
+        None, description="The recorded decision (the register's) that approved this one"
+    )
 
 
 class RejectionIn(BaseModel):
@@ -248,6 +251,7 @@ async def award(
             now=now(),
             awarded_by=caller.subject,
             served_at=body.served_at,
+            decision_id=body.decision_id,
         )
     )
     return (await _awards(request, tender_id))[0]

@@ -143,6 +143,12 @@ class TenderPatch(BaseModel):
     )
 
 
+class OpenIn(BaseModel):
+    decision_id: Annotated[Text, Field(min_length=1, max_length=100)] | None = Field(
+        None, description="The recorded decision that approved publishing this tender"
+    )
+
+
 class CancelIn(BaseModel):
     reason: Annotated[Text, Field(min_length=1, max_length=2000)]
 
@@ -306,8 +312,13 @@ async def revise_tender(
 @router.post(
     "/tenders/{tender_id}/open", response_model=TenderOut, summary="Open for bids (tender-opened)"
 )
-async def open_tender(tender_id: IdPath, request: Request, _: Procurement) -> TenderOut:
-    return _tender_out(await run(lambda: commands.open_tender(pool_of(request), tender_id, now())))
+async def open_tender(
+    tender_id: IdPath, request: Request, _: Procurement, body: OpenIn | None = None
+) -> TenderOut:
+    decision_id = body.decision_id if body is not None else None
+    return _tender_out(
+        await run(lambda: commands.open_tender(pool_of(request), tender_id, now(), decision_id))
+    )
 
 
 @router.post(

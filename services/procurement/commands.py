@@ -286,9 +286,19 @@ def criteria_dict(criteria: Criteria) -> dict[str, int]:
     }
 
 
-async def open_tender(pool: asyncpg.Pool, tender_id: str, now: dt.datetime) -> Tender:
+async def open_tender(
+    pool: asyncpg.Pool, tender_id: str, now: dt.datetime, decision_id: str | None = None
+) -> Tender:
+    """Publish the tender; ``decision_id``, when given, is the recorded decision that
+    approved it (checked and referenced in the same transaction)."""
+    from services.procurement.governance import commands as governance
+    from services.procurement.governance.domain import Approved
+
     async with pool.acquire() as conn, conn.transaction():
         opened = domain.open_tender(await _tender(conn, tender_id), now)
+        approved = await governance.approved_by(
+            conn, Approved.TENDER_PUBLISHED, tender_id, decision_id, required=False
+        )
         await store.update_tender(conn, opened)
         needs = await store.needs_by_ids(conn, opened.need_ids)
         await record_event(
@@ -334,6 +344,7 @@ async def open_tender(pool: asyncpg.Pool, tender_id: str, now: dt.datetime) -> T
                     )
                     for lot in domain.lots_of(opened)
                 ],
+                decision_id=approved,
             ),
             source=SOURCE,
         )
@@ -475,11 +486,19 @@ async def award_tender(
     now: dt.datetime,
     awarded_by: str,
     served_at: dt.datetime | None = None,
+    decision_id: str | None = None,
 ) -> tuple[Tender, tuple[domain.Award, ...]]:
     """Make and record the procurement decision, one award per lot, and publish it
-    (tender-awarded v2 with every lot, and v1 beside it, for the first lot, for its readers)."""
+    (tender-awarded v2 with every lot, and v1 beside it, for the first lot, for its readers).
+    ``decision_id``, when given, is the recorded decision that approved it."""
+    from services.procurement.governance import commands as governance
+    from services.procurement.governance.domain import Approved
+
     async with pool.acquire() as conn, conn.transaction():
         tender = await _tender(conn, tender_id)
+        approved = await governance.approved_by(
+            conn, Approved.TENDER_AWARDED, tender_id, decision_id, required=False
+        )
         bids = await store.bids_of(conn, tender_id)
         awarded, awards = domain.decide_lots(
             tender,
@@ -536,6 +555,7 @@ async def award_tender(
                 served_at=first.served_at or first.awarded_at,
                 standstill_ends_on=first.standstill_ends_on,
                 bids=len(bids),
+                decision_id=approved,
             ),
             source=SOURCE,
         )
@@ -757,9 +777,12 @@ async def renew_agreement(
         renewed = domain.renew_agreement(record.agreement, today, cancellation_deadline)
         # Governance: a renewal names the recorded decision that approved it (imported here
         # because governance's commands build on this module).
-        from services.procurement.governance.commands import require_decision
+        from services.procurement.governance import commands as governance
+        from services.procurement.governance.domain import Approved
 
-        await require_decision(conn, decision_id, subject_id=agreement_id)
+        await governance.approved_by(
+            conn, Approved.AGREEMENT_RENEWED, agreement_id, decision_id, required=True
+        )
         await store.update_agreement(conn, renewed)
     return store.AgreementRecord(renewed, record.title, record.lot_id)
 

@@ -123,6 +123,7 @@ EXAMPLES: tuple[Event, ...] = (
                 price_model="annual-fee",
             )
         ],
+        decision_id="decision-2026-0a1b2c3d",
     ),
     procurement.TenderAwarded(
         tender_id="tender-2026-001",
@@ -166,6 +167,7 @@ EXAMPLES: tuple[Event, ...] = (
         served_at=dt.datetime(2026, 5, 20, 12, 0, tzinfo=_UTC),
         standstill_ends_on=dt.date(2026, 6, 4),
         bids=3,
+        decision_id="decision-2026-4e5f6a7b",
     ),
     procurement.AppealLodged(
         tender_id="tender-2026-001",

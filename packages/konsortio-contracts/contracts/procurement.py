@@ -187,6 +187,11 @@ class TenderOpened(Event):
         "is one lot '1' of its own needs, criteria and price model. Absent in events of older "
         "producers, which never divided a tender.",
     )
+    decision_id: str | None = Field(
+        None,
+        description="The recorded decision (decision-recorded) that approved publishing the "
+        "tender, when one was named (since 1.10)",
+    )
 
 
 class TenderAwarded(Event):
@@ -252,6 +257,11 @@ class TenderAwardedV2(Event):
         description="First day the agreement may be signed; null when no standstill applies"
     )
     bids: int = Field(ge=1, description="Bids received")
+    decision_id: str | None = Field(
+        None,
+        description="The recorded decision (decision-recorded) that approved the procurement "
+        "decision, when one was named (since 1.10)",
+    )
 
 
 class AppealLodged(Event):

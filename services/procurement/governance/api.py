@@ -105,6 +105,11 @@ class AttachmentOut(BaseModel):
     url: str
 
 
+class ApprovedOut(BaseModel):
+    action: domain.Approved
+    subject_id: str
+
+
 class DecisionOut(BaseModel):
     id: str
     body: Body
@@ -114,9 +119,13 @@ class DecisionOut(BaseModel):
     subject_id: str
     text: str
     attachments: list[AttachmentOut]
+    approved: list[ApprovedOut] = Field(
+        default_factory=list,
+        description="The publications, awards and renewals that name this decision",
+    )
 
 
-def _decision_out(d: Decision) -> DecisionOut:
+def _decision_out(d: Decision, refs: list[tuple[str, str]] | None = None) -> DecisionOut:
     return DecisionOut(
         id=d.id,
         body=d.body,
@@ -134,6 +143,10 @@ def _decision_out(d: Decision) -> DecisionOut:
                 url=f"/decisions/{d.id}/attachments/{a.sha256}",
             )
             for a in d.attachments
+        ],
+        approved=[
+            ApprovedOut(action=domain.Approved(action), subject_id=subject)
+            for action, subject in refs or []
         ],
     )
 
@@ -182,8 +195,12 @@ async def list_decisions(
     offset: Offset = 0,
 ) -> DecisionPage:
     items, total = await store.list_decisions(pool_of(request), subject_id, limit, offset)
+    pool = pool_of(request)
     return DecisionPage(
-        items=[_decision_out(d) for d in items], total=total, limit=limit, offset=offset
+        items=[_decision_out(d, await store.decision_refs(pool, d.id)) for d in items],
+        total=total,
+        limit=limit,
+        offset=offset,
     )
 
 
@@ -192,7 +209,7 @@ async def get_decision(decision_id: IdPath, request: Request, _: AnyCaller) -> D
     decision = await store.get_decision(pool_of(request), decision_id)
     if decision is None:
         raise ApiError(404, f"no decision {decision_id}", field="decision_id")
-    return _decision_out(decision)
+    return _decision_out(decision, await store.decision_refs(pool_of(request), decision_id))
 
 
 @router.get("/decisions/{decision_id}/attachments/{sha256}", summary="An attached file")

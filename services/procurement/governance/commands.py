@@ -95,6 +95,24 @@ async def require_decision(
     return decision
 
 
+async def approved_by(
+    conn: asyncpg.Connection,
+    action: domain.Approved,
+    subject_id: str,
+    decision_id: str | None,
+    *,
+    required: bool,
+) -> str | None:
+    """Check the decision an act names and record the reference in the act's transaction.
+    Optional for a tender's publication and award (none named: nothing recorded), required
+    for a renewal."""
+    if decision_id is None and not required:
+        return None
+    decision = await require_decision(conn, decision_id, subject_id)
+    await store.add_decision_ref(conn, action.value, subject_id, decision.id)
+    return decision.id
+
+
 async def remember_kimppa(conn: asyncpg.Connection, library: Library) -> None:
     """Keep the library's kimppa as membership's member event says (none: it left its
     kimppa); read tolerantly, so an event without ``kimppa`` (v1.0) clears it."""

@@ -73,12 +73,22 @@ class Decision:
     attachments: tuple[Attachment, ...] = ()
 
 
+class Approved(StrEnum):
+    """The acts that name the decision that approved them."""
+
+    TENDER_PUBLISHED = "tender-published"
+    TENDER_AWARDED = "tender-awarded"
+    AGREEMENT_RENEWED = "agreement-renewed"
+
+
 def check_approves(decision: Decision | None, decision_id: str | None, subject_id: str) -> None:
-    """A renewal (or publication) must name a recorded decision about that subject."""
+    """A renewal, publication or award names a recorded decision about that subject: none
+    named or an unknown id is a bad value (422); a decision about something else, a conflict
+    with the register (409)."""
     if not decision_id:
         raise InvalidValue("decision_id", "name the decision that approved this")
     if decision is None:
-        raise NotPermitted("decision_id", f"no decision {decision_id} is recorded")
+        raise InvalidValue("decision_id", f"no decision {decision_id} is recorded")
     if decision.subject_id != subject_id:
         raise NotPermitted(
             "decision_id",

@@ -308,3 +308,25 @@ async def kimppa_members_on(conn: Conn, kimppa_id: str, day: dt.date) -> list[st
         day,
     )
     return [r["isil"] for r in rows]
+
+
+async def add_decision_ref(
+    conn: asyncpg.Connection, action: str, subject_id: str, decision_id: str
+) -> None:
+    await conn.execute(
+        "INSERT INTO decision_refs (action, subject_id, decision_id) VALUES ($1, $2, $3) "
+        "ON CONFLICT DO NOTHING",
+        action,
+        subject_id,
+        decision_id,
+    )
+
+
+async def decision_refs(conn: Conn, decision_id: str) -> list[tuple[str, str]]:
+    """(action, subject id) of every act the decision approved, oldest first."""
+    rows = await conn.fetch(
+        "SELECT action, subject_id FROM decision_refs WHERE decision_id = $1 "
+        "ORDER BY recorded_at, action, subject_id",
+        decision_id,
+    )
+    return [(r["action"], r["subject_id"]) for r in rows]

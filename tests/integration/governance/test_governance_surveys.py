@@ -258,7 +258,7 @@ async def test_a_renewal_names_a_recorded_decision_about_that_agreement(
     unknown = await procurement.client.post(
         path, json={"decision_id": "decision-none"}, headers=actors.coordinator
     )
-    assert (unknown.status_code, problem_field(unknown)) == (409, "decision_id")
+    assert (unknown.status_code, problem_field(unknown)) == (422, "decision_id")
     elsewhere = await procurement.client.post(
         f"/agreements/{other['id']}/renewals",
         json={"decision_id": decision["id"]},

@@ -69,7 +69,7 @@ def test_a_decision_approves_only_its_own_subject() -> None:
     with pytest.raises(InvalidValue) as missing:
         domain.check_approves(None, None, "agr-1")
     assert missing.value.field == "decision_id"
-    with pytest.raises(NotPermitted, match="no decision d9 is recorded"):
+    with pytest.raises(InvalidValue, match="no decision d9 is recorded"):
         domain.check_approves(None, "d9", "agr-1")
     with pytest.raises(NotPermitted, match="is about agr-1"):
         domain.check_approves(d, "d1", "agr-2")

@@ -469,7 +469,8 @@ async def survey_results(
 
 @router.get(
     "/reports/annual/{year}",
-    summary="A library's annual report, or (coordinator, no isil) the consortium summary",
+    summary="A library's annual report, an organisation's (coordinator: its libraries' "
+    "figures summed, then each library's), or (coordinator, neither) the consortium summary",
     responses={200: {"content": {"text/html": {}, "application/pdf": {}}}},
 )
 async def annual_report(
@@ -477,34 +478,57 @@ async def annual_report(
     request: Request,
     caller: AnyCaller,
     isil: Annotated[str | None, Query(max_length=16)] = None,
+    organisation: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[0-9]{7}-[0-9]$",
+            description="Business ID (Y-tunnus) of the organisation that runs the libraries",
+        ),
+    ] = None,
     format: Literal["html", "pdf"] = "html",
     lang: Literal["fi", "sv"] = "fi",
 ) -> Response:
+    if isil is not None and organisation is not None:
+        raise ApiError(422, "give either isil or organisation, not both", field="organisation")
     if isil is None:
         if caller.role is not Role.COORDINATOR:
-            raise ApiError(403, "only the coordinator sees the consortium summary", field="isil")
+            raise ApiError(
+                403,
+                "only the coordinator sees an organisation's report or the consortium summary",
+                field="organisation" if organisation else "isil",
+            )
     else:
         ensure_acts_for(caller, isil, also=(Role.COORDINATOR,))
     async with pool_of(request).acquire() as conn:
-        if isil is None:
+        if organisation is not None:
+            found = await report.organisation_report(conn, year, organisation)
+            if found is None:
+                raise ApiError(
+                    404,
+                    f"no member library of organisation {organisation} in {year}",
+                    field="organisation",
+                )
+            reports = found
+        elif isil is None:
             reports = await report.consortium_summary(conn, year)
         else:
             one = await report.library_report(conn, year, isil)
             if one is None:
                 raise ApiError(404, f"{isil} is not a consortium member", field="isil")
             reports = [one]
-    name = f"annual-report-{year}-{isil or 'consortium'}-{lang}"
+    name = f"annual-report-{year}-{isil or organisation or 'consortium'}-{lang}"
+    summary = isil is None and organisation is None
     if format == "pdf":
         # fpdf2 is pure Python and CPU-bound: render off the event loop, which also runs
         # this service's consumer (a blocked loop misses the group's heartbeats).
-        pdf = await asyncio.to_thread(report.render_pdf, reports, year, lang, isil is None)
+        pdf = await asyncio.to_thread(report.render_pdf, reports, year, lang, summary)
         return Response(
             pdf,
             media_type="application/pdf",
             headers={"Content-Disposition": f'inline; filename="{name}.pdf"'},
         )
     return Response(
-        report.render_html(reports, year, lang, summary=isil is None),
+        report.render_html(reports, year, lang, summary=summary),
         media_type="text/html; charset=utf-8",
     )
 

@@ -49,6 +49,7 @@ LABELS: dict[str, dict[str, str]] = {
         "chart": "Kustannusosuudet sopimuksittain (EUR)",
         "libraries": "Kirjastot",
         "participations": "Osallistumisia",
+        "organisation_libraries": "Organisaation kirjastot, joiden luvut on laskettu yhteen",
     },
     "sv": {
         "title": "Årsrapport",
@@ -73,6 +74,7 @@ LABELS: dict[str, dict[str, str]] = {
         "chart": "Kostnadsandelar per avtal (EUR)",
         "libraries": "Bibliotek",
         "participations": "Deltaganden",
+        "organisation_libraries": "Organisationens bibliotek, vars siffror är sammanräknade",
     },
 }
 
@@ -98,6 +100,8 @@ class LibraryReport:
     messages: dict[str, int] = field(default_factory=dict)  # kind → delivered count
     usage: list[dict[str, Any]] = field(default_factory=list)
     names: dict[str, str | None] = field(default_factory=dict)
+    # An organisation's report: the ISILs of the libraries whose figures are summed here.
+    libraries: list[str] = field(default_factory=list)
 
     def name_in(self, lang: str) -> str:
         return self.names.get(lang) or self.name
@@ -193,6 +197,46 @@ async def consortium_summary(conn: asyncpg.Connection, year: int) -> list[Librar
     return out
 
 
+async def organisation_report(
+    conn: asyncpg.Connection, year: int, business_id: str
+) -> list[LibraryReport] | None:
+    """The organisation's libraries' figures summed (one agreement line per agreement, each
+    collection and kind of message once), followed by each library's own report; None when no
+    member library in the year is run by that organisation (membership's ``organisation``)."""
+    first, last = _year_bounds(year)
+    rows = await conn.fetch(
+        "SELECT isil, payer FROM members WHERE payer->>'business_id' = $1 "
+        "AND joined_on <= $3 AND (left_on IS NULL OR left_on > $2) ORDER BY isil",
+        business_id,
+        first,
+        last,
+    )
+    libraries = [r for r in [await library_report(conn, year, row["isil"]) for row in rows] if r]
+    if not libraries:
+        return None
+    name = str((rows[0]["payer"] or {}).get("name") or business_id)
+    total = LibraryReport(year, business_id, name, libraries=[r.isil for r in libraries])
+    by_agreement: dict[str, AgreementLine] = {}
+    for r in libraries:
+        for a in r.agreements:
+            line = by_agreement.get(a.agreement_id)
+            if line is None:
+                by_agreement[a.agreement_id] = AgreementLine(**a.__dict__)
+                continue
+            line.start, line.end = min(line.start, a.start), max(line.end, a.end)
+            line.days = (line.end - line.start).days + 1
+            line.annual_share_cents += a.annual_share_cents
+            line.cost_cents += a.cost_cents
+        for collection, counts in r.records.items():
+            summed = total.records.setdefault(collection, {"available": 0, "withdrawn": 0})
+            for what, n in counts.items():
+                summed[what] = summed.get(what, 0) + n
+        for kind, n in r.messages.items():
+            total.messages[kind] = total.messages.get(kind, 0) + n
+    total.agreements = sorted(by_agreement.values(), key=lambda a: (a.start, a.agreement_id))
+    return [total, *libraries]
+
+
 def euros(cents: int) -> str:
     whole, part = divmod(abs(cents), 100)
     sign = "-" if cents < 0 else ""
@@ -273,6 +317,10 @@ def _library_pages(pdf: _Pdf, r: LibraryReport, lang: Language) -> None:
     pdf.cell(0, 10, _latin1(f"{t['title']} {r.year}"), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", size=12)
     pdf.cell(0, 8, _latin1(f"{r.name_in(lang)} ({r.isil})"), new_x="LMARGIN", new_y="NEXT")
+    if r.libraries:
+        pdf.set_font("Helvetica", size=10)
+        text = f"{t['organisation_libraries']}: {', '.join(r.libraries)}"
+        pdf.multi_cell(0, 6, _latin1(text), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     pdf.set_font("Helvetica", "B", 12)
     pdf.cell(0, 8, _latin1(t["agreements"]), new_x="LMARGIN", new_y="NEXT")

@@ -355,6 +355,35 @@ EXAMPLES: tuple[Event, ...] = (
         answered=1,
         agreement_id="agreement-2026-001",
         opted_in=["FI-Tro"],
+        results=[
+            procurement.SurveyQuestionResult(
+                question_id="renew",
+                kind="single",
+                text=procurement.LocalizedText(
+                    fi="Osallistutteko seuraavalla kaudella?", sv="Deltar ni under nästa period?"
+                ),
+                answered=1,
+                options=[
+                    procurement.SurveyOptionCount(
+                        option_id="yes",
+                        label=procurement.LocalizedText(fi="Kyllä", sv="Ja"),
+                        count=1,
+                    ),
+                    procurement.SurveyOptionCount(
+                        option_id="no",
+                        label=procurement.LocalizedText(fi="Ei", sv="Nej"),
+                        count=0,
+                    ),
+                ],
+            ),
+            procurement.SurveyQuestionResult(
+                question_id="loans",
+                kind="number",
+                text=procurement.LocalizedText(fi="Lainoja vuodessa", sv="Lån per år"),
+                answered=1,
+                mean=1250.0,
+            ),
+        ],
     ),
     procurement.AnnualReportPublished(
         isil="FI-Tro",

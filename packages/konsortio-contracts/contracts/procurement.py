@@ -589,6 +589,26 @@ class SurveyReminderDue(Event):
     not_answered: list[str] = Field(description="ISILs")
 
 
+class SurveyOptionCount(Payload):
+    option_id: str
+    label: LocalizedText
+    count: int = Field(ge=0, description="Libraries that chose this option")
+
+
+class SurveyQuestionResult(Payload):
+    """One question's answer counts: never who answered what, and never free text (which
+    stays behind procurement's access check)."""
+
+    question_id: str
+    kind: Literal["single", "multiple", "number", "text"]
+    text: LocalizedText
+    answered: int = Field(ge=0, description="Libraries that answered this question")
+    options: list[SurveyOptionCount] = Field(
+        default_factory=list, description="A choice question's options, in the survey's order"
+    )
+    mean: float | None = Field(None, description="A number question's mean answer")
+
+
 class SurveyClosed(Event):
     """A member survey closed. Binding opt-ins were turned into participations (each with its
     own ``agreement-joined``); those that could not be are listed with the reason."""
@@ -606,6 +626,11 @@ class SurveyClosed(Event):
     opted_in: list[str] = Field(default_factory=list, description="ISILs now participating")
     not_applied: dict[str, str] = Field(
         default_factory=dict, description="ISIL → why its binding answer was not applied"
+    )
+    results: list[SurveyQuestionResult] | None = Field(
+        None,
+        description="Answer counts per question, in the survey's order (since 1.11; absent "
+        "in events of older producers)",
     )
 
 

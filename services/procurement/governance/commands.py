@@ -278,6 +278,29 @@ async def _opt_in(
     )
 
 
+def _results(
+    survey: Survey, answers: Mapping[str, Mapping[str, object]]
+) -> list[events.SurveyQuestionResult]:
+    return [
+        events.SurveyQuestionResult(
+            question_id=r.question.id,
+            kind=r.question.kind.value,
+            text=events.LocalizedText(fi=r.question.fi, sv=r.question.sv),
+            answered=r.answered,
+            options=[
+                events.SurveyOptionCount(
+                    option_id=o.id,
+                    label=events.LocalizedText(fi=o.fi, sv=o.sv),
+                    count=r.counts.get(o.id, 0),
+                )
+                for o in r.question.options
+            ],
+            mean=r.mean,
+        )
+        for r in domain.results(survey, answers)
+    ]
+
+
 async def _close(conn: asyncpg.Connection, survey: Survey, today: dt.date) -> None:
     answers = await store.answers_of(conn, survey.id)
     opted_in: list[str] = []
@@ -304,6 +327,7 @@ async def _close(conn: asyncpg.Connection, survey: Survey, today: dt.date) -> No
             agreement_id=survey.agreement_id,
             opted_in=opted_in,
             not_applied=not_applied,
+            results=_results(survey, answers),
         ),
         source=SOURCE,
     )

@@ -296,6 +296,25 @@ def tally(survey: Survey, answers: Mapping[str, Mapping[str, object]]) -> list[T
     return out
 
 
+@dataclass(frozen=True)
+class QuestionResult:
+    """What a closed survey publishes of one question: counts, never who or free text."""
+
+    question: Question
+    answered: int
+    counts: dict[str, int]  # option id → libraries that chose it (choice questions)
+    mean: float | None  # a number question's mean answer
+
+
+def results(survey: Survey, answers: Mapping[str, Mapping[str, object]]) -> list[QuestionResult]:
+    out = []
+    for q, t in zip(survey.questions, tally(survey, answers), strict=True):
+        answered = sum(1 for a in answers.values() if a.get(q.id) is not None)
+        mean = sum(t.numbers) / len(t.numbers) if t.numbers else None
+        out.append(QuestionResult(q, answered, dict(t.counts), mean))
+    return out
+
+
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 

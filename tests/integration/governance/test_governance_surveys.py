@@ -117,6 +117,15 @@ async def test_a_renewal_survey_turns_binding_answers_into_participation(
     closed = dict(await outbox(service, survey["id"]))["survey-closed"]
     assert closed["opted_in"] == yes and closed["not_applied"] == {}
     assert (closed["audience_size"], closed["answered"]) == (10, 7)
+    # The close publishes the counts per question (never who, never free text).
+    results = {r["question_id"]: r for r in closed["results"]}
+    assert [(o["option_id"], o["count"]) for o in results["renew"]["options"]] == [
+        ("yes", 7),
+        ("no", 0),
+    ]
+    assert results["renew"]["text"]["fi"] == "Osallistutteko seuraavalla kaudella?"
+    assert (results["note"]["answered"], results["loans"]["answered"]) == (7, 0)
+    assert results["loans"]["mean"] is None and "=1+1" not in str(closed)
     rows = await service.pool.fetch(
         "SELECT isil, joined_on FROM participations WHERE agreement_id = $1 ORDER BY isil",
         agreement["id"],

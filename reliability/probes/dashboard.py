@@ -72,6 +72,8 @@ ENDPOINTS = (
     # the coordinator and operators.
     Endpoint("GET", "/api/governance", PUBLIC),
     Endpoint("GET", "/api/governance/not-accepted", STAFF),
+    # Each survey's answer counts per question (no library's own answers): public as above.
+    Endpoint("GET", "/surveys", PUBLIC),
     Endpoint("GET", "/api/stream", PUBLIC),
     Endpoint("GET", "/static/{name}", PUBLIC),
     Endpoint("GET", "/api/operator", STAFF),

@@ -11,7 +11,8 @@ coordinator or operator (``/api/governance/not-accepted``, bearer token or opera
 - standstill-ended                  → the standstill has passed
 - agreement-version-published       → the members asked to accept that version
 - agreement-version-accepted        → that member accepted (may arrive before its version)
-- survey-opened / survey-closed     → the survey, open or closed with its answer count
+- survey-opened / survey-closed     → the survey, open or closed with its answer count and,
+  since contracts 1.11, its answer counts per question (shown on ``/surveys``)
 
 The writes are upserts in the consumer's inbox transaction, so a redelivery changes nothing.
 """
@@ -127,17 +128,20 @@ async def open_survey(conn: asyncpg.Connection, event: SurveyOpened) -> None:
 async def close_survey(conn: asyncpg.Connection, event: SurveyClosed) -> None:
     await conn.execute(
         """
-        INSERT INTO surveys (survey_id, kind, closes_on, status, audience_size, answered)
-        VALUES ($1, $2, $3, 'closed', $4, $5)
+        INSERT INTO surveys (survey_id, kind, closes_on, status, audience_size, answered,
+                             results)
+        VALUES ($1, $2, $3, 'closed', $4, $5, $6::jsonb)
         ON CONFLICT (survey_id) DO UPDATE SET
             status = 'closed', closes_on = EXCLUDED.closes_on,
-            audience_size = EXCLUDED.audience_size, answered = EXCLUDED.answered
+            audience_size = EXCLUDED.audience_size, answered = EXCLUDED.answered,
+            results = EXCLUDED.results
         """,
         event.survey_id,
         event.kind,
         event.closes_on,
         event.audience_size,
         event.answered,
+        None if event.results is None else [r.model_dump(mode="json") for r in event.results],
     )
 
 
@@ -226,6 +230,21 @@ class AgreementVersionStatus(AgreementVersionCounts):
     not_accepted: list[str]
 
 
+class OptionCount(BaseModel):
+    option_id: str
+    label: dict[str, str]
+    count: int
+
+
+class QuestionResult(BaseModel):
+    question_id: str
+    kind: str
+    text: dict[str, str]
+    answered: int
+    options: list[OptionCount] = []
+    mean: float | None = None
+
+
 class Survey(BaseModel):
     survey_id: str
     kind: str | None
@@ -234,6 +253,7 @@ class Survey(BaseModel):
     status: Literal["open", "closed"]
     audience_size: int
     answered: int | None
+    results: list[QuestionResult] | None = None
 
 
 class Governance(BaseModel):
@@ -283,8 +303,9 @@ async def governance(pool: asyncpg.Pool, today: dt.date) -> Governance:
         )
         status = await current_version(conn, today)
         surveys = await conn.fetch(
-            "SELECT survey_id, kind, title, closes_on, status, audience_size, answered "
-            "FROM surveys ORDER BY status DESC, closes_on DESC NULLS LAST, survey_id LIMIT 100"
+            "SELECT survey_id, kind, title, closes_on, status, audience_size, answered, "
+            "results FROM surveys "
+            "ORDER BY status DESC, closes_on DESC NULLS LAST, survey_id LIMIT 100"
         )
     counts = None
     if status is not None:
@@ -325,5 +346,23 @@ def survey_title(survey: Survey, lang: str) -> str:
     return survey.title.get(lang) or survey.title.get("fi") or survey.survey_id
 
 
+def in_language(text: dict[str, str], lang: str, fallback: str) -> str:
+    """A question's or option's text in the page's language (English readers see Finnish)."""
+    return text.get(lang) or text.get("fi") or fallback
+
+
+def one_decimal(value: float, lang: str) -> str:
+    """A mean with one decimal, in the language's convention (``1 234,5`` / ``1,234.5``)."""
+    text = f"{value:,.1f}"
+    if lang in ("fi", "sv"):
+        return text.replace(",", "\u00a0").replace(".", ",")
+    return text
+
+
 def page_context(data: Governance) -> dict[str, Any]:
-    return {"governance": data, "survey_title": survey_title}
+    return {
+        "governance": data,
+        "survey_title": survey_title,
+        "in_language": in_language,
+        "one_decimal": one_decimal,
+    }

@@ -925,3 +925,45 @@ TEXTS.update(
         "no_surveys": {"fi": "Ei kyselyitä.", "sv": "Inga enkäter.", "en": "No surveys."},
     }
 )
+
+
+# The member surveys' results page (``/surveys``, ``surveys.html.j2``).
+TEXTS.update(
+    {
+        "nav_surveys": {"fi": "Kyselyt", "sv": "Enkäter", "en": "Surveys"},
+        "survey_results": {
+            "fi": "Jäsenkyselyiden tulokset",
+            "sv": "Resultat av medlemsenkäterna",
+            "en": "Member survey results",
+        },
+        "survey_results_intro": {
+            "fi": "Vastausten määrät kysymyksittäin. Yksittäisten kirjastojen vastauksia ei "
+            "näytetä.",
+            "sv": "Antalet svar per fråga. Enskilda biblioteks svar visas inte.",
+            "en": "The number of answers per question. No single library's answers are shown.",
+        },
+        "survey_answer": {"fi": "Vastaus", "sv": "Svar", "en": "Answer"},
+        "survey_count": {"fi": "Kirjastoja", "sv": "Bibliotek", "en": "Libraries"},
+        "survey_mean": {"fi": "Keskiarvo", "sv": "Medelvärde", "en": "Mean"},
+        "survey_question_answered": {
+            "fi": "Vastanneita tähän kysymykseen",
+            "sv": "Svarat på denna fråga",
+            "en": "Answered this question",
+        },
+        "survey_results_at_close": {
+            "fi": "Tulokset julkaistaan, kun kysely sulkeutuu.",
+            "sv": "Resultaten publiceras när enkäten stängs.",
+            "en": "The results are published when the survey closes.",
+        },
+        "survey_no_results": {
+            "fi": "Tälle kyselylle ei ole kysymyskohtaisia tuloksia.",
+            "sv": "Det finns inga resultat per fråga för denna enkät.",
+            "en": "There are no results per question for this survey.",
+        },
+        "survey_results_link": {
+            "fi": "Kyselyiden tulokset",
+            "sv": "Enkäternas resultat",
+            "en": "Survey results",
+        },
+    }
+)

@@ -47,6 +47,8 @@ STATIC: dict[str, tuple[Path, str]] = {
     "dashboard.css": (HERE / "static" / "dashboard.css", "text/css; charset=utf-8"),
 }
 FEED_PAGE = 50
+# The page each full template is, for the navigation and the language switch.
+PAGES = {"index.html.j2": ("index", "/"), "surveys.html.j2": ("surveys", "/surveys")}
 # Everything the page loads comes from here; no inline script or style is allowed to run.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -72,7 +74,7 @@ def render(
     request: Request, template: str, lang: Lang, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
     pages: jinja2.Environment = dashboard_of(request).pages
-    page, self_path = ("index", "/") if template == "index.html.j2" else ("operator", "/operator")
+    page, self_path = PAGES.get(template, ("operator", "/operator"))
     # The language switch keeps the page's filters: only the language changes.
     kept = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "lang"])
     body = pages.get_template(template).render(
@@ -173,6 +175,13 @@ async def index(
         **await figures_context(request, lang),
         **governance.page_context(await governance.governance(pool, dt.date.today())),
     )
+
+
+@router.get("/surveys", response_class=HTMLResponse)
+async def surveys_page(request: Request, lang: LangQuery = DEFAULT_LANG) -> HTMLResponse:
+    """The member surveys with each closed survey's answer counts per question."""
+    data = await governance.governance(pool_of(request), dt.date.today())
+    return render(request, "surveys.html.j2", lang, **governance.page_context(data))
 
 
 @router.get("/fragments/figures", response_class=HTMLResponse)

@@ -356,6 +356,12 @@ async def test_the_finnish_and_swedish_pages_show_no_english(
         assert await english_on(page) == [], f"/?lang={lang}"
         await page.screenshot(path=ARTIFACTS / f"dashboard-{lang}-catalogue.png", full_page=True)
 
+        # The survey results page, in the reader's language too.
+        await page.goto(f"{dashboard.url}/surveys?lang={lang}")
+        heading = page.get_by_role("heading", name=i18n.t("survey_results", lang), exact=True)
+        await expect(heading).to_be_visible()
+        assert await english_on(page) == [], f"/surveys?lang={lang}"
+
         # The sign-in page, refused a broken token, says why in the reader's language.
         await page.goto(f"{dashboard.url}/operator?lang={lang}")
         await page.locator("#token").fill("not-a-token")

@@ -23,6 +23,7 @@ from contracts.membership import (
     PopulationFiguresLoaded,
     TokenRevoked,
 )
+from kit import rules as kit_rules
 from kit.outbox import record_event
 from kit.revocation import record_revocation
 from services.membership import agreement, domain, population, store
@@ -30,8 +31,11 @@ from services.membership import agreement, domain, population, store
 SOURCE = "/konsortio/membership"
 
 
-class LibraryNotFound(LookupError):
-    pass
+class LibraryNotFound(kit_rules.NotFound, LookupError):
+    """The library a request is about does not exist (404)."""
+
+    def __init__(self, isil: str) -> None:
+        super().__init__(f"no library {isil}", field="isil")
 
 
 async def _locked(conn: asyncpg.Connection, isil: str) -> Library:
@@ -41,12 +45,12 @@ async def _locked(conn: asyncpg.Connection, isil: str) -> Library:
     return library
 
 
-class NotFound(LookupError):
-    """A named thing (organisation, kimppa, agreement version) does not exist."""
+class NotFound(kit_rules.RuleViolated, LookupError):
+    """A named thing (organisation, kimppa, agreement version) does not exist. It is named in
+    the request's body, so it is a bad value there: 422, not 404."""
 
     def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field=field)
 
 
 Exception_ = tuple[int, str] | None

@@ -2,8 +2,9 @@
 dependencies that routes repeat.
 
 - ``limit: Limit = DEFAULT_LIMIT, offset: Offset = 0`` on a listing route, or one ``paging:
-  Paged`` parameter for the same two query parameters as a :class:`Paging`. A route that needs
-  another bound says so with ``limit_up_to(n)`` / ``offset_up_to(n)``.
+  Paged`` parameter for the same two query parameters as a :class:`Paging`. A route that
+  really needs another bound declares it next to the route, with a comment saying why:
+  ``Annotated[int, Query(ge=0, le=10_000_000)]`` (a type alias, so type checkers accept it).
 - ``class LibraryPage(Page[LibraryOut])``: the response ``{items, total, limit, offset}``; a
   subclass may add fields (a listing's counts).
 - Domain refusals are not mapped here: raise ``kit.rules.NotFound`` / ``RuleViolated`` /
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
@@ -26,16 +27,6 @@ T = TypeVar("T")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_OFFSET = 1_000_000
-
-
-def limit_up_to(maximum: int) -> Any:
-    """The ``limit`` query parameter with another maximum than :data:`MAX_LIMIT`."""
-    return Annotated[int, Query(ge=1, le=maximum)]
-
-
-def offset_up_to(maximum: int | None) -> Any:
-    """The ``offset`` query parameter with another maximum (``None``: unbounded)."""
-    return Annotated[int, Query(ge=0, le=maximum)]
 
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]

@@ -26,6 +26,7 @@ from contracts.procurement import (
     AgreementSigned,
     EntitlementsChanged,
 )
+from kit import rules as kit_rules
 from kit.logging import get_logger
 from kit.outbox import record_event
 from services.catalogue import domain, ingest, kimppa_store, licence_store, store
@@ -42,11 +43,12 @@ INTERRUPTED = (
 )
 
 
-class NotFound(LookupError):
+class NotFound(kit_rules.NotFound, LookupError):
+    """The thing a request names (a collection, a batch) does not exist: 404."""
+
     def __init__(self, what: str, field: str) -> None:
-        super().__init__(what)
+        super().__init__(what, field=field)
         self.what = what
-        self.field = field
 
 
 # --- collections ------------------------------------------------------------------------------

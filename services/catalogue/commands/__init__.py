@@ -34,7 +34,6 @@ from services.catalogue.commands import kimppa
 from services.catalogue.domain import CatalogueRuleViolated
 
 log = get_logger(__name__)
-SOURCE = "/konsortio/catalogue"
 # Who runs a batch, for people reading it; the database session id decides liveness.
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
 INTERRUPTED = (
@@ -219,7 +218,6 @@ async def reconcile(
                 reason="agreement-joined" if changed and should else "titles-added",
                 oai_set=oai_set,
             ),
-            source=SOURCE,
         )
         log.info("records available", isil=isil, collection_id=collection_id, count=gained)
     if (changed and not should) or lost:
@@ -237,7 +235,6 @@ async def reconcile(
                 count=lost,
                 reason=reason,
             ),
-            source=SOURCE,
         )
         log.info(
             "records withdrawn", isil=isil, collection_id=collection_id, count=lost, reason=reason

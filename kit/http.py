@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from kit.auth import Caller, Role, current_caller, require_role
 
 T = TypeVar("T")
+P = TypeVar("P", bound=BaseModel)
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -42,6 +43,10 @@ class Paging:
 
     def window(self, items: Sequence[T]) -> list[T]:
         return list(items[self.offset : self.offset + self.limit])
+
+    def page(self, page: type[P], items: Sequence[Any], total: int, **fields: Any) -> P:
+        """A page model (any with items, total, limit and offset) for this window."""
+        return page(items=items, total=total, limit=self.limit, offset=self.offset, **fields)
 
 
 def paging(limit: Limit = DEFAULT_LIMIT, offset: Offset = 0) -> Paging:

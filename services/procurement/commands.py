@@ -32,7 +32,6 @@ from services.procurement.domain import (
     Tender,
 )
 
-SOURCE = "/konsortio/procurement"
 BATCH = 100
 
 
@@ -177,7 +176,6 @@ async def propose_need(
                 required_library_systems=sorted(s.value for s in need.required_library_systems),
                 proposed_on=today,
             ),
-            source=SOURCE,
         )
     return need
 
@@ -203,7 +201,6 @@ async def register_interest(
             events.InterestRegistered(
                 need_id=need_id, isil=isil, indicative_budget_cents=indicative_budget_cents
             ),
-            source=SOURCE,
         )
     return interest
 
@@ -335,7 +332,6 @@ async def open_tender(pool: asyncpg.Pool, tender_id: str, now: dt.datetime) -> T
                     for lot in domain.lots_of(opened)
                 ],
             ),
-            source=SOURCE,
         )
     return opened
 
@@ -359,7 +355,6 @@ async def cancel_tender(pool: asyncpg.Pool, tender_id: str, reason: str) -> Tend
         await record_event(
             conn,
             events.TenderCancelled(tender_id=cancelled.id, reason=reason, title=cancelled.title),
-            source=SOURCE,
         )
     return cancelled
 
@@ -537,7 +532,6 @@ async def award_tender(
                 standstill_ends_on=first.standstill_ends_on,
                 bids=len(bids),
             ),
-            source=SOURCE,
         )
         lead = decisions[0]
         await record_event(
@@ -556,7 +550,6 @@ async def award_tender(
                 price_cents=lead.price_cents,
                 bids=len(bids),
             ),
-            source=SOURCE,
         )
     return awarded, awards
 
@@ -586,7 +579,6 @@ async def lodge_appeal(pool: asyncpg.Pool, appeal: domain.Appeal) -> domain.Appe
                 suspends=appeal.suspends,
                 title=tender.title,
             ),
-            source=SOURCE,
         )
     return appeal
 
@@ -618,7 +610,6 @@ async def resolve_appeal(
                 resolved_on=resolved_on,
                 title=tender.title,
             ),
-            source=SOURCE,
         )
     return resolved
 
@@ -738,7 +729,6 @@ async def sign_agreement(
                 kl_reference=tender.kl_reference,
                 lot_id=lot.id,
             ),
-            source=SOURCE,
         )
     return record
 
@@ -811,7 +801,6 @@ async def _agreement_ended(
             reason=agreement.end.reason or "",
             title=record.title,
         ),
-        source=SOURCE,
     )
     for stored in await store.participations_of(conn, agreement.id):
         for participation in domain.end_participations(agreement, [stored.participation]):
@@ -865,7 +854,6 @@ async def opt_in(
                 participants=max(count, 1),
                 material_types=sorted(m.value for m in agreement.material_types),
             ),
-            source=SOURCE,
         )
     return participation
 
@@ -923,7 +911,6 @@ async def _announce_leave(
             participants=_participants_on(remaining, participation.left_on),
             title=record.title,
         ),
-        source=SOURCE,
     )
 
 
@@ -1022,7 +1009,6 @@ async def close_billing_period(
                     for line in lines
                 ],
             ),
-            source=SOURCE,
         )
         periods = await store.billing_periods_of(conn, agreement_id)
     return next(c for c in periods if c.period.start == period.start)
@@ -1074,7 +1060,6 @@ async def send_due_reminders(pool: asyncpg.Pool, today: dt.date) -> int:
                             annual_cost_cents=agreement.annual_cost_cents,
                             participants=[p.isil for p in participants],
                         ),
-                        source=SOURCE,
                     )
                     sent += 1
         if len(ids) < BATCH:
@@ -1136,7 +1121,6 @@ async def load_entitlements(
                 change="added",
                 titles=[_title(e) for e in items],
             ),
-            source=SOURCE,
         )
     return list(items)
 
@@ -1161,7 +1145,6 @@ async def expire_due_entitlements(pool: asyncpg.Pool, today: dt.date) -> int:
                         change="expired",
                         titles=[_title(e) for e in items],
                     ),
-                    source=SOURCE,
                 )
         expired += len(due)
         if len(due) < BATCH:
@@ -1204,7 +1187,6 @@ async def answer_question(
                 answered_at=now,
                 title=tender.title,
             ),
-            source=SOURCE,
         )
     return answered
 
@@ -1231,7 +1213,6 @@ async def announce_ended_standstills(pool: asyncpg.Pool, today: dt.date) -> int:
                         suspending_appeals=sum(1 for a in appeals if a.blocks_signing),
                         title=tender.title,
                     ),
-                    source=SOURCE,
                 )
         announced += len(due)
         if len(due) < BATCH:

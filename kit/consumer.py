@@ -45,7 +45,7 @@ from pydantic import ValidationError
 from contracts import EVENTS_BY_TYPE
 from contracts.base import BrokenRule, Event, dead_letter_topic
 from kit.db import DATABASE_UNAVAILABLE_ERRORS
-from kit.envelope import Envelope, OutgoingMessage, PoisonMessage, decode
+from kit.envelope import Envelope, OutgoingMessage, PoisonMessage, decode, source_of
 from kit.logging import bind_trace, get_logger
 
 log = get_logger(__name__)
@@ -137,11 +137,6 @@ class DeadLetterSink(Protocol):
 class ForeignEvent(Exception):
     """An event whose type does not belong to the topic it came on, or whose source is not
     the service that produces that type: dead-lettered, never handled."""
-
-
-def source_of(producer: str) -> str:
-    """The CloudEvents ``source`` of every event a service publishes."""
-    return f"/konsortio/{producer}"
 
 
 class Reactions:

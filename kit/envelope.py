@@ -55,6 +55,11 @@ class OutgoingMessage:
     value: bytes
 
 
+def source_of(producer: str) -> str:
+    """The CloudEvents ``source`` of every event a service publishes."""
+    return f"/konsortio/{producer}"
+
+
 def encode(
     event: Event,
     *,

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kit.db import DATABASE_UNAVAILABLE_ERRORS, RETRY_AFTER_S
 from kit.logging import get_logger
+from kit.rules import DomainError
 
 log = get_logger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -99,6 +100,13 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = [{"field": error.field, "message": error.detail}] if error.field else None
         title = TITLES.get(error.status, "Error")
         return problem(error.status, title, error.detail, errors, error.retry_after)
+
+    @app.exception_handler(DomainError)
+    async def domain_error(_request: Request, error: DomainError) -> JSONResponse:
+        # The one mapping from a domain refusal (kit.rules) to HTTP: the same body as ApiError.
+        detail = str(error)
+        errors = [{"field": error.field, "message": detail}] if error.field else None
+        return problem(error.status, TITLES.get(error.status, "Error"), detail, errors)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:

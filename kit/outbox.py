@@ -23,7 +23,7 @@ import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
 
 from contracts.base import Event
-from kit.envelope import OutgoingMessage, encode
+from kit.envelope import OutgoingMessage, encode, source_of
 from kit.logging import current_trace, get_logger
 
 log = get_logger(__name__)
@@ -69,16 +69,23 @@ WHERE sent_at IS NULL AND id > $2 ORDER BY id LIMIT $3
 
 
 async def record_event(
-    conn: asyncpg.Connection, event: Event, *, source: str, causation_id: str | None = None
+    conn: asyncpg.Connection,
+    event: Event,
+    *,
+    source: str | None = None,
+    causation_id: str | None = None,
 ) -> str:
     """Write ``event`` to the outbox in the caller's transaction; return its id.
+
+    The CloudEvents source is the event's producer's (``/konsortio/<producer>``, what
+    consumers expect of it); ``source`` overrides it, for tests and tools only.
 
     The correlation id is the one bound to the current command or event; the causation id
     is the event being handled, if any (bound by the consumer)."""
     correlation_id, bound_causation = current_trace()
     message = encode(
         event,
-        source=source,
+        source=source or source_of(event.producer),
         correlation_id=correlation_id,
         causation_id=causation_id or bound_causation,
     )
@@ -96,14 +103,19 @@ async def record_event(
 
 
 async def record_events(
-    conn: asyncpg.Connection, events: Sequence[Event], *, source: str
+    conn: asyncpg.Connection, events: Sequence[Event], *, source: str | None = None
 ) -> list[str]:
     """``record_event`` for many events at once, in the caller's transaction: the same rows,
     with ids in the given order, written by one set-based statement instead of a round trip
     (and a Bind/Execute) per event, which halves the cost of a batched command."""
     correlation_id, causation_id = current_trace()
     messages = [
-        encode(event, source=source, correlation_id=correlation_id, causation_id=causation_id)
+        encode(
+            event,
+            source=source or source_of(event.producer),
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+        )
         for event in events
     ]
     if messages:

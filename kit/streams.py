@@ -166,14 +166,46 @@ async def read_range(
 
 @dataclass(frozen=True)
 class PartitionLag:
+    """One partition of a topic a group consumes: where the group is and how far behind."""
+
     topic: str
     partition: int
-    committed: int
+    committed: int | None  # None: the group has committed nothing here yet
     end: int
+    start: int = 0  # the partition's first retained offset, where an uncommitted group begins
 
     @property
     def lag(self) -> int:
-        return self.end - self.committed
+        position = self.committed if self.committed is not None else self.start
+        return max(self.end - position, 0)
+
+
+def lag_rows(
+    partitions: Iterable[TopicPartition],
+    committed: Mapping[TopicPartition, int],
+    beginning: Mapping[TopicPartition, int],
+    end: Mapping[TopicPartition, int],
+) -> list[PartitionLag]:
+    """Lag of one group on the topics it consumes: those where it has committed anything (a
+    negative offset means nothing committed). A partition of such a topic with no commit yet
+    lags by everything still retained there; a topic the group does not read is left out,
+    because its "lag" would never drain."""
+    consumed = {tp.topic for tp, offset in committed.items() if offset >= 0}
+    rows: list[PartitionLag] = []
+    for tp in sorted(partitions):
+        if tp.topic not in consumed or tp not in end:
+            continue
+        offset = committed.get(tp, -1)
+        rows.append(
+            PartitionLag(
+                tp.topic,
+                tp.partition,
+                offset if offset >= 0 else None,
+                end[tp],
+                beginning.get(tp, 0),
+            )
+        )
+    return rows
 
 
 async def list_groups(admin: AIOKafkaAdminClient) -> list[str]:
@@ -193,12 +225,32 @@ async def committed_offsets(
     return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
 
 
+async def measure_lag(
+    admin: AIOKafkaAdminClient,
+    consumer: AIOKafkaConsumer,
+    groups: Sequence[str],
+    topics: Iterable[str],
+) -> dict[str, list[PartitionLag]]:
+    """Lag per partition of each of ``groups`` on the ``topics`` it consumes, read with clients
+    the caller has started (``admin_client``, ``groupless_consumer``), so a caller that asks
+    often (the dashboard) keeps its connections."""
+    partitions = await existing_partitions(admin, topics)
+    if not partitions:
+        return {group: [] for group in groups}
+    committed = {group: await committed_offsets(admin, group, partitions) for group in groups}
+    # End offsets only grow, so reading them after the commits keeps every committed offset at
+    # or below its end (read the other way round, a group that consumes a message published in
+    # between shows a commit beyond the end).
+    end = await consumer.end_offsets(partitions)
+    beginning = await consumer.beginning_offsets(partitions)
+    return {group: lag_rows(partitions, committed[group], beginning, end) for group in groups}
+
+
 async def group_lag(
     kafka: KafkaSettings, group: str, topics: Iterable[str] | None = None
 ) -> list[PartitionLag] | None:
-    """Lag per partition of the topics ``group`` consumes (those it has committed offsets on;
-    among ``topics``, default every topic on the broker), or None when the broker knows no
-    such group. A topic the group does not read is left out: its "lag" would never drain."""
+    """Lag per partition of the topics ``group`` consumes (among ``topics``, default every
+    topic on the broker), or None when the broker knows no such group."""
     admin = admin_client(kafka, "konsortio-lag")
     consumer = groupless_consumer(kafka, "konsortio-lag")
     await admin.start()
@@ -207,18 +259,8 @@ async def group_lag(
             return None
         if topics is None:
             topics = [t for t in await admin.list_topics() if not t.startswith("__")]
-        partitions = await existing_partitions(admin, topics)
-        committed = await committed_offsets(admin, group, partitions)
-        if not committed:
-            return []
         await consumer.start()
-        # End offsets only grow, so reading them after the commits keeps every committed
-        # offset at or below its end.
-        ends = await consumer.end_offsets(sorted(committed))
-        return [
-            PartitionLag(tp.topic, tp.partition, committed[tp], ends[tp])
-            for tp in sorted(committed)
-        ]
+        return (await measure_lag(admin, consumer, [group], topics))[group]
     finally:
         with contextlib.suppress(Exception):
             await consumer.stop()

@@ -34,14 +34,14 @@ from pymarc.marcxml import record_to_xml
 from starlette.datastructures import UploadFile
 
 from kit.app import pool_of, runtime_of
-from kit.auth import Caller, Role, current_caller, ensure_acts_for, require_role
+from kit.auth import Caller, Role, ensure_acts_for, require_role
 from kit.csvsafe import safe_row, write_csv
 from kit.errors import ApiError
+from kit.http import AnyCaller, Limit, Page
 from kit.logging import get_logger
 from services.catalogue import commands, domain, exports, kimppa_store, store
 from services.catalogue.commands import upload as uploads
 from services.catalogue.deps import deps_of, spawn
-from services.catalogue.domain import CatalogueRuleViolated
 from services.catalogue.melinda import jobs as melinda_jobs
 from services.catalogue.melinda import store as melinda_store
 from services.catalogue.melinda.client import MelindaUnavailable
@@ -58,7 +58,6 @@ log = get_logger(__name__)
 router = APIRouter(tags=["catalogue"])
 Cataloguer = Annotated[Caller, Depends(require_role(Role.CATALOGUER))]
 Staff = Annotated[Caller, Depends(require_role(Role.COORDINATOR, Role.CATALOGUER))]
-AnyCaller = Annotated[Caller, Depends(current_caller)]
 READERS = (Role.COORDINATOR, Role.CATALOGUER)
 
 CollectionId = Annotated[str, Field(pattern=domain.COLLECTION_ID_PATTERN, max_length=64)]
@@ -70,14 +69,10 @@ IdPath = Annotated[str, PathParam(pattern=ID_PATTERN)]
 IdQuery = Annotated[str | None, Query(pattern=ID_PATTERN)]
 IsilQuery = Annotated[str | None, Query(pattern=domain.ISIL_PATTERN, max_length=16)]
 IsilPath = Annotated[str, PathParam(pattern=domain.ISIL_PATTERN, max_length=16)]
-Limit = Annotated[int, Query(ge=1, le=500)]
+# Record sets run to millions of rows, so an offset may go further than the kit's default.
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 ExportFormat = Literal["marc", "marcxml"]
 CHUNK = 1024 * 1024
-
-
-def _rule(error: CatalogueRuleViolated) -> ApiError:
-    return ApiError(error.status, error.message, field=error.field)
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
@@ -115,11 +110,8 @@ class CollectionOut(BaseModel):
     libraries: int = 0
 
 
-class CollectionPage(BaseModel):
-    items: list[CollectionOut]
-    total: int
-    limit: int
-    offset: int
+class CollectionPage(Page[CollectionOut]):
+    pass
 
 
 class BatchOut(BaseModel):
@@ -145,11 +137,8 @@ class BatchOut(BaseModel):
     links: dict[str, str] = Field(default_factory=dict)
 
 
-class BatchPage(BaseModel):
-    items: list[BatchOut]
-    total: int
-    limit: int
-    offset: int
+class BatchPage(Page[BatchOut]):
+    pass
 
 
 class RecordOut(BaseModel):
@@ -170,11 +159,8 @@ class RecordDetail(RecordOut):
     linked: list[RecordOut] = Field(description="The same work in other collections")
 
 
-class RecordPage(BaseModel):
-    items: list[RecordOut]
-    total: int
-    limit: int
-    offset: int
+class RecordPage(Page[RecordOut]):
+    pass
 
 
 class RecordSetOut(BaseModel):
@@ -229,11 +215,8 @@ class MelindaJobOut(BaseModel):
     counts: dict[str, int] = Field(default_factory=dict)
 
 
-class MelindaJobPage(BaseModel):
-    items: list[MelindaJobOut]
-    total: int
-    limit: int
-    offset: int
+class MelindaJobPage(Page[MelindaJobOut]):
+    pass
 
 
 class MelindaRecordOut(BaseModel):
@@ -244,11 +227,8 @@ class MelindaRecordOut(BaseModel):
     message: str | None
 
 
-class MelindaRecordPage(BaseModel):
-    items: list[MelindaRecordOut]
-    total: int
-    limit: int
-    offset: int
+class MelindaRecordPage(Page[MelindaRecordOut]):
+    pass
 
 
 class MelindaSubmitOut(BaseModel):
@@ -302,18 +282,15 @@ async def list_collections(
 async def create_collection(
     request: Request, body: CollectionIn, caller: Cataloguer
 ) -> CollectionOut:
-    try:
-        collection = await commands.create_collection(
-            pool_of(request),
-            collection_id=body.id,
-            title=body.title,
-            supplier=body.supplier,
-            product=body.product,
-            material_types=body.material_types,
-            created_by=caller.subject,
-        )
-    except CatalogueRuleViolated as error:
-        raise _rule(error) from error
+    collection = await commands.create_collection(
+        pool_of(request),
+        collection_id=body.id,
+        title=body.title,
+        supplier=body.supplier,
+        product=body.product,
+        material_types=body.material_types,
+        created_by=caller.subject,
+    )
     return CollectionOut(**collection.__dict__)
 
 
@@ -436,13 +413,10 @@ async def _spool(request: Request, kind: str, limit: int, directory: Path) -> up
                     raise ApiError(
                         422, "send the title list as the multipart field 'file'", field="file"
                     )
-                try:
-                    filename = domain.check_filename(upload.filename, field="file.filename")
-                    part_type = domain.media_type(upload.content_type)
-                    if part_type:
-                        domain.check_content_type(part_type)
-                except CatalogueRuleViolated as error:
-                    raise _rule(error) from error
+                filename = domain.check_filename(upload.filename, field="file.filename")
+                part_type = domain.media_type(upload.content_type)
+                if part_type:
+                    domain.check_content_type(part_type)
                 while chunk := await upload.read(CHUNK):
                     size += len(chunk)
                     if size > limit:
@@ -527,13 +501,8 @@ async def upload_batch(
         filename=filename,
         force=force,
     )
-    try:
-        uploads.authorise(caller.role, force)
-        checked = await uploads.check(pool, asked, request.headers.get("content-type"))
-    except commands.NotFound as error:
-        raise ApiError(404, error.what, field=error.field) from error
-    except CatalogueRuleViolated as error:
-        raise _rule(error) from error
+    uploads.authorise(caller.role, force)
+    checked = await uploads.check(pool, asked, request.headers.get("content-type"))
     spooled = await _spool(
         request, checked.kind, deps.settings.catalogue_upload_max_bytes, deps.spool_dir
     )
@@ -547,9 +516,6 @@ async def upload_batch(
             created_by=caller.subject,
             agency=deps.settings.catalogue_agency_isil,
         )
-    except CatalogueRuleViolated as error:
-        spooled.path.unlink(missing_ok=True)
-        raise _rule(error) from error
     except BaseException:
         spooled.path.unlink(missing_ok=True)
         raise
@@ -1033,10 +999,7 @@ async def create_melinda_jobs(
             503, "the Melinda adapter is not configured (KONSORTIO_MELINDA_URL)", field="melinda"
         )
     pool = pool_of(request)
-    try:
-        jobs = await melinda_jobs.create_jobs(pool, body.batch_id, body.mode, caller.subject)
-    except CatalogueRuleViolated as error:
-        raise _rule(error) from error
+    jobs = await melinda_jobs.create_jobs(pool, body.batch_id, body.mode, caller.subject)
     runtime = runtime_of(request)
     for job in jobs:
         spawn(runtime, melinda_jobs.run_job(pool, deps.melinda, job["id"]), f"melinda-{job['id']}")
@@ -1141,8 +1104,6 @@ async def submit_to_melinda(
         outcome, operation = await melinda_jobs.submit_record(
             pool_of(request), deps_of(request).melinda, record_id
         )
-    except CatalogueRuleViolated as error:
-        raise _rule(error) from error
     except MelindaUnavailable as error:
         raise ApiError(503, f"Melinda is unavailable: {error}", field="melinda") from error
     return MelindaSubmitOut(

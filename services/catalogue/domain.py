@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from contracts.membership import ISIL_PATTERN
+from kit.rules import RuleViolated
 
 WithdrawReason = Literal["agreement-left", "agreement-ended", "member-left", "titles-removed"]
 LeaveReason = Literal["opt-out", "membership-ended", "agreement-ended"]
@@ -42,14 +43,13 @@ RAW_CONTENT_TYPES = frozenset(
 MULTIPART = "multipart/form-data"
 
 
-class CatalogueRuleViolated(ValueError):
-    """A request that breaks a catalogue rule; ``field`` names what to fix."""
+class CatalogueRuleViolated(RuleViolated, ValueError):
+    """A request that breaks a catalogue rule; ``field`` names what to fix. A bad value by
+    default (422); a rule about the current state passes ``status=409``."""
 
     def __init__(self, message: str, field: str, status: int = 422) -> None:
-        super().__init__(message)
+        super().__init__(message, field=field, status=status)
         self.message = message
-        self.field = field
-        self.status = status
 
 
 def new_id(prefix: str) -> str:

@@ -45,7 +45,6 @@ from services.catalogue.profile import Finding
 from services.catalogue.quality import QualityReport
 
 log = get_logger(__name__)
-SOURCE = "/konsortio/catalogue"
 MAX_TEXT = 2000
 OUTCOME_NAMES = ("accepted", "updated", "unchanged", "duplicate", "rejected")
 MAX_TITLE = 500
@@ -468,7 +467,6 @@ async def run(
                 counts=counts,
                 records_in_collection=in_collection,
             ),
-            source=SOURCE,
         )
         for isil, count in sorted(gained.items()):
             await record_event(
@@ -482,7 +480,6 @@ async def run(
                     reason="titles-added",
                     oai_set=domain.harvest_set(isil, kimppa_of.get(isil)),
                 ),
-                source=SOURCE,
             )
         for isil, count in sorted(lost.items()):
             await record_event(
@@ -494,7 +491,6 @@ async def run(
                     count=count,
                     reason="titles-removed",
                 ),
-                source=SOURCE,
             )
     log.info(
         "batch ingested",

@@ -18,6 +18,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from kit.app import pool_of, runtime_of
 from kit.auth import Caller
+from kit.http import DEFAULT_LIMIT, Limit, Offset, Page
 from kit.ratelimit import PublicLimits
 from services.dashboard import i18n, store
 from services.dashboard.deps import dashboard_of, operator_caller
@@ -75,11 +76,8 @@ class FeedItem(BaseModel):
     summary: str = Field(description="One line about the event, in the language asked")
 
 
-class FeedPage(BaseModel):
-    items: list[FeedItem]
-    total: int
-    limit: int
-    offset: int
+class FeedPage(Page[FeedItem]):
+    pass
 
 
 def feed_item(row: Mapping[str, Any], lang: Lang, grouped: bool = False) -> FeedItem:
@@ -138,8 +136,8 @@ async def get_events(
     lang: LangQuery = i18n.DEFAULT_LANG,
     hide_deliveries: HideDeliveriesQuery = False,
     group_deliveries: GroupDeliveriesQuery = False,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
 ) -> FeedPage:
     rows, total = await store.feed_page(
         pool_of(request),

@@ -3,7 +3,8 @@ and partition, and dead letters.
 
 Health and backlog are scraped over HTTP from each service's ``/health/ready`` and ``/metrics``
 (``konsortio_outbox_backlog``), as Prometheus would: operational monitoring, not a domain call.
-Lag is the broker's end offset minus the group's committed offset.
+Lag is the broker's end offset minus the group's committed offset, measured by ``kit.streams``
+(as ``konsortio consumers lag`` measures it).
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel, Field
 
 from contracts import TOPICS
+from kit import streams
 from kit.app import Runtime
 from kit.db import pending_migrations
 from kit.logging import get_logger
 from kit.outbox import backlog
 from kit.settings import KafkaSettings
 from services.dashboard import store
-from services.dashboard.kafka_admin import admin_client, existing_partitions, groupless_consumer
 from services.dashboard.settings import DashboardSettings
 
 log = get_logger(__name__)
@@ -136,25 +137,23 @@ def group_lag(
     beginning: dict[TopicPartition, int],
     end: dict[TopicPartition, int],
 ) -> GroupLag:
-    """Lag of one group on the topics it consumes: those where it has committed anything. A
-    partition of such a topic with no commit yet lags by everything still retained there."""
-    consumed = {tp.topic for tp, offset in committed.items() if offset >= 0}
-    rows: list[PartitionLag] = []
-    for tp in partitions:
-        if tp.topic not in consumed or tp not in end:
-            continue
-        offset = committed.get(tp, -1)
-        position = offset if offset >= 0 else beginning.get(tp, 0)
-        rows.append(
-            PartitionLag(
-                topic=tp.topic,
-                partition=tp.partition,
-                committed=offset if offset >= 0 else None,
-                end=end[tp],
-                lag=max(end[tp] - position, 0),
-            )
+    """Lag of one group on the topics it consumes, as the operator view shows it
+    (``kit.streams.lag_rows`` decides which partitions count and how far behind they are)."""
+    return _shown(group, streams.lag_rows(partitions, committed, beginning, end))
+
+
+def _shown(group: str, rows: Sequence[streams.PartitionLag]) -> GroupLag:
+    shown = [
+        PartitionLag(
+            topic=row.topic,
+            partition=row.partition,
+            committed=row.committed,
+            end=row.end,
+            lag=row.lag,
         )
-    return GroupLag(group=group, lag=sum(r.lag for r in rows), partitions=rows)
+        for row in rows
+    ]
+    return GroupLag(group=group, lag=sum(r.lag for r in shown), partitions=shown)
 
 
 class LagProbe:
@@ -183,28 +182,12 @@ class LagProbe:
 
     async def _measure(self, groups: Sequence[str], topics: Sequence[str]) -> list[GroupLag]:
         if self._admin is None or self._consumer is None:
-            self._admin = admin_client(self.kafka, "konsortio-dashboard-lag")
-            self._consumer = groupless_consumer(self.kafka, "konsortio-dashboard-lag")
+            self._admin = streams.admin_client(self.kafka, "konsortio-dashboard-lag")
+            self._consumer = streams.groupless_consumer(self.kafka, "konsortio-dashboard-lag")
             await self._admin.start()
             await self._consumer.start()
-        partitions = await existing_partitions(self._admin, topics)
-        if not partitions:
-            return [GroupLag(group=group, lag=0, partitions=[]) for group in groups]
-        committed_by_group: dict[str, dict[TopicPartition, int]] = {}
-        for group in groups:
-            # Partitions are always named: fetching "all of a group's offsets" breaks the
-            # connection to Tansu 0.6.
-            offsets = await self._admin.list_consumer_group_offsets(group, partitions=partitions)
-            committed_by_group[group] = {tp: meta.offset for tp, meta in offsets.items()}
-        # End offsets only grow, so reading them after the commits keeps every committed
-        # offset at or below its end (read the other way round, a group that consumes a
-        # message published in between shows a commit beyond the end).
-        end = await self._consumer.end_offsets(partitions)
-        beginning = await self._consumer.beginning_offsets(partitions)
-        return [
-            group_lag(group, partitions, committed, beginning, end)
-            for group, committed in committed_by_group.items()
-        ]
+        measured = await streams.measure_lag(self._admin, self._consumer, groups, topics)
+        return [_shown(group, rows) for group, rows in measured.items()]
 
     async def _close(self) -> None:
         admin, consumer = self._admin, self._consumer

@@ -19,13 +19,14 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from contracts.membership import Contact, Library, LibraryNames
 from kit.app import pool_of
-from kit.auth import Caller, Role, current_caller, ensure_acts_for, require_role
+from kit.auth import Caller, Role, ensure_acts_for
 from kit.errors import ApiError, multipart_only
+from kit.http import DEFAULT_LIMIT, AnyCaller, Coordinator, Limit, Offset
+from kit.http import Page as KitPage
+from kit.rules import DomainError
 from services.membership import agreement, commands, domain, store
 
 router = APIRouter(tags=["membership"])
-Coordinator = Annotated[Caller, Depends(require_role(Role.COORDINATOR))]
-AnyCaller = Annotated[Caller, Depends(current_caller)]
 IsilPath = Annotated[str, Field(max_length=16)]
 
 
@@ -161,11 +162,8 @@ class LibraryOut(Library):
     )
 
 
-class Page(BaseModel):
-    items: list[LibraryOut]
-    total: int
-    limit: int
-    offset: int
+class Page(KitPage[LibraryOut]):
+    pass
 
 
 class PeriodOut(BaseModel):
@@ -244,16 +242,6 @@ def _rule(check: Any, value: Any) -> Any:
         raise ValueError(str(error)) from error
 
 
-def _conflict(error: domain.MembershipRuleViolated) -> ApiError:
-    status = 422 if isinstance(error, domain.InvalidValue) else 409
-    return ApiError(status, str(error), field=error.field)
-
-
-def _not_found(error: commands.NotFound) -> ApiError:
-    # A named organisation, kimppa or version that does not exist is a bad value in the body.
-    return ApiError(422, str(error), field=error.field)
-
-
 def _out(row: store.LibraryRow, caller: Caller) -> LibraryOut:
     """The library as this caller may see it: contacts only for the coordinator and the
     library itself."""
@@ -285,19 +273,14 @@ async def register_library(body: LibraryIn, request: Request, caller: Coordinato
 
 async def _register(request: Request, body: LibraryIn) -> None:
     """Register, and put the library in its kimppa; a failure raises a domain error."""
-    try:
-        await commands.register(
-            pool_of(request),
-            body.to_library(),
-            body.organisation,
-            body.exception(),
-            body.kimppa,
-            today(),
-        )
-    except domain.MembershipRuleViolated as error:
-        raise _conflict(error) from error
-    except commands.NotFound as error:
-        raise _not_found(error) from error
+    await commands.register(
+        pool_of(request),
+        body.to_library(),
+        body.organisation,
+        body.exception(),
+        body.kimppa,
+        today(),
+    )
 
 
 @router.get("/libraries", response_model=Page, summary="List and filter libraries")
@@ -310,8 +293,8 @@ async def list_libraries(
     member_on: Annotated[dt.date | None, Query(description="Members on this day")] = None,
     kimppa: Annotated[str | None, Query(max_length=50)] = None,
     organisation: Annotated[str | None, Query(max_length=20, description="Business ID")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
 ) -> Page:
     rows, total = await store.list_libraries(
         pool_of(request),
@@ -367,14 +350,7 @@ async def update_library(
                 field="population_reason",
             )
         changes["population_exception"] = (body.population, body.population_reason)
-    try:
-        await commands.update(pool_of(request), isil, changes, today())
-    except commands.LibraryNotFound as error:
-        raise ApiError(404, f"no library {isil}", field="isil") from error
-    except domain.MembershipRuleViolated as error:
-        raise _conflict(error) from error
-    except commands.NotFound as error:
-        raise _not_found(error) from error
+    await commands.update(pool_of(request), isil, changes, today())
     return await _row_out(request, isil, caller)
 
 
@@ -387,10 +363,7 @@ async def replace_contacts(
     isil: IsilPath, body: ContactsIn, request: Request, caller: AnyCaller
 ) -> LibraryOut:
     ensure_acts_for(caller, isil, also=(Role.COORDINATOR,))
-    try:
-        await commands.update(pool_of(request), isil, {"contacts": body.contacts}, today())
-    except commands.LibraryNotFound as error:
-        raise ApiError(404, f"no library {isil}", field="isil") from error
+    await commands.update(pool_of(request), isil, {"contacts": body.contacts}, today())
     return await _row_out(request, isil, caller)
 
 
@@ -414,10 +387,7 @@ class ErasureOut(BaseModel):
 async def erase_contact(
     isil: IsilPath, body: ErasureIn, request: Request, _: Coordinator
 ) -> ErasureOut:
-    try:
-        erased = await commands.erase_contact(pool_of(request), isil, body.email, today())
-    except commands.LibraryNotFound as error:
-        raise ApiError(404, f"no library {isil}", field="isil") from error
+    erased = await commands.erase_contact(pool_of(request), isil, body.email, today())
     return ErasureOut(isil=isil, erased=erased)
 
 
@@ -431,18 +401,13 @@ async def admit_member(
     isil: IsilPath, body: MembershipIn, request: Request, _: Coordinator
 ) -> PeriodOut:
     await _existing(request, isil)
-    try:
-        period = await commands.join(
-            pool_of(request),
-            isil,
-            signed_on=body.signed_on,
-            signatory=body.signatory,
-            acceptance=body.acceptance.to_acceptance() if body.acceptance else None,
-        )
-    except domain.MembershipRuleViolated as error:
-        raise _conflict(error) from error
-    except commands.NotFound as error:
-        raise _not_found(error) from error
+    period = await commands.join(
+        pool_of(request),
+        isil,
+        signed_on=body.signed_on,
+        signatory=body.signatory,
+        acceptance=body.acceptance.to_acceptance() if body.acceptance else None,
+    )
     return PeriodOut(**_period_fields(period))
 
 
@@ -455,14 +420,7 @@ async def admit_member(
 async def accept_version(
     isil: IsilPath, body: AcceptanceIn, request: Request, _: Coordinator
 ) -> AcceptanceOut:
-    try:
-        await commands.accept_version(pool_of(request), isil, body.to_acceptance())
-    except commands.LibraryNotFound as error:
-        raise ApiError(404, f"no library {isil}", field="isil") from error
-    except domain.MembershipRuleViolated as error:
-        raise _conflict(error) from error
-    except commands.NotFound as error:
-        raise _not_found(error) from error
+    await commands.accept_version(pool_of(request), isil, body.to_acceptance())
     return AcceptanceOut(**body.model_dump())
 
 
@@ -475,15 +433,12 @@ async def give_notice(
     isil: IsilPath, body: NoticeIn, request: Request, _: Coordinator
 ) -> PeriodOut:
     await _existing(request, isil)
-    try:
-        period = await commands.give_notice(
-            pool_of(request),
-            isil,
-            effective_date=body.effective_date,
-            given_on=body.given_on or today(),
-        )
-    except domain.MembershipRuleViolated as error:
-        raise _conflict(error) from error
+    period = await commands.give_notice(
+        pool_of(request),
+        isil,
+        effective_date=body.effective_date,
+        given_on=body.given_on or today(),
+    )
     fields = _period_fields(period)
     fields["left"] = domain.leave_is_due(period, body.given_on or today()) or period.left
     return PeriodOut(**fields)
@@ -522,8 +477,8 @@ async def members(
     request: Request,
     _: AnyCaller,
     on: Annotated[dt.date | None, Query(description="Default: today")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
 ) -> Page:
     return await list_libraries(request, _, member_on=on or today(), limit=limit, offset=offset)
 
@@ -666,9 +621,9 @@ async def import_libraries(
         try:
             await _register(request, _row_to_library(row))
             imported += 1
-        except ApiError as error:
+        except (ApiError, DomainError) as error:
             errors.append(
-                ImportRowError(row=number, isil=isil, field=error.field, message=error.detail)
+                ImportRowError(row=number, isil=isil, field=error.field, message=str(error))
             )
         except ValidationError as error:
             for item in error.errors():

@@ -16,24 +16,16 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from contracts.membership import EInvoiceAddress, Organisation, OrganisationNames
 from kit.app import pool_of
-from kit.auth import Caller, Role, current_caller, require_role
 from kit.errors import ApiError, multipart_only
+from kit.http import AnyCaller, Coordinator
 from services.membership import agreement, commands, domain, population, store
 
 router = APIRouter(tags=["membership: organisations, kimppas, figures, agreement"])
-Coordinator = Annotated[Caller, Depends(require_role(Role.COORDINATOR))]
-AnyCaller = Annotated[Caller, Depends(current_caller)]
 DOCUMENT_TYPES = ("application/pdf", "text/plain", "text/html", "application/octet-stream")
 
 
 def today() -> dt.date:
     return dt.date.today()
-
-
-def _rule_error(error: domain.MembershipRuleViolated) -> ApiError:
-    return ApiError(
-        422 if isinstance(error, domain.InvalidValue) else 409, str(error), field=error.field
-    )
 
 
 async def _text_of(file: UploadFile) -> str:
@@ -92,16 +84,10 @@ async def put_organisation(
     request: Request,
     _: Coordinator,
 ) -> OrganisationOut:
-    try:
-        path_id = domain.check_business_id(business_id)
-    except domain.MembershipRuleViolated as error:
-        raise _rule_error(error) from error
+    path_id = domain.check_business_id(business_id)
     if path_id != body.business_id:
         raise ApiError(422, "the body's business_id differs from the path's", field="business_id")
-    try:
-        saved = await commands.save_organisation(pool_of(request), body.to_organisation(), today())
-    except domain.MembershipRuleViolated as error:
-        raise _rule_error(error) from error
+    saved = await commands.save_organisation(pool_of(request), body.to_organisation(), today())
     return await _one_organisation(request, saved.business_id)
 
 
@@ -455,12 +441,9 @@ async def publish_version(
         )
     terms = agreement.Version(version, valid_from, notice_months, notice_takes_effect)
     name = (file.filename or f"konsortiosopimus-{version}.pdf")[:200]
-    try:
-        asked = await commands.publish_version(
-            pool_of(request), terms, name, media_type, content, today()
-        )
-    except domain.MembershipRuleViolated as error:
-        raise _rule_error(error) from error
+    asked = await commands.publish_version(
+        pool_of(request), terms, name, media_type, content, today()
+    )
     found = await store.get_version(pool_of(request), version)
     assert found is not None
     return PublishedOut(**_version_fields(found[1]), members_asked=asked)

@@ -7,18 +7,17 @@ the event (``kit.revocation``) and answers 401 to the token from then on.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from kit.app import pool_of
-from kit.auth import CLOCK_LEEWAY, Caller, Role, TokenVerifier, require_role
+from kit.auth import CLOCK_LEEWAY, TokenVerifier
 from kit.errors import ApiError
+from kit.http import Coordinator
 from services.membership import commands
 
 router = APIRouter(tags=["tokens"])
-Coordinator = Annotated[Caller, Depends(require_role(Role.COORDINATOR))]
 
 
 class RevocationIn(BaseModel):

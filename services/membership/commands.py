@@ -23,15 +23,17 @@ from contracts.membership import (
     PopulationFiguresLoaded,
     TokenRevoked,
 )
+from kit import rules as kit_rules
 from kit.outbox import record_event
 from kit.revocation import record_revocation
 from services.membership import agreement, domain, population, store
 
-SOURCE = "/konsortio/membership"
 
+class LibraryNotFound(kit_rules.NotFound, LookupError):
+    """The library a request is about does not exist (404)."""
 
-class LibraryNotFound(LookupError):
-    pass
+    def __init__(self, isil: str) -> None:
+        super().__init__(f"no library {isil}", field="isil")
 
 
 async def _locked(conn: asyncpg.Connection, isil: str) -> Library:
@@ -41,12 +43,12 @@ async def _locked(conn: asyncpg.Connection, isil: str) -> Library:
     return library
 
 
-class NotFound(LookupError):
-    """A named thing (organisation, kimppa, agreement version) does not exist."""
+class NotFound(kit_rules.RuleViolated, LookupError):
+    """A named thing (organisation, kimppa, agreement version) does not exist. It is named in
+    the request's body, so it is a bad value there: 422, not 404."""
 
     def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field=field)
 
 
 Exception_ = tuple[int, str] | None
@@ -116,7 +118,6 @@ async def _member_updated(conn: asyncpg.Connection, isil: str, today: dt.date) -
             is_member=domain.status(periods, today)
             in (domain.Status.MEMBER, domain.Status.LEAVING),
         ),
-        source=SOURCE,
     )
     return row.library
 
@@ -171,7 +172,6 @@ async def _kimppa_updated(conn: asyncpg.Connection, kimppa_id: str) -> None:
             harvest_contact_email=kimppa["harvest_contact_email"],
             libraries=await store.kimppa_libraries(conn, kimppa_id),
         ),
-        source=SOURCE,
     )
 
 
@@ -234,7 +234,7 @@ async def save_organisation(
             figures.check(organisation.municipalities)
         await store.upsert_organisation(conn, organisation)
         saved = await _organisation(conn, organisation.business_id)
-        await record_event(conn, OrganisationUpdated(organisation=saved), source=SOURCE)
+        await record_event(conn, OrganisationUpdated(organisation=saved))
         # Every library's events carry its organisation.
         for isil in await store.organisation_libraries(conn, organisation.business_id):
             await _member_updated(conn, isil, today)
@@ -263,7 +263,6 @@ async def load_figures(
                 population=sum(m.population for m in rows),
                 source=source,
             ),
-            source=SOURCE,
         )
         if await store.latest_year(conn) != year:
             return 0
@@ -287,7 +286,7 @@ async def load_figures(
             changed += 1
         for org in await store.list_organisations(conn):
             saved = await _organisation(conn, org["business_id"])
-            await record_event(conn, OrganisationUpdated(organisation=saved), source=SOURCE)
+            await record_event(conn, OrganisationUpdated(organisation=saved))
         return changed
 
 
@@ -330,7 +329,6 @@ async def join(
         await record_event(
             conn,
             MemberJoined(library=library, joined_on=signed_on, period=period.number),
-            source=SOURCE,
         )
     return period
 
@@ -364,7 +362,6 @@ async def _leave(conn: asyncpg.Connection, library: Library, period: domain.Peri
             period=period.number,
             joined_on=period.joined_on,
         ),
-        source=SOURCE,
     )
 
 
@@ -404,7 +401,6 @@ async def _accept(
             decision_section=acceptance.decision_section,
             signatory_title=acceptance.signatory_title,
         ),
-        source=SOURCE,
     )
 
 
@@ -451,7 +447,6 @@ async def publish_version(
                 notice_takes_effect=str(version.notice_takes_effect),
                 members_asked=asked,
             ),
-            source=SOURCE,
         )
     return asked
 
@@ -481,9 +476,7 @@ async def erase_contact(pool: asyncpg.Pool, isil: str, email: str, today: dt.dat
         await store.scrub_outbox(conn, isil, email.strip())
         if not await store.record_erasure(conn, isil, digest, today):
             return False
-        await record_event(
-            conn, ContactErased(isil=isil, email_sha256=digest, erased_on=today), source=SOURCE
-        )
+        await record_event(conn, ContactErased(isil=isil, email_sha256=digest, erased_on=today))
     return True
 
 
@@ -496,5 +489,5 @@ async def revoke_token(
     async with pool.acquire() as conn, conn.transaction():
         if not await record_revocation(conn, event):
             return None
-        await record_event(conn, event, source=SOURCE)
+        await record_event(conn, event)
     return event

@@ -17,22 +17,25 @@ from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.fi import ytunnus
 
 from contracts.membership import FINLAND_POPULATION, is_isil
+from kit.rules import Conflict
 
 MUNICIPALITY_CODE = re.compile(r"^\d{3}$")
 LIBRARY_SYSTEMS = ("Koha", "Aurora", "Sierra", "Quria", "Alma", "Finna", "other")
 
 
-class MembershipRuleViolated(ValueError):
-    """A command that breaks a membership rule. ``field`` names what is wrong."""
+class MembershipRuleViolated(Conflict, ValueError):
+    """A command that breaks a membership rule about the current state (409). ``field`` names
+    what is wrong."""
 
     def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field=field)
 
 
 class InvalidValue(MembershipRuleViolated):
     """A value that is wrong in itself (a bad check digit, an unknown code): a 422, where a
     rule about the current state is a 409."""
+
+    status = 422
 
 
 def check_isil(value: str) -> str:

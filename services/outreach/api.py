@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from kit.app import pool_of, runtime_of
 from kit.auth import Caller, Role, require_role
 from kit.errors import ApiError
+from kit.http import DEFAULT_LIMIT, Limit, Offset, Page
 from services.outreach import store
 from services.outreach.dev_mailbox import read_mailbox
 from services.outreach.domain import Text
@@ -47,11 +48,7 @@ class DeliveryOut(BaseModel):
     attachments: list[AttachmentOut]
 
 
-class DeliveryPage(BaseModel):
-    items: list[DeliveryOut]
-    total: int
-    limit: int
-    offset: int
+class DeliveryPage(Page[DeliveryOut]):
     counts: dict[str, int]
 
 
@@ -66,11 +63,8 @@ class AudienceLibrary(BaseModel):
     contacts: int
 
 
-class AudiencePage(BaseModel):
-    items: list[AudienceLibrary]
-    total: int
-    limit: int
-    offset: int
+class AudiencePage(Page[AudienceLibrary]):
+    pass
 
 
 @router.get("/deliveries", response_model=DeliveryPage, summary="The delivery log")
@@ -83,8 +77,8 @@ async def deliveries(
     cause_id: Annotated[
         Text | None, Query(max_length=100, description="Event or campaign id")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
 ) -> DeliveryPage:
     pool = pool_of(request)
     rows, total = await store.list_deliveries(
@@ -104,8 +98,8 @@ async def audience(
     request: Request,
     _: Staff,
     members_only: bool = True,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
 ) -> AudiencePage:
     rows, total = await store.list_audience(
         pool_of(request),

@@ -13,17 +13,16 @@ from pydantic import BaseModel, Field, field_validator
 from kit.app import pool_of, runtime_of
 from kit.auth import Caller, Role, require_role
 from kit.errors import ApiError
+from kit.http import DEFAULT_LIMIT, Coordinator, Limit, Offset, Page
 from services.outreach import campaign_store, campaigns, commands, store
 from services.outreach.domain import (
     AudienceFilter,
-    OutreachRuleViolated,
     Text,
     campaign_progress,
     printable,
 )
 
 router = APIRouter(tags=["campaigns"])
-Coordinator = Annotated[Caller, Depends(require_role(Role.COORDINATOR))]
 Reader = Annotated[Caller, Depends(require_role(Role.COORDINATOR, Role.OPERATOR))]
 
 
@@ -105,11 +104,8 @@ class CampaignOut(BaseModel):
     progress: Progress
 
 
-class CampaignPage(BaseModel):
-    items: list[CampaignOut]
-    total: int
-    limit: int
-    offset: int
+class CampaignPage(Page[CampaignOut]):
+    pass
 
 
 class ProgressOut(Progress):
@@ -151,24 +147,17 @@ async def _existing(request: Request, campaign_id: uuid.UUID) -> dict[str, Any]:
     return campaign
 
 
-def _rule_error(error: OutreachRuleViolated) -> ApiError:
-    return ApiError(409 if error.conflict else 422, str(error), field=error.field)
-
-
 @router.post("/campaigns", status_code=201, response_model=CampaignOut, summary="Create a draft")
 async def create_campaign(body: CampaignIn, request: Request, caller: Coordinator) -> CampaignOut:
-    try:
-        campaign = await commands.create_campaign(
-            pool_of(request),
-            title=body.title,
-            audience=body.audience,
-            subject=_texts(body.subject),
-            body=_texts(body.body),
-            kit_id=body.kit_id,
-            created_by=caller.subject,
-        )
-    except OutreachRuleViolated as error:
-        raise _rule_error(error) from error
+    campaign = await commands.create_campaign(
+        pool_of(request),
+        title=body.title,
+        audience=body.audience,
+        subject=_texts(body.subject),
+        body=_texts(body.body),
+        kit_id=body.kit_id,
+        created_by=caller.subject,
+    )
     return await _out(request, campaign)
 
 
@@ -179,8 +168,8 @@ async def list_campaigns(
     status: Annotated[
         str | None, Query(pattern="^(draft|scheduled|sending|sent|cancelled)$")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
 ) -> CampaignPage:
     rows, total = await campaign_store.list_campaigns(
         pool_of(request), status=status, limit=limit, offset=offset
@@ -214,10 +203,7 @@ async def edit_campaign(
     }
     if "kit_id" in body.model_fields_set:
         changes["kit_id"] = body.kit_id
-    try:
-        campaign = await commands.update_campaign(pool_of(request), campaign_id, changes)
-    except OutreachRuleViolated as error:
-        raise _rule_error(error) from error
+    campaign = await commands.update_campaign(pool_of(request), campaign_id, changes)
     return await _out(request, campaign)
 
 
@@ -242,12 +228,9 @@ async def schedule_campaign(
     campaign_id: uuid.UUID, body: ScheduleIn, request: Request, _: Coordinator
 ) -> CampaignOut:
     await _existing(request, campaign_id)
-    try:
-        campaign = await commands.schedule_campaign(
-            pool_of(request), campaign_id, body.send_at, dt.datetime.now(dt.UTC)
-        )
-    except OutreachRuleViolated as error:
-        raise _rule_error(error) from error
+    campaign = await commands.schedule_campaign(
+        pool_of(request), campaign_id, body.send_at, dt.datetime.now(dt.UTC)
+    )
     return await _out(request, campaign)
 
 
@@ -259,12 +242,9 @@ async def schedule_campaign(
 )
 async def send_campaign(campaign_id: uuid.UUID, request: Request, _: Coordinator) -> CampaignOut:
     await _existing(request, campaign_id)
-    try:
-        campaign = await commands.send_campaign_now(
-            pool_of(request), campaign_id, dt.datetime.now(dt.UTC)
-        )
-    except OutreachRuleViolated as error:
-        raise _rule_error(error) from error
+    campaign = await commands.send_campaign_now(
+        pool_of(request), campaign_id, dt.datetime.now(dt.UTC)
+    )
     return await _out(request, campaign)
 
 
@@ -275,10 +255,7 @@ async def send_campaign(campaign_id: uuid.UUID, request: Request, _: Coordinator
 )
 async def cancel_campaign(campaign_id: uuid.UUID, request: Request, _: Coordinator) -> CampaignOut:
     await _existing(request, campaign_id)
-    try:
-        campaign = await commands.cancel_campaign(pool_of(request), campaign_id)
-    except OutreachRuleViolated as error:
-        raise _rule_error(error) from error
+    campaign = await commands.cancel_campaign(pool_of(request), campaign_id)
     return await _out(request, campaign)
 
 

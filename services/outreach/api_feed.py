@@ -7,17 +7,16 @@ import datetime as dt
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field, HttpUrl, field_validator
 
 from kit.app import pool_of, runtime_of
-from kit.auth import Caller, Role, require_role
 from kit.errors import ApiError
+from kit.http import Coordinator
 from services.outreach import commands, feed, store
 from services.outreach.domain import printable
 
 router = APIRouter(tags=["announcements"])
-Coordinator = Annotated[Caller, Depends(require_role(Role.COORDINATOR))]
 ATOM = "application/atom+xml; charset=utf-8"
 
 

@@ -18,17 +18,16 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, model_validator
 
 from kit.app import pool_of, runtime_of
-from kit.auth import Caller, Role, current_caller, require_role
+from kit.auth import Caller, Role
 from kit.errors import ApiError, multipart_only
+from kit.http import DEFAULT_LIMIT, AnyCaller, Coordinator, Limit, Offset, Page
 from services.outreach import commands, kit_store, store
-from services.outreach.domain import OutreachRuleViolated, Text
+from services.outreach.domain import Text
 from services.outreach.settings import OutreachSettings
 from services.outreach.storage import KitStorage, TooLarge
-from services.outreach.uploads import ALLOWED_EXTENSIONS, UnsupportedFile
+from services.outreach.uploads import ALLOWED_EXTENSIONS
 
 router = APIRouter(tags=["marketing kits"])
-Coordinator = Annotated[Caller, Depends(require_role(Role.COORDINATOR))]
-AnyCaller = Annotated[Caller, Depends(current_caller)]
 KitLanguage = Literal["fi", "sv", "any"]
 Category = Literal["poster", "social", "logo", "guide", "other"]
 
@@ -73,11 +72,8 @@ class KitOut(BaseModel):
     files: list[KitFileOut]
 
 
-class KitPage(BaseModel):
-    items: list[KitOut]
-    total: int
-    limit: int
-    offset: int
+class KitPage(Page[KitOut]):
+    pass
 
 
 def _settings(request: Request) -> OutreachSettings:
@@ -137,8 +133,8 @@ async def list_kits(
     product: Annotated[Text | None, Query(max_length=300)] = None,
     agreement_id: Annotated[Text | None, Query(max_length=100)] = None,
     onboarding: bool | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
 ) -> KitPage:
     await _may_read(request, caller)
     pool = pool_of(request)
@@ -202,10 +198,6 @@ async def upload_file(
             max_bytes=_settings(request).kit_max_file_bytes,
             uploaded_by=caller.subject,
         )
-    except UnsupportedFile as error:
-        raise ApiError(415, str(error), field=error.field) from error
-    except OutreachRuleViolated as error:
-        raise ApiError(422, str(error), field=error.field) from error
     except TooLarge as error:
         raise ApiError(413, str(error), field="file") from error
     except LookupError as error:

@@ -22,7 +22,7 @@ from contracts.outreach import CampaignSent
 from kit.logging import bind_trace, get_logger
 from kit.outbox import record_event
 from services.outreach import campaign_store, kit_store, store
-from services.outreach.deps import SOURCE, OutreachDeps
+from services.outreach.deps import OutreachDeps
 from services.outreach.domain import (
     LANGUAGES,
     AudienceFilter,
@@ -191,7 +191,6 @@ async def finish_done(pool: asyncpg.Pool) -> list[uuid.UUID]:
                     failed=counts.get("failed", 0),
                     finished_at=finished_at,
                 ),
-                source=SOURCE,
             )
             finished.append(campaign["id"])
     for campaign_id in finished:

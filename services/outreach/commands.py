@@ -19,7 +19,6 @@ import asyncpg
 from contracts.outreach import AnnouncementPublished
 from kit.outbox import record_event
 from services.outreach import campaign_store, kit_store, store, uploads
-from services.outreach.deps import SOURCE
 from services.outreach.domain import (
     AudienceFilter,
     OutreachRuleViolated,
@@ -113,7 +112,6 @@ async def publish_announcement(
                 language=language,
                 published_at=row["published_at"],
             ),
-            source=SOURCE,
         )
         added.append(row)
     return added

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 
 from services.outreach.domain import KitFile, Renderer
 
-SOURCE = "/konsortio/outreach"
-
 
 @dataclass(frozen=True)
 class OutreachDeps:

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, Protocol
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from contracts.membership import Library
+from kit.rules import RuleViolated
 
 
 def printable(value: str) -> str:
@@ -33,13 +34,13 @@ LANGUAGES: tuple[Language, ...] = ("fi", "sv")
 KINDS = ("welcome", "announcement", "kit", "invitation", "notice", "campaign", "usage-digest")
 
 
-class OutreachRuleViolated(Exception):
-    """A request that breaks an outreach rule; ``field`` names what to fix."""
+class OutreachRuleViolated(RuleViolated):
+    """A request that breaks an outreach rule; ``field`` names what to fix. A bad value (422),
+    or with ``conflict=True`` a state conflict (409)."""
 
     def __init__(self, message: str, *, field: str | None = None, conflict: bool = False) -> None:
-        super().__init__(message)
-        self.field = field
-        self.conflict = conflict  # a state conflict (409) rather than a bad value (422)
+        super().__init__(message, field=field, status=409 if conflict else None)
+        self.conflict = conflict
 
 
 @dataclass(frozen=True)

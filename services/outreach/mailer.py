@@ -29,7 +29,6 @@ from kit.db import DATABASE_UNAVAILABLE_ERRORS
 from kit.logging import bind_trace, get_logger
 from kit.outbox import record_event
 from services.outreach import domain, store
-from services.outreach.deps import SOURCE
 from services.outreach.settings import OutreachSettings
 from services.outreach.storage import ChecksumMismatch, KitStorage
 
@@ -121,7 +120,6 @@ async def _record_outcome(
                     status=status,
                     attempts=max(row["attempts"], 1),
                 ),
-                source=SOURCE,
                 causation_id=row["cause_id"],
             )
 

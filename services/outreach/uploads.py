@@ -39,7 +39,10 @@ RESERVED_STEMS = frozenset(
 
 
 class UnsupportedFile(OutreachRuleViolated):
-    """The file is not one of the accepted types, or its content is not what its name says."""
+    """The file is not one of the accepted types, or its content is not what its name says:
+    415."""
+
+    status = 415
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Path, Query, Request, Response
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
@@ -15,6 +14,13 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 from kit.app import pool_of
 from kit.auth import Caller, Role, current_caller, ensure_acts_for, require_role
 from kit.errors import ApiError
+
+# The kit's paging vocabulary, re-exported for the routers beside the helpers below.
+from kit.http import Limit as Limit
+from kit.http import Offset as Offset
+from kit.http import Paged as Paged
+from kit.http import Paging as Paging
+from kit.http import paging as paging
 from services.procurement import commands, domain, store
 from services.procurement.domain import ProcurementRuleViolated
 
@@ -52,8 +58,6 @@ def _in_range(value: dt.datetime) -> dt.datetime:
 
 
 Moment = Annotated[AwareDatetime, AfterValidator(_in_range)]
-Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 MAX_CENTS = 10**12
 
 
@@ -83,28 +87,6 @@ class Page(BaseModel):
     total: int
     limit: int
     offset: int
-
-
-@dataclass(frozen=True)
-class Paging:
-    """The ``limit`` and ``offset`` of a listing, and the page they make."""
-
-    limit: int
-    offset: int
-
-    def window(self, items: Sequence[T]) -> list[T]:
-        return list(items[self.offset : self.offset + self.limit])
-
-    def page(self, page: type[P], items: Sequence[Any], total: int, **fields: Any) -> P:
-        return page(items=items, total=total, limit=self.limit, offset=self.offset, **fields)
-
-
-def paging(limit: Limit = 50, offset: Offset = 0) -> Paging:
-    """The paging query parameters every listing takes."""
-    return Paging(limit, offset)
-
-
-Paged = Annotated[Paging, Depends(paging)]
 
 
 def media_type_of(request: Request, accepted: Sequence[str], refusal: str) -> str:

@@ -32,7 +32,6 @@ from services.procurement.domain import (
     Tender,
 )
 
-SOURCE = "/konsortio/procurement"
 BATCH = 100
 
 
@@ -177,7 +176,6 @@ async def propose_need(
                 required_library_systems=sorted(s.value for s in need.required_library_systems),
                 proposed_on=today,
             ),
-            source=SOURCE,
         )
     return need
 
@@ -203,7 +201,6 @@ async def register_interest(
             events.InterestRegistered(
                 need_id=need_id, isil=isil, indicative_budget_cents=indicative_budget_cents
             ),
-            source=SOURCE,
         )
     return interest
 
@@ -346,7 +343,6 @@ async def open_tender(
                 ],
                 decision_id=approved,
             ),
-            source=SOURCE,
         )
     return opened
 
@@ -370,7 +366,6 @@ async def cancel_tender(pool: asyncpg.Pool, tender_id: str, reason: str) -> Tend
         await record_event(
             conn,
             events.TenderCancelled(tender_id=cancelled.id, reason=reason, title=cancelled.title),
-            source=SOURCE,
         )
     return cancelled
 
@@ -557,7 +552,6 @@ async def award_tender(
                 bids=len(bids),
                 decision_id=approved,
             ),
-            source=SOURCE,
         )
         lead = decisions[0]
         await record_event(
@@ -576,7 +570,6 @@ async def award_tender(
                 price_cents=lead.price_cents,
                 bids=len(bids),
             ),
-            source=SOURCE,
         )
     return awarded, awards
 
@@ -606,7 +599,6 @@ async def lodge_appeal(pool: asyncpg.Pool, appeal: domain.Appeal) -> domain.Appe
                 suspends=appeal.suspends,
                 title=tender.title,
             ),
-            source=SOURCE,
         )
     return appeal
 
@@ -638,7 +630,6 @@ async def resolve_appeal(
                 resolved_on=resolved_on,
                 title=tender.title,
             ),
-            source=SOURCE,
         )
     return resolved
 
@@ -758,7 +749,6 @@ async def sign_agreement(
                 kl_reference=tender.kl_reference,
                 lot_id=lot.id,
             ),
-            source=SOURCE,
         )
     return record
 
@@ -834,7 +824,6 @@ async def _agreement_ended(
             reason=agreement.end.reason or "",
             title=record.title,
         ),
-        source=SOURCE,
     )
     for stored in await store.participations_of(conn, agreement.id):
         for participation in domain.end_participations(agreement, [stored.participation]):
@@ -888,7 +877,6 @@ async def opt_in(
                 participants=max(count, 1),
                 material_types=sorted(m.value for m in agreement.material_types),
             ),
-            source=SOURCE,
         )
     return participation
 
@@ -946,7 +934,6 @@ async def _announce_leave(
             participants=_participants_on(remaining, participation.left_on),
             title=record.title,
         ),
-        source=SOURCE,
     )
 
 
@@ -1045,7 +1032,6 @@ async def close_billing_period(
                     for line in lines
                 ],
             ),
-            source=SOURCE,
         )
         periods = await store.billing_periods_of(conn, agreement_id)
     return next(c for c in periods if c.period.start == period.start)
@@ -1097,7 +1083,6 @@ async def send_due_reminders(pool: asyncpg.Pool, today: dt.date) -> int:
                             annual_cost_cents=agreement.annual_cost_cents,
                             participants=[p.isil for p in participants],
                         ),
-                        source=SOURCE,
                     )
                     sent += 1
         if len(ids) < BATCH:
@@ -1159,7 +1144,6 @@ async def load_entitlements(
                 change="added",
                 titles=[_title(e) for e in items],
             ),
-            source=SOURCE,
         )
     return list(items)
 
@@ -1184,7 +1168,6 @@ async def expire_due_entitlements(pool: asyncpg.Pool, today: dt.date) -> int:
                         change="expired",
                         titles=[_title(e) for e in items],
                     ),
-                    source=SOURCE,
                 )
         expired += len(due)
         if len(due) < BATCH:
@@ -1227,7 +1210,6 @@ async def answer_question(
                 answered_at=now,
                 title=tender.title,
             ),
-            source=SOURCE,
         )
     return answered
 
@@ -1254,7 +1236,6 @@ async def announce_ended_standstills(pool: asyncpg.Pool, today: dt.date) -> int:
                         suspending_appeals=sum(1 for a in appeals if a.blocks_signing),
                         title=tender.title,
                     ),
-                    source=SOURCE,
                 )
         announced += len(due)
         if len(due) < BATCH:

@@ -21,13 +21,13 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field, HttpUrl, field_validator
 
 from kit.app import pool_of
-from kit.auth import Caller, Role, current_caller, ensure_acts_for, require_role
+from kit.auth import Caller, Role, ensure_acts_for
 from kit.errors import ApiError, multipart_only, problem
+from kit.http import AnyCaller, Coordinator, Limit
 from services.usage import commands, domain, store
 
 router = APIRouter(tags=["usage"])
-Coordinator = Annotated[Caller, Depends(require_role(Role.COORDINATOR))]
-Reader = Annotated[Caller, Depends(current_caller)]
+Reader = AnyCaller
 READ_ALL = (Role.COORDINATOR, Role.PROCUREMENT)
 SAFE = re.compile(r"[^A-Za-z0-9._-]")
 # Months COUNTER can report: no year 0 (which no date can hold), no far future.
@@ -38,16 +38,9 @@ Isil = Annotated[str, Field(min_length=3, max_length=16, pattern=r"^[A-Za-z]{2}-
 Group = Literal["month", "title", "material_type", "library", "agreement"]
 
 
-def _rule(error: domain.UsageRuleViolated) -> ApiError:
-    return ApiError(422, str(error), field=error.field)
-
-
 def _span(first: str, last: str) -> tuple[dt.date, dt.date]:
-    try:
-        a, b = domain.parse_month(first, "from"), domain.parse_month(last, "to")
-        domain.months(a, b)
-    except domain.UsageRuleViolated as error:
-        raise _rule(error) from None
+    a, b = domain.parse_month(first, "from"), domain.parse_month(last, "to")
+    domain.months(a, b)
     return a, b
 
 
@@ -171,7 +164,7 @@ async def list_harvests(
     request: Request,
     caller: Reader,
     state: Literal["queued", "running", "done", "failed"] | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Limit = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     if caller.role not in READ_ALL:
@@ -432,7 +425,7 @@ async def top_titles(
     to: Month,
     metric: Annotated[str, Query(max_length=50)] = "Unique_Title_Requests",
     isil: Annotated[str | None, Query(max_length=16)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 20,
+    limit: Limit = 20,
 ) -> dict[str, Any]:
     a, b = _span(from_, to)
     async with pool_of(request).acquire() as conn:
@@ -493,15 +486,12 @@ async def cost_per_use(
         raise ApiError(
             409, f"population unknown for {', '.join(unknown[:5])}", field="agreement_id"
         )
-    try:
-        shares = domain.cost_shares(
-            agreement["annual_cost_cents"],
-            agreement["cost_share_model"],
-            agreement["base_fee_cents"],
-            {p["isil"]: p["population"] or 0 for p in people},
-        )
-    except domain.UsageRuleViolated as error:
-        raise _rule(error) from None
+    shares = domain.cost_shares(
+        agreement["annual_cost_cents"],
+        agreement["cost_share_model"],
+        agreement["base_fee_cents"],
+        {p["isil"]: p["population"] or 0 for p in people},
+    )
     rows = []
     for isil, share in sorted(shares.items()):
         if scope is not None and isil != scope:
@@ -538,19 +528,16 @@ async def invoice_check(
     agreement_id: Id, body: InvoiceCheckIn, request: Request, _: Coordinator
 ) -> dict[str, Any]:
     a, b = _span(body.period_from, body.period_to)
-    try:
-        check_id, check = await commands.check_invoice(
-            pool_of(request),
-            agreement_id=agreement_id,
-            isil=body.isil,
-            first=a,
-            last=b,
-            invoiced_cents=body.invoiced_cents,
-            tolerance_cents=body.tolerance_cents,
-            price_per_loan_cents=body.price_per_loan_cents,
-        )
-    except domain.UsageRuleViolated as error:
-        raise _rule(error) from None
+    check_id, check = await commands.check_invoice(
+        pool_of(request),
+        agreement_id=agreement_id,
+        isil=body.isil,
+        first=a,
+        last=b,
+        invoiced_cents=body.invoiced_cents,
+        tolerance_cents=body.tolerance_cents,
+        price_per_loan_cents=body.price_per_loan_cents,
+    )
     return {
         "id": check_id,
         "loans": check.loans,

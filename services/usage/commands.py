@@ -17,19 +17,18 @@ import asyncpg
 from pydantic import ValidationError
 
 from contracts.usage import InvoiceDiscrepancyFound, UsageHarvestFailed, UsageReported
+from kit import rules as kit_rules
 from kit.logging import get_logger
 from kit.outbox import record_event
 from services.usage import domain, store
 from services.usage.sushi import ProviderUnavailable, SushiRequest
 
-SOURCE = "/konsortio/usage"
 log = get_logger(__name__)
 
 
-class NotFound(LookupError):
+class NotFound(kit_rules.NotFound, LookupError):
     def __init__(self, what: str, field: str) -> None:
-        super().__init__(what)
-        self.field = field
+        super().__init__(what, field=field)
 
 
 async def record_staged(
@@ -70,7 +69,6 @@ async def record_staged(
                 totals=totals,
                 titles=month["titles"],
             ),
-            source=SOURCE,
         )
         recorded.append(revision)
     return recorded
@@ -201,7 +199,6 @@ async def _fail(pool: asyncpg.Pool, job: asyncpg.Record, reason: str, code: int 
                 reason=reason,
                 sushi_code=code,
             ),
-            source=SOURCE,
         )
     log.warning("usage harvest failed", job=job["id"], reason=reason)
 
@@ -381,6 +378,5 @@ async def check_invoice(
                     difference_cents=check.difference_cents,
                     tolerance_cents=tolerance_cents,
                 ),
-                source=SOURCE,
             )
     return check_id, check

@@ -23,6 +23,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
 
+from kit.rules import RuleViolated
+
 COUNTER_METRICS = frozenset(
     {
         "Total_Item_Investigations",
@@ -44,10 +46,11 @@ REPORTS = ("TR", "TR_B1", "PR")
 MONTH = re.compile(r"^((?:19|20|21)\d\d)-(0[1-9]|1[0-2])$")
 
 
-class UsageRuleViolated(ValueError):
+class UsageRuleViolated(RuleViolated, ValueError):
+    """A value that breaks a usage rule (422); ``field`` names it."""
+
     def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field=field)
 
 
 # --- months -----------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from contracts.procurement import (
     AgreementSigned,
     EntitlementsChanged,
 )
+from kit import rules as kit_rules
 from kit.logging import get_logger
 from kit.outbox import record_event
 from services.catalogue import domain, ingest, kimppa_store, licence_store, store
@@ -33,7 +34,6 @@ from services.catalogue.commands import kimppa
 from services.catalogue.domain import CatalogueRuleViolated
 
 log = get_logger(__name__)
-SOURCE = "/konsortio/catalogue"
 # Who runs a batch, for people reading it; the database session id decides liveness.
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
 INTERRUPTED = (
@@ -42,11 +42,12 @@ INTERRUPTED = (
 )
 
 
-class NotFound(LookupError):
+class NotFound(kit_rules.NotFound, LookupError):
+    """The thing a request names (a collection, a batch) does not exist: 404."""
+
     def __init__(self, what: str, field: str) -> None:
-        super().__init__(what)
+        super().__init__(what, field=field)
         self.what = what
-        self.field = field
 
 
 # --- collections ------------------------------------------------------------------------------
@@ -217,7 +218,6 @@ async def reconcile(
                 reason="agreement-joined" if changed and should else "titles-added",
                 oai_set=oai_set,
             ),
-            source=SOURCE,
         )
         log.info("records available", isil=isil, collection_id=collection_id, count=gained)
     if (changed and not should) or lost:
@@ -235,7 +235,6 @@ async def reconcile(
                 count=lost,
                 reason=reason,
             ),
-            source=SOURCE,
         )
         log.info(
             "records withdrawn", isil=isil, collection_id=collection_id, count=lost, reason=reason

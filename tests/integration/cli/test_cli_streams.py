@@ -172,14 +172,10 @@ async def test_tail_merges_history_by_time_and_starts_after_the_last_event(
     shown = [next(isil for isil in isils if isil in line) for line in out.getvalue().splitlines()]
     assert shown == isils
 
-    # Not from the beginning: nothing old is printed again (the end is the true end).
+    # Not from the beginning: nothing old is printed again (the end is the true end). Other
+    # services on the shared broker may publish during the idle second; those are new.
     again = io.StringIO()
-    assert (
-        await tail(
-            infra.kafka(), console=Console(file=again, width=400), idle_exit_s=1.0, limit=None
-        )
-        == 0
-    )
+    await tail(infra.kafka(), console=Console(file=again, width=400), idle_exit_s=1.0, limit=None)
     assert not any(isil in again.getvalue() for isil in isils)
 
 

@@ -27,7 +27,7 @@ from kit.consumer import (
     Received,
 )
 from kit.db import apply_migrations, create_pool
-from kit.envelope import OutgoingMessage, encode
+from kit.envelope import OutgoingMessage, encode, source_of
 from kit.logging import bind_trace
 from kit.outbox import OutboxRelay, record_event, record_events
 from tests.conftest import Infra, wait_for
@@ -314,6 +314,24 @@ async def test_record_events_writes_what_record_event_writes_in_the_given_order(
     assert batched["headers"]["ce_causationid"] == "cause-1"
     assert batched["headers"]["ce_id"] == ids[0]
     assert encode(events[0], source="/t").value == bytes(batched["payload"])
+    await pool.close()
+
+
+async def test_the_source_is_the_producers_unless_overridden(infra: Infra) -> None:
+    """A service records its events without naming itself: the source comes from the event's
+    producer, which is what consumers check it against."""
+    pool = await fresh_pool(infra, "recordsource")
+    async with pool.acquire() as conn, conn.transaction():
+        await record_event(conn, joined("FI-S1"))
+        await record_events(conn, [joined("FI-S2")])
+        await record_event(conn, joined("FI-S3"), source="/t")
+    rows = await pool.fetch("SELECT headers FROM outbox ORDER BY id")
+    assert [r["headers"]["ce_source"] for r in rows] == [
+        source_of(MemberJoined.producer),
+        source_of(MemberJoined.producer),
+        "/t",
+    ]
+    assert source_of(MemberJoined.producer) == "/konsortio/membership"
     await pool.close()
 
 

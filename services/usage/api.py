@@ -9,6 +9,7 @@ it, and the key itself is never stored.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import io
@@ -23,7 +24,7 @@ from pydantic import BaseModel, Field, HttpUrl, field_validator
 from kit.app import pool_of
 from kit.auth import Caller, Role, current_caller, ensure_acts_for, require_role
 from kit.errors import ApiError, multipart_only, problem
-from services.usage import commands, domain, store
+from services.usage import commands, domain, store, xlsx
 
 router = APIRouter(tags=["usage"])
 Coordinator = Annotated[Caller, Depends(require_role(Role.COORDINATOR))]
@@ -200,6 +201,19 @@ def _lines(upload: UploadFile) -> Iterable[str]:
     return io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
 
 
+def _workbook(upload: UploadFile) -> str | None:
+    """The upload's name if it is meant as an .xlsx workbook (by name, type or first bytes)."""
+    head = upload.file.read(8)
+    upload.file.seek(0)
+    if xlsx.looks_like_xlsx(upload.filename, upload.content_type, head):
+        return SAFE.sub("_", upload.filename or "the file")[:100]
+    return None
+
+
+def _unreadable(error: xlsx.Unreadable) -> ApiError:
+    return ApiError(422, str(error), field="file")
+
+
 def _rejected(report: commands.UploadReport) -> JSONResponse:
     return problem(
         422,
@@ -226,17 +240,20 @@ async def upload_counter(
     isil: Annotated[str, Query(min_length=3, max_length=16)],
     report: Literal["TR", "TR_B1", "PR"] = "TR",
 ) -> Any:
-    """A COUNTER 5.1 (or 5.0) tabular report, TSV or CSV, streamed."""
+    """A COUNTER 5.1 (or 5.0) tabular report, TSV, CSV or .xlsx (its first worksheet),
+    streamed."""
     ensure_acts_for(caller, isil, also=(Role.COORDINATOR,))
-    text = _lines(file)
+    workbook = _workbook(file)
     try:
-        first = text.readline()  # type: ignore[attr-defined]  # _lines gives a text stream; its declared type is wider
-    except UnicodeDecodeError:
-        raise ApiError(422, "the file is not UTF-8 text", field="file") from None
-    delimiter = "\t" if "\t" in first else ","
-    lines = _chain([first], text)
-    try:
-        layout, rows = commands.counter_rows(lines, delimiter)
+        if workbook is not None:
+            layout, rows = await asyncio.to_thread(
+                commands.counter_table, xlsx.rows(file.file, workbook)
+            )
+        else:
+            text = _lines(file)
+            first = text.readline()  # type: ignore[attr-defined]  # _lines gives a text stream; its declared type is wider
+            delimiter = "\t" if "\t" in first else ","
+            layout, rows = commands.counter_rows(_chain([first], text), delimiter)
         result = await commands.ingest(
             pool_of(request),
             agreement_id=agreement_id,
@@ -250,6 +267,8 @@ async def upload_counter(
         raise ApiError(422, str(error), field=error.column) from None
     except commands.UploadRejected as rejected:
         return _rejected(rejected.report)
+    except xlsx.Unreadable as error:
+        raise _unreadable(error) from None
     except UnicodeDecodeError:
         raise ApiError(422, "the file is not UTF-8 text", field="file") from None
     except csv.Error as error:  # e.g. a field over the CSV module's size limit
@@ -282,7 +301,8 @@ async def upload_supplier(
     isil: Annotated[str, Query(min_length=3, max_length=16)],
     supplier: Annotated[str, Query(min_length=1, max_length=100)],
 ) -> Any:
-    """A supplier's own loan report (CSV), read through the supplier's saved mapping."""
+    """A supplier's own loan report (CSV or .xlsx, its first worksheet), read through the
+    supplier's saved mapping."""
     ensure_acts_for(caller, isil, also=(Role.COORDINATOR,))
     async with pool_of(request).acquire() as conn:
         saved = await store.get_mapping(conn, supplier)
@@ -290,7 +310,13 @@ async def upload_supplier(
         raise ApiError(404, f"no column mapping saved for supplier {supplier}", field="supplier")
     mapping = domain.SupplierMapping.model_validate(saved)
     try:
-        layout, rows = commands.supplier_rows(iter(_lines(file)), mapping)
+        workbook = _workbook(file)
+        if workbook is not None:
+            layout, rows = await asyncio.to_thread(
+                commands.supplier_table, xlsx.rows(file.file, workbook), mapping
+            )
+        else:
+            layout, rows = commands.supplier_rows(iter(_lines(file)), mapping)
         result = await commands.ingest(
             pool_of(request),
             agreement_id=agreement_id,
@@ -304,6 +330,8 @@ async def upload_supplier(
         raise ApiError(422, str(error), field=error.column) from None
     except commands.UploadRejected as rejected:
         return _rejected(rejected.report)
+    except xlsx.Unreadable as error:
+        raise _unreadable(error) from None
     except UnicodeDecodeError:
         raise ApiError(422, "the file is not UTF-8 text", field="file") from None
     except csv.Error as error:  # e.g. a field over the CSV module's size limit

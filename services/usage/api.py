@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field, HttpUrl, field_validator
 
@@ -36,6 +36,8 @@ MONTH_PATTERN = r"^(19|20|21)\d\d-(0[1-9]|1[0-2])$"
 Id = Annotated[str, Field(max_length=100)]
 Month = Annotated[str, Query(pattern=MONTH_PATTERN, examples=["2025-01"])]
 Isil = Annotated[str, Field(min_length=3, max_length=16, pattern=r"^[A-Za-z]{2}-[A-Za-z0-9:/-]+$")]
+# Who holds usage: a library's ISIL, or "kimppa:<id>" for a kimppa's customer id.
+Holder = Annotated[str, Field(min_length=3, max_length=64, pattern=domain.HOLDER_PATTERN)]
 Group = Literal["month", "title", "material_type", "library", "agreement"]
 
 
@@ -67,8 +69,10 @@ class ProviderIn(BaseModel):
         description="Where the API key is: env:NAME or file:NAME under the secrets directory",
     )
     reports: list[Literal["TR", "TR_B1", "PR"]] = Field(["TR"], min_length=1, max_length=3)
-    customers: dict[Isil, Annotated[str, Field(min_length=1, max_length=200)]] = Field(
-        default_factory=dict, max_length=2000, description="ISIL (library or kimppa) → customer id"
+    customers: dict[Holder, Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=dict,
+        max_length=2000,
+        description="Library ISIL, or kimppa:<id> for a kimppa's customer id → customer id",
     )
     price_per_loan_cents: int | None = Field(None, ge=0, le=10_000_000)
 
@@ -130,8 +134,10 @@ class HarvestIn(BaseModel):
     report: Literal["TR", "TR_B1", "PR"] = "TR"
     begin: str = Field(pattern=MONTH_PATTERN, examples=["2025-01"])
     end: str = Field(pattern=MONTH_PATTERN, examples=["2025-12"])
-    libraries: list[Isil] | None = Field(
-        None, max_length=2000, description="Default: every library with a customer id"
+    libraries: list[Holder] | None = Field(
+        None,
+        max_length=2000,
+        description="Libraries and kimppa:<id>s; default: every one with a customer id",
     )
 
     @field_validator("end")
@@ -414,6 +420,42 @@ async def library_usage(
         metric=metric,
         fmt=format,
         name=f"usage-{isil}",
+    )
+
+
+@router.get("/kimppas/{kimppa_id}/usage")
+async def kimppa_usage(
+    kimppa_id: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")],
+    request: Request,
+    caller: Reader,
+    from_: Annotated[str, Query(alias="from", pattern=MONTH_PATTERN)],
+    to: Month,
+    group: Group = "month",
+    metric: Metric = None,
+    agreement_id: Annotated[str | None, Query(max_length=100)] = None,
+    format: Literal["json", "csv"] = "json",  # noqa: A002
+) -> Any:
+    """Usage harvested for a kimppa's customer id (held by ``kimppa:<id>``): read by the
+    coordinator and procurement, and by each library of the kimppa."""
+    async with pool_of(request).acquire() as conn:
+        if caller.role not in READ_ALL:
+            member_of = await store.kimppa_of(conn, caller.isil) if caller.isil else None
+            if caller.role is not Role.LIBRARY or member_of != kimppa_id:
+                raise ApiError(
+                    403, "a library token reads only its own kimppa's usage", field="kimppa_id"
+                )
+        elif await store.get_kimppa(conn, kimppa_id) is None:
+            raise ApiError(404, f"no kimppa {kimppa_id}", field="kimppa_id")
+    return await _usage(
+        request,
+        agreement_id=agreement_id,
+        isil=domain.kimppa_holder(kimppa_id),
+        first=from_,
+        last=to,
+        group=group,
+        metric=metric,
+        fmt=format,
+        name=f"usage-kimppa-{kimppa_id}",
     )
 
 

@@ -44,6 +44,16 @@ REPORTS = ("TR", "TR_B1", "PR")
 MONTH = re.compile(r"^((?:19|20|21)\d\d)-(0[1-9]|1[0-2])$")
 
 
+KIMPPA = "kimppa:"
+# Who usage is held by: a library (its ISIL) or a kimppa ("kimppa:<id>"), when a provider's
+# customer id is the kimppa's.
+HOLDER_PATTERN = r"^([A-Za-z]{2}-[A-Za-z0-9:/-]+|kimppa:[A-Za-z0-9_.-]+)$"
+
+
+def kimppa_holder(kimppa_id: str) -> str:
+    return KIMPPA + kimppa_id
+
+
 class UsageRuleViolated(ValueError):
     def __init__(self, message: str, field: str) -> None:
         super().__init__(message)

@@ -3,7 +3,8 @@
 The coordinator configures SUSHI providers, harvests, supplier mappings and invoice checks;
 procurement reads provider settings and harvest jobs as well; usage figures are read by the
 coordinator and procurement for everything, and by a library for its own rows (an
-agreement's figures with a library token are scoped to that library, so any library may ask);
+agreement's figures with a library token are scoped to that library, so any library may ask)
+and its kimppa's;
 uploads are made by the library itself (its own ISIL) or the coordinator.
 """
 
@@ -77,6 +78,13 @@ ENDPOINTS = (
     Endpoint("PUT", "/suppliers/{supplier}/mapping", COORDINATOR_ONLY),
     Endpoint("GET", "/libraries/{isil}/usage", OWN_OR_READ_ALL, _library_usage),
     Endpoint("GET", "/agreements/{agreement_id}/usage", SCOPED_READERS, _span("usage")),
+    # A kimppa's usage: its own libraries read it too, and the probe's library is in none.
+    Endpoint(
+        "GET",
+        "/kimppas/{kimppa_id}/usage",
+        READ_ALL,
+        lambda ctx: RequestSpec(f"/kimppas/{NO_SUCH_ID}/usage", params=SPAN),
+    ),
     Endpoint("GET", "/agreements/{agreement_id}/top-titles", SCOPED_READERS, _span("top-titles")),
     Endpoint(
         "GET", "/agreements/{agreement_id}/unused-titles", SCOPED_READERS, _span("unused-titles")

@@ -298,6 +298,7 @@ FEED_FIELDS: dict[str, tuple[str, ...]] = {
     "message-delivered": ("kind", "isil", "status", "cause_id"),
     "campaign-sent": ("title", "recipients", "sent", "failed"),
     "announcement-published": ("title", "language"),
+    "usage-digest-subscription-changed": ("isil", "subscribed"),
 }
 
 

@@ -188,6 +188,10 @@ MEANING_FI: dict[str, str] = {
     ),
     "fi.konsortio.outreach.campaign-sent.v1": "Viestikampanja lähetettiin loppuun.",
     "fi.konsortio.outreach.announcement-published.v1": "Tiedote julkaistiin.",
+    "fi.konsortio.outreach.usage-digest-subscription-changed.v1": (
+        "Kirjaston yhteyshenkilön käyttötilastojen kuukausikooste peruttiin tai tilattiin "
+        "uudelleen."
+    ),
 }
 
 

@@ -471,7 +471,7 @@ EVENT_NAMES: dict[str, dict[Lang, str]] = {
     },
     "token-revoked": {
         "fi": "Tunniste mitätöity",
-        "sv": "Token återkallad",
+        "sv": "Inloggningsnyckel återkallad",
         "en": "Token revoked",
     },
     "need-proposed": {
@@ -540,6 +540,11 @@ EVENT_NAMES: dict[str, dict[Lang, str]] = {
         "fi": "Tiedote julkaistu",
         "sv": "Meddelande publicerat",
         "en": "Announcement published",
+    },
+    "usage-digest-subscription-changed": {
+        "fi": "Käyttökoosteen tilaus muuttui",
+        "sv": "Prenumeration på användningssammandraget ändrad",
+        "en": "Usage digest subscription changed",
     },
 }
 
@@ -727,6 +732,11 @@ _SUMMARIES: dict[str, dict[Lang, str]] = {
         "fi": "Tiedote julkaistu: {title}",
         "sv": "Meddelande publicerat: {title}",
         "en": "Announcement published: {title}",
+    },
+    "usage-digest-subscription-changed": {
+        "fi": "{isil}: yhteyshenkilön käyttökooste tilattu: {subscribed}",
+        "sv": "{isil}: kontaktens användningssammandrag prenumererat: {subscribed}",
+        "en": "{isil}: a contact's usage digest subscribed: {subscribed}",
     },
 }
 

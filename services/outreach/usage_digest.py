@@ -10,7 +10,9 @@ the library's e-services in a month once that month has closed, built from ``usa
   so a restart, a redelivered event or a second replica never sends it twice. Figures that
   arrive after a month's digest went out are not sent again.
 - Opt-out: per contact (library + address hash), set by the library itself or a coordinator
-  through the API, or by the contact through the unsubscribe link in every digest.
+  through the API, or by the contact through the unsubscribe link in every digest. Each change
+  (not a repeat) records ``usage-digest-subscription-changed`` with the address hash, never the
+  address, in the same transaction.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from typing import Any
 
 import asyncpg
 
+from contracts.outreach import UsageDigestSubscriptionChanged
 from contracts.usage import UsageReported
 from kit.consumer import Delivery
 from kit.logging import get_logger
+from kit.outbox import record_event
 from services.outreach import store
 from services.outreach.deps import OutreachDeps
 from services.outreach.domain import compose, normalise_email
@@ -190,24 +194,51 @@ async def run_round(pool: asyncpg.Pool, deps: OutreachDeps, today: dt.date) -> i
 # --- opt-out --------------------------------------------------------------------------------------
 
 
-async def opt_out(conn: asyncpg.Connection | asyncpg.Pool, isil: str, address_hash: str) -> None:
-    await conn.execute(
+async def _set(
+    db: asyncpg.Connection | asyncpg.Pool, sql: str, isil: str, address_hash: str, subscribed: bool
+) -> bool:
+    """Run one opt-out change and, if it changed anything, record
+    ``usage-digest-subscription-changed`` (the address hash only) in the same transaction."""
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as conn:
+            return await _set(conn, sql, isil, address_hash, subscribed)
+    async with db.transaction():
+        changed = await db.fetchval(sql, isil, address_hash)
+        if changed:
+            await record_event(
+                db,
+                UsageDigestSubscriptionChanged(
+                    isil=isil, email_sha256=address_hash, subscribed=subscribed
+                ),
+            )
+    return bool(changed)
+
+
+async def opt_out(conn: asyncpg.Connection | asyncpg.Pool, isil: str, address_hash: str) -> bool:
+    """Turn a contact's digest off; whether it was on."""
+    return await _set(
+        conn,
         """
         INSERT INTO usage_digest_opt_outs (isil, email_sha256) VALUES ($1, $2)
-        ON CONFLICT (isil, email_sha256) DO NOTHING
+        ON CONFLICT (isil, email_sha256) DO NOTHING RETURNING true
         """,
         isil,
         address_hash,
+        subscribed=False,
     )
 
 
 async def opt_in(conn: asyncpg.Connection | asyncpg.Pool, isil: str, address_hash: str) -> bool:
-    done = await conn.execute(
-        "DELETE FROM usage_digest_opt_outs WHERE isil = $1 AND email_sha256 = $2",
+    """Turn a contact's digest on again; whether it was off."""
+    return await _set(
+        conn,
+        """
+        DELETE FROM usage_digest_opt_outs WHERE isil = $1 AND email_sha256 = $2 RETURNING true
+        """,
         isil,
         address_hash,
+        subscribed=True,
     )
-    return done != "DELETE 0"
 
 
 async def opted_out(conn: asyncpg.Connection | asyncpg.Pool, isil: str, address_hash: str) -> bool:

@@ -9,6 +9,7 @@ it, and the key itself is never stored.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import io
@@ -16,7 +17,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field, HttpUrl, field_validator
 
@@ -24,7 +25,7 @@ from kit.app import pool_of
 from kit.auth import Caller, Role, ensure_acts_for
 from kit.errors import ApiError, multipart_only, problem
 from kit.http import AnyCaller, Coordinator, Limit
-from services.usage import commands, domain, store
+from services.usage import commands, domain, store, xlsx
 
 router = APIRouter(tags=["usage"])
 Reader = AnyCaller
@@ -35,6 +36,8 @@ MONTH_PATTERN = r"^(19|20|21)\d\d-(0[1-9]|1[0-2])$"
 Id = Annotated[str, Field(max_length=100)]
 Month = Annotated[str, Query(pattern=MONTH_PATTERN, examples=["2025-01"])]
 Isil = Annotated[str, Field(min_length=3, max_length=16, pattern=r"^[A-Za-z]{2}-[A-Za-z0-9:/-]+$")]
+# Who holds usage: a library's ISIL, or "kimppa:<id>" for a kimppa's customer id.
+Holder = Annotated[str, Field(min_length=3, max_length=64, pattern=domain.HOLDER_PATTERN)]
 Group = Literal["month", "title", "material_type", "library", "agreement"]
 
 
@@ -59,8 +62,10 @@ class ProviderIn(BaseModel):
         description="Where the API key is: env:NAME or file:NAME under the secrets directory",
     )
     reports: list[Literal["TR", "TR_B1", "PR"]] = Field(["TR"], min_length=1, max_length=3)
-    customers: dict[Isil, Annotated[str, Field(min_length=1, max_length=200)]] = Field(
-        default_factory=dict, max_length=2000, description="ISIL (library or kimppa) → customer id"
+    customers: dict[Holder, Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=dict,
+        max_length=2000,
+        description="Library ISIL, or kimppa:<id> for a kimppa's customer id → customer id",
     )
     price_per_loan_cents: int | None = Field(None, ge=0, le=10_000_000)
 
@@ -122,8 +127,10 @@ class HarvestIn(BaseModel):
     report: Literal["TR", "TR_B1", "PR"] = "TR"
     begin: str = Field(pattern=MONTH_PATTERN, examples=["2025-01"])
     end: str = Field(pattern=MONTH_PATTERN, examples=["2025-12"])
-    libraries: list[Isil] | None = Field(
-        None, max_length=2000, description="Default: every library with a customer id"
+    libraries: list[Holder] | None = Field(
+        None,
+        max_length=2000,
+        description="Libraries and kimppa:<id>s; default: every one with a customer id",
     )
 
     @field_validator("end")
@@ -193,6 +200,19 @@ def _lines(upload: UploadFile) -> Iterable[str]:
     return io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
 
 
+def _workbook(upload: UploadFile) -> str | None:
+    """The upload's name if it is meant as an .xlsx workbook (by name, type or first bytes)."""
+    head = upload.file.read(8)
+    upload.file.seek(0)
+    if xlsx.looks_like_xlsx(upload.filename, upload.content_type, head):
+        return SAFE.sub("_", upload.filename or "the file")[:100]
+    return None
+
+
+def _unreadable(error: xlsx.Unreadable) -> ApiError:
+    return ApiError(422, str(error), field="file")
+
+
 def _rejected(report: commands.UploadReport) -> JSONResponse:
     return problem(
         422,
@@ -219,17 +239,20 @@ async def upload_counter(
     isil: Annotated[str, Query(min_length=3, max_length=16)],
     report: Literal["TR", "TR_B1", "PR"] = "TR",
 ) -> Any:
-    """A COUNTER 5.1 (or 5.0) tabular report, TSV or CSV, streamed."""
+    """A COUNTER 5.1 (or 5.0) tabular report, TSV, CSV or .xlsx (its first worksheet),
+    streamed."""
     ensure_acts_for(caller, isil, also=(Role.COORDINATOR,))
-    text = _lines(file)
+    workbook = _workbook(file)
     try:
-        first = text.readline()  # type: ignore[attr-defined]  # _lines gives a text stream; its declared type is wider
-    except UnicodeDecodeError:
-        raise ApiError(422, "the file is not UTF-8 text", field="file") from None
-    delimiter = "\t" if "\t" in first else ","
-    lines = _chain([first], text)
-    try:
-        layout, rows = commands.counter_rows(lines, delimiter)
+        if workbook is not None:
+            layout, rows = await asyncio.to_thread(
+                commands.counter_table, xlsx.rows(file.file, workbook)
+            )
+        else:
+            text = _lines(file)
+            first = text.readline()  # type: ignore[attr-defined]  # _lines gives a text stream; its declared type is wider
+            delimiter = "\t" if "\t" in first else ","
+            layout, rows = commands.counter_rows(_chain([first], text), delimiter)
         result = await commands.ingest(
             pool_of(request),
             agreement_id=agreement_id,
@@ -243,6 +266,8 @@ async def upload_counter(
         raise ApiError(422, str(error), field=error.column) from None
     except commands.UploadRejected as rejected:
         return _rejected(rejected.report)
+    except xlsx.Unreadable as error:
+        raise _unreadable(error) from None
     except UnicodeDecodeError:
         raise ApiError(422, "the file is not UTF-8 text", field="file") from None
     except csv.Error as error:  # e.g. a field over the CSV module's size limit
@@ -275,7 +300,8 @@ async def upload_supplier(
     isil: Annotated[str, Query(min_length=3, max_length=16)],
     supplier: Annotated[str, Query(min_length=1, max_length=100)],
 ) -> Any:
-    """A supplier's own loan report (CSV), read through the supplier's saved mapping."""
+    """A supplier's own loan report (CSV or .xlsx, its first worksheet), read through the
+    supplier's saved mapping."""
     ensure_acts_for(caller, isil, also=(Role.COORDINATOR,))
     async with pool_of(request).acquire() as conn:
         saved = await store.get_mapping(conn, supplier)
@@ -283,7 +309,13 @@ async def upload_supplier(
         raise ApiError(404, f"no column mapping saved for supplier {supplier}", field="supplier")
     mapping = domain.SupplierMapping.model_validate(saved)
     try:
-        layout, rows = commands.supplier_rows(iter(_lines(file)), mapping)
+        workbook = _workbook(file)
+        if workbook is not None:
+            layout, rows = await asyncio.to_thread(
+                commands.supplier_table, xlsx.rows(file.file, workbook), mapping
+            )
+        else:
+            layout, rows = commands.supplier_rows(iter(_lines(file)), mapping)
         result = await commands.ingest(
             pool_of(request),
             agreement_id=agreement_id,
@@ -297,6 +329,8 @@ async def upload_supplier(
         raise ApiError(422, str(error), field=error.column) from None
     except commands.UploadRejected as rejected:
         return _rejected(rejected.report)
+    except xlsx.Unreadable as error:
+        raise _unreadable(error) from None
     except UnicodeDecodeError:
         raise ApiError(422, "the file is not UTF-8 text", field="file") from None
     except csv.Error as error:  # e.g. a field over the CSV module's size limit
@@ -379,6 +413,42 @@ async def library_usage(
         metric=metric,
         fmt=format,
         name=f"usage-{isil}",
+    )
+
+
+@router.get("/kimppas/{kimppa_id}/usage")
+async def kimppa_usage(
+    kimppa_id: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")],
+    request: Request,
+    caller: Reader,
+    from_: Annotated[str, Query(alias="from", pattern=MONTH_PATTERN)],
+    to: Month,
+    group: Group = "month",
+    metric: Metric = None,
+    agreement_id: Annotated[str | None, Query(max_length=100)] = None,
+    format: Literal["json", "csv"] = "json",  # noqa: A002
+) -> Any:
+    """Usage harvested for a kimppa's customer id (held by ``kimppa:<id>``): read by the
+    coordinator and procurement, and by each library of the kimppa."""
+    async with pool_of(request).acquire() as conn:
+        if caller.role not in READ_ALL:
+            member_of = await store.kimppa_of(conn, caller.isil) if caller.isil else None
+            if caller.role is not Role.LIBRARY or member_of != kimppa_id:
+                raise ApiError(
+                    403, "a library token reads only its own kimppa's usage", field="kimppa_id"
+                )
+        elif await store.get_kimppa(conn, kimppa_id) is None:
+            raise ApiError(404, f"no kimppa {kimppa_id}", field="kimppa_id")
+    return await _usage(
+        request,
+        agreement_id=agreement_id,
+        isil=domain.kimppa_holder(kimppa_id),
+        first=from_,
+        last=to,
+        group=group,
+        metric=metric,
+        fmt=format,
+        name=f"usage-kimppa-{kimppa_id}",
     )
 
 

@@ -20,7 +20,7 @@ from contracts.usage import InvoiceDiscrepancyFound, UsageHarvestFailed, UsageRe
 from kit import rules as kit_rules
 from kit.logging import get_logger
 from kit.outbox import record_event
-from services.usage import domain, store
+from services.usage import domain, store, xlsx
 from services.usage.sushi import ProviderUnavailable, SushiRequest
 
 log = get_logger(__name__)
@@ -228,29 +228,70 @@ class UploadRejected(Exception):
         self.report = report
 
 
-def counter_rows(
-    lines: Iterator[str], delimiter: str
-) -> tuple[domain.TabularLayout, Iterator[tuple[int, list[str]]]]:
+Rows = Iterator[tuple[int, list[str]]]
+# A body row, or the finding that makes it unreadable (a formula with no cached value).
+Body = Iterator[tuple[int, list[str] | domain.RowError]]
+
+
+def _csv(lines: Iterator[str], delimiter: str) -> Rows:
+    reader = csv.reader(lines, delimiter=delimiter)
+    return ((reader.line_num, r) for r in reader)
+
+
+def _body(rows: Rows, headings: Sequence[str]) -> Body:
+    """The non-blank rows after the headings; a row holding a formula with no cached value
+    (only a workbook has those) becomes a finding naming its column."""
+    for number, row in rows:
+        # By position: an Uncached cell equals every other empty cell.
+        i = next((i for i, c in enumerate(row) if isinstance(c, xlsx.Uncached)), None)
+        if i is not None:
+            uncached = row[i]
+            assert isinstance(uncached, xlsx.Uncached)
+            column = headings[i].strip() if i < len(headings) and headings[i].strip() else ""
+            yield (
+                number,
+                domain.RowError(
+                    column or uncached.letter,
+                    f"cell {uncached.letter}{number} holds the formula {uncached.formula[:80]!r} "
+                    "with no computed value; save the workbook in a spreadsheet program or "
+                    "paste values",
+                ),
+            )
+        elif any(c.strip() for c in row):
+            yield number, row
+
+
+def counter_table(rows: Rows) -> tuple[domain.TabularLayout, Body]:
     """Skip a COUNTER tabular report's header block (up to the row of column headings, which
     starts ``Title`` or ``Platform``) and read its body."""
-    reader = csv.reader(lines, delimiter=delimiter)
-    for row in reader:
+    for _, row in rows:
         if row and row[0].strip().lstrip("\ufeff") in ("Title", "Platform"):
             layout = domain.TabularLayout.of(row)
-            return layout, ((reader.line_num, r) for r in reader if any(c.strip() for c in r))
+            return layout, _body(rows, row)
     raise domain.RowError("Title", "no row of column headings (Title, ..., Metric_Type, ...)")
+
+
+def counter_rows(lines: Iterator[str], delimiter: str) -> tuple[domain.TabularLayout, Body]:
+    return counter_table(_csv(lines, delimiter))
+
+
+def supplier_table(
+    rows: Rows, mapping: domain.SupplierMapping
+) -> tuple[domain.SupplierLayout, Body]:
+    first = next(rows, None)
+    if first is None:
+        raise domain.RowError("file", "the file is empty")
+    headings = list(first[1])
+    if headings:
+        headings[0] = headings[0].lstrip("\ufeff")
+    layout = domain.SupplierLayout.of(mapping, headings)
+    return layout, _body(rows, headings)
 
 
 def supplier_rows(
     lines: Iterator[str], mapping: domain.SupplierMapping
-) -> tuple[domain.SupplierLayout, Iterator[tuple[int, list[str]]]]:
-    reader = csv.reader(lines, delimiter=mapping.delimiter)
-    headings = next(reader, None)
-    if headings is None:
-        raise domain.RowError("file", "the file is empty")
-    headings[0] = headings[0].lstrip("\ufeff")
-    layout = domain.SupplierLayout.of(mapping, headings)
-    return layout, ((reader.line_num, r) for r in reader if any(c.strip() for c in r))
+) -> tuple[domain.SupplierLayout, Body]:
+    return supplier_table(_csv(lines, mapping.delimiter), mapping)
 
 
 async def ingest(
@@ -261,7 +302,7 @@ async def ingest(
     report_id: str,
     source: str,
     layout: domain.TabularLayout | domain.SupplierLayout,
-    rows: Iterator[tuple[int, list[str]]],
+    rows: Body,
     batch: int = 5000,
 ) -> UploadReport:
     """Stream rows into a staging table in one transaction; any broken row rolls the whole
@@ -277,6 +318,9 @@ async def ingest(
                 return out, True
             line, row = item
             result.rows += 1
+            if isinstance(row, domain.RowError):
+                result.error(line, row.column, str(row))
+                continue
             try:
                 facts = layout.facts(row)
             except (domain.RowError, domain.UsageRuleViolated) as error:

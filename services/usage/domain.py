@@ -46,6 +46,16 @@ REPORTS = ("TR", "TR_B1", "PR")
 MONTH = re.compile(r"^((?:19|20|21)\d\d)-(0[1-9]|1[0-2])$")
 
 
+KIMPPA = "kimppa:"
+# Who usage is held by: a library (its ISIL) or a kimppa ("kimppa:<id>"), when a provider's
+# customer id is the kimppa's.
+HOLDER_PATTERN = r"^([A-Za-z]{2}-[A-Za-z0-9:/-]+|kimppa:[A-Za-z0-9_.-]+)$"
+
+
+def kimppa_holder(kimppa_id: str) -> str:
+    return KIMPPA + kimppa_id
+
+
 class UsageRuleViolated(RuleViolated, ValueError):
     """A value that breaks a usage rule (422); ``field`` names it."""
 
@@ -275,7 +285,16 @@ class TabularLayout:
             (i, m) for i, h in enumerate(headings) if (m := tabular_month(h)) is not None
         )
         if not month_cols:
-            raise RowError("Reporting_Period", "the column headings name no month (Jan-2025)")
+            serials = [h for h in headings if excel_serial(h.strip())]
+            hint = (
+                f"; {serials[0]!r} is an Excel date serial number: format the heading cells as "
+                "dates or as text"
+                if serials
+                else ""
+            )
+            raise RowError(
+                "Reporting_Period", f"the column headings name no month (Jan-2025){hint}"
+            )
         ids = tuple(
             index[k]
             for k in ("ISBN", "Online_ISSN", "Print_ISSN", "DOI", "Proprietary_ID")
@@ -334,7 +353,20 @@ def supplier_month(value: str) -> dt.date:
         return dt.date(int(match[2]), int(match[1]), 1)
     if MONTH.match(value):
         return parse_month(value)
+    if excel_serial(value):
+        raise RowError(
+            "month",
+            f"{value!r} is an Excel date serial number, not a month; format the column as a "
+            "date or as text YYYY-MM",
+        )
     raise RowError("month", f"{value!r} is not a month (YYYY-MM, MM/YYYY or M.YYYY)")
+
+
+def excel_serial(value: str) -> bool:
+    """Whether a cell's text is a day number of Excel's calendar between 1950 and 2100 (a date
+    whose cell lost its date format)."""
+    whole = value.split(".")[0] if value.count(".") == 1 else value
+    return whole.isdigit() and 18264 <= int(whole) <= 73051
 
 
 @dataclass(frozen=True, slots=True)

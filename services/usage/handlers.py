@@ -1,10 +1,11 @@
 """What usage reacts to: procurement's agreements and participations (for cost shares and for
-who may be harvested) and membership's libraries (population, which per-capita shares need).
+who may be harvested), membership's libraries (population, which per-capita shares need) and
+kimppas (whose libraries read the usage held by their kimppa).
 Every handler is an upsert, so a redelivery changes nothing."""
 
 from __future__ import annotations
 
-from contracts.membership import MemberJoined, MemberUpdated
+from contracts.membership import KimppaUpdated, Library, MemberJoined, MemberUpdated
 from contracts.procurement import AgreementJoined, AgreementLeft, AgreementSigned
 from kit.consumer import Delivery, Reactions
 from services.usage import store
@@ -35,13 +36,29 @@ async def on_agreement_left(delivery: Delivery, event: AgreementLeft) -> None:
     await store.leave(delivery.conn, event.agreement_id, event.isil, event.left_on)
 
 
+async def _library(delivery: Delivery, lib: Library) -> None:
+    await store.upsert_library(delivery.conn, lib.isil, lib.names.fi, lib.population)
+    if lib.kimppa is not None:
+        kimppa = lib.kimppa
+        await store.upsert_kimppa(delivery.conn, kimppa.id, kimppa.name, kimppa.library_system)
+    await store.set_library_kimppa(
+        delivery.conn, lib.isil, lib.kimppa.id if lib.kimppa is not None else None
+    )
+
+
 @reactions.on(MemberJoined)
 async def on_member_joined(delivery: Delivery, event: MemberJoined) -> None:
-    lib = event.library
-    await store.upsert_library(delivery.conn, lib.isil, lib.names.fi, lib.population)
+    await _library(delivery, event.library)
 
 
 @reactions.on(MemberUpdated)
 async def on_member_updated(delivery: Delivery, event: MemberUpdated) -> None:
-    lib = event.library
-    await store.upsert_library(delivery.conn, lib.isil, lib.names.fi, lib.population)
+    await _library(delivery, event.library)
+
+
+@reactions.on(KimppaUpdated)
+async def on_kimppa_updated(delivery: Delivery, event: KimppaUpdated) -> None:
+    await store.upsert_kimppa(
+        delivery.conn, event.kimppa_id, event.kimppa_name, event.library_system
+    )
+    await store.set_kimppa_libraries(delivery.conn, event.kimppa_id, event.libraries)

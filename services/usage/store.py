@@ -477,3 +477,71 @@ async def insert_invoice_check(conn: asyncpg.Connection, values: Sequence[Any]) 
         """,
         *values,
     )
+
+
+# --- kimppas ----------------------------------------------------------------------------
+
+
+async def upsert_kimppa(
+    conn: asyncpg.Connection, kimppa_id: str, name: str, library_system: str
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO kimppas (kimppa_id, name, library_system) VALUES ($1, $2, $3)
+        ON CONFLICT (kimppa_id) DO UPDATE
+           SET name = EXCLUDED.name, library_system = EXCLUDED.library_system
+        """,
+        kimppa_id,
+        name,
+        library_system,
+    )
+
+
+async def set_library_kimppa(conn: asyncpg.Connection, isil: str, kimppa_id: str | None) -> None:
+    """The kimppa a library belongs to now (none: it left its kimppa)."""
+    if kimppa_id is None:
+        await conn.execute("DELETE FROM kimppa_members WHERE isil = $1", isil)
+        return
+    await conn.execute(
+        """
+        INSERT INTO kimppa_members (isil, kimppa_id) VALUES ($1, $2)
+        ON CONFLICT (isil) DO UPDATE SET kimppa_id = EXCLUDED.kimppa_id
+        """,
+        isil,
+        kimppa_id,
+    )
+
+
+async def set_kimppa_libraries(
+    conn: asyncpg.Connection, kimppa_id: str, libraries: Sequence[str]
+) -> None:
+    """A kimppa's libraries now: those no longer listed leave it, the listed ones join it."""
+    await conn.execute(
+        "DELETE FROM kimppa_members WHERE kimppa_id = $1 AND NOT (isil = ANY($2::text[]))",
+        kimppa_id,
+        list(libraries),
+    )
+    await conn.executemany(
+        """
+        INSERT INTO kimppa_members (isil, kimppa_id) VALUES ($1, $2)
+        ON CONFLICT (isil) DO UPDATE SET kimppa_id = EXCLUDED.kimppa_id
+        """,
+        [(isil, kimppa_id) for isil in libraries],
+    )
+
+
+async def get_kimppa(conn: asyncpg.Connection, kimppa_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT kimppa_id, name, library_system FROM kimppas WHERE kimppa_id = $1", kimppa_id
+    )
+
+
+async def kimppa_of(conn: asyncpg.Connection, isil: str) -> str | None:
+    return await conn.fetchval("SELECT kimppa_id FROM kimppa_members WHERE isil = $1", isil)
+
+
+async def kimppa_libraries(conn: asyncpg.Connection, kimppa_id: str) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT isil FROM kimppa_members WHERE kimppa_id = $1 ORDER BY isil", kimppa_id
+    )
+    return [r["isil"] for r in rows]

@@ -448,6 +448,11 @@ EXAMPLES: tuple[Event, ...] = (
         language="fi",
         published_at=dt.datetime(2026, 6, 2, 9, 0, tzinfo=_UTC),
     ),
+    outreach.UsageDigestSubscriptionChanged(
+        isil="FI-Tro",
+        email_sha256="5d41402abc4b2a76b9719d911017c592" + "5d41402abc4b2a76b9719d911017c592",
+        subscribed=False,
+    ),
     usage.UsageReported(
         agreement_id="agreement-2026-001",
         isil="FI-Tro",

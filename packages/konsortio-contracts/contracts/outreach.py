@@ -63,4 +63,25 @@ class AnnouncementPublished(Event):
     published_at: dt.datetime
 
 
-EVENTS: tuple[type[Event], ...] = (MessageDelivered, CampaignSent, AnnouncementPublished)
+class UsageDigestSubscriptionChanged(Event):
+    """A library contact's monthly usage digest was turned off (an opt-out, by the library, a
+    coordinator or the contact's unsubscribe link) or on again."""
+
+    name = "usage-digest-subscription-changed"
+    producer = "outreach"
+    key_field = "isil"
+
+    isil: str
+    email_sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 of the contact's normalised address (never the address itself)",
+    )
+    subscribed: bool = Field(description="false: the contact gets no monthly usage digest")
+
+
+EVENTS: tuple[type[Event], ...] = (
+    MessageDelivered,
+    CampaignSent,
+    AnnouncementPublished,
+    UsageDigestSubscriptionChanged,
+)

@@ -6,8 +6,10 @@ API or the unsubscribe link in a digest)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import uuid
+from typing import Any
 
 import pytest
 
@@ -150,3 +152,44 @@ async def _has(outreach: Outreach, isil: str, month: str) -> bool:
             month,
         )
     )
+
+
+async def test_opting_out_and_back_in_is_an_event_with_the_address_hash_only(
+    infra: Infra, outreach_own: Outreach
+) -> None:
+    isil = unique_isil("FI-Us")
+    address = f"Tiina.{uuid.uuid4().hex[:6]}@Example.org"
+    url = f"/libraries/{isil}/usage-digest/subscription"
+    library_token = auth(infra.token(Role.LIBRARY, isil=isil))
+
+    async def subscribe(subscribed: bool) -> None:
+        body = {"email": address, "subscribed": subscribed}
+        response = await outreach_own.client.put(url, json=body, headers=library_token)
+        assert response.status_code == 200, response.text
+
+    # Off twice, on twice: only the changes are events.
+    for subscribed in (False, False, True, True):
+        await subscribe(subscribed)
+    # Off again through the unsubscribe link of a digest.
+    async with outreach_own.pool.acquire() as conn:
+        token = await usage_digest._link_token(conn, isil, usage_digest.email_hash(address))
+    done = await outreach_own.client.post("/usage-digest/unsubscribe", data={"token": token})
+    assert done.status_code == 200, done.text
+    assert await usage_digest.opted_out(outreach_own.pool, isil, usage_digest.email_hash(address))
+
+    async def published() -> list[Any] | None:
+        rows = await outreach_own.pool.fetch(
+            """SELECT payload, sent_at FROM outbox
+                WHERE event_type LIKE '%.usage-digest-subscription-changed.v1' AND key = $1
+                ORDER BY id""",
+            isil,
+        )
+        return rows if rows and all(r["sent_at"] for r in rows) else None
+
+    rows = await wait_for(published)
+    payloads = [json.loads(bytes(r["payload"])) for r in rows]
+    assert [p["subscribed"] for p in payloads] == [False, True, False]
+    assert {p["isil"] for p in payloads} == {isil}
+    assert {p["email_sha256"] for p in payloads} == {usage_digest.email_hash(address)}
+    for row in rows:
+        assert address.lower().split("@")[0].encode() not in bytes(row["payload"]).lower()

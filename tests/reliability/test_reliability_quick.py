@@ -9,13 +9,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.reliability.conftest import start_quick_run, take_started_run
+
 # The quick run took about three minutes on two cores before each kill waited for its service
 # to catch up and a kill mid-command was added; with them it took 10.5 minutes on two cores
 # shared with five other test runs (load average 8-14). The margin is for such machines.
@@ -32,15 +31,10 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    report = tmp_path_factory.mktemp("reliability") / "reliability.json"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "reliability", "--quick", "--report", str(report)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def quick_run() -> dict[str, Any]:
+    # Begun in the background when collection finished (see conftest.py); begun now if not.
+    run = take_started_run() or start_quick_run()
+    process, report = run.process, run.report
     try:
         stdout, stderr = process.communicate(timeout=QUICK_TIMEOUT_S)
     except BaseException:

@@ -72,6 +72,7 @@ format: $(STAMP)
 
 schemas: $(STAMP)
 	$(VENV)/bin/konsortio contracts export
+	$(VENV)/bin/konsortio contracts openapi
 
 demo: $(STAMP)
 	$(VENV)/bin/konsortio demo

@@ -21,7 +21,9 @@ token_app = typer_app(help="Bearer tokens.")
 events_app = typer_app(help="The event stream.")
 consumers_app = typer_app(help="Consumer groups: lag and replay.")
 dlq_app = typer_app(help="Dead-letter topics: list, replay, purge.")
-contracts_app = typer_app(help="Event contracts: JSON Schema and AsyncAPI.")
+contracts_app = typer_app(
+    help="Contracts: events (JSON Schema, AsyncAPI) and the HTTP APIs (OpenAPI)."
+)
 app.add_typer(token_app, name="token")
 app.add_typer(events_app, name="events")
 app.add_typer(contracts_app, name="contracts")
@@ -351,6 +353,20 @@ def contracts_export(
     from contracts.export import SCHEMA_DIR, write_all
 
     for path in write_all(out or SCHEMA_DIR):
+        typer.echo(path)
+
+
+@contracts_app.command("openapi")
+def contracts_openapi(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Directory to write into (default: docs/openapi/)"),
+    ] = None,
+) -> None:
+    """Write the OpenAPI document of every service's HTTP API."""
+    from konsortio.openapi import OPENAPI_DIR, write_all
+
+    for path in write_all(out or OPENAPI_DIR):
         typer.echo(path)
 
 

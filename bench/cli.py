@@ -32,6 +32,7 @@ from bench import (
     onix,
     outreach,
     pipeline,
+    readme,
     scaling,
     usage,
 )
@@ -159,11 +160,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="sample every benchmark process with py-spy; figures go to profile.json instead",
     )
+    parser.add_argument(
+        "--readme",
+        action="store_true",
+        help="run nothing: rewrite the README's benchmark table from bench/results/latest.json",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.readme:
+        changed = readme.update()
+        print("README.md: benchmark table " + ("rewritten" if changed else "already current"))
+        return 0
     scale = QUICK if args.quick else FULL
     selected = [name for name in args.only.split(",") if name] or list(benchmarks())
     unknown = set(selected) - set(benchmarks())
@@ -284,6 +294,11 @@ async def _run(
     )
     write_json(out, rows, details, meta)
     console.print(f"wrote {out} in {meta['seconds']:.0f} s")
+    every = set(selected) == set(registry)
+    if out == RESULTS / "latest.json" and every and not failed:
+        # A full run of every benchmark: its figures become the README's table.
+        await asyncio.to_thread(readme.update)
+        console.print("rewrote the README's benchmark table from it")
     if profiles:
         summary = out.with_name(out.stem + "-summary.md")
         summary.write_text(markdown(profiles, meta["command"]) + "\n")

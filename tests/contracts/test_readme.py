@@ -3,6 +3,7 @@ quick start has exactly the two commands."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -27,4 +28,16 @@ def test_the_settings_table_lists_every_setting() -> None:
 
     assert settings_markdown() in README, (
         "run `konsortio settings --update-readme README.md` and commit"
+    )
+
+
+def test_the_benchmark_table_is_generated_from_the_latest_results() -> None:
+    # Never edited by hand: `python -m bench --readme` (or a full `make bench`) writes it.
+    from bench import readme
+
+    text = readme.README.read_text(encoding="utf-8")
+    results = json.loads(readme.LATEST.read_text(encoding="utf-8"))
+    assert readme.current_block(text) == readme.block(results), (
+        "README's benchmark table differs from bench/results/latest.json: "
+        "run `python -m bench --readme`"
     )

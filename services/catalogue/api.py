@@ -670,9 +670,14 @@ async def batch_melinda_export(request: Request, batch_id: IdPath, _: Staff) -> 
     batch = await _batch(request, batch_id)
     if batch["status"] != "done":
         raise ApiError(409, f"batch {batch_id} is {batch['status']}", field="batch_id")
-    isil = deps_of(request).settings.catalogue_agency_isil
+    settings = deps_of(request).settings
     return StreamingResponse(
-        exports.melinda_export(pool_of(request), batch_id, isil),
+        exports.melinda_export(
+            pool_of(request),
+            batch_id,
+            settings.catalogue_agency_isil,
+            settings.melinda_sid_code,
+        ),
         media_type="application/marcxml+xml",
         headers={
             "Content-Disposition": f'attachment; filename="{_safe_name(batch_id)}-melinda.xml"'

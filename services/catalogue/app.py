@@ -39,6 +39,7 @@ def melinda_deps(settings: CatalogueSettings) -> melinda_jobs.MelindaDeps:
     return melinda_jobs.MelindaDeps(
         client=factory,
         isil=settings.catalogue_agency_isil,
+        system_code=settings.melinda_sid_code,
         lease=dt.timedelta(seconds=settings.melinda_lease_s),
         poll_interval_s=settings.melinda_poll_interval_s,
     )

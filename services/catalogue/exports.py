@@ -156,17 +156,22 @@ def collection_export(
     )
 
 
-def melinda_record(marc: bytes, *, record_id: int, isil: str, corrected: bool) -> Record:
+def melinda_record(
+    marc: bytes, *, record_id: int, isil: str, corrected: bool, system_code: str | None = None
+) -> Record:
     """A stored record as Melinda takes it (see melinda/adapter.py for the conventions)."""
     return melinda.to_melinda(
         Record(data=marc, force_utf8=True),
         isil=isil,
         local_id=str(record_id),
         corrected=corrected,
+        system_code=system_code,
     )
 
 
-async def melinda_export(pool: asyncpg.Pool, batch_id: str, isil: str) -> AsyncIterator[bytes]:
+async def melinda_export(
+    pool: asyncpg.Pool, batch_id: str, isil: str, system_code: str | None = None
+) -> AsyncIterator[bytes]:
     """A batch's new and changed records as one Melinda-ready MARCXML collection."""
 
     problems: list[tuple[int, str, str]] = []
@@ -182,6 +187,7 @@ async def melinda_export(pool: asyncpg.Pool, batch_id: str, isil: str) -> AsyncI
                         record_id=row["id"],
                         isil=isil,
                         corrected=row["change"] == "changed",
+                        system_code=system_code,
                     )
                     data = _serialise(record, "marcxml")
                 except Exception as error:  # that record only, never the export

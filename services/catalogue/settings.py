@@ -71,6 +71,15 @@ class CatalogueSettings(BaseSettings):
     melinda_library: str = Field(
         "KONS", description="Melinda LOW tag (pActiveLibrary) the consortium submits as."
     )
+    melinda_sid_code: str = Field(
+        "konso",
+        pattern=r"^[a-z0-9]{1,10}$",
+        description=(
+            "The consortium's source system code in Melinda, SID $b (with $c the record's own "
+            "id), as agreed with the National Library; Melinda links a record to its source "
+            "system's copy by it. The default is a placeholder until that agreement."
+        ),
+    )
     melinda_timeout_s: float = Field(30.0, gt=0, description="Timeout of one Melinda request.")
     melinda_poll_interval_s: float = Field(
         2.0, gt=0, description="How often a bulk job's state is polled while Melinda works."

@@ -12,8 +12,11 @@ systems takes new records:
   licensed for the consortium's own catalogues, not for the union catalogue.
 - Leader/05 is "n" for a new record and "c" for a corrected one.
 
-ONIX conversions already carry ISBD punctuation (leader/18 "i"); LOW/SID tags are added
-per job by the adapter.
+- SID $c the record's own id and $b the consortium's source system code: Melinda's link
+  from its record to the copy in the system it came from (given a system code).
+
+ONIX conversions already carry ISBD punctuation (leader/18 "i"); LOW holdings are changed
+per kimppa or library by melinda/holdings.py.
 """
 
 from __future__ import annotations
@@ -30,7 +33,17 @@ LOCAL_TAGS = frozenset({COLLECTION_TAG})
 DROPPED_TAGS = frozenset({"001", "003", "005", "520"})
 
 
-def to_melinda(record: Record, *, isil: str, local_id: str, corrected: bool = False) -> Record:
+SOURCE_ID_TAG = "SID"
+
+
+def to_melinda(
+    record: Record,
+    *,
+    isil: str,
+    local_id: str,
+    corrected: bool = False,
+    system_code: str | None = None,
+) -> Record:
     out = copy_record(record)
     out.fields = [f for f in out.fields if f.tag not in DROPPED_TAGS and f.tag not in LOCAL_TAGS]
     own = f"({isil}){local_id}"
@@ -39,23 +52,38 @@ def to_melinda(record: Record, *, isil: str, local_id: str, corrected: bool = Fa
         out.add_ordered_field(
             Field(tag="035", indicators=Indicators(" ", " "), subfields=[Subfield("a", own)])
         )
+    if system_code:
+        out.remove_fields(SOURCE_ID_TAG)
+        out.add_ordered_field(
+            Field(
+                tag=SOURCE_ID_TAG,
+                indicators=Indicators(" ", " "),
+                subfields=[Subfield("c", local_id), Subfield("b", system_code)],
+            )
+        )
     out.leader[5] = "c" if corrected else "n"
     return out
 
 
-def export_collection(records: Iterable[tuple[Record, str, bool]], *, isil: str) -> Iterator[bytes]:
+def export_collection(
+    records: Iterable[tuple[Record, str, bool]], *, isil: str, system_code: str | None = None
+) -> Iterator[bytes]:
     """Stream a MARCXML <collection> of (record, local id, corrected) triples, chunk by
     chunk, so a large batch is never built whole in memory."""
     yield b'<?xml version="1.0" encoding="UTF-8"?>\n'
     yield f'<collection xmlns="{MARCXML_NS}">\n'.encode()
     for record, local_id, corrected in records:
-        prepared = to_melinda(record, isil=isil, local_id=local_id, corrected=corrected)
+        prepared = to_melinda(
+            record, isil=isil, local_id=local_id, corrected=corrected, system_code=system_code
+        )
         yield record_to_xml(prepared) + b"\n"
     yield b"</collection>\n"
 
 
-def export_bytes(records: Iterable[tuple[Record, str, bool]], *, isil: str) -> bytes:
-    return b"".join(export_collection(records, isil=isil))
+def export_bytes(
+    records: Iterable[tuple[Record, str, bool]], *, isil: str, system_code: str | None = None
+) -> bytes:
+    return b"".join(export_collection(records, isil=isil, system_code=system_code))
 
 
 HOLDING_TAG = "LOW"

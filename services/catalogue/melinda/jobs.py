@@ -46,6 +46,7 @@ PREFERENCE = ("created", "updated", "skipped", "duplicate", "invalid", "error")
 class MelindaDeps:
     client: Callable[[], MelindaClient] | None  # None: the adapter is not configured
     isil: str
+    system_code: str | None = None  # SID $b
     lease: dt.timedelta = dt.timedelta(seconds=60)
     poll_interval_s: float = 2.0
     retry_in: dt.timedelta = RETRY_IN
@@ -91,6 +92,7 @@ def prepared(deps: MelindaDeps, job: dict[str, Any], item: melinda_store.JobReco
         record_id=item.record_id,
         isil=deps.isil,
         corrected=job["operation"] == "update",
+        system_code=deps.system_code,
     )
     if job["operation"] == "update" and item.melinda_id:
         # Melinda updates by its own control number, in 001 for bulk and the URL for single.

@@ -80,6 +80,12 @@ async def test_the_export_follows_union_catalogue_conventions(
         assert not tags & {"001", "003", "005", "909"}
         own = [s.text for s in record.iterfind(f"{MARC}datafield[@tag='035']/{MARC}subfield")]
         assert any(v.startswith("(FI-KONS)") and int(v[9:]) in ids for v in own)
+        # SID: the record's own id ($c) and the consortium's source system code ($b).
+        sid = {
+            s.get("code"): s.text
+            for s in record.iterfind(f"{MARC}datafield[@tag='SID']/{MARC}subfield")
+        }
+        assert sid["b"] == "konso" and int(sid["c"]) in ids
         assert record.findtext(f"{MARC}leader")[5] == "n"
 
     changed = await upload(

@@ -147,6 +147,17 @@ def test_publisher_description_is_kept_here_but_not_sent_to_melinda() -> None:
     assert to_melinda(record, isil="FI-KONS", local_id="r1").get_fields("520") == []
 
 
+def test_the_melinda_copy_names_its_source_record_in_sid() -> None:
+    record = _convert(0)
+    sent = to_melinda(record, isil="FI-KONS", local_id="4711", system_code="konso")
+    [sid] = sent.get_fields("SID")
+    assert (sid.get_subfields("c"), sid.get_subfields("b")) == (["4711"], ["konso"])
+    # Once, however often the record is prepared again; none without a system code.
+    again = to_melinda(sent, isil="FI-KONS", local_id="4711", system_code="konso")
+    assert len(again.get_fields("SID")) == 1
+    assert to_melinda(record, isil="FI-KONS", local_id="4711").get_fields("SID") == []
+
+
 def test_golden_files_are_valid_marcxml() -> None:
     schema = etree.XMLSchema(etree.parse(str(GOLDEN.parent / "MARC21slim.xsd")))
     for name in CASES:

@@ -174,6 +174,19 @@ def field_040(lang: CatalogueLanguage, agency: str = DEFAULT_AGENCY) -> Field:
     )
 
 
+# 344 $a type of recording for sound (RDA term list rdatr), as the National Library's
+# ONIX transformer writes it for e-audiobooks.
+RECORDING_TYPE: dict[CatalogueLanguage, str] = {"fin": "digitaalinen", "swe": "digital"}
+
+
+def field_344(lang: CatalogueLanguage) -> Field:
+    return Field(
+        tag="344",
+        indicators=Indicators(" ", " "),
+        subfields=[Subfield("a", RECORDING_TYPE[lang]), Subfield("2", "rdatr")],
+    )
+
+
 def field_347(kind: Kind, lang: CatalogueLanguage, encoding_format: str | None) -> Field:
     subfields = [Subfield("a", FILE_TYPE_TERMS[lang][kind])]
     if encoding_format:

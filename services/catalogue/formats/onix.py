@@ -706,6 +706,8 @@ def product_to_record(
         )
     record.add_field(*marc21.rda_fields(kind, lang))
     record.add_field(*_accessibility(product, lang))
+    if kind == "audio":
+        record.add_field(marc21.field_344(lang))
     record.add_field(marc21.field_347(kind, lang, product.encoding_format))
     for series in product.series:
         subfields = [Subfield("a", _sep(series.title, ";") if series.number else series.title)]

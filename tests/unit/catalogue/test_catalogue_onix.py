@@ -73,6 +73,7 @@ def test_swedish_audiobook_with_author_and_reader(fixtures: Path) -> None:
         r"=336  \\$atal$bspw$2rdacontent",
         r"=337  \\$adator$bc$2rdamedia",
         r"=338  \\$aonlineresurs$bcr$2rdacarrier",
+        r"=344  \\$adigital$2rdatr",
         r"=347  \\$aljudfil$bMP3$2rdaft",
         r"=500  \\$aMaskinellt producerad post.",
         r"=511  0\$aUppläsare: Stina Ekblad-Holm.",

@@ -1113,7 +1113,7 @@ async def submit_to_melinda(
         raise ApiError(503, f"Melinda is unavailable: {error}", field="melinda") from error
     return MelindaSubmitOut(
         record_id=record_id,
-        operation=operation,  # type: ignore[arg-type]
+        operation=operation,
         status=outcome.status,
         melinda_id=outcome.melinda_id,
         message=outcome.message,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -45,7 +46,15 @@ def melinda_deps(settings: CatalogueSettings) -> melinda_jobs.MelindaDeps:
     )
 
 
-def _wire(catalogue_settings: CatalogueSettings):  # type: ignore[no-untyped-def]
+def _wire(
+    catalogue_settings: CatalogueSettings,
+) -> tuple[
+    Callable[[Runtime], Awaitable[None]],
+    Callable[[Runtime], Awaitable[None]],
+    Callable[[Runtime], Awaitable[None]],
+    Callable[[Runtime], Awaitable[None]],
+]:
+    """The start-up hook and the three scheduled jobs, over one set of dependencies."""
     # Without a configured key, this process signs with a key of its own: its tokens then
     # work on this replica only (several replicas need the setting, the same on each).
     token_key = catalogue_settings.oai_token_key.get_secret_value().encode() or secrets.token_bytes(

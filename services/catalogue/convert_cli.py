@@ -28,7 +28,12 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from kit.csvsafe import safe_row
 from services.catalogue.formats.readers import UnknownFormat
 from services.catalogue.pipeline import process_stream
-from services.catalogue.quality import FINDINGS_CSV_COLUMNS, QualityReport, finding_rows
+from services.catalogue.quality import (
+    FINDINGS_CSV_COLUMNS,
+    QualityReport,
+    ReportOutcome,
+    finding_rows,
+)
 
 MARCXML_NS = "http://www.loc.gov/MARC21/slim"
 
@@ -120,7 +125,7 @@ def convert(
             )
             _write_start(out, to)
             for item in items:
-                outcome = "accepted" if item.accepted else "rejected"
+                outcome: ReportOutcome = "accepted" if item.accepted else "rejected"
                 quality.add(outcome, item.findings, item.reference)
                 if item.accepted and item.record is not None:
                     _write_record(out, to, item.record)

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
-from pymarc import Field, Record
+from pymarc import Field, Indicators, Record
 
 from services.catalogue.profile import copy_record, richness
 
@@ -39,11 +39,11 @@ def canonical_form(record: Record) -> str:
         elif field.tag == TRANSFORMATION_TAG:
             # 884 $g is the date of the conversion: converting the same product again on
             # another day is not a change ($k carries the source product's hash).
-            indicators = field.indicators
+            indicators = field.indicators or Indicators(" ", " ")
             kept = [sf for sf in field.subfields if sf.code != "g"]
             parts.append([field.tag, indicators[0] + indicators[1], kept])
         else:
-            indicators = field.indicators
+            indicators = field.indicators or Indicators(" ", " ")
             parts.append([field.tag, indicators[0] + indicators[1], field.subfields])
     return json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
 

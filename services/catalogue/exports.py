@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Literal
 
 import asyncpg
-from pymarc import Field, Record, Subfield
+from pymarc import Field, Indicators, Record, Subfield
 from pymarc.marcxml import record_to_xml
 
 from kit.logging import get_logger
@@ -43,7 +43,7 @@ def stamped(marc: bytes, datestamp: dt.datetime, *, deleted: bool) -> Record:
     stamp = datestamp.astimezone(dt.UTC).strftime("%Y%m%d%H%M%S.0")
     record.add_ordered_field(Field(tag="005", data=stamp))
     if deleted:
-        record.leader[5] = "d"
+        record.leader.record_status = "d"
     return record
 
 
@@ -57,7 +57,7 @@ def with_holdings(record: Record, isils: Sequence[str]) -> Record:
     record.remove_fields("852")
     for isil in sorted(isils):
         record.add_ordered_field(
-            Field(tag="852", indicators=[" ", " "], subfields=[Subfield("a", isil)])
+            Field(tag="852", indicators=Indicators(" ", " "), subfields=[Subfield("a", isil)])
         )
     return record
 

@@ -42,7 +42,7 @@ from services.catalogue.formats import marc21
 from services.catalogue.formats.readers import Format
 from services.catalogue.pipeline import Processed, process_stream
 from services.catalogue.profile import Finding
-from services.catalogue.quality import QualityReport
+from services.catalogue.quality import QualityReport, ReportOutcome
 
 log = get_logger(__name__)
 MAX_TEXT = 2000
@@ -225,7 +225,7 @@ def _decide(
     existing: dict[str, store.StoredRecord],
     pending: dict[str, _Pending],
     batch_id: str,
-) -> str:
+) -> ReportOutcome:
     earlier = pending.get(key)
     if earlier is not None:
         # The same title twice in one chunk: merge into what the chunk already decided.
@@ -463,7 +463,7 @@ async def run(
                 collection_id=job.collection_id,
                 agreement_id=collection.agreement_id,
                 format=job.fmt,
-                mode=job.mode,  # type: ignore[arg-type]
+                mode=job.mode,
                 counts=counts,
                 records_in_collection=in_collection,
             ),

@@ -312,7 +312,7 @@ def remove_control_characters(record: Record) -> list[Finding]:
         if field.is_control_field():
             everything.append(field.data or "")
         else:
-            everything += field.indicators
+            everything += field.indicators or ()
             everything += (sf.code + sf.value for sf in field.subfields)
     if not _FORBIDDEN.search("".join(everything)):
         return findings  # the usual case: one search over the whole record
@@ -332,7 +332,7 @@ def remove_control_characters(record: Record) -> list[Finding]:
                 )
                 field.data = _FORBIDDEN.sub("", field.data)
             continue
-        indicators = field.indicators
+        indicators = field.indicators or Indicators(" ", " ")
         if any(_FORBIDDEN.search(i or "") for i in indicators):
             findings.append(
                 Finding("warning", "control-characters-removed", f"{field.tag} indicators", "")
@@ -426,7 +426,7 @@ def normalise(record: Record, collection_code: str | None, *, in_place: bool = F
                 for sf in field.subfields
             ]
         # Records without ISBD punctuation say so in the leader.
-        out.leader[18] = "c"
+        out.leader.cataloging_form = "c"
     if collection_code is not None:
         out.remove_fields(COLLECTION_TAG)
         out.add_ordered_field(

@@ -506,10 +506,10 @@ async def fail_batch(
     *,
     counts: dict[str, int] | None = None,
     report: dict[str, Any] | None = None,
-    finding: tuple[str, str, str] | None = None,
+    finding: tuple[str, str] | None = None,
 ) -> None:
     """Mark a batch failed, with what was counted before it stopped and, optionally, one
-    batch-level finding (code, field, message) saying why."""
+    batch-level finding (code, field; the message is ``error``) saying why."""
     await conn.execute(
         """
         WITH failed AS (

@@ -229,6 +229,11 @@ _REFERENCE_NAMES: dict[str, str] = {}
 _REFERENCE_NAMES_MAX = 4096
 
 
+def _all_text(element: etree._Element) -> str:
+    """The element's text and its descendants', stripped (lxml's stubs type it loosely)."""
+    return "".join(str(part) for part in element.itertext()).strip()
+
+
 def reference_name(element: etree._Element) -> str:
     tag = element.tag
     name = _REFERENCE_NAMES.get(tag)
@@ -271,7 +276,7 @@ def _text(element: etree._Element | None, name: str) -> str | None:
     child = _child(element, name)
     if child is None:
         return None
-    text = "".join(child.itertext()).strip()
+    text = _all_text(child)
     return " ".join(text.split()) or None
 
 
@@ -296,9 +301,7 @@ def parse_product(product: etree._Element) -> OnixProduct:
     if detail is None:
         raise OnixError(f"product {reference!r} has no DescriptiveDetail")
     form = _text(detail, "ProductForm") or ""
-    form_details = tuple(
-        t for el in _children(detail, "ProductFormDetail") if (t := "".join(el.itertext()).strip())
-    )
+    form_details = tuple(t for el in _children(detail, "ProductFormDetail") if (t := _all_text(el)))
     title, prefix, subtitle = _title(detail)
     if not title:
         raise OnixError(f"product {reference!r} has no distinctive title")
@@ -449,9 +452,7 @@ def _title(detail: etree._Element) -> tuple[str | None, str | None, str | None]:
 def _contributors(detail: etree._Element) -> tuple[Contributor, ...]:
     out = []
     for index, el in enumerate(_children(detail, "Contributor")):
-        roles = tuple(
-            t for r in _children(el, "ContributorRole") if (t := "".join(r.itertext()).strip())
-        )
+        roles = tuple(t for r in _children(el, "ContributorRole") if (t := _all_text(r)))
         key, before = _text(el, "KeyNames"), _text(el, "NamesBeforeKey")
         inverted = _text(el, "PersonNameInverted") or (
             f"{key}, {before}" if key and before else key

@@ -27,7 +27,7 @@ from datetime import date
 from typing import BinaryIO, Literal
 
 from lxml import etree
-from pymarc import Field, Record, Subfield
+from pymarc import Field, Indicators, Record, Subfield
 
 from services.catalogue.formats import kbart, marc21, onix
 
@@ -235,8 +235,12 @@ def _iter_elements(
 
 
 def _guarded(
-    elements: Iterator[etree._Element], convert: Callable[[etree._Element], Record], ref: str
+    elements: Iterator[etree._Element],
+    convert: Callable[[etree._Element], Record],
+    ref: tuple[str, ...],
 ) -> Iterator[ReadResult]:
+    """Each element converted, or a failure naming its position and reference (the text of
+    its first child whose local name is one of ``ref``)."""
     position = 0
     try:
         for element in elements:
@@ -261,7 +265,7 @@ def _guarded(
 
 def read_marcxml(stream: BinaryIO) -> Iterator[ReadResult]:
     elements = _iter_elements(stream, {"record"}, (MARCXML_NS,))
-    return _guarded(elements, marcxml_element_to_record, ref="controlfield")
+    return _guarded(elements, marcxml_element_to_record, ref=("controlfield",))
 
 
 def read_onix(
@@ -346,7 +350,9 @@ def marcxml_element_to_record(element: etree._Element) -> Record:
             record.add_field(
                 Field(
                     tag=child.get("tag", ""),
-                    indicators=[child.get("ind1", " ") or " ", child.get("ind2", " ") or " "],
+                    indicators=Indicators(
+                        child.get("ind1", " ") or " ", child.get("ind2", " ") or " "
+                    ),
                     subfields=subfields,
                 )
             )

@@ -61,7 +61,7 @@ def to_melinda(
                 subfields=[Subfield("c", local_id), Subfield("b", system_code)],
             )
         )
-    out.leader[5] = "c" if corrected else "n"
+    out.leader.record_status = "c" if corrected else "n"
     return out
 
 

@@ -253,7 +253,8 @@ def _sub(
 
 
 def _envelope(now: datetime, base_url: str, request_args: Mapping[str, str]) -> etree._Element:
-    root = etree.Element(_q("OAI-PMH"), nsmap={None: OAI_NS, "xsi": XSI_NS})
+    # lxml takes None as the default namespace's prefix; its stubs allow str keys only.
+    root = etree.Element(_q("OAI-PMH"), nsmap={None: OAI_NS, "xsi": XSI_NS})  # type: ignore[dict-item]
     root.set(f"{{{XSI_NS}}}schemaLocation", f"{OAI_NS} {OAI_SCHEMA}")
     _sub(root, "responseDate", format_datestamp(now))
     request = _sub(root, "request", base_url)

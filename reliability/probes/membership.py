@@ -98,7 +98,9 @@ class LibraryLifecycle:
             return
         # A library edits its own library system; its population is derived from official
         # figures and only the coordinator records an exception to it.
-        system = rng.choice(SYSTEMS)
+        # Another system than the one it registered with: a lost answer is resolved by
+        # reading the library back, and an unchanged value would look like the update's.
+        system = rng.choice([s for s in SYSTEMS if s != body["library_system"]])
         if not await step(
             "PATCH",
             f"/libraries/{isil}",

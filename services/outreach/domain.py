@@ -32,6 +32,10 @@ LANGUAGES: tuple[Language, ...] = ("fi", "sv")
 
 # The kinds of message outreach sends; each has a template per language.
 KINDS = ("welcome", "announcement", "kit", "invitation", "notice", "campaign", "usage-digest")
+# Messages that go to every member at once. The sender takes them after every message that
+# is due for one library (a welcome, an acceptance request, a survey invitation), so that a
+# new member's welcome never waits behind a 5,000-recipient campaign or announcement.
+BULK_KINDS = ("announcement", "campaign", "usage-digest")
 
 
 class OutreachRuleViolated(RuleViolated):

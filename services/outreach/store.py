@@ -11,7 +11,7 @@ from typing import Any, TypeAlias
 import asyncpg
 
 from contracts.membership import Library
-from services.outreach.domain import AudienceFilter, Mail, Recipient, message_id
+from services.outreach.domain import BULK_KINDS, AudienceFilter, Mail, Recipient, message_id
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
@@ -408,6 +408,8 @@ def _attachments_json(mail: Mail) -> str:
 
 
 async def claim_due(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    """Up to ``limit`` due messages, claimed for a lease: those to one library first, then
+    bulk ones (``BULK_KINDS``), each in queueing order."""
     return await conn.fetch(
         """
         UPDATE deliveries SET status = 'sending', attempts = attempts + 1,
@@ -415,11 +417,12 @@ async def claim_due(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record
         WHERE id IN (
             SELECT id FROM deliveries
             WHERE status IN ('queued', 'sending') AND next_attempt_at <= now()
-            ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+            ORDER BY kind = ANY($3::text[]), id LIMIT $1 FOR UPDATE SKIP LOCKED)
         RETURNING *
         """,
         limit,
         SENDING_LEASE,
+        list(BULK_KINDS),
     )
 
 

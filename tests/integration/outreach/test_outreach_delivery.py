@@ -107,3 +107,39 @@ async def test_a_permanently_refused_recipient_is_failed_with_the_reason_and_rep
     ]
     outcomes = {p["delivery_id"]: p["status"] for p in payloads if p["cause_id"] == cause}
     assert outcomes == {rows[good.email]["id"]: "sent", rows[gone.email]["id"]: "failed"}
+
+
+async def test_a_message_to_one_library_is_sent_before_a_backlog_of_bulk_mail(
+    infra: Infra,
+) -> None:
+    # On a database of its own, with no sender running: what claim_due hands out first.
+    from pathlib import Path
+
+    from kit.db import apply_migrations, create_pool
+    from services.outreach import store
+    from services.outreach.domain import Mail, Recipient
+
+    pool = await create_pool(await infra.new_database("outreach_order"))
+    try:
+        await apply_migrations(pool, Path(store.__file__).parent / "migrations")
+
+        def mail(kind: str, n: int) -> Mail:
+            who = Recipient("FI-Q", f"r{n}.{kind}@example.org", "R", "fi")
+            return Mail(kind, who, f"{kind} {n}", "text", "<p>html</p>")
+
+        async with pool.acquire() as conn:
+            await store.queue(conn, "bulk", [mail("announcement", n) for n in range(30)], "x.test")
+            await store.queue(conn, "campaign", [mail("campaign", n) for n in range(30)], "x.test")
+            await store.queue(conn, "joined", [mail("welcome", 1)], "x.test")
+            await store.queue(conn, "asked", [mail("acceptance", 1)], "x.test")
+            first = await store.claim_due(conn, 3)
+            rest = await store.claim_due(conn, 100)
+        # The claimed rows come back in no set order; which rows were claimed is the point.
+        assert Counter(r["kind"] for r in first) == {
+            "welcome": 1,
+            "acceptance": 1,
+            "announcement": 1,
+        }
+        assert Counter(r["kind"] for r in rest) == {"announcement": 29, "campaign": 30}
+    finally:
+        await pool.close()

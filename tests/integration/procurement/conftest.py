@@ -61,7 +61,11 @@ async def procurement(infra: Infra) -> AsyncIterator[Service]:
 async def live_procurement(infra: Infra) -> AsyncIterator[Service]:
     """On the real broker: it consumes membership's topic and publishes its own."""
     dsn = await infra.new_database("procurement_live")
-    app = build(infra.settings("procurement", dsn))
+    # A consumer group of its own: a module that imports this fixture (governance's conftest)
+    # gets an instance of its own, with its own database, and two instances in one group would
+    # split the partitions between them, each missing the events the other took.
+    group = f"procurement-live-{uuid.uuid4().hex[:8]}"
+    app = build(infra.settings("procurement", dsn, consumer_group=group))
     async with running(app) as client:
         await consumer_ready(app)
         yield Service(app, client, dsn)

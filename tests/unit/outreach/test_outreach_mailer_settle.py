@@ -25,8 +25,14 @@ async def test_a_database_restart_between_the_reply_and_the_bookkeeping_is_waite
 ) -> None:
     failures = list(RESTART_SYMPTOMS)
     recorded: list[str] = []
+    ours = {"id": -1}
+    # The patch is process-wide: an outreach service the session still runs may settle its
+    # own messages meanwhile, and those go to the real bookkeeping.
+    real_record_outcome = mailer._record_outcome
 
-    async def record_outcome(pool: Any, row: Any, status: str, error: str) -> None:
+    async def record_outcome(pool: Any, row: Any, status: Any, error: str) -> None:
+        if row is not ours:
+            return await real_record_outcome(pool, row, status, error)
         if failures:
             raise failures.pop(0)
         recorded.append(status)
@@ -40,7 +46,7 @@ async def test_a_database_restart_between_the_reply_and_the_bookkeeping_is_waite
 
     monkeypatch.setattr(mailer, "_record_outcome", record_outcome)
     monkeypatch.setattr(mailer.asyncio, "sleep", no_wait)
-    await mailer._settle(None, {"id": 1}, "sent")  # type: ignore[arg-type]  # _settle must fail before it uses the pool
+    await mailer._settle(None, ours, "sent")  # type: ignore[arg-type]  # _settle must fail before it uses the pool
     assert recorded == ["sent"] and not failures
 
 
@@ -49,12 +55,17 @@ async def test_a_real_failure_of_the_bookkeeping_is_not_retried(
 ) -> None:
     calls = 0
 
-    async def record_outcome(pool: Any, row: Any, status: str, error: str) -> None:
+    ours = {"id": -1}
+    real_record_outcome = mailer._record_outcome
+
+    async def record_outcome(pool: Any, row: Any, status: Any, error: str) -> None:
         nonlocal calls
+        if row is not ours:  # another outreach in the same process settling its own
+            return await real_record_outcome(pool, row, status, error)
         calls += 1
         raise asyncpg.UniqueViolationError("duplicate key")
 
     monkeypatch.setattr(mailer, "_record_outcome", record_outcome)
     with pytest.raises(asyncpg.UniqueViolationError):
-        await mailer._settle(None, {"id": 1}, "sent")  # type: ignore[arg-type]  # _settle must fail before it uses the pool
+        await mailer._settle(None, ours, "sent")  # type: ignore[arg-type]  # _settle must fail before it uses the pool
     assert calls == 1

@@ -103,10 +103,10 @@ class Suite:
                 suite.consumers[service] = topics
         return suite
 
-    async def authz_context(self) -> AuthzContext:
-        """The libraries the authorization matrix and the bad-input probes act on, made once
-        through the APIs by every probe that needs fixtures."""
-        if self._authz is None:
+    async def authz_context(self, *, fresh: bool = False) -> AuthzContext:
+        """The libraries the authorization matrix and the bad-input probes act on, made
+        through the APIs by every probe that needs fixtures; once, or anew with ``fresh``."""
+        if self._authz is None or fresh:
             tag = uuid.uuid4().hex[:4]
             ctx = AuthzContext(
                 stack=self.stack,

@@ -3,6 +3,7 @@ contact), delivered once through SMTP), its audience read model, and who may rea
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from pathlib import Path
@@ -190,6 +191,9 @@ async def pending_work(stack: Stack, client: httpx.AsyncClient) -> int:
     return int(counts.get("queued", 0)) + int(counts.get("sending", 0))
 
 
+AUDIENCE_WAIT_S = 60.0
+
+
 async def prepare_authz(ctx: AuthzContext) -> None:
     """A marketing kit with one text file, so the upload probes reach the file-name checks
     (the kit is looked up first) and the download row names a real file."""
@@ -212,6 +216,14 @@ async def prepare_authz(ctx: AuthzContext) -> None:
     )
     if upload.status_code == 201:
         ctx.facts["outreach_file_id"] = upload.json()["id"]
+    # The member library reads kits once outreach has its member-joined (another topic than
+    # any command here answers on): wait for that, so the matrix sees the settled audience.
+    member = {"Authorization": f"Bearer {ctx.stack.token(Role.LIBRARY, isil=ctx.own_isil)}"}
+    deadline = asyncio.get_running_loop().time() + AUDIENCE_WAIT_S
+    while asyncio.get_running_loop().time() < deadline:
+        if (await ctx.client.get(f"{url}/kits", headers=member)).status_code == 200:
+            break
+        await asyncio.sleep(0.5)
 
 
 # Staff, other roles and a member library may read kits; a library that is not a member

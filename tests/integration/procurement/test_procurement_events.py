@@ -37,11 +37,11 @@ from tests.integration.procurement.conftest import (
 
 pytestmark = pytest.mark.integration
 
-# Known defect, under investigation: after the governance annual-report test has used the
-# session's shared procurement service, that service stops taking in membership's events (no
-# error, no dead letter; seen on both brokers). Until it is found, this module's tests run on a
-# procurement of their own (own database, own consumer group), where they pass; the defect is
-# recorded as open.
+# A procurement of this module's own (own database, own consumer group): these tests count
+# exactly what one instance publishes, and an instance shared with other modules would also
+# carry their members. (What once looked like a shared procurement that stopped consuming was
+# two session instances in one consumer group, each missing the events the other took; see
+# the session fixture in conftest.py.)
 
 
 @pytest.fixture(scope="module")

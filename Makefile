@@ -24,7 +24,8 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	# Includes tests/reliability: the short version of `make reliability` (3-11 minutes, by load).
+	# Includes tests/reliability: the short version of `make reliability` (about 4 minutes on
+	# its own stack), started in the background when collection ends (tests/reliability/conftest.py).
 	$(VENV)/bin/python -m pytest -q
 
 # The conformance lane: the integration suite against a real Apache Kafka (KRaft) broker that

@@ -28,8 +28,6 @@ from services.procurement.domain.errors import (
 from services.procurement.governance import domain, store
 from services.procurement.governance.domain import Attachment, Decision, Survey, SurveyState
 
-SOURCE = "/konsortio/procurement"
-
 Audience = Literal["all-members", "agreement-participants", "libraries"] | str
 KIMPPA_PREFIX = "kimppa:"  # audience "kimppa:<id>": the member libraries of that kimppa
 
@@ -79,7 +77,6 @@ async def record_decision(
                 text=saved.text,
                 attachments=[_attachment_payload(a) for a in saved.attachments],
             ),
-            source=SOURCE,
         )
     return saved
 
@@ -218,7 +215,6 @@ async def _open(conn: asyncpg.Connection, survey: Survey) -> None:
             decision_id=survey.decision_id,
             audience=list(survey.audience),
         ),
-        source=SOURCE,
     )
 
 
@@ -235,7 +231,6 @@ async def _remind(conn: asyncpg.Connection, survey: Survey) -> None:
                 closes_on=survey.closes_on,
                 not_answered=missing,
             ),
-            source=SOURCE,
         )
 
 
@@ -274,7 +269,6 @@ async def _opt_in(
             participants=max(count, 1),
             material_types=sorted(m.value for m in agreement.material_types),
         ),
-        source=SOURCE,
     )
 
 
@@ -329,7 +323,6 @@ async def _close(conn: asyncpg.Connection, survey: Survey, today: dt.date) -> No
             not_applied=not_applied,
             results=_results(survey, answers),
         ),
-        source=SOURCE,
     )
 
 
@@ -384,7 +377,6 @@ async def publish_annual_reports(pool: asyncpg.Pool, year: int, base_url: str) -
                     url=f"{address}&format=html",
                     pdf_url=f"{address}&format=pdf",
                 ),
-                source=SOURCE,
             )
             published.append(isil)
     return published

@@ -57,10 +57,15 @@ def ensure_runtime_dir() -> None:
     (``RuntimeDirWarning``) and falls back to ``/run/user/<uid>`` or, when that is missing,
     ``<tmp>/runtime-<uid>``. Setting the variable to that same fallback, created with the
     0700 mode XDG asks for, keeps the lock where it was and the start-up quiet."""
+    uid = os.geteuid()
     current = os.environ.get("XDG_RUNTIME_DIR")
     if current and os.path.isdir(current):
+        # Inherited, possibly made by another process with the default mode (0755), which
+        # platformdirs warns about: make it private again when it is ours.
+        path = Path(current)
+        if path.stat().st_uid == uid and path.stat().st_mode & 0o077:
+            path.chmod(0o700)
         return
-    uid = os.geteuid()
     candidate = Path(f"/run/user/{uid}")
     if not (candidate.is_dir() and os.access(candidate, os.W_OK)):
         candidate = Path(tempfile.gettempdir()) / f"runtime-{uid}"

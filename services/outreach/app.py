@@ -61,6 +61,7 @@ def _wire(settings: Settings, outreach_settings: OutreachSettings) -> tuple[Job,
             attachment_max_bytes=outreach_settings.mail_attachment_max_bytes,
             coordinator_email=outreach_settings.coordinator_email,
             coordinator_language=outreach_settings.coordinator_language,
+            usage_digest_quiet_s=outreach_settings.usage_digest_quiet_s,
         )
 
     async def send_mail(runtime: Runtime) -> None:

@@ -16,6 +16,7 @@ class OutreachDeps:
     attachment_max_bytes: int = 10 * 1024 * 1024
     coordinator_email: str = ""
     coordinator_language: str = "fi"
+    usage_digest_quiet_s: float = 3600.0
 
     def file_url(self, file: KitFile) -> str:
         return f"{self.base_url}/kits/{file.kit_id}/files/{file.id}"

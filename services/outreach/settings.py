@@ -69,3 +69,12 @@ class OutreachSettings(BaseSettings):
     coordinator_language: Literal["fi", "sv"] = Field(
         "fi", description="Language of the mail to the coordinator's address."
     )
+    usage_digest_quiet_s: float = Field(
+        3600.0,
+        ge=0,
+        description=(
+            "A library's monthly usage digest for a closed month goes out once its figures "
+            "have not changed for this long, so that every agreement's figures and their "
+            "corrections (which arrive as separate events) go into its one digest."
+        ),
+    )

@@ -72,7 +72,8 @@ async def record(delivery: Delivery, event: UsageReported) -> None:
         INSERT INTO usage_figures (agreement_id, isil, period, report, revision, uses, titles)
         VALUES ($1, $2, $3, $4, $5, $6, $7)
         ON CONFLICT (agreement_id, isil, period, report) DO UPDATE SET
-            revision = EXCLUDED.revision, uses = EXCLUDED.uses, titles = EXCLUDED.titles
+            revision = EXCLUDED.revision, uses = EXCLUDED.uses, titles = EXCLUDED.titles,
+            received_at = now()
         WHERE usage_figures.revision < EXCLUDED.revision
         """,
         event.agreement_id,
@@ -88,16 +89,23 @@ async def record(delivery: Delivery, event: UsageReported) -> None:
 # --- the job ------------------------------------------------------------------------------------
 
 
-async def due(conn: asyncpg.Connection | asyncpg.Pool, today: dt.date) -> list[tuple[str, dt.date]]:
+async def due(
+    conn: asyncpg.Connection | asyncpg.Pool, today: dt.date, quiet_s: float = 0.0
+) -> list[tuple[str, dt.date]]:
+    """Closed months whose digest has not gone out, once the library's figures for the month
+    have been quiet for ``quiet_s`` (a late agreement or a correction still goes in)."""
     rows = await conn.fetch(
         """
-        SELECT DISTINCT f.isil, f.period FROM usage_figures f
+        SELECT f.isil, f.period FROM usage_figures f
         WHERE f.period < $1
           AND NOT EXISTS (SELECT 1 FROM usage_digests d
                           WHERE d.isil = f.isil AND d.period = f.period)
+        GROUP BY f.isil, f.period
+        HAVING max(f.received_at) <= now() - make_interval(secs => $2)
         ORDER BY f.period, f.isil LIMIT 200
         """,
         closed_before(today),
+        quiet_s,
     )
     return [(row["isil"], row["period"]) for row in rows]
 
@@ -183,7 +191,7 @@ async def send_one(
 
 async def run_round(pool: asyncpg.Pool, deps: OutreachDeps, today: dt.date) -> int:
     sent = 0
-    for isil, period in await due(pool, today):
+    for isil, period in await due(pool, today, deps.usage_digest_quiet_s):
         async with pool.acquire() as conn:
             sent += await send_one(conn, deps, isil, period, today)
     if sent:

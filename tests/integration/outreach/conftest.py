@@ -157,6 +157,8 @@ def outreach_settings(infra: Infra, mail_server: MailServer, **overrides: Any) -
         "mail_attachment_max_bytes": 64 * 1024,
         "campaign_batch_size": 50,
         "coordinator_email": COORDINATOR,
+        # A digest waits for its figures to be quiet this long (an hour by default).
+        "usage_digest_quiet_s": 3.0,
     }
     values.update(overrides)
     return OutreachSettings(**values)

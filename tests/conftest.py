@@ -171,3 +171,23 @@ async def consumer_ready(app: FastAPI, timeout_s: float = 30.0) -> None:
         return True
 
     await wait_for(assigned, timeout_s)
+
+
+# The quick reliability run overlaps the suite in the background (tests/reliability/background.py).
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    from tests.reliability import background
+
+    background.collection_finished(session)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    from tests.reliability import background
+
+    background.before_each_test(item)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from tests.reliability import background
+
+    background.session_finished()

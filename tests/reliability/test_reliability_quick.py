@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.conftest import start_quick_run, take_started_run
+from tests.reliability.background import start_quick_run, take_started_run
 
 # The quick run took about three minutes on two cores before each kill waited for its service
 # to catch up and a kill mid-command was added; with them it took 10.5 minutes on two cores

@@ -1,7 +1,8 @@
-"""The quick reliability run starts when the session's collection is done, in the background
-and at a lower CPU priority, so that its five minutes of scenarios overlap the rest of the
-suite instead of following it (it runs on its own stack: its own database server, broker and
-service processes, nothing shared with the session's). ``quick_run`` waits for it."""
+"""The quick reliability run in the background: tests/conftest.py starts it with the first
+test after the browser tests, at a lower CPU priority, so that its minutes of scenarios
+overlap the rest of the suite instead of following it (it runs on its own stack: its own
+database server, broker and service processes, nothing shared with the session's).
+``quick_run`` waits for it."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 QUICK_MODULE = "tests/reliability/test_reliability_quick.py"
+BROWSER_TESTS = "tests/browser/"
 # Lower than the test process, so the suite's own timing-sensitive waits are served first.
 NICENESS = 10
 
@@ -56,15 +58,25 @@ def take_started_run() -> QuickRun | None:
     return run
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_finish(session: pytest.Session) -> None:
-    global _started
-    if session.config.option.collectonly or not quick_run_wanted(session.items):
-        return
-    _started = start_quick_run()
+_wanted = False
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
+def collection_finished(session: pytest.Session) -> None:
+    global _wanted
+    _wanted = not session.config.option.collectonly and quick_run_wanted(session.items)
+
+
+def before_each_test(item: pytest.Item) -> None:
+    # Begun with the first test after the browser tests: headless Chromium and the quick
+    # run's stack starting at once on two cores once left a browser page waiting past its
+    # timeout, and the browser tests are a small part of the time the overlap saves.
+    global _started, _wanted
+    if _wanted and not item.nodeid.startswith(BROWSER_TESTS):
+        _wanted = False
+        _started = start_quick_run()
+
+
+def session_finished() -> None:
     # A session that ends early (-x, Ctrl-C) stops the run; SIGTERM lets it stop its stack.
     run = take_started_run()
     if run is not None and run.process.poll() is None:

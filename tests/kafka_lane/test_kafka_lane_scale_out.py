@@ -36,6 +36,7 @@ LIBRARIES = 60
 AGREEMENTS = 3
 # Mail claimed by a killed sender waits out its lease (60 s) before another sends it.
 EFFECTS_TIMEOUT_S = 240
+READY_TIMEOUT_S = 240
 
 
 def lane_only() -> None:
@@ -242,7 +243,14 @@ async def test_two_replicas_each_and_killed_consumers_lose_and_repeat_nothing(
         async def all_ready() -> bool:
             return all([await r.ready() for r in group])
 
-        await wait_for(all_ready, timeout_s=90, interval_s=0.5)
+        # Six interpreters importing the stack at once on two cores, beside the session's own
+        # services, have taken over 90 s in CI; a replica that died shows in the diagnosis.
+        try:
+            await wait_for(all_ready, timeout_s=READY_TIMEOUT_S, interval_s=0.5)
+        except AssertionError:
+            late = [f"{r.log.name} (exit {r.process.poll()})" for r in group]
+            diagnose(replicas, work, f"replicas not ready: {late}")
+            raise
 
     try:
         for service in databases:

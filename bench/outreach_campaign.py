@@ -107,7 +107,7 @@ async def run(
             pool = app.state.runtime.pool
             async with pool.acquire() as conn, conn.transaction():
                 for library in _libraries(recipients, tag):
-                    await store.upsert_library(conn, library, is_member=True)
+                    await store.audience.upsert_library(conn, library, is_member=True)
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
                 created = await client.post(

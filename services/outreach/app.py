@@ -15,11 +15,7 @@ from kit.app import PeriodicJob, Runtime, ServiceSpec, create_app
 from kit.revocation import react_to_revocations
 from kit.settings import Settings
 from services.outreach import campaigns, mailer, usage_digest
-from services.outreach.api import router
-from services.outreach.api_campaigns import router as campaigns_router
-from services.outreach.api_feed import router as feed_router
-from services.outreach.api_kits import router as kits_router
-from services.outreach.api_usage_digest import router as usage_digest_router
+from services.outreach.api import ROUTERS
 from services.outreach.deps import OutreachDeps
 from services.outreach.handlers import reactions
 from services.outreach.settings import OutreachSettings
@@ -100,7 +96,7 @@ def build(settings: Settings, outreach_settings: OutreachSettings | None = None)
         title="Konsortio outreach",
         description="Joint communication and marketing: audience, messages, kits, campaigns.",
         migrations=Path(__file__).parent / "migrations",
-        routers=[router, kits_router, campaigns_router, feed_router, usage_digest_router],
+        routers=ROUTERS,
         reactions=react_to_revocations(reactions),
         publishes=events.EVENTS,
         jobs=[

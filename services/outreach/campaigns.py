@@ -21,7 +21,7 @@ import asyncpg
 from contracts.outreach import CampaignSent
 from kit.logging import bind_trace, get_logger
 from kit.outbox import record_event
-from services.outreach import campaign_store, kit_store, store
+from services.outreach import store
 from services.outreach.deps import OutreachDeps
 from services.outreach.domain import (
     LANGUAGES,
@@ -81,7 +81,7 @@ async def preview(
     """The campaign rendered for one real recipient per language, or for a made-up one when
     the audience has nobody in that language."""
     audience = AudienceFilter.model_validate(campaign["audience"])
-    samples = await store.audience_samples(conn, audience, today)
+    samples = await store.audience.audience_samples(conn, audience, today)
     files = await _campaign_files(conn, campaign)
     rendered: dict[str, Any] = {}
     for language in LANGUAGES:
@@ -109,7 +109,7 @@ async def _campaign_files(
 ) -> list[KitFile]:
     if campaign.get("kit_id") is None:
         return []
-    return await kit_store.kit_files_by_kit(conn, campaign["kit_id"])
+    return await store.kits.kit_files_by_kit(conn, campaign["kit_id"])
 
 
 async def start_due(pool: asyncpg.Pool, now: dt.datetime, today: dt.date) -> list[uuid.UUID]:
@@ -117,10 +117,10 @@ async def start_due(pool: asyncpg.Pool, now: dt.datetime, today: dt.date) -> lis
     for the progress bar."""
     started = []
     async with pool.acquire() as conn, conn.transaction():
-        for campaign in await campaign_store.due_to_start(conn, now):
+        for campaign in await store.campaigns.due_to_start(conn, now):
             audience = AudienceFilter.model_validate(campaign["audience"])
-            planned = await store.audience_size(conn, audience, today)
-            await campaign_store.start(conn, campaign["id"], planned)
+            planned = await store.audience.audience_size(conn, audience, today)
+            await store.campaigns.start(conn, campaign["id"], planned)
             started.append(campaign["id"])
     for campaign_id in started:
         log.info("campaign started", campaign_id=str(campaign_id))
@@ -142,14 +142,16 @@ async def materialise(
     committed = 0
     while True:
         async with pool.acquire() as conn, conn.transaction():
-            campaign = await campaign_store.lock_for_batch(conn, campaign_id)
+            campaign = await store.campaigns.lock_for_batch(conn, campaign_id)
             if campaign is None:
                 return committed  # done, or another replica holds it this moment
             audience = AudienceFilter.model_validate(campaign["audience"])
             cursor = (campaign["cursor_isil"], campaign["cursor_position"])
-            rows = await store.audience_page(conn, audience, today, after=cursor, limit=batch_size)
+            rows = await store.audience.audience_page(
+                conn, audience, today, after=cursor, limit=batch_size
+            )
             if not rows:
-                await campaign_store.materialised_all(conn, campaign_id)
+                await store.campaigns.materialised_all(conn, campaign_id)
                 log.info(
                     "campaign materialised",
                     campaign_id=str(campaign_id),
@@ -158,11 +160,11 @@ async def materialise(
                 )
                 return committed
             mails = compose_for(deps, campaign, rows, await _campaign_files(conn, campaign))
-            queued = await store.queue(
+            queued = await store.deliveries.queue(
                 conn, str(campaign_id), mails, deps.mail_domain, correlation_id=str(campaign_id)
             )
             last = rows[-1]
-            await campaign_store.advance(
+            await store.campaigns.advance(
                 conn, campaign_id, (last["isil"], last["position"]), queued
             )
             batches = campaign["batches"] + 1
@@ -176,9 +178,9 @@ async def finish_done(pool: asyncpg.Pool) -> list[uuid.UUID]:
     record campaign-sent in the same transaction."""
     finished = []
     async with pool.acquire() as conn, conn.transaction():
-        for campaign in await campaign_store.finished_sending(conn):
-            counts = await store.cause_counts(conn, str(campaign["id"]), KIND)
-            finished_at = await campaign_store.finish(conn, campaign["id"])
+        for campaign in await store.campaigns.finished_sending(conn):
+            counts = await store.deliveries.cause_counts(conn, str(campaign["id"]), KIND)
+            finished_at = await store.campaigns.finish(conn, campaign["id"])
             bind_trace(str(campaign["id"]), None)
             await record_event(
                 conn,
@@ -209,7 +211,7 @@ async def run_round(
     now = dt.datetime.now(dt.UTC)
     today = dt.date.today()
     await start_due(pool, now, today)
-    for campaign_id in await campaign_store.materialising(pool):
+    for campaign_id in await store.campaigns.materialising(pool):
         await materialise(
             pool, deps, campaign_id, batch_size=batch_size, today=today, after_batch=after_batch
         )

@@ -18,7 +18,7 @@ import asyncpg
 
 from contracts.outreach import AnnouncementPublished
 from kit.outbox import record_event
-from services.outreach import campaign_store, kit_store, store, uploads
+from services.outreach import store, uploads
 from services.outreach.domain import (
     AudienceFilter,
     OutreachRuleViolated,
@@ -52,7 +52,7 @@ async def upload_kit_file(
     """Check, store and register one kit file. Raises OutreachRuleViolated (bad name or
     type), storage.TooLarge, or LookupError (no such kit)."""
     filename = uploads.check_filename(raw_filename)
-    if await kit_store.get_kit(pool, kit_id) is None:
+    if await store.kits.get_kit(pool, kit_id) is None:
         raise LookupError(f"no kit {kit_id}")
     async with storage.receive(read, max_bytes) as received:
         # Reading a file of tens of megabytes is blocking work: off the event loop.
@@ -60,7 +60,7 @@ async def upload_kit_file(
         created = storage.commit(received)
     try:
         async with pool.acquire() as conn, conn.transaction():
-            return await kit_store.add_file(
+            return await store.kits.add_file(
                 conn,
                 kit_id=kit_id,
                 language=language,
@@ -72,7 +72,7 @@ async def upload_kit_file(
                 uploaded_by=uploaded_by,
             )
     except BaseException:
-        if created and not await kit_store.sha256_in_use(pool, received.sha256):
+        if created and not await store.kits.sha256_in_use(pool, received.sha256):
             storage.discard(received.sha256)
         raise
 
@@ -93,7 +93,7 @@ async def publish_announcement(
     already announced adds nothing."""
     added = []
     for language, (title, summary) in versions.items():
-        row = await store.add_announcement(
+        row = await store.announcements.add_announcement(
             conn,
             cause_id=cause_id,
             language=language,
@@ -121,7 +121,7 @@ async def publish_announcement(
 
 
 async def _kit_exists(conn: asyncpg.Connection, kit_id: uuid.UUID | None) -> None:
-    if kit_id is not None and await kit_store.get_kit(conn, kit_id) is None:
+    if kit_id is not None and await store.kits.get_kit(conn, kit_id) is None:
         raise OutreachRuleViolated(f"no kit {kit_id}", field="kit_id")
 
 
@@ -137,7 +137,7 @@ async def create_campaign(
 ) -> dict[str, Any]:
     async with pool.acquire() as conn, conn.transaction():
         await _kit_exists(conn, kit_id)
-        created = await campaign_store.create(
+        created = await store.campaigns.create(
             conn,
             campaign_id=uuid.uuid4(),
             title=title,
@@ -155,7 +155,7 @@ async def create_campaign(
 
 
 async def _locked(conn: asyncpg.Connection, campaign_id: uuid.UUID) -> dict[str, Any]:
-    campaign = await campaign_store.get(conn, campaign_id, for_update=True)
+    campaign = await store.campaigns.get(conn, campaign_id, for_update=True)
     if campaign is None:
         raise LookupError(f"no campaign {campaign_id}")
     return campaign
@@ -170,7 +170,7 @@ async def update_campaign(
         audience = changes.get("audience") or AudienceFilter.model_validate(campaign["audience"])
         kit_id = changes["kit_id"] if "kit_id" in changes else campaign["kit_id"]
         await _kit_exists(conn, kit_id)
-        return await campaign_store.update_content(
+        return await store.campaigns.update_content(
             conn,
             campaign_id,
             title=changes.get("title") or campaign["title"],
@@ -188,7 +188,7 @@ async def schedule_campaign(
     async with pool.acquire() as conn, conn.transaction():
         campaign = await _locked(conn, campaign_id)
         check_schedulable(campaign["status"], send_at, now)
-        return await campaign_store.set_status(conn, campaign_id, "scheduled", send_at)
+        return await store.campaigns.set_status(conn, campaign_id, "scheduled", send_at)
 
 
 async def send_campaign_now(
@@ -198,11 +198,11 @@ async def send_campaign_now(
     async with pool.acquire() as conn, conn.transaction():
         campaign = await _locked(conn, campaign_id)
         check_sendable(campaign["status"])
-        return await campaign_store.set_status(conn, campaign_id, "scheduled", now)
+        return await store.campaigns.set_status(conn, campaign_id, "scheduled", now)
 
 
 async def cancel_campaign(pool: asyncpg.Pool, campaign_id: uuid.UUID) -> dict[str, Any]:
     async with pool.acquire() as conn, conn.transaction():
         campaign = await _locked(conn, campaign_id)
         check_cancellable(campaign["status"])
-        return await campaign_store.set_status(conn, campaign_id, "cancelled", campaign["send_at"])
+        return await store.campaigns.set_status(conn, campaign_id, "cancelled", campaign["send_at"])

@@ -53,7 +53,7 @@ from contracts.procurement import (
 from contracts.usage import UsageReported
 from kit.consumer import Delivery, Reactions
 from kit.logging import current_trace, get_logger
-from services.outreach import campaign_store, commands, domain, kit_store, store, usage_digest
+from services.outreach import commands, domain, store, usage_digest
 from services.outreach.deps import OutreachDeps
 from services.outreach.domain import LANGUAGES, AudienceFilter, Recipient
 
@@ -90,7 +90,7 @@ async def _queue(
     )
     if correlation_id is None:
         correlation_id = current_trace()[0] or delivery.envelope.correlation_id
-    return await store.queue(
+    return await store.deliveries.queue(
         delivery.conn,
         cause_id or delivery.envelope.id,
         mails,
@@ -104,7 +104,7 @@ async def _queue(
 
 @reactions.on(MemberJoined)
 async def welcome_new_member(delivery: Delivery, event: MemberJoined) -> None:
-    await store.upsert_library(
+    await store.audience.upsert_library(
         delivery.conn, event.library, is_member=True, member_since=event.joined_on
     )
     await _send_parked_requests(delivery, event.library.isil)
@@ -113,13 +113,13 @@ async def welcome_new_member(delivery: Delivery, event: MemberJoined) -> None:
         "welcome",
         domain.recipients_of(event.library),
         {"library": event.library.model_dump(), "joined_on": event.joined_on},
-        await kit_store.onboarding_files(delivery.conn),
+        await store.kits.onboarding_files(delivery.conn),
     )
 
 
 @reactions.on(MemberUpdated)
 async def keep_contacts_current(delivery: Delivery, event: MemberUpdated) -> None:
-    await store.upsert_library(
+    await store.audience.upsert_library(
         delivery.conn, event.library, is_member=event.is_member, keep_dates=True
     )
     await _send_parked_requests(delivery, event.library.isil)
@@ -129,7 +129,7 @@ async def keep_contacts_current(delivery: Delivery, event: MemberUpdated) -> Non
 async def remove_from_audience(delivery: Delivery, event: MemberLeft) -> None:
     # member-left is emitted on the effective date; should one arrive early, the library
     # stays in the audience until that date (the audience queries compare left_on).
-    await store.upsert_library(
+    await store.audience.upsert_library(
         delivery.conn,
         event.library,
         is_member=event.effective_date > _today(),
@@ -159,7 +159,7 @@ async def ask_to_accept_the_agreement_version(
 
 @reactions.on(ContactErased)
 async def forget_erased_contact(delivery: Delivery, event: ContactErased) -> None:
-    changed = await store.forget_contact(delivery.conn, event.isil, event.email_sha256)
+    changed = await store.deliveries.forget_contact(delivery.conn, event.isil, event.email_sha256)
     log.info("contact erased", isil=event.isil, deliveries_redacted=changed)
 
 
@@ -185,7 +185,7 @@ async def announce_agreement(delivery: Delivery, event: AgreementSigned) -> None
     deps: OutreachDeps = delivery.deps
     conn = delivery.conn
     agreement = _agreement_context(event)
-    await store.upsert_agreement(
+    await store.agreements.upsert_agreement(
         conn,
         event.agreement_id,
         title=event.title,
@@ -196,7 +196,7 @@ async def announce_agreement(delivery: Delivery, event: AgreementSigned) -> None
     queued = await _queue(
         delivery,
         "announcement",
-        await store.member_recipients(conn, _today()),
+        await store.audience.member_recipients(conn, _today()),
         {"agreement": agreement, "feed_url": deps.feed_url},
     )
     # A draft for the coordinator to review, preview and send: the e-service, told to the
@@ -210,8 +210,8 @@ async def announce_agreement(delivery: Delivery, event: AgreementSigned) -> None
         for lang in LANGUAGES
     }
     audience = AudienceFilter(kind="all")
-    kit_files = await kit_store.service_files(conn, event.agreement_id, event.product)
-    await campaign_store.create(
+    kit_files = await store.kits.service_files(conn, event.agreement_id, event.product)
+    await store.campaigns.create(
         conn,
         campaign_id=uuid.uuid5(DRAFT_NAMESPACE, delivery.envelope.id),
         title=f"{event.product}: {event.title}",
@@ -243,9 +243,9 @@ async def announce_agreement(delivery: Delivery, event: AgreementSigned) -> None
 @reactions.on(AgreementJoined)
 async def send_marketing_kit(delivery: Delivery, event: AgreementJoined) -> None:
     conn = delivery.conn
-    await store.join_agreement(conn, event.agreement_id, event.isil, event.joined_on)
-    files = await kit_store.service_files(conn, event.agreement_id, event.product)
-    library = await store.active_library(conn, event.isil, _today())
+    await store.agreements.join_agreement(conn, event.agreement_id, event.isil, event.joined_on)
+    files = await store.kits.service_files(conn, event.agreement_id, event.product)
+    library = await store.audience.active_library(conn, event.isil, _today())
     if not files or library is None:
         # Nothing to send yet (no kit for this e-service) or nobody to send it to.
         log.info(
@@ -258,7 +258,7 @@ async def send_marketing_kit(delivery: Delivery, event: AgreementJoined) -> None
     await _queue(
         delivery,
         "kit",
-        await store.library_recipients(conn, event.isil, _today()),
+        await store.audience.library_recipients(conn, event.isil, _today()),
         {
             "library": library,
             "agreement": {
@@ -276,12 +276,14 @@ async def send_marketing_kit(delivery: Delivery, event: AgreementJoined) -> None
 
 @reactions.on(AgreementLeft)
 async def end_participation(delivery: Delivery, event: AgreementLeft) -> None:
-    await store.leave_agreement(delivery.conn, event.agreement_id, event.isil, event.left_on)
+    await store.agreements.leave_agreement(
+        delivery.conn, event.agreement_id, event.isil, event.left_on
+    )
 
 
 @reactions.on(AgreementEnded)
 async def end_agreement(delivery: Delivery, event: AgreementEnded) -> None:
-    await store.end_agreement(delivery.conn, event.agreement_id, event.effective_on)
+    await store.agreements.end_agreement(delivery.conn, event.agreement_id, event.effective_on)
 
 
 @reactions.on(TenderOpened)
@@ -294,13 +296,13 @@ async def invite_to_comment(delivery: Delivery, event: TenderOpened) -> None:
         "material_types": list(event.material_types),
     }
     for isil in dict.fromkeys(event.interested_libraries):
-        library = await store.active_library(conn, isil, _today())
+        library = await store.audience.active_library(conn, isil, _today())
         if library is None:
             continue  # interest from a library that is no longer a member
         await _queue(
             delivery,
             "invitation",
-            await store.library_recipients(conn, isil, _today()),
+            await store.audience.library_recipients(conn, isil, _today()),
             {"library": library, "tender": tender},
         )
 
@@ -311,13 +313,13 @@ async def invite_to_comment(delivery: Delivery, event: TenderOpened) -> None:
 @reactions.on(RecordsAvailable)
 async def notice_new_materials(delivery: Delivery, event: RecordsAvailable) -> None:
     conn = delivery.conn
-    library = await store.active_library(conn, event.isil, _today())
+    library = await store.audience.active_library(conn, event.isil, _today())
     if library is None or event.count == 0:
         return
     await _queue(
         delivery,
         "notice",
-        await store.library_recipients(conn, event.isil, _today()),
+        await store.audience.library_recipients(conn, event.isil, _today()),
         {
             "library": library,
             "collection": {
@@ -347,10 +349,10 @@ async def _ask_libraries(
     and the request is then sent from the event as it would have been now."""
     queued = 0
     for isil in isils:
-        library = await store.active_library(delivery.conn, isil, _today())
+        library = await store.audience.active_library(delivery.conn, isil, _today())
         if library is None:
-            if event is not None and not await store.is_known_library(delivery.conn, isil):
-                await store.park_request(
+            if event is not None and not await store.audience.is_known_library(delivery.conn, isil):
+                await store.audience.park_request(
                     delivery.conn,
                     isil,
                     delivery.envelope.id,
@@ -362,7 +364,7 @@ async def _ask_libraries(
         queued += await _queue(
             delivery,
             kind,
-            await store.library_recipients(delivery.conn, isil, _today()),
+            await store.audience.library_recipients(delivery.conn, isil, _today()),
             {"library": library, **context},
         )
     return queued
@@ -388,8 +390,10 @@ _PARKABLE: dict[str, tuple[type[Any], Callable[[Any], dict[str, object]]]] = {
 
 async def _send_parked_requests(delivery: Delivery, isil: str) -> None:
     conn = delivery.conn
-    library = await store.active_library(conn, isil, _today())
-    parked = sorted(await store.take_parked_requests(conn, isil), key=lambda r: r["parked_at"])
+    library = await store.audience.active_library(conn, isil, _today())
+    parked = sorted(
+        await store.audience.take_parked_requests(conn, isil), key=lambda r: r["parked_at"]
+    )
     if library is None:
         return  # known now and not a member: the requests are dropped, as they would have been
     for request in parked:
@@ -398,7 +402,7 @@ async def _send_parked_requests(delivery: Delivery, isil: str) -> None:
         await _queue(
             delivery,
             request["kind"],
-            await store.library_recipients(conn, isil, _today()),
+            await store.audience.library_recipients(conn, isil, _today()),
             {"library": library, **context},
             cause_id=request["cause_id"],
             correlation_id=request["correlation_id"],

@@ -85,7 +85,9 @@ UNAVAILABLE = (*DATABASE_UNAVAILABLE_ERRORS, asyncpg.InternalClientError)
 async def _settle(
     pool: asyncpg.Pool, row: asyncpg.Record, status: Literal["sent", "failed"], error: str = ""
 ) -> None:
-    deadline = asyncio.get_running_loop().time() + store.SENDING_LEASE.total_seconds() / 2
+    deadline = (
+        asyncio.get_running_loop().time() + store.deliveries.SENDING_LEASE.total_seconds() / 2
+    )
     delay = 0.2
     while True:
         try:
@@ -105,9 +107,9 @@ async def _record_outcome(
     the claim is no longer current (another sender took the message over after the lease)."""
     async with pool.acquire() as conn, conn.transaction():
         if status == "sent":
-            current = await store.mark_sent(conn, row["id"], row["attempts"])
+            current = await store.deliveries.mark_sent(conn, row["id"], row["attempts"])
         else:
-            current = await store.mark_failed(conn, row["id"], row["attempts"], error)
+            current = await store.deliveries.mark_failed(conn, row["id"], row["attempts"], error)
         if current and row["isil"]:
             bind_trace(row["correlation_id"] or row["cause_id"], row["cause_id"])
             await record_event(
@@ -153,7 +155,9 @@ async def _deliver(
         return "failed"
     except (OSError, ValueError) as error:
         # The kit volume may be unmounted for a moment: keep the message, try later.
-        await store.mark_retry(pool, row["id"], f"attachment unreadable: {error}", delay())
+        await store.deliveries.mark_retry(
+            pool, row["id"], f"attachment unreadable: {error}", delay()
+        )
         return "retry"
     try:
         await client.send_message(build_message(row, settings.smtp_sender, attachments))
@@ -161,16 +165,16 @@ async def _deliver(
         if all(r.code >= 500 for r in error.recipients):
             await _settle(pool, row, "failed", f"recipient refused: {error}")
             return "failed"
-        await store.mark_retry(pool, row["id"], str(error), delay())
+        await store.deliveries.mark_retry(pool, row["id"], str(error), delay())
         return "retry"
     except aiosmtplib.SMTPResponseException as error:
         if error.code >= 500:
             await _settle(pool, row, "failed", f"{error.code} {error.message}")
             return "failed"
-        await store.mark_retry(pool, row["id"], f"{error.code} {error.message}", delay())
+        await store.deliveries.mark_retry(pool, row["id"], f"{error.code} {error.message}", delay())
         return "retry"
     except (aiosmtplib.SMTPException, OSError) as error:
-        await store.mark_retry(pool, row["id"], f"SMTP error: {error}", delay())
+        await store.deliveries.mark_retry(pool, row["id"], f"SMTP error: {error}", delay())
         return "retry"
     await _settle(pool, row, "sent")
     return "sent"
@@ -178,7 +182,7 @@ async def _deliver(
 
 async def _claim_now(pool: asyncpg.Pool, limit: int) -> list[asyncpg.Record]:
     async with pool.acquire() as conn, conn.transaction():
-        return await store.claim_due(conn, limit)
+        return await store.deliveries.claim_due(conn, limit)
 
 
 async def _claim(pool: asyncpg.Pool, limit: int) -> list[asyncpg.Record]:
@@ -189,7 +193,7 @@ async def _claim(pool: asyncpg.Pool, limit: int) -> list[asyncpg.Record]:
         return await asyncio.shield(claim)
     except asyncio.CancelledError:
         with contextlib.suppress(Exception):
-            await store.release(pool, [row["id"] for row in await claim])
+            await store.deliveries.release(pool, [row["id"] for row in await claim])
         raise
 
 
@@ -214,7 +218,9 @@ async def send_due(pool: asyncpg.Pool, settings: OutreachSettings, storage: KitS
                 delay = domain.retry_delay_s(
                     row["attempts"], settings.mail_retry_base_s, settings.mail_retry_max_s
                 )
-                await store.mark_retry(pool, row["id"], f"SMTP unavailable: {error}", delay)
+                await store.deliveries.mark_retry(
+                    pool, row["id"], f"SMTP unavailable: {error}", delay
+                )
             unattempted = []
             client.close()
             return 0
@@ -239,6 +245,6 @@ async def send_due(pool: asyncpg.Pool, settings: OutreachSettings, storage: KitS
                 client.close()
     finally:
         if unattempted:
-            await store.release(pool, unattempted)
+            await store.deliveries.release(pool, unattempted)
     log.info("mail round done", claimed=len(rows), **outcomes)
     return outcomes["sent"]

@@ -153,7 +153,7 @@ async def send_one(
         )
         if not claimed:
             return 0
-        library = await store.active_library(conn, isil, today)
+        library = await store.audience.active_library(conn, isil, today)
         if library is None:  # not a member (any more): nothing to send
             return 0
         opted_out = {
@@ -164,7 +164,7 @@ async def send_one(
         }
         recipients = [
             r
-            for r in await store.library_recipients(conn, isil, today)
+            for r in await store.audience.library_recipients(conn, isil, today)
             if email_hash(r.email) not in opted_out
         ]
         lines = await _lines(conn, isil, period)
@@ -179,7 +179,7 @@ async def send_one(
                 "unsubscribe_url": f"{deps.base_url}/usage-digest/unsubscribe?token={token}",
             }
             mails += compose(deps.renderer, KIND, [recipient], context)
-        queued = await store.queue(conn, cause_id(isil, period), mails, deps.mail_domain)
+        queued = await store.deliveries.queue(conn, cause_id(isil, period), mails, deps.mail_domain)
         await conn.execute(
             "UPDATE usage_digests SET mails = $3 WHERE isil = $1 AND period = $2",
             isil,

@@ -267,7 +267,7 @@ async def test_a_campaign_send_that_crashes_between_batches_resumes_without_dupl
     async with running(first) as client:
         async with first.state.runtime.pool.acquire() as conn, conn.transaction():
             for lib in libraries:
-                await store.upsert_library(conn, lib, is_member=True, member_since=TODAY)
+                await store.audience.upsert_library(conn, lib, is_member=True, member_since=TODAY)
         created = await client.post(
             "/campaigns",
             json=campaign_body({"kind": "library_system", "library_systems": [f"crash{tag}"]}, tag),

@@ -121,19 +121,23 @@ async def test_a_message_to_one_library_is_sent_before_a_backlog_of_bulk_mail(
 
     pool = await create_pool(await infra.new_database("outreach_order"))
     try:
-        await apply_migrations(pool, Path(store.__file__).parent / "migrations")
+        await apply_migrations(pool, Path(store.__file__).parents[1] / "migrations")
 
         def mail(kind: str, n: int) -> Mail:
             who = Recipient("FI-Q", f"r{n}.{kind}@example.org", "R", "fi")
             return Mail(kind, who, f"{kind} {n}", "text", "<p>html</p>")
 
         async with pool.acquire() as conn:
-            await store.queue(conn, "bulk", [mail("announcement", n) for n in range(30)], "x.test")
-            await store.queue(conn, "campaign", [mail("campaign", n) for n in range(30)], "x.test")
-            await store.queue(conn, "joined", [mail("welcome", 1)], "x.test")
-            await store.queue(conn, "asked", [mail("acceptance", 1)], "x.test")
-            first = await store.claim_due(conn, 3)
-            rest = await store.claim_due(conn, 100)
+            await store.deliveries.queue(
+                conn, "bulk", [mail("announcement", n) for n in range(30)], "x.test"
+            )
+            await store.deliveries.queue(
+                conn, "campaign", [mail("campaign", n) for n in range(30)], "x.test"
+            )
+            await store.deliveries.queue(conn, "joined", [mail("welcome", 1)], "x.test")
+            await store.deliveries.queue(conn, "asked", [mail("acceptance", 1)], "x.test")
+            first = await store.deliveries.claim_due(conn, 3)
+            rest = await store.deliveries.claim_due(conn, 100)
         # The claimed rows come back in no set order; which rows were claimed is the point.
         assert Counter(r["kind"] for r in first) == {
             "welcome": 1,

@@ -109,7 +109,7 @@ async def test_agreement_signed_announces_to_every_active_member_and_drafts_a_ca
     [event_id] = await publish(infra, signed(agreement_id, product), times=2)
     await handled(outreach_own, event_id)
 
-    expected = {r.email for r in await store.member_recipients(outreach_own.pool, TODAY)}
+    expected = {r.email for r in await store.audience.member_recipients(outreach_own.pool, TODAY)}
     assert {c.email for c in staying_lib.contacts} <= expected
     assert leaving_lib.contacts[0].email not in expected
     rows = await all_sent(infra, outreach_own, event_id, expected=len(expected), timeout_s=40)
@@ -168,7 +168,7 @@ async def test_agreement_joined_sends_that_services_kit_to_that_library_only(
     assert not mail_server.to(library(bystander).contacts[0].email, "kit")
 
     # Participation is kept for campaign audiences.
-    assert await store.participants(outreach_own.pool, agreement_id, TODAY) == [joining]
+    assert await store.agreements.participants(outreach_own.pool, agreement_id, TODAY) == [joining]
 
     # An e-service without a kit: the participation is recorded, no message is sent.
     [no_kit] = await publish(infra, opted_in(f"AG-{uuid.uuid4().hex[:6]}", joining, "Ei pakettia"))
@@ -248,7 +248,7 @@ async def test_a_library_leaves_the_audience_on_its_effective_date(
     await handled(outreach_own, event_id)
 
     def addresses(on: dt.date) -> Any:
-        return store.member_recipients(outreach_own.pool, on)
+        return store.audience.member_recipients(outreach_own.pool, on)
 
     assert lib.contacts[0].email in {r.email for r in await addresses(TODAY)}
     assert lib.contacts[0].email in {r.email for r in await addresses(later - dt.timedelta(1))}

@@ -73,7 +73,7 @@ def _serve(infra: Infra, mail_server: MailServer) -> Iterator[tuple[str, Any, An
 
 async def _add_member(app: Any, isil: str) -> None:
     async with app.state.runtime.pool.acquire() as conn, conn.transaction():
-        await store.upsert_library(
+        await store.audience.upsert_library(
             conn, library(isil), is_member=True, member_since=dt.date.today()
         )
 

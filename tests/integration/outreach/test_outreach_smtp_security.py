@@ -123,7 +123,7 @@ async def test_starttls_and_authentication(infra: Infra) -> None:
         await apply_migrations(pool, MIGRATIONS)
         recipient = Recipient("FI-Tls", "tls@example.org", "Aino", "fi")
         async with pool.acquire() as conn, conn.transaction():
-            await store.queue(
+            await store.deliveries.queue(
                 conn, "tls-cause", [Mail("welcome", recipient, "Hei", "teksti", "<p>x</p>")], "k"
             )
         storage = KitStorage(directory / "kits")

@@ -14,7 +14,7 @@ from kit.app import pool_of, runtime_of
 from kit.auth import Caller, Role, require_role
 from kit.errors import ApiError
 from kit.http import DEFAULT_LIMIT, Coordinator, Limit, Offset, Page
-from services.outreach import campaign_store, campaigns, commands, store
+from services.outreach import campaigns, commands, store
 from services.outreach.domain import (
     AudienceFilter,
     Text,
@@ -129,7 +129,9 @@ class PreviewOut(BaseModel):
 
 
 async def _progress(request: Request, campaign: dict[str, Any]) -> dict[str, Any]:
-    counts = await store.cause_counts(pool_of(request), str(campaign["id"]), campaigns.KIND)
+    counts = await store.deliveries.cause_counts(
+        pool_of(request), str(campaign["id"]), campaigns.KIND
+    )
     return campaign_progress(campaign["recipients_planned"], campaign["materialised"], counts)
 
 
@@ -141,7 +143,7 @@ async def _out(request: Request, campaign: dict[str, Any]) -> CampaignOut:
 
 
 async def _existing(request: Request, campaign_id: uuid.UUID) -> dict[str, Any]:
-    campaign = await campaign_store.get(pool_of(request), campaign_id)
+    campaign = await store.campaigns.get(pool_of(request), campaign_id)
     if campaign is None:
         raise ApiError(404, f"no campaign {campaign_id}", field="campaign_id")
     return campaign
@@ -171,7 +173,7 @@ async def list_campaigns(
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
 ) -> CampaignPage:
-    rows, total = await campaign_store.list_campaigns(
+    rows, total = await store.campaigns.list_campaigns(
         pool_of(request), status=status, limit=limit, offset=offset
     )
     return CampaignPage(

@@ -69,7 +69,7 @@ async def atom_feed(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Response:
     request.app.state.public_limits.check(request, "the Atom feed")
-    rows = await store.recent_announcements(pool_of(request), lang, limit)
+    rows = await store.announcements.recent_announcements(pool_of(request), lang, limit)
     body = feed.render_feed(rows, base_url=_base_url(request), language=lang)
     return Response(body, media_type=ATOM, headers={"Cache-Control": "public, max-age=300"})
 
@@ -80,7 +80,7 @@ async def list_announcements(
     lang: Annotated[Literal["fi", "sv"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[AnnouncementOut]:
-    rows = await store.recent_announcements(pool_of(request), lang, limit)
+    rows = await store.announcements.recent_announcements(pool_of(request), lang, limit)
     return [AnnouncementOut(**row) for row in rows]
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, TypeAlias
+from typing import Any
 
 import asyncpg
 
 from services.outreach.domain import KitFile
-
-Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
+from services.outreach.store.connection import Conn
 
 
 async def create_kit(

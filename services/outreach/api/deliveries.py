@@ -1,6 +1,4 @@
-"""Outreach HTTP API: the audience, the delivery log, and (in development) the SMTP sink.
-Kits, campaigns and the feed have their own modules (``api_kits``, ``api_campaigns``,
-``api_feed``); ``ROUTERS`` lists them all."""
+"""The audience, the delivery log, and (in development) the SMTP sink's mailbox."""
 
 from __future__ import annotations
 
@@ -81,7 +79,7 @@ async def deliveries(
     offset: Offset = 0,
 ) -> DeliveryPage:
     pool = pool_of(request)
-    rows, total = await store.list_deliveries(
+    rows, total = await store.deliveries.list_deliveries(
         pool, status=status, kind=kind, isil=isil, cause_id=cause_id, limit=limit, offset=offset
     )
     return DeliveryPage(
@@ -89,7 +87,7 @@ async def deliveries(
         total=total,
         limit=limit,
         offset=offset,
-        counts=await store.delivery_counts(pool),
+        counts=await store.deliveries.delivery_counts(pool),
     )
 
 
@@ -101,7 +99,7 @@ async def audience(
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
 ) -> AudiencePage:
-    rows, total = await store.list_audience(
+    rows, total = await store.audience.list_audience(
         pool_of(request),
         members_only=members_only,
         limit=limit,

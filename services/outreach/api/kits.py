@@ -21,7 +21,7 @@ from kit.app import pool_of, runtime_of
 from kit.auth import Caller, Role
 from kit.errors import ApiError, multipart_only
 from kit.http import DEFAULT_LIMIT, AnyCaller, Coordinator, Limit, Offset, Page
-from services.outreach import commands, kit_store, store
+from services.outreach import commands, store
 from services.outreach.domain import Text
 from services.outreach.settings import OutreachSettings
 from services.outreach.storage import KitStorage, TooLarge
@@ -89,7 +89,7 @@ def _file_out(row: dict) -> KitFileOut:
 
 
 async def _kits_out(pool: asyncpg.Pool, kits: list[dict]) -> list[KitOut]:
-    files = await kit_store.files_of(pool, [k["id"] for k in kits])
+    files = await store.kits.files_of(pool, [k["id"] for k in kits])
     return [
         KitOut(**kit, files=[_file_out(f) for f in files if f["kit_id"] == kit["id"]])
         for kit in kits
@@ -101,12 +101,12 @@ async def _may_read(request: Request, caller: Caller) -> None:
     if caller.role is not Role.LIBRARY:
         return
     assert caller.isil is not None
-    if not await store.is_active_member(pool_of(request), caller.isil, dt.date.today()):
+    if not await store.audience.is_active_member(pool_of(request), caller.isil, dt.date.today()):
         raise ApiError(403, f"library {caller.isil} is not a member of the consortium")
 
 
 async def _existing_kit(request: Request, kit_id: uuid.UUID) -> dict:
-    kit = await kit_store.get_kit(pool_of(request), kit_id)
+    kit = await store.kits.get_kit(pool_of(request), kit_id)
     if kit is None:
         raise ApiError(404, f"no kit {kit_id}", field="kit_id")
     return kit
@@ -114,7 +114,7 @@ async def _existing_kit(request: Request, kit_id: uuid.UUID) -> dict:
 
 @router.post("/kits", status_code=201, response_model=KitOut, summary="Create a marketing kit")
 async def create_kit(body: KitIn, request: Request, caller: Coordinator) -> KitOut:
-    kit = await kit_store.create_kit(
+    kit = await store.kits.create_kit(
         pool_of(request),
         title=body.title,
         description=body.description,
@@ -138,7 +138,7 @@ async def list_kits(
 ) -> KitPage:
     await _may_read(request, caller)
     pool = pool_of(request)
-    kits, total = await kit_store.list_kits(
+    kits, total = await store.kits.list_kits(
         pool,
         product=product,
         agreement_id=agreement_id,
@@ -223,7 +223,7 @@ async def download_file(
     kit_id: uuid.UUID, file_id: uuid.UUID, request: Request, caller: AnyCaller
 ) -> FileResponse:
     await _may_read(request, caller)
-    row = await kit_store.get_file(pool_of(request), kit_id, file_id)
+    row = await store.kits.get_file(pool_of(request), kit_id, file_id)
     if row is None:
         raise ApiError(404, f"no file {file_id} in kit {kit_id}", field="file_id")
     storage = _storage(request)

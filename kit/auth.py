@@ -5,7 +5,7 @@ mint tokens; services hold only the public key, so a compromised service cannot 
 
 This module imports neither FastAPI, nor the HTTP error types, nor PyJWT at load time: the
 CLI uses it and must start fast. The request dependencies (``current_caller``,
-``require_role``) live in ``kit.auth_http`` and are reachable from here as before.
+``require_role``) live in ``kit.auth_http``, which imports this module (never the reverse).
 """
 
 from __future__ import annotations
@@ -17,10 +17,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from kit.auth_http import current_caller, require_role
 
 __all__ = [
     "ALGORITHM",
@@ -28,11 +24,9 @@ __all__ = [
     "Caller",
     "Role",
     "TokenVerifier",
-    "current_caller",
     "ensure_acts_for",
     "generate_keypair",
     "issue_token",
-    "require_role",
 ]
 
 ALGORITHM = "EdDSA"
@@ -256,12 +250,3 @@ def ensure_acts_for(caller: Caller, isil: str, *, also: tuple[Role, ...] = ()) -
     if caller.role in also or caller.acts_for(isil):
         return
     raise ApiError(403, f"this token may not act for library {isil}")
-
-
-def __getattr__(name: str) -> Any:
-    """The FastAPI dependencies, imported on first use (see the module's docstring)."""
-    if name in ("current_caller", "require_role"):
-        from kit import auth_http
-
-        return getattr(auth_http, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

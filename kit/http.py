@@ -20,7 +20,8 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Depends, Query
 from pydantic import BaseModel
 
-from kit.auth import Caller, Role, current_caller, require_role
+from kit.auth import Caller, Role
+from kit.auth_http import current_caller, require_role
 
 T = TypeVar("T")
 P = TypeVar("P", bound=BaseModel)

@@ -34,7 +34,8 @@ from pymarc.marcxml import record_to_xml
 from starlette.datastructures import UploadFile
 
 from kit.app import pool_of, runtime_of
-from kit.auth import Caller, Role, ensure_acts_for, require_role
+from kit.auth import Caller, Role, ensure_acts_for
+from kit.auth_http import require_role
 from kit.csvsafe import safe_row, write_csv
 from kit.errors import ApiError
 from kit.http import AnyCaller, Limit, Page

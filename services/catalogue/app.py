@@ -49,12 +49,13 @@ def melinda_deps(settings: CatalogueSettings) -> melinda_jobs.MelindaDeps:
 def _wire(
     catalogue_settings: CatalogueSettings,
 ) -> tuple[
-    Callable[[Runtime], Awaitable[None]],
+    Callable[[Runtime], Awaitable[CatalogueDeps]],
     Callable[[Runtime], Awaitable[None]],
     Callable[[Runtime], Awaitable[None]],
     Callable[[Runtime], Awaitable[None]],
 ]:
-    """The start-up hook and the three scheduled jobs, over one set of dependencies."""
+    """The dependencies factory (which also readies the spool and fails orphaned batches)
+    and the three scheduled jobs, over one set of dependencies."""
     # Without a configured key, this process signs with a key of its own: its tokens then
     # work on this replica only (several replicas need the setting, the same on each).
     token_key = catalogue_settings.oai_token_key.get_secret_value().encode() or secrets.token_bytes(
@@ -67,16 +68,16 @@ def _wire(
         oai_token_key=token_key,
     )
 
-    async def on_startup(runtime: Runtime) -> None:
+    async def provide(runtime: Runtime) -> CatalogueDeps:
         deps.spool_dir.mkdir(parents=True, exist_ok=True)
-        runtime.extras["catalogue"] = deps
         # A batch left 'processing' by a process that died must not block its collection.
         assert runtime.pool is not None
         await commands.fail_orphaned_batches(runtime.pool)
+        return deps
 
     async def reconcile_due(runtime: Runtime) -> None:
         assert runtime.pool is not None
-        await commands.reconcile_due(runtime.pool, dt.date.today())
+        await commands.reconcile_due(runtime.pool, runtime.clock.today())
         await commands.fail_orphaned_batches(runtime.pool)
 
     async def resume_melinda(runtime: Runtime) -> None:
@@ -88,11 +89,11 @@ def _wire(
         if deps.melinda.client is not None:
             await holdings.sync(runtime.pool, deps.melinda)
 
-    return on_startup, reconcile_due, resume_melinda, melinda_holdings
+    return provide, reconcile_due, resume_melinda, melinda_holdings
 
 
 def make_spec(catalogue_settings: CatalogueSettings) -> ServiceSpec:
-    on_startup, reconcile_due, resume_melinda, melinda_holdings = _wire(catalogue_settings)
+    provide, reconcile_due, resume_melinda, melinda_holdings = _wire(catalogue_settings)
     return ServiceSpec(
         name="catalogue",
         title="Konsortio catalogue",
@@ -109,7 +110,7 @@ def make_spec(catalogue_settings: CatalogueSettings) -> ServiceSpec:
             PeriodicJob("resume-melinda-jobs", resume_melinda, interval_s=30.0),
             PeriodicJob("melinda-holdings", melinda_holdings, interval_s=60.0),
         ],
-        on_startup=[on_startup],
+        deps=provide,
         upload_paths=["/batches"],
         upload_max_bytes=catalogue_settings.catalogue_upload_max_bytes,
     )

@@ -1,5 +1,5 @@
 """What the catalogue's routes and jobs need besides the pool, built once in ``app.py`` and kept
-on ``runtime.extras["catalogue"]``; and a helper for work that outlives its request."""
+as the runtime's dependencies; and a helper for work that outlives its request."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class CatalogueDeps:
 
 
 def deps_of(request: Request) -> CatalogueDeps:
-    return runtime_of(request).extras["catalogue"]
+    return runtime_of(request).deps_as(CatalogueDeps)
 
 
 def spawn(runtime: Runtime, work: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:

@@ -4,6 +4,7 @@ live feed's broadcaster, the dead-letter reader, and the page, stream and JSON A
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -22,18 +23,27 @@ from services.dashboard.operator import LagProbe
 from services.dashboard.settings import DashboardSettings
 
 
-def _wire(dashboard_settings: DashboardSettings):
-    async def on_startup(runtime: Runtime) -> None:
+def _wire(
+    dashboard_settings: DashboardSettings,
+) -> tuple[
+    Callable[[Runtime], Awaitable[Dashboard]],
+    Callable[[Runtime], Awaitable[None]],
+    Callable[[Runtime], Awaitable[None]],
+]:
+    async def provide(runtime: Runtime) -> Dashboard:
         assert runtime.pool is not None
         broadcaster = Broadcaster(runtime.settings.database_url, runtime.pool)
         broadcaster.start()
-        runtime.extras["dashboard"] = Dashboard(
+        return Dashboard(
             settings=dashboard_settings,
             broadcaster=broadcaster,
             probe=LagProbe(runtime.settings.kafka),
             http=httpx.AsyncClient(timeout=dashboard_settings.scrape_timeout_s),
             pages=pages.environment(),
         )
+
+    async def on_startup(runtime: Runtime) -> None:
+        assert runtime.pool is not None
         reader = DeadLetterReader(
             runtime.settings.kafka, runtime.pool, poll_s=dashboard_settings.dead_letter_poll_s
         )
@@ -47,16 +57,16 @@ def _wire(dashboard_settings: DashboardSettings):
         runtime.tasks.append(asyncio.create_task(reader.run(connected), name="dead-letters"))
 
     async def on_shutdown(runtime: Runtime) -> None:
-        dashboard: Dashboard = runtime.extras["dashboard"]
+        dashboard = runtime.deps_as(Dashboard)
         await dashboard.broadcaster.stop()
         await dashboard.probe.close()
         await dashboard.http.aclose()
 
-    return on_startup, on_shutdown
+    return provide, on_startup, on_shutdown
 
 
 def build(settings: Settings, dashboard_settings: DashboardSettings | None = None) -> FastAPI:
-    on_startup, on_shutdown = _wire(dashboard_settings or DashboardSettings())
+    provide, on_startup, on_shutdown = _wire(dashboard_settings or DashboardSettings())
     spec = ServiceSpec(
         name="dashboard",
         title="Konsortio dashboard",
@@ -67,6 +77,7 @@ def build(settings: Settings, dashboard_settings: DashboardSettings | None = Non
         migrations=Path(__file__).parent / "migrations",
         routers=[api_router, pages.router, event_docs.router, governance.router],
         reactions=react_to_revocations(reactions),
+        deps=provide,
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
     )

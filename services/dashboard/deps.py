@@ -1,5 +1,5 @@
-"""What the dashboard's routes need, owned by the running service (``runtime.extras``), and the
-operator check shared by the JSON API and the HTML view."""
+"""What the dashboard's routes need, owned by the running service (its dependencies,
+``runtime.deps``), and the operator check shared by the JSON API and the HTML view."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ class Dashboard:
 
 
 def dashboard_of(request: Request) -> Dashboard:
-    return runtime_of(request).extras["dashboard"]
+    return runtime_of(request).deps_as(Dashboard)
 
 
 def runtime(request: Request) -> Runtime:
@@ -83,7 +83,8 @@ def sign_in_problem(error: ApiError) -> str:
 
 
 def _session_key(request: Request) -> bytes:
-    dashboard = runtime_of(request).extras.get("dashboard")
+    deps = runtime_of(request).deps
+    dashboard = deps if isinstance(deps, Dashboard) else None
     configured = dashboard.settings.session_secret if dashboard is not None else ""
     return configured.encode() if configured else _PROCESS_SECRET
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from contracts import TOPICS
 from kit import streams
 from kit.app import Runtime
-from kit.db import pending_migrations
+from kit.health import readiness
 from kit.logging import get_logger
 from kit.outbox import backlog
 from kit.settings import KafkaSettings
@@ -212,19 +212,15 @@ async def dead_letter_summary(
 
 
 async def own_health(runtime: Runtime) -> ServiceHealth:
-    """The dashboard's own readiness, checked in process: it need not scrape itself."""
-    checks = {"database": False, "migrations": False, "broker": runtime.kafka_ready}
+    """The dashboard's own readiness, checked in process (the kit's checks, as its
+    /health/ready answers them): it need not scrape itself."""
+    checks = await readiness(runtime)
     rows: int | None = None
-    if runtime.pool is not None:
-        try:
-            await asyncio.wait_for(runtime.pool.fetchval("SELECT 1"), timeout=2)
-            checks["database"] = True
-            checks["migrations"] = not await pending_migrations(
-                runtime.pool, runtime.spec.migrations
-            )
+    if checks["database"] and runtime.pool is not None:
+        with contextlib.suppress(
+            OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError
+        ):
             rows = await backlog(runtime.pool)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
-            pass
     return ServiceHealth(
         service=runtime.spec.name,
         url=None,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -22,7 +21,7 @@ from contracts.outreach import CampaignSent
 from kit.logging import bind_trace, get_logger
 from kit.outbox import record_event
 from services.outreach import store
-from services.outreach.deps import OutreachDeps
+from services.outreach.deps import AfterBatch, OutreachDeps
 from services.outreach.domain import (
     LANGUAGES,
     AudienceFilter,
@@ -36,9 +35,6 @@ from services.outreach.domain import (
 log = get_logger(__name__)
 
 KIND = "campaign"
-# Called after each committed batch with (campaign id, batches so far): the seam where tests
-# inject a crash between batches.
-AfterBatch = Callable[[uuid.UUID, int], Awaitable[None]]
 
 
 def _localised(values: dict[str, str], language: str) -> str:
@@ -205,11 +201,11 @@ async def run_round(
     deps: OutreachDeps,
     *,
     batch_size: int,
-    after_batch: AfterBatch | None = None,
 ) -> None:
     """One round of the campaign job: start, materialise, finish."""
-    now = dt.datetime.now(dt.UTC)
-    today = dt.date.today()
+    now = deps.clock.now()
+    today = deps.clock.today()
+    after_batch = deps.after_campaign_batch
     await start_due(pool, now, today)
     for campaign_id in await store.campaigns.materialising(pool):
         await materialise(

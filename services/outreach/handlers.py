@@ -64,8 +64,10 @@ reactions = Reactions()
 DRAFT_NAMESPACE = uuid.UUID("6f1d3c1e-7a51-4c0e-9d7e-3b2f0b8e5a11")
 
 
-def _today() -> dt.date:
-    return dt.date.today()
+def _today(delivery: Delivery) -> dt.date:
+    """Today by the service's clock (the deps carry it), so tests set the date they need."""
+    deps: OutreachDeps = delivery.deps
+    return deps.clock.today()
 
 
 async def _queue(
@@ -132,7 +134,7 @@ async def remove_from_audience(delivery: Delivery, event: MemberLeft) -> None:
     await store.audience.upsert_library(
         delivery.conn,
         event.library,
-        is_member=event.effective_date > _today(),
+        is_member=event.effective_date > _today(delivery),
         left_on=event.effective_date,
     )
 
@@ -196,7 +198,7 @@ async def announce_agreement(delivery: Delivery, event: AgreementSigned) -> None
     queued = await _queue(
         delivery,
         "announcement",
-        await store.audience.member_recipients(conn, _today()),
+        await store.audience.member_recipients(conn, _today(delivery)),
         {"agreement": agreement, "feed_url": deps.feed_url},
     )
     # A draft for the coordinator to review, preview and send: the e-service, told to the
@@ -235,7 +237,7 @@ async def announce_agreement(delivery: Delivery, event: AgreementSigned) -> None
             for lang in LANGUAGES
         },
         link=None,
-        published_at=delivery.envelope.time or dt.datetime.now(dt.UTC),
+        published_at=delivery.envelope.time or delivery.deps.clock.now(),
     )
     log.info("agreement announced", agreement_id=event.agreement_id, messages=queued)
 
@@ -245,7 +247,7 @@ async def send_marketing_kit(delivery: Delivery, event: AgreementJoined) -> None
     conn = delivery.conn
     await store.agreements.join_agreement(conn, event.agreement_id, event.isil, event.joined_on)
     files = await store.kits.service_files(conn, event.agreement_id, event.product)
-    library = await store.audience.active_library(conn, event.isil, _today())
+    library = await store.audience.active_library(conn, event.isil, _today(delivery))
     if not files or library is None:
         # Nothing to send yet (no kit for this e-service) or nobody to send it to.
         log.info(
@@ -258,7 +260,7 @@ async def send_marketing_kit(delivery: Delivery, event: AgreementJoined) -> None
     await _queue(
         delivery,
         "kit",
-        await store.audience.library_recipients(conn, event.isil, _today()),
+        await store.audience.library_recipients(conn, event.isil, _today(delivery)),
         {
             "library": library,
             "agreement": {
@@ -296,13 +298,13 @@ async def invite_to_comment(delivery: Delivery, event: TenderOpened) -> None:
         "material_types": list(event.material_types),
     }
     for isil in dict.fromkeys(event.interested_libraries):
-        library = await store.audience.active_library(conn, isil, _today())
+        library = await store.audience.active_library(conn, isil, _today(delivery))
         if library is None:
             continue  # interest from a library that is no longer a member
         await _queue(
             delivery,
             "invitation",
-            await store.audience.library_recipients(conn, isil, _today()),
+            await store.audience.library_recipients(conn, isil, _today(delivery)),
             {"library": library, "tender": tender},
         )
 
@@ -313,13 +315,13 @@ async def invite_to_comment(delivery: Delivery, event: TenderOpened) -> None:
 @reactions.on(RecordsAvailable)
 async def notice_new_materials(delivery: Delivery, event: RecordsAvailable) -> None:
     conn = delivery.conn
-    library = await store.audience.active_library(conn, event.isil, _today())
+    library = await store.audience.active_library(conn, event.isil, _today(delivery))
     if library is None or event.count == 0:
         return
     await _queue(
         delivery,
         "notice",
-        await store.audience.library_recipients(conn, event.isil, _today()),
+        await store.audience.library_recipients(conn, event.isil, _today(delivery)),
         {
             "library": library,
             "collection": {
@@ -349,7 +351,7 @@ async def _ask_libraries(
     and the request is then sent from the event as it would have been now."""
     queued = 0
     for isil in isils:
-        library = await store.audience.active_library(delivery.conn, isil, _today())
+        library = await store.audience.active_library(delivery.conn, isil, _today(delivery))
         if library is None:
             if event is not None and not await store.audience.is_known_library(delivery.conn, isil):
                 await store.audience.park_request(
@@ -364,7 +366,7 @@ async def _ask_libraries(
         queued += await _queue(
             delivery,
             kind,
-            await store.audience.library_recipients(delivery.conn, isil, _today()),
+            await store.audience.library_recipients(delivery.conn, isil, _today(delivery)),
             {"library": library, **context},
         )
     return queued
@@ -390,7 +392,7 @@ _PARKABLE: dict[str, tuple[type[Any], Callable[[Any], dict[str, object]]]] = {
 
 async def _send_parked_requests(delivery: Delivery, isil: str) -> None:
     conn = delivery.conn
-    library = await store.audience.active_library(conn, isil, _today())
+    library = await store.audience.active_library(conn, isil, _today(delivery))
     parked = sorted(
         await store.audience.take_parked_requests(conn, isil), key=lambda r: r["parked_at"]
     )
@@ -402,7 +404,7 @@ async def _send_parked_requests(delivery: Delivery, isil: str) -> None:
         await _queue(
             delivery,
             request["kind"],
-            await store.audience.library_recipients(conn, isil, _today()),
+            await store.audience.library_recipients(conn, isil, _today(delivery)),
             {"library": library, **context},
             cause_id=request["cause_id"],
             correlation_id=request["correlation_id"],

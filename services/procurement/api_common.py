@@ -12,7 +12,8 @@ from fastapi import Depends, Path, Query, Request, Response
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
 from kit.app import pool_of
-from kit.auth import Caller, Role, current_caller, ensure_acts_for, require_role
+from kit.auth import Caller, Role, ensure_acts_for
+from kit.auth_http import current_caller, require_role
 from kit.errors import ApiError
 
 # The kit's paging vocabulary, re-exported for the routers beside the helpers below.

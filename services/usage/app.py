@@ -17,9 +17,6 @@ from services.usage.handlers import reactions
 from services.usage.settings import UsageSettings
 from services.usage.sushi import SushiClient
 
-# runtime.extras key of the SushiClient.
-SUSHI = "sushi"
-
 
 def spec(usage_settings: UsageSettings) -> ServiceSpec:
     policy = commands.HarvestPolicy(
@@ -30,15 +27,15 @@ def spec(usage_settings: UsageSettings) -> ServiceSpec:
         secrets_dir=Path(usage_settings.secrets_dir),
     )
 
-    async def on_startup(runtime: Runtime) -> None:
-        runtime.extras[SUSHI] = SushiClient(usage_settings.sushi_timeout_s)
+    async def sushi_client(_runtime: Runtime) -> SushiClient:
+        return SushiClient(usage_settings.sushi_timeout_s)
 
     async def on_shutdown(runtime: Runtime) -> None:
-        await runtime.extras[SUSHI].close()
+        await runtime.deps_as(SushiClient).close()
 
     async def harvest(runtime: Runtime) -> None:
         assert runtime.pool is not None
-        client: SushiClient = runtime.extras[SUSHI]
+        client = runtime.deps_as(SushiClient)
         while not runtime.stopping.is_set():
             if await commands.harvest_round(runtime.pool, client.report, policy) == 0:
                 return
@@ -55,7 +52,7 @@ def spec(usage_settings: UsageSettings) -> ServiceSpec:
         reactions=react_to_revocations(reactions),
         publishes=events.EVENTS,
         jobs=[PeriodicJob("harvest", harvest, interval_s=usage_settings.harvest_interval_s)],
-        on_startup=[on_startup],
+        deps=sushi_client,
         on_shutdown=[on_shutdown],
         upload_paths=["/agreements/"],
         upload_max_bytes=500 * 1024 * 1024,

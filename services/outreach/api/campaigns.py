@@ -10,11 +10,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field, field_validator
 
-from kit.app import pool_of, runtime_of
-from kit.auth import Caller, Role, require_role
+from kit.app import ServiceClock, pool_of
+from kit.auth import Caller, Role
+from kit.auth_http import require_role
 from kit.errors import ApiError
 from kit.http import DEFAULT_LIMIT, Coordinator, Limit, Offset, Page
 from services.outreach import campaigns, commands, store
+from services.outreach.deps import Deps
 from services.outreach.domain import (
     AudienceFilter,
     Text,
@@ -214,10 +216,11 @@ async def edit_campaign(
     response_model=PreviewOut,
     summary="Render the campaign for one sample recipient per language",
 )
-async def preview_campaign(campaign_id: uuid.UUID, request: Request, _: Coordinator) -> PreviewOut:
+async def preview_campaign(
+    campaign_id: uuid.UUID, request: Request, _: Coordinator, deps: Deps
+) -> PreviewOut:
     campaign = await _existing(request, campaign_id)
-    deps = runtime_of(request).extras["deps"]
-    rendered = await campaigns.preview(pool_of(request), deps, campaign, dt.date.today())
+    rendered = await campaigns.preview(pool_of(request), deps, campaign, deps.clock.today())
     return PreviewOut(**rendered)
 
 
@@ -227,11 +230,11 @@ async def preview_campaign(campaign_id: uuid.UUID, request: Request, _: Coordina
     summary="Schedule the campaign to be sent at send_at",
 )
 async def schedule_campaign(
-    campaign_id: uuid.UUID, body: ScheduleIn, request: Request, _: Coordinator
+    campaign_id: uuid.UUID, body: ScheduleIn, request: Request, _: Coordinator, clock: ServiceClock
 ) -> CampaignOut:
     await _existing(request, campaign_id)
     campaign = await commands.schedule_campaign(
-        pool_of(request), campaign_id, body.send_at, dt.datetime.now(dt.UTC)
+        pool_of(request), campaign_id, body.send_at, clock.now()
     )
     return await _out(request, campaign)
 
@@ -242,11 +245,11 @@ async def schedule_campaign(
     response_model=CampaignOut,
     summary="Send now, in the background; follow GET /campaigns/{id}/progress",
 )
-async def send_campaign(campaign_id: uuid.UUID, request: Request, _: Coordinator) -> CampaignOut:
+async def send_campaign(
+    campaign_id: uuid.UUID, request: Request, _: Coordinator, clock: ServiceClock
+) -> CampaignOut:
     await _existing(request, campaign_id)
-    campaign = await commands.send_campaign_now(
-        pool_of(request), campaign_id, dt.datetime.now(dt.UTC)
-    )
+    campaign = await commands.send_campaign_now(pool_of(request), campaign_id, clock.now())
     return await _out(request, campaign)
 
 

@@ -9,11 +9,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
-from kit.app import pool_of, runtime_of
-from kit.auth import Caller, Role, require_role
+from kit.app import ServiceClock, pool_of, runtime_of
+from kit.auth import Caller, Role
+from kit.auth_http import require_role
 from kit.errors import ApiError
 from kit.http import DEFAULT_LIMIT, Limit, Offset, Page
 from services.outreach import store
+from services.outreach.deps import OutreachDeps
 from services.outreach.dev_mailbox import read_mailbox
 from services.outreach.domain import Text
 
@@ -95,6 +97,7 @@ async def deliveries(
 async def audience(
     request: Request,
     _: Staff,
+    clock: ServiceClock,
     members_only: bool = True,
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
@@ -104,7 +107,7 @@ async def audience(
         members_only=members_only,
         limit=limit,
         offset=offset,
-        today=dt.date.today(),
+        today=clock.today(),
     )
     return AudiencePage(
         items=[AudienceLibrary(**row) for row in rows], total=total, limit=limit, offset=offset
@@ -117,7 +120,7 @@ async def audience(
     responses={404: {"description": "no sink configured (production)"}},
 )
 async def mailbox(request: Request, _: Staff) -> list[dict[str, Any]]:
-    sink_dir = runtime_of(request).extras["outreach_settings"].smtp_sink_dir
+    sink_dir = runtime_of(request).deps_as(OutreachDeps).settings.smtp_sink_dir
     if not sink_dir:
         raise ApiError(404, "no SMTP sink is configured in this deployment")
     return read_mailbox(Path(sink_dir))

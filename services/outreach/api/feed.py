@@ -10,10 +10,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field, HttpUrl, field_validator
 
-from kit.app import pool_of, runtime_of
+from kit.app import ServiceClock, pool_of, runtime_of
 from kit.errors import ApiError
 from kit.http import Coordinator
 from services.outreach import commands, feed, store
+from services.outreach.deps import OutreachDeps
 from services.outreach.domain import printable
 
 router = APIRouter(tags=["announcements"])
@@ -51,7 +52,7 @@ class AnnouncementOut(BaseModel):
 
 
 def _base_url(request: Request) -> str:
-    return runtime_of(request).extras["deps"].base_url
+    return runtime_of(request).deps_as(OutreachDeps).base_url
 
 
 @router.get(
@@ -90,7 +91,9 @@ async def list_announcements(
     response_model=list[AnnouncementOut],
     summary="Publish an announcement in the feed (one entry per language given)",
 )
-async def publish(body: AnnouncementIn, request: Request, _: Coordinator) -> list[AnnouncementOut]:
+async def publish(
+    body: AnnouncementIn, request: Request, _: Coordinator, clock: ServiceClock
+) -> list[AnnouncementOut]:
     versions = {"fi": (body.title.fi, body.summary.fi)}
     if body.title.sv or body.summary.sv:
         if not (body.title.sv and body.summary.sv):
@@ -104,6 +107,6 @@ async def publish(body: AnnouncementIn, request: Request, _: Coordinator) -> lis
             cause_id=f"coordinator:{uuid.uuid4()}",
             versions=versions,
             link=str(body.link) if body.link else None,
-            published_at=dt.datetime.now(dt.UTC),
+            published_at=clock.now(),
         )
     return [AnnouncementOut(**row) for row in rows]

@@ -22,6 +22,7 @@ from kit.auth import Caller, Role
 from kit.errors import ApiError, multipart_only
 from kit.http import DEFAULT_LIMIT, AnyCaller, Coordinator, Limit, Offset, Page
 from services.outreach import commands, store
+from services.outreach.deps import OutreachDeps
 from services.outreach.domain import Text
 from services.outreach.settings import OutreachSettings
 from services.outreach.storage import KitStorage, TooLarge
@@ -77,11 +78,13 @@ class KitPage(Page[KitOut]):
 
 
 def _settings(request: Request) -> OutreachSettings:
-    return runtime_of(request).extras["outreach_settings"]
+    return runtime_of(request).deps_as(OutreachDeps).settings
 
 
 def _storage(request: Request) -> KitStorage:
-    return runtime_of(request).extras["kit_storage"]
+    storage = runtime_of(request).deps_as(OutreachDeps).storage
+    assert storage is not None
+    return storage
 
 
 def _file_out(row: dict) -> KitFileOut:
@@ -101,7 +104,8 @@ async def _may_read(request: Request, caller: Caller) -> None:
     if caller.role is not Role.LIBRARY:
         return
     assert caller.isil is not None
-    if not await store.audience.is_active_member(pool_of(request), caller.isil, dt.date.today()):
+    today = runtime_of(request).clock.today()
+    if not await store.audience.is_active_member(pool_of(request), caller.isil, today):
         raise ApiError(403, f"library {caller.isil} is not a member of the consortium")
 
 

@@ -12,7 +12,8 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from kit.app import pool_of
-from kit.auth import Caller, Role, require_role
+from kit.auth import Caller, Role
+from kit.auth_http import require_role
 from kit.errors import ApiError
 from services.outreach import usage_digest
 from services.outreach.domain import Text

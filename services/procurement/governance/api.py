@@ -21,7 +21,8 @@ from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, Field, JsonValue
 
 from kit.app import pool_of
-from kit.auth import Caller, Role, current_caller, ensure_acts_for, require_role
+from kit.auth import Caller, Role, ensure_acts_for
+from kit.auth_http import current_caller, require_role
 from kit.errors import ApiError
 from services.procurement.domain.errors import ProcurementRuleViolated
 from services.procurement.governance import commands, domain, report, store

@@ -126,7 +126,7 @@ async def test_an_interrupted_bulk_submission_resumes_without_sending_twice(
     # Postponed: the scheduler leaves it alone until its retry time.
     assert (
         await melinda_jobs.run_job(
-            catalogue.pool, catalogue.app.state.runtime.extras["catalogue"].melinda, job["id"]
+            catalogue.pool, catalogue.app.state.runtime.deps.melinda, job["id"]
         )
         is None
     )

@@ -50,7 +50,7 @@ async def melinda_ids(catalogue: Service, batch_id: str) -> list[str]:
 async def settled(catalogue: Service, batch_id: str) -> bool:
     """Run the holdings job (as the scheduler does) until this batch's holdings are all sent
     or refused."""
-    deps = catalogue.app.state.runtime.extras["catalogue"].melinda
+    deps = catalogue.app.state.runtime.deps.melinda
     await holdings.sync(catalogue.pool, deps)
     return not await catalogue.pool.fetchval(
         """

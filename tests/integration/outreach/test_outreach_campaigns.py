@@ -19,7 +19,7 @@ from kit.auth import Role
 from kit.settings import KafkaSettings
 from konsortio.stack import free_port
 from services.outreach import store
-from services.outreach.app import CAMPAIGN_AFTER_BATCH, build
+from services.outreach.app import build
 from tests.conftest import Infra, running, wait_for
 from tests.integration.conftest import auth
 from tests.integration.outreach.conftest import (
@@ -262,8 +262,7 @@ async def test_a_campaign_send_that_crashes_between_batches_resumes_without_dupl
             stalled.set()
             await never.wait()  # until the instance is stopped: the task is cancelled here
 
-    first = build(settings, mail)
-    first.state.runtime.extras[CAMPAIGN_AFTER_BATCH] = stall_after_third_batch
+    first = build(settings, mail, after_campaign_batch=stall_after_third_batch)
     async with running(first) as client:
         async with first.state.runtime.pool.acquire() as conn, conn.transaction():
             for lib in libraries:

@@ -104,7 +104,7 @@ async def test_one_digest_per_library_and_closed_month_in_each_language_and_opt_
     await handled(outreach_own, more[0])
     # A round of the job itself (as the periodic job runs it) finds nothing due.
     runtime = outreach_own.app.state.runtime
-    assert await usage_digest.run_round(runtime.pool, runtime.extras["deps"], TODAY) == 0
+    assert await usage_digest.run_round(runtime.pool, runtime.deps, TODAY) == 0
     assert len(mail_server.to(aino.email, "usage-digest")) == 1
     assert len(mail_server.to(sara.email, "usage-digest")) == 1
 

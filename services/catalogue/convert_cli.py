@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Annotated, BinaryIO
 
 import typer
+from pymarc import Record
 from pymarc.marcxml import record_to_xml
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -63,7 +64,7 @@ class _Counting(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]  # typeshed's RawIOBase takes any writable buffer; only these reach it
         data = self.inner.read(len(buffer))
         buffer[: len(data)] = data
         self.count += len(data)
@@ -151,10 +152,10 @@ def convert(
         if report_file:
             report_file.close()
         out.flush()
-    counts = quality.as_dict()["counts"]
+    accepted, rejected = quality.outcomes.get("accepted", 0), quality.outcomes.get("rejected", 0)
     err.print(
-        f"{quality.total} records: {counts['accepted']} accepted, "  # type: ignore[index]
-        f"{counts['rejected']} rejected, {quality.records_with_warnings} with warnings"  # type: ignore[index]
+        f"{quality.total} records: {accepted} accepted, {rejected} rejected, "
+        f"{quality.records_with_warnings} with warnings"
     )
     raise typer.Exit(1 if quality.outcomes.get("rejected") else 0)
 
@@ -165,13 +166,13 @@ def _write_start(out: BinaryIO, to: OutputFormat) -> None:
         out.write(f'<collection xmlns="{MARCXML_NS}">\n'.encode())
 
 
-def _write_record(out: BinaryIO, to: OutputFormat, record: object) -> None:
+def _write_record(out: BinaryIO, to: OutputFormat, record: Record) -> None:
     if to is OutputFormat.marcxml:
         out.write(record_to_xml(record) + b"\n")
     elif to is OutputFormat.marc:
-        out.write(record.as_marc())  # type: ignore[attr-defined]
+        out.write(record.as_marc())
     else:
-        out.write(record.as_json(ensure_ascii=False).encode("utf-8") + b"\n")  # type: ignore[attr-defined]
+        out.write(record.as_json(ensure_ascii=False).encode("utf-8") + b"\n")
 
 
 def _write_end(out: BinaryIO, to: OutputFormat) -> None:

@@ -78,6 +78,7 @@ def merge(existing: Record, incoming: Record, *, same_delivery: bool = False) ->
     """Keep the richer record and add the other's 856 fields whose URLs it lacks. Ties go to
     the incoming record (the supplier's latest word), or, for two records of one delivery,
     to the one with the smaller content hash."""
+    which: Literal["existing", "incoming"]
     if _existing_wins(existing, incoming, same_delivery=same_delivery):
         kept, other, which = existing, incoming, "existing"
     else:
@@ -93,7 +94,7 @@ def merge(existing: Record, incoming: Record, *, same_delivery: bool = False) ->
             )
             have.update(_url_key(u) for u in urls)
             added.extend(urls)
-    return Merge(result, which, tuple(added))  # type: ignore[arg-type]
+    return Merge(result, which, tuple(added))
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import asyncpg
 from kit.auth import Role
 from services.catalogue import commands, domain, ingest, store
 from services.catalogue.domain import CatalogueRuleViolated
-from services.catalogue.formats.readers import SNIFF_BYTES, UnknownFormat, detect_format
+from services.catalogue.formats.readers import SNIFF_BYTES, Format, UnknownFormat, detect_format
 from services.catalogue.profile import normalise_language
 
 Mode = Literal["full", "delta"]
@@ -25,7 +25,7 @@ class UploadRequest:
     """What the caller asked for, as given (checked by ``check``)."""
 
     collection: str
-    fmt: str | None
+    fmt: Format | None
     mode: Mode
     language: str | None
     url_template: str | None
@@ -81,7 +81,7 @@ async def check(
     return CheckedUpload(request, kind, raw_name, lang, template, target)
 
 
-def detect(path: Path) -> str:
+def detect(path: Path) -> Format:
     """The file's format from its first bytes."""
     with path.open("rb") as stream:
         head = stream.read(SNIFF_BYTES)
@@ -113,7 +113,7 @@ async def open_upload(
     job = ingest.IngestJob(
         batch_id=domain.new_id("batch"),
         collection_id=request.collection,
-        fmt=fmt,  # type: ignore[arg-type]
+        fmt=fmt,
         mode=request.mode,
         path=spooled.path,
         language=checked.language,

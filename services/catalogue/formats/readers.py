@@ -82,7 +82,7 @@ class _Prefixed(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]  # typeshed's RawIOBase takes any writable buffer; only these reach it
         if self._head:
             n = min(len(buffer), len(self._head))
             buffer[:n] = self._head[:n]

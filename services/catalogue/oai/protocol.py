@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from lxml import etree
-from pymarc import Record
+from pymarc import Field, Record
 from pymarc.marcxml import record_to_xml
 
 from services.catalogue.profile import trim_isbd
@@ -254,7 +254,7 @@ def _sub(
 
 def _envelope(now: datetime, base_url: str, request_args: Mapping[str, str]) -> etree._Element:
     # lxml takes None as the default namespace's prefix; its stubs allow str keys only.
-    root = etree.Element(_q("OAI-PMH"), nsmap={None: OAI_NS, "xsi": XSI_NS})  # type: ignore[dict-item]
+    root = etree.Element(_q("OAI-PMH"), nsmap={None: OAI_NS, "xsi": XSI_NS})  # type: ignore[dict-item]  # lxml-stubs want str keys; None is lxml's documented default namespace
     root.set(f"{{{XSI_NS}}}schemaLocation", f"{OAI_NS} {OAI_SCHEMA}")
     _sub(root, "responseDate", format_datestamp(now))
     request = _sub(root, "request", base_url)
@@ -302,9 +302,9 @@ def render_metadata(record: Record, prefix: str) -> etree._Element:
 _DC_TYPES = {"a": "Text", "t": "Text", "i": "Sound", "j": "Sound", "g": "MovingImage"}
 
 
-def _join(field: object, codes: str) -> str:
+def _join(field: Field, codes: str) -> str:
     # Dublin Core has no ISBD: the record's punctuation (" :", " /", ",", ".") is trimmed.
-    values = field.get_subfields(*codes)  # type: ignore[attr-defined]
+    values = field.get_subfields(*codes)
     return " ".join(t for v in values if (t := trim_isbd(v)))
 
 
@@ -534,7 +534,7 @@ async def _list(
         set_spec = state.get("set")
         from_raw, until_raw = state.get("from"), state.get("until")
         cursor: str | None = str(state["cursor"])
-        offset = int(state.get("offset", 0))  # type: ignore[call-overload]
+        offset = int(str(state.get("offset", 0)))
     else:
         prefix = args["metadataPrefix"]
         set_spec, from_raw, until_raw = args.get("set"), args.get("from"), args.get("until")

@@ -130,6 +130,10 @@ MEANING_FI: dict[str, str] = {
         "Hankintapäätös tehtiin ja annettiin tiedoksi tarjoajille: valitut tarjoukset osittain,"
         " hylätyt perusteineen ja odotusajan päättyminen."
     ),
+    "fi.konsortio.procurement.decision-corrected.v1": (
+        "Hankintapäätös oikaistiin (hankintaoikaisu) perusteineen ja oikaistu päätös annettiin"
+        " tiedoksi: se korvaa aiemman, ja uusi odotusaika alkaa."
+    ),
     "fi.konsortio.procurement.appeal-lodged.v1": (
         "Tarjoaja valitti hankintapäätöksestä markkinaoikeuteen."
     ),

@@ -169,6 +169,42 @@ EXAMPLES: tuple[Event, ...] = (
         bids=3,
         decision_id="decision-2026-4e5f6a7b",
     ),
+    procurement.DecisionCorrected(
+        tender_id="tender-2026-001",
+        title="E-books 2027-2029",
+        revision=2,
+        replaces_revision=1,
+        reason="the scoring of bid-0003 counted a test that was not in the published matrix",
+        procedure="open",
+        threshold_class="eu",
+        lots=[
+            procurement.LotDecision(
+                lot_id="1",
+                bid_id="bid-0003",
+                supplier=_SUPPLIER,
+                product="Ellibs Library",
+                price_model="annual-fee",
+                price_cents=4_800_000,
+                total_score=87.5,
+                bids_scored=2,
+            )
+        ],
+        rejected=[
+            procurement.RejectedBid(
+                bid_id="bid-0002",
+                supplier=procurement.Supplier(name="Example Books Ltd", country="GB"),
+                kind="rejected",
+                ground="no integration with the Quria library system (a minimum requirement)",
+            )
+        ],
+        corrected_at=dt.datetime(2026, 6, 1, 9, 0, tzinfo=_UTC),
+        served_at=dt.datetime(2026, 6, 1, 10, 0, tzinfo=_UTC),
+        standstill_ends_on=dt.date(2026, 6, 15),
+        discontinued_lots=[],
+        changed_lots=[],
+        bids=3,
+        decision_id="decision-2026-4e5f6a7b",
+    ),
     procurement.AppealLodged(
         tender_id="tender-2026-001",
         case_number="MAO:123/2026",

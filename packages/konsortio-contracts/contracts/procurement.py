@@ -233,6 +233,11 @@ class RejectedBid(Payload):
     ground: str
 
 
+class DiscontinuedLot(Payload):
+    lot_id: str
+    ground: str = Field(description="Why: no bids were received, or none conforms")
+
+
 class TenderAwardedV2(Event):
     """The procurement decision was made and served to every bidder.
 
@@ -261,6 +266,52 @@ class TenderAwardedV2(Event):
         None,
         description="The recorded decision (decision-recorded) that approved the procurement "
         "decision, when one was named (since 1.10)",
+    )
+    discontinued_lots: list[DiscontinuedLot] | None = Field(
+        None,
+        description="Lots of a divided tender discontinued in the same decision for want of a "
+        "conforming bid, with the ground; absent or empty: none (since 1.13)",
+    )
+
+
+class DecisionCorrected(Event):
+    """The procurement decision was corrected (hankintaoikaisu, Act 1397/2016 sections
+    132-135) and the corrected decision served to every bidder.
+
+    A fact of its own rather than ``tender-awarded`` again: a reader of ``tender-awarded``
+    would take a second one for a second procurement (a second announcement, a second
+    collection), while a reader that follows the decision in force wants to know that this
+    one *replaces* the earlier one, and why. It carries the whole corrected decision (as
+    ``tender-awarded`` v2 does), so no consumer has to ask: the decision of ``revision``
+    replaces every earlier revision; the agreement may be signed on it from
+    ``standstill_ends_on`` and never on an earlier revision."""
+
+    name = "decision-corrected"
+    producer = "procurement"
+    key_field = "tender_id"
+
+    tender_id: str
+    title: str
+    revision: int = Field(ge=2, description="2 for the first correction, +1 for each further")
+    replaces_revision: int = Field(ge=1, description="The revision this decision replaces")
+    reason: str = Field(description="Why the decision was corrected")
+    procedure: Procedure
+    threshold_class: ThresholdClass
+    lots: list[LotDecision] = Field(min_length=1)
+    discontinued_lots: list[DiscontinuedLot]
+    rejected: list[RejectedBid]
+    corrected_at: dt.datetime
+    served_at: dt.datetime = Field(description="When the corrected decision was served")
+    standstill_ends_on: dt.date | None = Field(
+        description="First day the agreement may be signed; null when no standstill applies"
+    )
+    bids: int = Field(ge=1, description="Bids received")
+    changed_lots: list[str] = Field(
+        description="Lots whose chosen bid differs from the replaced decision's, or that were "
+        "awarded or discontinued only in one of the two"
+    )
+    decision_id: str | None = Field(
+        None, description="The recorded decision (decision-recorded) that approved the correction"
     )
 
 
@@ -655,6 +706,7 @@ EVENTS: tuple[type[Event], ...] = (
     TenderOpened,
     TenderAwarded,
     TenderAwardedV2,
+    DecisionCorrected,
     AppealLodged,
     AppealResolved,
     QuestionAnswered,

@@ -3,7 +3,8 @@
 An appeal is recorded with the court's case number. While an appeal that suspends the
 decision (the court's interim order, or the Act's automatic suspension in the EU class) is
 pending, the agreement cannot be signed. An upheld appeal annuls the decision: it cannot be
-signed on until the decision is corrected.
+signed on until the decision is corrected (a correction made on or after the day the appeal
+was upheld answers it).
 """
 
 from __future__ import annotations
@@ -86,8 +87,19 @@ def resolve_appeal(
     return dataclasses.replace(appeal, status=status, resolved_on=resolved_on, note=note)
 
 
-def check_appeals_allow_signing(appeals: Iterable[Appeal]) -> None:
+def check_appeals_allow_signing(
+    appeals: Iterable[Appeal], corrected_on: date | None = None
+) -> None:
+    """Refuse signing while a suspending appeal is pending, or after an upheld one that no
+    correction has answered. ``corrected_on``: the day the decision in force was made by a
+    correction (None: it is the first decision)."""
     for appeal in appeals:
+        if appeal.status is AppealStatus.UPHELD and (
+            corrected_on is not None
+            and appeal.resolved_on is not None
+            and corrected_on >= appeal.resolved_on
+        ):
+            continue
         if appeal.status is AppealStatus.UPHELD:
             raise NotPermitted(
                 "appeals",

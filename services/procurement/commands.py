@@ -17,6 +17,7 @@ import asyncpg
 
 from contracts import procurement as events
 from contracts.membership import Library
+from contracts.usage import UsageReported
 from kit.outbox import record_event
 from services.procurement import domain, store
 from services.procurement.domain import (
@@ -826,7 +827,20 @@ def licence_terms_payload(terms: domain.LicenceTerms) -> dict[str, events.TermVa
     }
 
 
-def cost_share_payload(policy: domain.CostSharePolicy) -> events.CostShare:
+def cost_share_v2_payload(policy: domain.CostSharePolicy) -> events.CostShareV2:
+    rate = policy.rate_per_resident_cents
+    return events.CostShareV2(
+        model=policy.model.value,
+        base_fee_cents=policy.base_fee_cents,
+        rate_per_resident_cents=None if rate is None else format(rate, "f"),
+        bands=[events.PopulationBand(up_to=b.up_to, points=b.points) for b in policy.bands] or None,
+    )
+
+
+def cost_share_payload(policy: domain.CostSharePolicy) -> events.CostShare | None:
+    """v1's cost_share; none for a model v1 cannot name (usage), which v2 carries."""
+    if policy.model is domain.CostShareModel.USAGE:
+        return None
     rate = policy.rate_per_resident_cents
     return events.CostShare(
         model=policy.model.value,
@@ -920,6 +934,29 @@ async def sign_agreement(
                 bid_id=agreement.bid_id,
                 kl_reference=tender.kl_reference,
                 lot_id=lot.id,
+            ),
+        )
+        # v2 beside v1: v1's readers keep working, and v2 names every cost model (usage too).
+        await record_event(
+            conn,
+            events.AgreementSignedV2(
+                agreement_id=agreement.id,
+                tender_id=tender.id,
+                lot_id=lot.id,
+                title=record.title,
+                supplier=_supplier(agreement),
+                product=agreement.product,
+                material_types=sorted(m.value for m in agreement.material_types),
+                licence_terms=licence_terms_payload(agreement.terms),
+                periods=periods_payload(agreement),
+                extension_options=agreement.renewals_left,
+                extension_months=agreement.extension_options.months,
+                annual_cost_cents=agreement.annual_cost_cents,
+                cost_share=cost_share_v2_payload(agreement.cost_share),
+                signed_on=agreement.signed_on,
+                price_model=agreement.price_model.value,
+                bid_id=agreement.bid_id,
+                kl_reference=tender.kl_reference,
             ),
         )
     return record
@@ -1029,7 +1066,9 @@ async def opt_in(
         everyone = [r.participation for r in existing] + [participation]
         members = await store.members_by_isil(conn, sorted({p.isil for p in everyone}))
         try:
-            domain.agreement_cost_shares(agreement, everyone, members, from_date)
+            # Usage shares depend on figures that come later; nothing to check on opting in.
+            if agreement.cost_share.model is not domain.CostShareModel.USAGE:
+                domain.agreement_cost_shares(agreement, everyone, members, from_date)
         except domain.InvalidValue as error:
             # Base fees that no longer fit the annual cost: the table could not be made.
             raise domain.NotPermitted("isil", error.problem) from error
@@ -1133,7 +1172,35 @@ async def cost_shares(
     participations = await store.participations_of(conn, record.agreement.id)
     current = [r.participation for r in participations]
     members = await store.members_by_isil(conn, sorted({p.isil for p in current}))
-    return domain.agreement_cost_shares(record.agreement, current, members, day)
+    uses = None
+    agreement = record.agreement
+    if agreement.cost_share.model is domain.CostShareModel.USAGE:
+        # The annual cost of the agreement period in force is divided by the use in that
+        # period so far (its months up to the day's).
+        period = agreement.period_on(day) or agreement.first_period
+        months = domain.months_covering(period.start, min(day, period.end))
+        on_day = {p.isil for p in domain.participants_on(current, agreement.id, day)}
+        uses = domain.usage_weights(
+            agreement.id,
+            months,
+            sorted(on_day),
+            await store.usage_figures_of(conn, agreement.id, months),
+        )
+    return domain.agreement_cost_shares(agreement, current, members, day, uses)
+
+
+async def usage_reported(conn: asyncpg.Connection, event: UsageReported) -> None:
+    await store.put_usage_figure(
+        conn,
+        domain.UsageFigure(
+            agreement_id=event.agreement_id,
+            isil=event.isil,
+            month=event.period,
+            report=event.report,
+            revision=event.revision,
+            uses=domain.uses_of(event.totals),
+        ),
+    )
 
 
 # --- billing periods ------------------------------------------------------------------------
@@ -1170,10 +1237,23 @@ async def close_billing_period(
         ]
         isils = sorted({p.isil for p in participations})
         members = await store.members_by_isil(conn, isils)
+        uses = None
+        months: tuple[str, ...] = ()
+        if agreement.cost_share.model is domain.CostShareModel.USAGE:
+            months = domain.months_of(period.start, period.end)
+            taking_part = [i for i in isils if domain.days_in(participations, i, period) > 0]
+            uses = domain.usage_weights(
+                agreement_id,
+                months,
+                taking_part,
+                await store.usage_figures_of(conn, agreement_id, months),
+            )
         cost = domain.period_cost_cents(
             period, agreement.annual_cost_cents, participations, members, agreement.cost_share
         )
-        shares = domain.prorated_shares(period, cost, participations, members, agreement.cost_share)
+        shares = domain.prorated_shares(
+            period, cost, participations, members, agreement.cost_share, uses
+        )
         if not shares:
             raise domain.NotPermitted("start", "no library took part in the period")
         lines = domain.invoice_lines(
@@ -1190,6 +1270,32 @@ async def close_billing_period(
                 cost_cents=cost,
                 cost_share_model=events.LEGACY_COST_SHARE_MODEL[agreement.cost_share.model.value],
                 cost_share=cost_share_payload(agreement.cost_share),
+                lines=[
+                    events.InvoiceLine(
+                        payer_id=line.payer.id,
+                        payer_name=line.payer.name,
+                        business_id=line.payer.business_id,
+                        e_invoice_address=line.payer.e_invoice_address,
+                        isil=line.isil,
+                        description=line.description,
+                        days=line.days,
+                        amount_cents=line.amount_cents,
+                    )
+                    for line in lines
+                ],
+            ),
+        )
+        # v2 beside v1: v2 names every cost model, usage and the months it divided by too.
+        await record_event(
+            conn,
+            events.InvoiceLinesIssuedV2(
+                agreement_id=agreement_id,
+                title=record.title,
+                period_start=period.start,
+                period_end=period.end,
+                cost_cents=cost,
+                cost_share=cost_share_v2_payload(agreement.cost_share),
+                usage_months=list(months) or None,
                 lines=[
                     events.InvoiceLine(
                         payer_id=line.payer.id,

@@ -42,6 +42,7 @@ from services.procurement.domain import (
     Rejection,
     Supplier,
     Tender,
+    UsageFigure,
     parse_licence_terms,
 )
 
@@ -1577,3 +1578,43 @@ async def document_content(
         version,
     )
     return (row["media_type"], bytes(row["content"])) if row else None
+
+
+# --- usage figures --------------------------------------------------------------------------
+
+
+async def put_usage_figure(conn: asyncpg.Connection, figure: UsageFigure) -> None:
+    """Keep the figure unless a later revision of the same month and report is kept already."""
+    await conn.execute(
+        """
+        INSERT INTO usage_figures (agreement_id, isil, month, report, revision, uses)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        ON CONFLICT (agreement_id, isil, month, report) DO UPDATE
+        SET revision = EXCLUDED.revision, uses = EXCLUDED.uses, received_at = now()
+        WHERE usage_figures.revision < EXCLUDED.revision
+        """,
+        figure.agreement_id,
+        figure.isil,
+        figure.month,
+        figure.report,
+        figure.revision,
+        figure.uses,
+    )
+
+
+async def usage_figures_of(
+    conn: Conn, agreement_id: str, months: Sequence[str]
+) -> list[UsageFigure]:
+    rows = await conn.fetch(
+        """
+        SELECT agreement_id, isil, month, report, revision, uses FROM usage_figures
+        WHERE agreement_id = $1 AND month = ANY($2::text[])
+        ORDER BY isil, month, report
+        """,
+        agreement_id,
+        list(months),
+    )
+    return [
+        UsageFigure(r["agreement_id"], r["isil"], r["month"], r["report"], r["revision"], r["uses"])
+        for r in rows
+    ]

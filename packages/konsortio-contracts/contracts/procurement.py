@@ -34,6 +34,12 @@ CostShareModel = Literal["per-capita", "base-plus-per-capita", "equal"]
 CostModel = Literal[
     "per-capita", "base-plus-per-capita", "equal", "population-bands", "per-resident"
 ]
+#: Every cost model of ``agreement-signed`` and ``invoice-lines-issued`` v2: v1's, and
+#: ``usage`` (each participant's share of the agreement's use in the period), which v1's
+#: enums cannot carry without breaking a reader that validates them.
+CostModelV2 = Literal[
+    "per-capita", "base-plus-per-capita", "equal", "population-bands", "per-resident", "usage"
+]
 Procedure = Literal["open", "restricted", "negotiated", "national", "call-off"]
 ThresholdClass = Literal["below-national", "national", "eu"]
 
@@ -138,7 +144,29 @@ LEGACY_COST_SHARE_MODEL: dict[str, CostShareModel] = {
     "equal": "equal",
     "per-resident": "per-capita",
     "population-bands": "per-capita",
+    # No v1 form divides by use. v1 of a usage agreement says "equal" (what every share tends
+    # to with equal use) and leaves ``cost_share`` out; v2, published beside it, names usage.
+    "usage": "equal",
 }
+
+
+class CostShareV2(Payload):
+    """How an agreement's participants pay, in v2 of the events that carry it."""
+
+    model: CostModelV2 = Field(
+        description="usage: the period's cost divided by each participant's share of the "
+        "agreement's use in the period, from usage-reported (the latest revision of each "
+        "library's month and report)"
+    )
+    base_fee_cents: int = Field(0, ge=0, description="base-plus-per-capita: per participant")
+    rate_per_resident_cents: str | None = Field(
+        None,
+        pattern=r"^[0-9]+(\.[0-9]{1,2})?$",
+        description="per-resident: cents per resident a year, a decimal in text (35 = 0.35 €)",
+    )
+    bands: list[PopulationBand] | None = Field(
+        None, description="population-bands: ascending, the last open"
+    )
 
 
 class TenderLot(Payload):
@@ -405,7 +433,8 @@ class AgreementSigned(Event):
     annual_cost_cents: int = Field(ge=0)
     cost_share_model: CostShareModel = Field(
         description="The model, or for one added later (population-bands, per-resident) its "
-        "nearest older form (per-capita); cost_share names the model itself"
+        "nearest older form (per-capita); cost_share names the model itself. For usage, "
+        "which only v2 can name, 'equal' with cost_share absent: read v2"
     )
     signed_on: dt.date
     extension_months: int | None = Field(None, ge=1, description="Length of each renewal")
@@ -419,6 +448,48 @@ class AgreementSigned(Event):
     cost_share: CostShare | None = Field(
         None, description="The cost model with its parameters (absent from older producers)"
     )
+
+    def broken_rule(self) -> str | None:
+        if not self.periods:
+            return "periods is empty: an agreement is signed for at least one period"
+        for n, period in enumerate(self.periods):
+            if period.end < period.start:
+                return (
+                    f"periods[{n}]: end {period.end} is before start {period.start}: "
+                    "an agreement period cannot end before it begins"
+                )
+        return None
+
+
+class AgreementSignedV2(Event):
+    """A framework agreement was signed from an awarded bid; members may now opt in.
+
+    Version 2 carries every cost model procurement offers, ``usage`` included, in
+    ``cost_share`` (required), and drops v1's ``cost_share_model`` and ``base_fee_cents``,
+    which ``cost_share`` says. Version 1 is still published beside it for its readers."""
+
+    name = "agreement-signed"
+    version = 2
+    producer = "procurement"
+    key_field = "agreement_id"
+
+    agreement_id: str
+    tender_id: str
+    lot_id: str = Field(description="The tender's lot the agreement was signed for ('1': whole)")
+    title: str
+    supplier: Supplier
+    product: str
+    material_types: list[MaterialType]
+    licence_terms: dict[str, TermValue]
+    periods: list[AgreementPeriod]
+    extension_options: int = Field(ge=0, description="Renewals still possible")
+    extension_months: int = Field(ge=1, description="Length of each renewal")
+    annual_cost_cents: int = Field(ge=0)
+    cost_share: CostShareV2
+    signed_on: dt.date
+    price_model: LicenceModel
+    bid_id: str
+    kl_reference: str
 
     def broken_rule(self) -> str | None:
         if not self.periods:
@@ -510,12 +581,38 @@ class InvoiceLinesIssued(Event):
     cost_cents: int = Field(ge=0)
     cost_share_model: CostShareModel = Field(
         description="The model, or for one added later (population-bands, per-resident) its "
-        "nearest older form (per-capita); cost_share names the model itself"
+        "nearest older form (per-capita); cost_share names the model itself. For usage, "
+        "which only v2 can name, 'equal' with cost_share absent: read v2"
     )
     lines: list[InvoiceLine]
     cost_share: CostShare | None = Field(
         None, description="The cost model with its parameters (absent from older producers)"
     )
+
+
+class InvoiceLinesIssuedV2(Event):
+    """A billing period of an agreement was closed and its cost invoiced to the paying
+    organisations; the lines sum to the cost.
+
+    Version 2 names every cost model in ``cost_share`` (required), ``usage`` included; under
+    usage the lines divide the cost by each library's use in ``usage_months``. Version 1 is
+    still published beside it for its readers."""
+
+    name = "invoice-lines-issued"
+    version = 2
+    producer = "procurement"
+    key_field = "agreement_id"
+
+    agreement_id: str
+    title: str
+    period_start: dt.date
+    period_end: dt.date = Field(description="Last day billed")
+    cost_cents: int = Field(ge=0)
+    cost_share: CostShareV2
+    usage_months: list[str] | None = Field(
+        None, description="usage: the months (YYYY-MM) whose use divided the cost"
+    )
+    lines: list[InvoiceLine]
 
 
 class CancellationDeadlineApproaching(Event):
@@ -713,10 +810,12 @@ EVENTS: tuple[type[Event], ...] = (
     StandstillEnded,
     TenderCancelled,
     AgreementSigned,
+    AgreementSignedV2,
     AgreementEnded,
     AgreementJoined,
     AgreementLeft,
     InvoiceLinesIssued,
+    InvoiceLinesIssuedV2,
     CancellationDeadlineApproaching,
     EntitlementsChanged,
     DecisionRecorded,

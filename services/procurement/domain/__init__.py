@@ -179,6 +179,16 @@ from .thresholds import (
     default_table,
     parse_table,
 )
+from .usage import (
+    USE_METRICS,
+    NoUsageFigures,
+    UsageFigure,
+    months_covering,
+    months_of,
+    usage_weights,
+    uses_in,
+    uses_of,
+)
 from .vocabulary import Device, LibrarySystem, LicenceModel, MaterialType, check_isil
 
 __all__ = [
@@ -293,6 +303,14 @@ __all__ = [
     "decide_lots",
     "decide",
     "correct_decision",
+    "USE_METRICS",
+    "NoUsageFigures",
+    "UsageFigure",
+    "months_of",
+    "months_covering",
+    "usage_weights",
+    "uses_in",
+    "uses_of",
     "Decision",
     "DiscontinuedLot",
     "rank_lots",

@@ -1511,7 +1511,9 @@ async def announce_ended_standstills(pool: asyncpg.Pool, today: dt.date) -> int:
                         tender_id=tender_id,
                         ended_on=award.award.standstill_ends_on,
                         bid_id=award.award.bid_id,
-                        suspending_appeals=sum(1 for a in appeals if a.blocks_signing),
+                        suspending_appeals=sum(
+                            1 for a in appeals if a.blocks(award.award.corrected_on)
+                        ),
                         title=tender.title,
                     ),
                 )

@@ -51,9 +51,24 @@ class Appeal:
 
     @property
     def blocks_signing(self) -> bool:
-        return (self.status is AppealStatus.PENDING and self.suspends) or (
+        """Blocks signing the first decision (see :meth:`blocks` for a corrected one)."""
+        return self.blocks(None)
+
+    def answered_by(self, corrected_on: date | None) -> bool:
+        """An upheld appeal is answered by a correction made on or after the ruling."""
+        return (
             self.status is AppealStatus.UPHELD
+            and corrected_on is not None
+            and self.resolved_on is not None
+            and corrected_on >= self.resolved_on
         )
+
+    def blocks(self, corrected_on: date | None) -> bool:
+        """Whether it blocks signing the decision in force; ``corrected_on``: the day that
+        decision was made by a correction (None: it is the first decision)."""
+        if self.status is AppealStatus.PENDING:
+            return self.suspends
+        return self.status is AppealStatus.UPHELD and not self.answered_by(corrected_on)
 
 
 def lodge_appeal(
@@ -94,11 +109,7 @@ def check_appeals_allow_signing(
     correction has answered. ``corrected_on``: the day the decision in force was made by a
     correction (None: it is the first decision)."""
     for appeal in appeals:
-        if appeal.status is AppealStatus.UPHELD and (
-            corrected_on is not None
-            and appeal.resolved_on is not None
-            and corrected_on >= appeal.resolved_on
-        ):
+        if not appeal.blocks(corrected_on):
             continue
         if appeal.status is AppealStatus.UPHELD:
             raise NotPermitted(

@@ -140,6 +140,11 @@ class Award:
     def justification(self) -> None:
         return None
 
+    @property
+    def corrected_on(self) -> date | None:
+        """The day a correction made this decision; None for the first decision."""
+        return self.awarded_at.date() if self.revision > 1 else None
+
     def standstill_over(self, day: date) -> bool:
         return self.standstill_ends_on is None or day >= self.standstill_ends_on
 

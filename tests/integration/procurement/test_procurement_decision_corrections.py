@@ -118,6 +118,16 @@ async def test_a_corrected_decision_replaces_the_earlier_one_for_signing(
     assert blank.json()["errors"][0]["field"].endswith("reason")
 
     corrected_at = decided + dt.timedelta(days=5)
+    # The steering group's decision that approved the correction, in the register.
+    register = {
+        "body": "steering-group",
+        "decided_on": str(corrected_at.date()),
+        "section": "7 §",
+        "subject_kind": "tender",
+        "subject_id": tender_id,
+        "text": "The procurement decision is corrected as the Market Court ruled.",
+    }
+    recorded = ok(await client.post("/decisions", json=register, headers=actors.coordinator), 201)
     reason = "the Market Court found Cheap Books Oy lacks the Koha integration it claimed"
     decision = await commands.correct_decision(
         procurement.pool,
@@ -125,6 +135,7 @@ async def test_a_corrected_decision_replaces_the_earlier_one_for_signing(
         commands.CorrectionIn(
             reason=reason,
             rejections=(domain.Rejection(cheap, "rejected", "no Koha integration (MAO:77/2027)"),),
+            decision_id=recorded["id"],
         ),
         now=corrected_at,
         corrected_by="coordinator",
@@ -139,6 +150,10 @@ async def test_a_corrected_decision_replaces_the_earlier_one_for_signing(
     assert awards[0]["standstill_ends_on"] == str(new_ends)
     (history,) = ok(await client.get(url, headers=actors.procurement))
     assert history["revision"] == 2 and history["reason"] == reason
+    assert history["decision_id"] == recorded["id"]
+    # The upheld appeal is answered by the correction: it no longer blocks signing.
+    (answered,) = ok(await client.get(f"/tenders/{tender_id}/appeals", headers=actors.procurement))
+    assert answered["status"] == "upheld" and answered["blocks_signing"] is False
     assert [a["bid_id"] for a in history["superseded"]["awards"]] == [cheap]
 
     # The first decision's standstill has run out; the corrected one's has not.
@@ -163,6 +178,7 @@ async def test_a_corrected_decision_replaces_the_earlier_one_for_signing(
     assert payload["lots"][0]["bid_id"] == dear
     assert payload["standstill_ends_on"] == str(new_ends)
     assert [r["bid_id"] for r in payload["rejected"]] == [cheap]
+    assert payload["decision_id"] == recorded["id"]
 
 
 async def _need(procurement: Service, actors: Actors, **body: Any) -> str:

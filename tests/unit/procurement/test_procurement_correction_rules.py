@@ -208,3 +208,16 @@ def test_the_new_standstill_always_runs_from_the_new_service(
         assert award.served_at == now
         expected = now.date() + timedelta(days=days) if days else None
         assert award.standstill_ends_on == expected
+
+
+def test_an_appeal_says_whether_it_blocks_the_decision_in_force() -> None:
+    lodged = date(2027, 4, 1)
+    pending = Appeal("t-1", "MAO:9/2027", lodged, True)
+    upheld = resolve_appeal(pending, AppealStatus.UPHELD, date(2027, 5, 1))
+    assert pending.blocks(None) and pending.blocks(date(2027, 6, 1))
+    assert not dataclasses.replace(pending, suspends=False).blocks(None)
+    assert upheld.blocks(None) and upheld.blocks_signing
+    assert upheld.blocks(date(2027, 4, 30))  # corrected before the ruling
+    assert not upheld.blocks(date(2027, 5, 1)) and upheld.answered_by(date(2027, 5, 1))
+    dismissed = resolve_appeal(pending, AppealStatus.DISMISSED, date(2027, 5, 1))
+    assert not dismissed.blocks(None)

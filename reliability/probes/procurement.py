@@ -158,6 +158,9 @@ ENDPOINTS = (
     # The decision lot by lot is as public as the award.
     Endpoint("GET", "/tenders/{tender_id}/awards", ANY_VALID),
     Endpoint("GET", "/tenders/{tender_id}/lots/{lot_id}/award", ANY_VALID),
+    # A correction of the decision, and the replaced decisions it keeps (scores among them).
+    Endpoint("POST", "/tenders/{tender_id}/decision-corrections", EVALUATORS),
+    Endpoint("GET", "/tenders/{tender_id}/decision-corrections", EVALUATORS),
     # Agreements: the coordinator records them; a library opts in and out for itself.
     Endpoint("POST", "/agreements", COORDINATOR_ONLY),
     Endpoint("GET", "/agreements", ANY_VALID),

@@ -269,6 +269,7 @@ FEED_FIELDS: dict[str, tuple[str, ...]] = {
     "appeal-resolved": ("title", "case_number", "outcome"),
     "question-answered": ("title", "question_id"),
     "standstill-ended": ("title", "ended_on"),
+    "decision-corrected": ("title", "revision", "reason", "standstill_ends_on"),
     "invoice-lines-issued": ("title", "period_start", "period_end", "cost_cents"),
     "cancellation-deadline-approaching": ("title", "cancellation_deadline", "days_before"),
     "entitlements-changed": ("agreement_id", "holder", "change"),

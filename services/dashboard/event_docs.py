@@ -130,6 +130,10 @@ MEANING_FI: dict[str, str] = {
         "Hankintapäätös tehtiin ja annettiin tiedoksi tarjoajille: valitut tarjoukset osittain,"
         " hylätyt perusteineen ja odotusajan päättyminen."
     ),
+    "fi.konsortio.procurement.decision-corrected.v1": (
+        "Hankintapäätös oikaistiin (hankintaoikaisu) perusteineen ja oikaistu päätös annettiin"
+        " tiedoksi: se korvaa aiemman, ja uusi odotusaika alkaa."
+    ),
     "fi.konsortio.procurement.appeal-lodged.v1": (
         "Tarjoaja valitti hankintapäätöksestä markkinaoikeuteen."
     ),
@@ -141,6 +145,10 @@ MEANING_FI: dict[str, str] = {
     ),
     "fi.konsortio.procurement.standstill-ended.v1": (
         "Hankintapäätöksen odotusaika päättyi: sopimuksen voi allekirjoittaa, ellei valitus estä."
+    ),
+    "fi.konsortio.procurement.invoice-lines-issued.v2": (
+        "Laskutuskausi suljettiin ja sen kustannus laskutettiin maksajille minkä tahansa"
+        " kustannusmallin mukaan, myös käytön osuuksina."
     ),
     "fi.konsortio.procurement.invoice-lines-issued.v1": (
         "Sopimuksen laskutuskausi suljettiin: laskurivit maksaville organisaatioille"
@@ -161,6 +169,10 @@ MEANING_FI: dict[str, str] = {
         "Kilpailutus ratkaistiin: voittanut tarjous ja sen pisteet."
     ),
     "fi.konsortio.procurement.tender-cancelled.v1": "Kilpailutus keskeytettiin.",
+    "fi.konsortio.procurement.agreement-signed.v2": (
+        "Sopimus toimittajan kanssa allekirjoitettiin; kustannusmalli nimetään aina, myös"
+        " käyttöön perustuva jako."
+    ),
     "fi.konsortio.procurement.agreement-signed.v1": (
         "Sopimus toimittajan kanssa allekirjoitettiin: ehdot, kaudet ja kustannukset."
     ),

@@ -409,6 +409,11 @@ EVENT_NAMES: dict[str, dict[Lang, str]] = {
         "sv": "Väntetiden löpte ut",
         "en": "Standstill ended",
     },
+    "decision-corrected": {
+        "fi": "Hankintapäätös oikaistu",
+        "sv": "Upphandlingsbeslut rättat",
+        "en": "Procurement decision corrected",
+    },
     "invoice-lines-issued": {
         "fi": "Laskurivit muodostettu",
         "sv": "Fakturarader utfärdade",
@@ -669,6 +674,11 @@ _SUMMARIES: dict[str, dict[Lang, str]] = {
         "fi": "Kilpailutus avattu: {title}",
         "sv": "Anbudsförfarande öppnat: {title}",
         "en": "Tender opened: {title}",
+    },
+    "decision-corrected": {
+        "fi": "Hankintapäätös oikaistu: {title} ({reason})",
+        "sv": "Upphandlingsbeslut rättat: {title} ({reason})",
+        "en": "Procurement decision corrected: {title} ({reason})",
     },
     "tender-awarded": {
         "fi": "Kilpailutus ratkaistu: {supplier_name} – {product}",

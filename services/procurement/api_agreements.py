@@ -79,7 +79,9 @@ class BandIn(BaseModel):
 class CostShareIn(BaseModel):
     """How the participants pay. per-capita, base-plus-per-capita, equal and
     population-bands divide the agreement's cost; per-resident charges a rate instead and fits
-    per-title prices only (a fixed annual fee is divided)."""
+    per-title prices only (a fixed annual fee is divided); usage divides a period's cost by
+    each participant's use in it (from usage-reported) and is the only model for per-loan
+    prices."""
 
     model: CostShareModel
     base_fee_cents: int = Field(0, ge=0, le=MAX_CENTS, description="base-plus-per-capita only")

@@ -49,10 +49,13 @@ class AppealOut(BaseModel):
     status: domain.AppealStatus
     resolved_on: dt.date | None
     note: str
-    blocks_signing: bool
+    blocks_signing: bool = Field(
+        description="Blocks signing the decision in force: pending and suspending, or upheld "
+        "and not yet answered by a correction of the decision"
+    )
 
 
-def _appeal_out(appeal: domain.Appeal) -> AppealOut:
+def _appeal_out(appeal: domain.Appeal, corrected_on: dt.date | None = None) -> AppealOut:
     return AppealOut(
         tender_id=appeal.tender_id,
         case_number=appeal.case_number,
@@ -61,7 +64,7 @@ def _appeal_out(appeal: domain.Appeal) -> AppealOut:
         status=appeal.status,
         resolved_on=appeal.resolved_on,
         note=appeal.note,
-        blocks_signing=appeal.blocks_signing,
+        blocks_signing=appeal.blocks(corrected_on),
     )
 
 
@@ -114,4 +117,7 @@ async def resolve_appeal(
 @router.get("/tenders/{tender_id}/appeals", response_model=list[AppealOut], summary="Appeals")
 async def list_appeals(tender_id: IdPath, request: Request, _: AnyCaller) -> list[AppealOut]:
     await tender_or_404(request, tender_id)
-    return [_appeal_out(a) for a in await store.appeals_of(pool_of(request), tender_id)]
+    pool = pool_of(request)
+    award = await store.get_award(pool, tender_id)
+    corrected_on = award.award.corrected_on if award else None
+    return [_appeal_out(a, corrected_on) for a in await store.appeals_of(pool, tender_id)]

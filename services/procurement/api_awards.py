@@ -57,11 +57,20 @@ class LotWinnerOut(BaseModel):
     bid_id: str
 
 
+class DiscontinuedLotOut(BaseModel):
+    lot_id: str
+    ground: str
+
+
 class AwardOut(BaseModel):
     """The procurement decision of one lot (an undivided tender's one lot is '1')."""
 
     tender_id: str
     lot_id: str
+    revision: int = Field(
+        description="1: the first decision; 2 and on: the correction in force, which replaced "
+        "every earlier revision"
+    )
     bid_id: str
     recommended_bid_id: str = Field(description="Always the chosen bid: no override exists")
     overridden: bool = Field(description="Always false; kept for older readers")
@@ -78,6 +87,10 @@ class AwardOut(BaseModel):
     )
     lots: list[LotWinnerOut] = Field(
         description="The chosen bid of every lot of the decision, in the tender's lot order"
+    )
+    discontinued_lots: list[DiscontinuedLotOut] = Field(
+        default_factory=list,
+        description="Lots discontinued in the same decision for want of a conforming bid",
     )
 
 
@@ -106,12 +119,20 @@ def _in_lot_order(
     return sorted(records, key=lambda r: order.get(r.award.lot_id, len(order)))
 
 
-def _award_out(record: store.AwardRecord, every_lot: list[store.AwardRecord]) -> AwardOut:
+def _award_out(
+    record: store.AwardRecord,
+    every_lot: list[store.AwardRecord],
+    discontinued: list[domain.DiscontinuedLot] | None = None,
+) -> AwardOut:
     award = record.award
     return AwardOut(
         lots=[LotWinnerOut(lot_id=r.award.lot_id, bid_id=r.award.bid_id) for r in every_lot],
+        discontinued_lots=[
+            DiscontinuedLotOut(lot_id=d.lot_id, ground=d.ground) for d in discontinued or []
+        ],
         tender_id=award.tender_id,
         lot_id=award.lot_id,
+        revision=award.revision,
         bid_id=award.bid_id,
         recommended_bid_id=award.recommended_bid_id,
         overridden=award.overridden,
@@ -169,7 +190,11 @@ async def scores(tender_id: IdPath, request: Request, _: Evaluator) -> ScoresOut
         criteria=commands.criteria_dict(tender.criteria),
         recommended_bid_id=lots[0].recommended_bid_id,
         items=[item for lot in lots for item in lot.items],
-        award=_award_out(awards[0], awards) if awards else None,
+        award=(
+            _award_out(awards[0], awards, await store.discontinued_lots_of(pool, tender_id))
+            if awards
+            else None
+        ),
         lots=lots,
     )
 
@@ -263,7 +288,8 @@ async def _awards(request: Request, tender_id: str) -> list[AwardOut]:
     records = _in_lot_order(tender, await store.awards_of(pool_of(request), tender_id))
     if not records:
         raise ApiError(404, f"tender {tender_id} has not been awarded", field="tender_id")
-    return [_award_out(r, records) for r in records]
+    discontinued = await store.discontinued_lots_of(pool_of(request), tender_id)
+    return [_award_out(r, records, discontinued) for r in records]
 
 
 @router.get(
@@ -299,3 +325,97 @@ async def get_lot_award(
         if award.lot_id == lot_id:
             return award
     raise ApiError(404, f"tender {tender_id} has no lot {lot_id}", field="lot_id")
+
+
+class CorrectionIn(BaseModel):
+    """A correction of the procurement decision (hankintaoikaisu, Act 1397/2016 sections
+    132-135): the decision is made again on the evaluation as it now stands, with the
+    rejections this correction adds or withdraws, and replaces the decision in force."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[Text, Field(min_length=1, max_length=10_000)] = Field(
+        description="Why the decision is corrected (an error found, the Market Court's ruling)"
+    )
+    served_at: Moment | None = Field(
+        None,
+        description="When the corrected decision was served to every bidder; default now; "
+        "never before the decision it corrects was served",
+    )
+    decision_id: Annotated[Text, Field(min_length=1, max_length=100)] | None = Field(
+        None, description="The recorded decision (the register's) that approved the correction"
+    )
+    rejections: list[RejectionIn] = Field(
+        default_factory=list, max_length=200, description="Rejections the correction adds"
+    )
+    reinstated_bid_ids: list[Annotated[Text, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Bids whose rejection recorded by a person the correction withdraws",
+    )
+
+
+class CorrectionOut(BaseModel):
+    tender_id: str
+    revision: int
+    reason: str
+    corrected_at: dt.datetime
+    corrected_by: str
+    decision_id: str | None
+    superseded: dict[str, Any] = Field(description="The replaced decision, as it was")
+
+
+def _correction_out(record: store.CorrectionRecord) -> CorrectionOut:
+    return CorrectionOut(
+        tender_id=record.tender_id,
+        revision=record.revision,
+        reason=record.reason,
+        corrected_at=record.corrected_at,
+        corrected_by=record.corrected_by,
+        decision_id=record.decision_id,
+        superseded=record.superseded,
+    )
+
+
+@router.post(
+    "/tenders/{tender_id}/decision-corrections",
+    response_model=list[AwardOut],
+    summary="Correct the procurement decision before signing; the corrected decision is "
+    "served anew and replaces the earlier one (decision-corrected)",
+)
+async def correct_decision(
+    tender_id: IdPath, body: CorrectionIn, request: Request, caller: Evaluator
+) -> list[AwardOut]:
+    await tender_or_404(request, tender_id)
+
+    async def correct() -> domain.Decision:
+        return await commands.correct_decision(
+            pool_of(request),
+            tender_id,
+            commands.CorrectionIn(
+                reason=body.reason,
+                served_at=body.served_at,
+                decision_id=body.decision_id,
+                rejections=tuple(
+                    domain.Rejection(r.bid_id, r.kind, r.ground) for r in body.rejections
+                ),
+                reinstated_bid_ids=tuple(body.reinstated_bid_ids),
+            ),
+            now=now(),
+            corrected_by=caller.subject,
+        )
+
+    await run(correct)
+    return await _awards(request, tender_id)
+
+
+@router.get(
+    "/tenders/{tender_id}/decision-corrections",
+    response_model=list[CorrectionOut],
+    summary="The corrections of the decision, oldest first, each with the decision it replaced",
+)
+async def list_corrections(
+    tender_id: IdPath, request: Request, _: Evaluator
+) -> list[CorrectionOut]:
+    await tender_or_404(request, tender_id)
+    return [_correction_out(r) for r in await store.corrections_of(pool_of(request), tender_id)]

@@ -17,6 +17,7 @@ import asyncpg
 
 from contracts import procurement as events
 from contracts.membership import Library
+from contracts.usage import UsageReported
 from kit.outbox import record_event
 from services.procurement import domain, store
 from services.procurement.domain import (
@@ -474,6 +475,59 @@ async def reject_bid(
     return rejection
 
 
+def _lot_decisions(
+    awards: Sequence[domain.Award], by_id: dict[str, domain.Bid]
+) -> list[events.LotDecision]:
+    decisions: list[events.LotDecision] = []
+    for award in awards:
+        bid = by_id[award.bid_id]
+        chosen = next(s for s in award.scores if s.bid_id == award.bid_id)
+        decisions.append(
+            events.LotDecision(
+                lot_id=award.lot_id,
+                bid_id=bid.id,
+                supplier=events.Supplier(name=bid.supplier.name, country=bid.supplier.country),
+                product=bid.product,
+                price_model=bid.price_model.value,
+                price_cents=bid.price_cents,
+                total_score=float(domain.to_decimal(chosen.total)),
+                bids_scored=len(award.scores),
+            )
+        )
+    return decisions
+
+
+def _rejected(
+    awards: Sequence[domain.Award], by_id: dict[str, domain.Bid]
+) -> list[events.RejectedBid]:
+    return [
+        events.RejectedBid(
+            bid_id=r.bid_id,
+            supplier=events.Supplier(
+                name=by_id[r.bid_id].supplier.name, country=by_id[r.bid_id].supplier.country
+            ),
+            kind=r.kind.value,
+            ground=r.ground,
+        )
+        for award in awards
+        for r in award.rejections
+    ]
+
+
+def _discontinued(decision: domain.Decision) -> list[events.DiscontinuedLot]:
+    return [events.DiscontinuedLot(lot_id=d.lot_id, ground=d.ground) for d in decision.discontinued]
+
+
+async def _record_decision(
+    conn: asyncpg.Connection, decision: domain.Decision, awarded_by: str
+) -> None:
+    await store.update_tender(conn, decision.tender)
+    for award in decision.awards:
+        await store.insert_award(conn, award, score_rows(award.scores), awarded_by)
+    for lot in decision.discontinued:
+        await store.insert_discontinued_lot(conn, decision.tender.id, lot, decision.revision)
+
+
 async def award_tender(
     pool: asyncpg.Pool,
     tender_id: str,
@@ -483,9 +537,10 @@ async def award_tender(
     served_at: dt.datetime | None = None,
     decision_id: str | None = None,
 ) -> tuple[Tender, tuple[domain.Award, ...]]:
-    """Make and record the procurement decision, one award per lot, and publish it
-    (tender-awarded v2 with every lot, and v1 beside it, for the first lot, for its readers).
-    ``decision_id``, when given, is the recorded decision that approved it."""
+    """Make and record the procurement decision, one award per lot with a conforming bid and
+    the other lots discontinued, and publish it (tender-awarded v2 with every lot, and v1
+    beside it, for the first awarded lot, for its readers). ``decision_id``, when given, is
+    the recorded decision that approved it."""
     from services.procurement.governance import commands as governance
     from services.procurement.governance.domain import Approved
 
@@ -495,7 +550,7 @@ async def award_tender(
             conn, Approved.TENDER_AWARDED, tender_id, decision_id, required=False
         )
         bids = await store.bids_of(conn, tender_id)
-        awarded, awards = domain.decide_lots(
+        decision = domain.decide(
             tender,
             bids,
             [r.result for r in await store.compatibility_results(conn, tender_id)],
@@ -505,25 +560,10 @@ async def award_tender(
             rejections=await store.rejections_of(conn, tender_id),
             served_at=served_at,
         )
-        await store.update_tender(conn, awarded)
+        awarded, awards = decision.tender, decision.awards
+        await _record_decision(conn, decision, awarded_by)
         by_id = {b.id: b for b in bids}
-        decisions: list[events.LotDecision] = []
-        for award in awards:
-            await store.insert_award(conn, award, score_rows(award.scores), awarded_by)
-            bid = by_id[award.bid_id]
-            chosen = next(s for s in award.scores if s.bid_id == award.bid_id)
-            decisions.append(
-                events.LotDecision(
-                    lot_id=award.lot_id,
-                    bid_id=bid.id,
-                    supplier=events.Supplier(name=bid.supplier.name, country=bid.supplier.country),
-                    product=bid.product,
-                    price_model=bid.price_model.value,
-                    price_cents=bid.price_cents,
-                    total_score=float(domain.to_decimal(chosen.total)),
-                    bids_scored=len(award.scores),
-                )
-            )
+        decisions = _lot_decisions(awards, by_id)
         first = awards[0]
         await record_event(
             conn,
@@ -533,24 +573,13 @@ async def award_tender(
                 procedure=awarded.procedure.value,
                 threshold_class=awarded.threshold_class.value,
                 lots=decisions,
-                rejected=[
-                    events.RejectedBid(
-                        bid_id=r.bid_id,
-                        supplier=events.Supplier(
-                            name=by_id[r.bid_id].supplier.name,
-                            country=by_id[r.bid_id].supplier.country,
-                        ),
-                        kind=r.kind.value,
-                        ground=r.ground,
-                    )
-                    for award in awards
-                    for r in award.rejections
-                ],
+                rejected=_rejected(awards, by_id),
                 decided_at=first.awarded_at,
                 served_at=first.served_at or first.awarded_at,
                 standstill_ends_on=first.standstill_ends_on,
                 bids=len(bids),
                 decision_id=approved,
+                discontinued_lots=_discontinued(decision) or None,
             ),
         )
         lead = decisions[0]
@@ -572,6 +601,144 @@ async def award_tender(
             ),
         )
     return awarded, awards
+
+
+def _superseded(
+    awards: Sequence[store.AwardRecord], discontinued: Sequence[domain.DiscontinuedLot]
+) -> dict[str, object]:
+    """The replaced decision as it was, kept with the correction as evidence."""
+    return {
+        "awards": [
+            {
+                "lot_id": r.award.lot_id,
+                "bid_id": r.award.bid_id,
+                "revision": r.award.revision,
+                "awarded_at": r.award.awarded_at.isoformat(),
+                "awarded_by": r.awarded_by,
+                "served_at": r.award.served_at.isoformat() if r.award.served_at else None,
+                "standstill_ends_on": (
+                    r.award.standstill_ends_on.isoformat() if r.award.standstill_ends_on else None
+                ),
+                "rejections": [
+                    {"bid_id": x.bid_id, "kind": x.kind.value, "ground": x.ground}
+                    for x in r.award.rejections
+                ],
+                "scores": r.scores,
+            }
+            for r in awards
+        ],
+        "discontinued_lots": [{"lot_id": d.lot_id, "ground": d.ground} for d in discontinued],
+    }
+
+
+@dataclass(frozen=True)
+class CorrectionIn:
+    reason: str
+    served_at: dt.datetime | None = None
+    decision_id: str | None = None
+    #: Rejections or exclusions the correction adds (found wrongly left out).
+    rejections: tuple[domain.Rejection, ...] = ()
+    #: Bids whose rejection recorded by a person the correction withdraws (found wrong).
+    reinstated_bid_ids: tuple[str, ...] = ()
+
+
+async def correct_decision(
+    pool: asyncpg.Pool,
+    tender_id: str,
+    correction: CorrectionIn,
+    *,
+    now: dt.datetime,
+    corrected_by: str,
+) -> domain.Decision:
+    """Correct the procurement decision (hankintaoikaisu): amend the recorded rejections as
+    the correction says, make the decision again, replace the one in force with it, keep the
+    replaced one as evidence and publish decision-corrected, all in one transaction."""
+    from services.procurement.governance import commands as governance
+    from services.procurement.governance.domain import Approved
+
+    async with pool.acquire() as conn, conn.transaction():
+        tender = await _tender(conn, tender_id)
+        current = await store.awards_of(conn, tender_id)
+        if tender.state is not domain.TenderState.AWARDED or not current:
+            raise domain.IllegalTransition("tender", tender.state.value, "correct the decision of")
+        bids = await store.bids_of(conn, tender_id)
+        by_id = {b.id: b for b in bids}
+        for bid_id in correction.reinstated_bid_ids:
+            if not await store.delete_rejection(conn, tender_id, bid_id):
+                raise domain.InvalidValue(
+                    "reinstated_bid_ids", f"bid {bid_id} has no rejection recorded by a person"
+                )
+        recorded = {r.bid_id for r in await store.rejections_of(conn, tender_id)}
+        for rejection in correction.rejections:
+            if rejection.bid_id not in by_id:
+                raise domain.InvalidValue(
+                    "rejections", f"{rejection.bid_id} is not a bid of {tender_id}"
+                )
+            if rejection.bid_id in recorded:
+                raise domain.DuplicateEntry(
+                    "rejections", f"bid {rejection.bid_id} is already rejected"
+                )
+            recorded.add(rejection.bid_id)
+            await store.insert_rejection(conn, tender_id, rejection, corrected_by)
+        replaced = await store.discontinued_lots_of(conn, tender_id)
+        decision = domain.correct_decision(
+            tender,
+            [r.award for r in current],
+            bids,
+            [r.result for r in await store.compatibility_results(conn, tender_id)],
+            await store.quality_scores(conn, tender_id),
+            now,
+            reason=correction.reason,
+            needs=await store.needs_by_ids(conn, tender.need_ids),
+            rejections=await store.rejections_of(conn, tender_id),
+            signed_lots=await store.signed_lots_of(conn, tender_id),
+            served_at=correction.served_at,
+        )
+        approved = await governance.approved_by(
+            conn, Approved.DECISION_CORRECTED, tender_id, correction.decision_id, required=False
+        )
+        await store.insert_correction(
+            conn,
+            store.CorrectionRecord(
+                tender_id=tender_id,
+                revision=decision.revision,
+                reason=correction.reason,
+                corrected_at=now,
+                corrected_by=corrected_by,
+                decision_id=approved,
+                superseded=_superseded(current, replaced),
+            ),
+        )
+        await store.delete_awards(conn, tender_id)
+        await _record_decision(conn, decision, corrected_by)
+        before = {r.award.lot_id: r.award.bid_id for r in current}
+        after = {a.lot_id: a.bid_id for a in decision.awards}
+        changed = sorted(
+            lot for lot in before.keys() | after.keys() if before.get(lot) != after.get(lot)
+        )
+        first = decision.awards[0]
+        await record_event(
+            conn,
+            events.DecisionCorrected(
+                tender_id=tender_id,
+                title=tender.title,
+                revision=decision.revision,
+                replaces_revision=max(r.award.revision for r in current),
+                reason=correction.reason,
+                procedure=tender.procedure.value,
+                threshold_class=tender.threshold_class.value,
+                lots=_lot_decisions(decision.awards, by_id),
+                discontinued_lots=_discontinued(decision),
+                rejected=_rejected(decision.awards, by_id),
+                corrected_at=now,
+                served_at=first.served_at or now,
+                standstill_ends_on=first.standstill_ends_on,
+                bids=len(bids),
+                changed_lots=changed,
+                decision_id=approved,
+            ),
+        )
+    return decision
 
 
 async def _decided_tender(
@@ -660,7 +827,20 @@ def licence_terms_payload(terms: domain.LicenceTerms) -> dict[str, events.TermVa
     }
 
 
-def cost_share_payload(policy: domain.CostSharePolicy) -> events.CostShare:
+def cost_share_v2_payload(policy: domain.CostSharePolicy) -> events.CostShareV2:
+    rate = policy.rate_per_resident_cents
+    return events.CostShareV2(
+        model=policy.model.value,
+        base_fee_cents=policy.base_fee_cents,
+        rate_per_resident_cents=None if rate is None else format(rate, "f"),
+        bands=[events.PopulationBand(up_to=b.up_to, points=b.points) for b in policy.bands] or None,
+    )
+
+
+def cost_share_payload(policy: domain.CostSharePolicy) -> events.CostShare | None:
+    """v1's cost_share; none for a model v1 cannot name (usage), which v2 carries."""
+    if policy.model is domain.CostShareModel.USAGE:
+        return None
     rate = policy.rate_per_resident_cents
     return events.CostShare(
         model=policy.model.value,
@@ -699,6 +879,12 @@ async def sign_agreement(
         tender = await _tender(conn, tender_id)
         lot = domain.lot_of(tender, lot_id)
         award = await store.get_award(conn, tender_id, lot.id)
+        discontinued = {d.lot_id: d for d in await store.discontinued_lots_of(conn, tender_id)}
+        if award is None and lot.id in discontinued:
+            raise domain.NotPermitted(
+                "lot_id",
+                f"lot {lot.id} was discontinued in the decision: {discontinued[lot.id].ground}",
+            )
         if award is None:
             # Let the domain word the refusal of a tender that is not awarded.
             raise domain.IllegalTransition("tender", tender.state.value, "sign an agreement for")
@@ -748,6 +934,29 @@ async def sign_agreement(
                 bid_id=agreement.bid_id,
                 kl_reference=tender.kl_reference,
                 lot_id=lot.id,
+            ),
+        )
+        # v2 beside v1: v1's readers keep working, and v2 names every cost model (usage too).
+        await record_event(
+            conn,
+            events.AgreementSignedV2(
+                agreement_id=agreement.id,
+                tender_id=tender.id,
+                lot_id=lot.id,
+                title=record.title,
+                supplier=_supplier(agreement),
+                product=agreement.product,
+                material_types=sorted(m.value for m in agreement.material_types),
+                licence_terms=licence_terms_payload(agreement.terms),
+                periods=periods_payload(agreement),
+                extension_options=agreement.renewals_left,
+                extension_months=agreement.extension_options.months,
+                annual_cost_cents=agreement.annual_cost_cents,
+                cost_share=cost_share_v2_payload(agreement.cost_share),
+                signed_on=agreement.signed_on,
+                price_model=agreement.price_model.value,
+                bid_id=agreement.bid_id,
+                kl_reference=tender.kl_reference,
             ),
         )
     return record
@@ -857,7 +1066,9 @@ async def opt_in(
         everyone = [r.participation for r in existing] + [participation]
         members = await store.members_by_isil(conn, sorted({p.isil for p in everyone}))
         try:
-            domain.agreement_cost_shares(agreement, everyone, members, from_date)
+            # Usage shares depend on figures that come later; nothing to check on opting in.
+            if agreement.cost_share.model is not domain.CostShareModel.USAGE:
+                domain.agreement_cost_shares(agreement, everyone, members, from_date)
         except domain.InvalidValue as error:
             # Base fees that no longer fit the annual cost: the table could not be made.
             raise domain.NotPermitted("isil", error.problem) from error
@@ -961,7 +1172,35 @@ async def cost_shares(
     participations = await store.participations_of(conn, record.agreement.id)
     current = [r.participation for r in participations]
     members = await store.members_by_isil(conn, sorted({p.isil for p in current}))
-    return domain.agreement_cost_shares(record.agreement, current, members, day)
+    uses = None
+    agreement = record.agreement
+    if agreement.cost_share.model is domain.CostShareModel.USAGE:
+        # The annual cost of the agreement period in force is divided by the use in that
+        # period so far (its months up to the day's).
+        period = agreement.period_on(day) or agreement.first_period
+        months = domain.months_covering(period.start, min(day, period.end))
+        on_day = {p.isil for p in domain.participants_on(current, agreement.id, day)}
+        uses = domain.usage_weights(
+            agreement.id,
+            months,
+            sorted(on_day),
+            await store.usage_figures_of(conn, agreement.id, months),
+        )
+    return domain.agreement_cost_shares(agreement, current, members, day, uses)
+
+
+async def usage_reported(conn: asyncpg.Connection, event: UsageReported) -> None:
+    await store.put_usage_figure(
+        conn,
+        domain.UsageFigure(
+            agreement_id=event.agreement_id,
+            isil=event.isil,
+            month=event.period,
+            report=event.report,
+            revision=event.revision,
+            uses=domain.uses_of(event.totals),
+        ),
+    )
 
 
 # --- billing periods ------------------------------------------------------------------------
@@ -998,10 +1237,23 @@ async def close_billing_period(
         ]
         isils = sorted({p.isil for p in participations})
         members = await store.members_by_isil(conn, isils)
+        uses = None
+        months: tuple[str, ...] = ()
+        if agreement.cost_share.model is domain.CostShareModel.USAGE:
+            months = domain.months_of(period.start, period.end)
+            taking_part = [i for i in isils if domain.days_in(participations, i, period) > 0]
+            uses = domain.usage_weights(
+                agreement_id,
+                months,
+                taking_part,
+                await store.usage_figures_of(conn, agreement_id, months),
+            )
         cost = domain.period_cost_cents(
             period, agreement.annual_cost_cents, participations, members, agreement.cost_share
         )
-        shares = domain.prorated_shares(period, cost, participations, members, agreement.cost_share)
+        shares = domain.prorated_shares(
+            period, cost, participations, members, agreement.cost_share, uses
+        )
         if not shares:
             raise domain.NotPermitted("start", "no library took part in the period")
         lines = domain.invoice_lines(
@@ -1018,6 +1270,32 @@ async def close_billing_period(
                 cost_cents=cost,
                 cost_share_model=events.LEGACY_COST_SHARE_MODEL[agreement.cost_share.model.value],
                 cost_share=cost_share_payload(agreement.cost_share),
+                lines=[
+                    events.InvoiceLine(
+                        payer_id=line.payer.id,
+                        payer_name=line.payer.name,
+                        business_id=line.payer.business_id,
+                        e_invoice_address=line.payer.e_invoice_address,
+                        isil=line.isil,
+                        description=line.description,
+                        days=line.days,
+                        amount_cents=line.amount_cents,
+                    )
+                    for line in lines
+                ],
+            ),
+        )
+        # v2 beside v1: v2 names every cost model, usage and the months it divided by too.
+        await record_event(
+            conn,
+            events.InvoiceLinesIssuedV2(
+                agreement_id=agreement_id,
+                title=record.title,
+                period_start=period.start,
+                period_end=period.end,
+                cost_cents=cost,
+                cost_share=cost_share_v2_payload(agreement.cost_share),
+                usage_months=list(months) or None,
                 lines=[
                     events.InvoiceLine(
                         payer_id=line.payer.id,
@@ -1233,7 +1511,9 @@ async def announce_ended_standstills(pool: asyncpg.Pool, today: dt.date) -> int:
                         tender_id=tender_id,
                         ended_on=award.award.standstill_ends_on,
                         bid_id=award.award.bid_id,
-                        suspending_appeals=sum(1 for a in appeals if a.blocks_signing),
+                        suspending_appeals=sum(
+                            1 for a in appeals if a.blocks(award.award.corrected_on)
+                        ),
                         title=tender.title,
                     ),
                 )

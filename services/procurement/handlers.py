@@ -1,6 +1,8 @@
 """What procurement reacts to: membership's events, which keep its own list of members.
 
-Procurement never asks membership anything. Leaving the consortium also ends the library's
+Procurement never asks membership anything. From the usage service it keeps each library's
+use of each agreement (``usage-reported``, the latest revision only), which the usage cost
+model divides a billing period's cost by. Leaving the consortium also ends the library's
 participation in every agreement on the same effective date, and ``agreement-left`` is
 recorded for each in the same inbox transaction.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 
 from contracts.membership import KimppaUpdated, MemberJoined, MemberLeft, MemberUpdated
+from contracts.usage import UsageReported
 from kit.consumer import Delivery, Reactions
 from services.procurement import commands
 from services.procurement.governance import commands as governance
@@ -45,3 +48,11 @@ async def refresh_kimppa(delivery: Delivery, event: KimppaUpdated) -> None:
 @reactions.on(MemberLeft)
 async def leave_agreements(delivery: Delivery, event: MemberLeft) -> None:
     await commands.member_left(delivery.conn, event.library, event.effective_date, _today(delivery))
+
+
+@reactions.on(UsageReported)
+async def remember_usage(delivery: Delivery, event: UsageReported) -> None:
+    """A library's use of an agreement in a month; a correction (a higher revision) replaces
+    the figures, an older revision arriving late changes nothing. The inbox makes a
+    redelivery a no-op."""
+    await commands.usage_reported(delivery.conn, event)

@@ -21,6 +21,7 @@ from services.procurement.domain import (
     CompatibilityResult,
     CostSharePolicy,
     Criteria,
+    DiscontinuedLot,
     Document,
     DocumentKind,
     EndKind,
@@ -41,6 +42,7 @@ from services.procurement.domain import (
     Rejection,
     Supplier,
     Tender,
+    UsageFigure,
     parse_licence_terms,
 )
 
@@ -645,8 +647,8 @@ async def insert_award(
         """
         INSERT INTO awards (tender_id, bid_id, recommended_bid_id, justification, scores,
                             awarded_at, awarded_by, served_at, standstill_ends_on, rejections,
-                            lot_id)
-        VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8, $9, $10)
+                            lot_id, revision)
+        VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8, $9, $10, $11)
         """,
         award.tender_id,
         award.bid_id,
@@ -661,7 +663,90 @@ async def insert_award(
             for r in award.rejections
         ],
         award.lot_id,
+        award.revision,
     )
+
+
+async def delete_awards(conn: asyncpg.Connection, tender_id: str) -> None:
+    """Take out the decision in force, which a correction replaces."""
+    await conn.execute("DELETE FROM awards WHERE tender_id = $1", tender_id)
+    await conn.execute("DELETE FROM discontinued_lots WHERE tender_id = $1", tender_id)
+
+
+async def insert_discontinued_lot(
+    conn: asyncpg.Connection, tender_id: str, lot: DiscontinuedLot, revision: int
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO discontinued_lots (tender_id, lot_id, ground, revision)
+        VALUES ($1, $2, $3, $4)
+        """,
+        tender_id,
+        lot.lot_id,
+        lot.ground,
+        revision,
+    )
+
+
+async def discontinued_lots_of(conn: Conn, tender_id: str) -> list[DiscontinuedLot]:
+    rows = await conn.fetch(
+        "SELECT * FROM discontinued_lots WHERE tender_id = $1 ORDER BY lot_id", tender_id
+    )
+    return [DiscontinuedLot(r["lot_id"], r["ground"]) for r in rows]
+
+
+@dataclass(frozen=True)
+class CorrectionRecord:
+    tender_id: str
+    revision: int
+    reason: str
+    corrected_at: dt.datetime
+    corrected_by: str
+    decision_id: str | None
+    superseded: dict[str, Any]
+
+
+async def insert_correction(conn: asyncpg.Connection, record: CorrectionRecord) -> None:
+    await conn.execute(
+        """
+        INSERT INTO decision_corrections (tender_id, revision, reason, corrected_at,
+                                          corrected_by, decision_id, superseded)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        """,
+        record.tender_id,
+        record.revision,
+        record.reason,
+        record.corrected_at,
+        record.corrected_by,
+        record.decision_id,
+        record.superseded,
+    )
+
+
+async def corrections_of(conn: Conn, tender_id: str) -> list[CorrectionRecord]:
+    rows = await conn.fetch(
+        "SELECT * FROM decision_corrections WHERE tender_id = $1 ORDER BY revision", tender_id
+    )
+    return [
+        CorrectionRecord(
+            r["tender_id"],
+            r["revision"],
+            r["reason"],
+            r["corrected_at"],
+            r["corrected_by"],
+            r["decision_id"],
+            r["superseded"],
+        )
+        for r in rows
+    ]
+
+
+async def signed_lots_of(conn: Conn, tender_id: str) -> list[str]:
+    """The lots of the tender an agreement has been signed for."""
+    rows = await conn.fetch(
+        "SELECT lot_id FROM agreements WHERE tender_id = $1 ORDER BY lot_id", tender_id
+    )
+    return [r["lot_id"] for r in rows]
 
 
 # The first lot's award (the one whose bid is the tender's awarded_bid_id) comes first.
@@ -702,6 +787,7 @@ def _award_record(row: asyncpg.Record) -> AwardRecord:
             for r in row["rejections"]
         ),
         lot_id=row["lot_id"],
+        revision=row["revision"],
     )
     return AwardRecord(award, row["scores"], row["awarded_by"])
 
@@ -723,6 +809,14 @@ async def insert_rejection(
         rejection.ground,
         recorded_by,
     )
+
+
+async def delete_rejection(conn: asyncpg.Connection, tender_id: str, bid_id: str) -> bool:
+    """Withdraw a rejection recorded by a person; False when there was none."""
+    status = await conn.execute(
+        "DELETE FROM bid_rejections WHERE tender_id = $1 AND bid_id = $2", tender_id, bid_id
+    )
+    return status != "DELETE 0"
 
 
 async def rejections_of(conn: Conn, tender_id: str) -> list[Rejection]:
@@ -1484,3 +1578,43 @@ async def document_content(
         version,
     )
     return (row["media_type"], bytes(row["content"])) if row else None
+
+
+# --- usage figures --------------------------------------------------------------------------
+
+
+async def put_usage_figure(conn: asyncpg.Connection, figure: UsageFigure) -> None:
+    """Keep the figure unless a later revision of the same month and report is kept already."""
+    await conn.execute(
+        """
+        INSERT INTO usage_figures (agreement_id, isil, month, report, revision, uses)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        ON CONFLICT (agreement_id, isil, month, report) DO UPDATE
+        SET revision = EXCLUDED.revision, uses = EXCLUDED.uses, received_at = now()
+        WHERE usage_figures.revision < EXCLUDED.revision
+        """,
+        figure.agreement_id,
+        figure.isil,
+        figure.month,
+        figure.report,
+        figure.revision,
+        figure.uses,
+    )
+
+
+async def usage_figures_of(
+    conn: Conn, agreement_id: str, months: Sequence[str]
+) -> list[UsageFigure]:
+    rows = await conn.fetch(
+        """
+        SELECT agreement_id, isil, month, report, revision, uses FROM usage_figures
+        WHERE agreement_id = $1 AND month = ANY($2::text[])
+        ORDER BY isil, month, report
+        """,
+        agreement_id,
+        list(months),
+    )
+    return [
+        UsageFigure(r["agreement_id"], r["isil"], r["month"], r["report"], r["revision"], r["uses"])
+        for r in rows
+    ]

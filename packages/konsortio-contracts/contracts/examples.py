@@ -169,6 +169,42 @@ EXAMPLES: tuple[Event, ...] = (
         bids=3,
         decision_id="decision-2026-4e5f6a7b",
     ),
+    procurement.DecisionCorrected(
+        tender_id="tender-2026-001",
+        title="E-books 2027-2029",
+        revision=2,
+        replaces_revision=1,
+        reason="the scoring of bid-0003 counted a test that was not in the published matrix",
+        procedure="open",
+        threshold_class="eu",
+        lots=[
+            procurement.LotDecision(
+                lot_id="1",
+                bid_id="bid-0003",
+                supplier=_SUPPLIER,
+                product="Ellibs Library",
+                price_model="annual-fee",
+                price_cents=4_800_000,
+                total_score=87.5,
+                bids_scored=2,
+            )
+        ],
+        rejected=[
+            procurement.RejectedBid(
+                bid_id="bid-0002",
+                supplier=procurement.Supplier(name="Example Books Ltd", country="GB"),
+                kind="rejected",
+                ground="no integration with the Quria library system (a minimum requirement)",
+            )
+        ],
+        corrected_at=dt.datetime(2026, 6, 1, 9, 0, tzinfo=_UTC),
+        served_at=dt.datetime(2026, 6, 1, 10, 0, tzinfo=_UTC),
+        standstill_ends_on=dt.date(2026, 6, 15),
+        discontinued_lots=[],
+        changed_lots=[],
+        bids=3,
+        decision_id="decision-2026-4e5f6a7b",
+    ),
     procurement.AppealLodged(
         tender_id="tender-2026-001",
         case_number="MAO:123/2026",
@@ -231,6 +267,35 @@ EXAMPLES: tuple[Event, ...] = (
         lot_id="1",
         cost_share=procurement.CostShare(model="per-capita"),
     ),
+    procurement.AgreementSignedV2(
+        agreement_id="agreement-2026-002",
+        tender_id="tender-2026-001",
+        lot_id="2",
+        title="E-audiobooks 2027-2029",
+        supplier=_SUPPLIER,
+        product="Ellibs Audio",
+        material_types=["e-audiobook"],
+        licence_terms={
+            "concurrent_users": procurement.TermValue(
+                type="number", value=1, label="Concurrent users"
+            )
+        },
+        periods=[
+            procurement.AgreementPeriod(
+                start=dt.date(2027, 1, 1),
+                end=dt.date(2028, 12, 31),
+                cancellation_deadline=dt.date(2028, 9, 30),
+            )
+        ],
+        extension_options=1,
+        extension_months=12,
+        annual_cost_cents=3_000_000,
+        cost_share=procurement.CostShareV2(model="usage"),
+        signed_on=dt.date(2026, 6, 1),
+        price_model="per-loan",
+        bid_id="bid-0007",
+        kl_reference="KL-2026-17",
+    ),
     procurement.AgreementEnded(
         agreement_id="agreement-2026-001",
         kind="expired",
@@ -280,6 +345,27 @@ EXAMPLES: tuple[Event, ...] = (
                 description="E-books 2027-2029, 1.1.-31.12.2027",
                 days=365,
                 amount_cents=4_800_000,
+            )
+        ],
+    ),
+    procurement.InvoiceLinesIssuedV2(
+        agreement_id="agreement-2026-002",
+        title="E-audiobooks 2027-2029",
+        period_start=dt.date(2027, 1, 1),
+        period_end=dt.date(2027, 3, 31),
+        cost_cents=739_726,
+        cost_share=procurement.CostShareV2(model="usage"),
+        usage_months=["2027-01", "2027-02", "2027-03"],
+        lines=[
+            procurement.InvoiceLine(
+                payer_id="0192435-2",
+                payer_name="Tornion kaupunki",
+                business_id="0192435-2",
+                e_invoice_address="003701924352",
+                isil="FI-Tro",
+                description="E-audiobooks 2027-2029, 1.1.-31.3.2027, 1 240 of 1 240 loans",
+                days=90,
+                amount_cents=739_726,
             )
         ],
     ),

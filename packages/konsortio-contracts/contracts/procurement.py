@@ -34,6 +34,12 @@ CostShareModel = Literal["per-capita", "base-plus-per-capita", "equal"]
 CostModel = Literal[
     "per-capita", "base-plus-per-capita", "equal", "population-bands", "per-resident"
 ]
+#: Every cost model of ``agreement-signed`` and ``invoice-lines-issued`` v2: v1's, and
+#: ``usage`` (each participant's share of the agreement's use in the period), which v1's
+#: enums cannot carry without breaking a reader that validates them.
+CostModelV2 = Literal[
+    "per-capita", "base-plus-per-capita", "equal", "population-bands", "per-resident", "usage"
+]
 Procedure = Literal["open", "restricted", "negotiated", "national", "call-off"]
 ThresholdClass = Literal["below-national", "national", "eu"]
 
@@ -138,7 +144,29 @@ LEGACY_COST_SHARE_MODEL: dict[str, CostShareModel] = {
     "equal": "equal",
     "per-resident": "per-capita",
     "population-bands": "per-capita",
+    # No v1 form divides by use. v1 of a usage agreement says "equal" (what every share tends
+    # to with equal use) and leaves ``cost_share`` out; v2, published beside it, names usage.
+    "usage": "equal",
 }
+
+
+class CostShareV2(Payload):
+    """How an agreement's participants pay, in v2 of the events that carry it."""
+
+    model: CostModelV2 = Field(
+        description="usage: the period's cost divided by each participant's share of the "
+        "agreement's use in the period, from usage-reported (the latest revision of each "
+        "library's month and report)"
+    )
+    base_fee_cents: int = Field(0, ge=0, description="base-plus-per-capita: per participant")
+    rate_per_resident_cents: str | None = Field(
+        None,
+        pattern=r"^[0-9]+(\.[0-9]{1,2})?$",
+        description="per-resident: cents per resident a year, a decimal in text (35 = 0.35 €)",
+    )
+    bands: list[PopulationBand] | None = Field(
+        None, description="population-bands: ascending, the last open"
+    )
 
 
 class TenderLot(Payload):
@@ -233,6 +261,11 @@ class RejectedBid(Payload):
     ground: str
 
 
+class DiscontinuedLot(Payload):
+    lot_id: str
+    ground: str = Field(description="Why: no bids were received, or none conforms")
+
+
 class TenderAwardedV2(Event):
     """The procurement decision was made and served to every bidder.
 
@@ -261,6 +294,52 @@ class TenderAwardedV2(Event):
         None,
         description="The recorded decision (decision-recorded) that approved the procurement "
         "decision, when one was named (since 1.10)",
+    )
+    discontinued_lots: list[DiscontinuedLot] | None = Field(
+        None,
+        description="Lots of a divided tender discontinued in the same decision for want of a "
+        "conforming bid, with the ground; absent or empty: none (since 1.13)",
+    )
+
+
+class DecisionCorrected(Event):
+    """The procurement decision was corrected (hankintaoikaisu, Act 1397/2016 sections
+    132-135) and the corrected decision served to every bidder.
+
+    A fact of its own rather than ``tender-awarded`` again: a reader of ``tender-awarded``
+    would take a second one for a second procurement (a second announcement, a second
+    collection), while a reader that follows the decision in force wants to know that this
+    one *replaces* the earlier one, and why. It carries the whole corrected decision (as
+    ``tender-awarded`` v2 does), so no consumer has to ask: the decision of ``revision``
+    replaces every earlier revision; the agreement may be signed on it from
+    ``standstill_ends_on`` and never on an earlier revision."""
+
+    name = "decision-corrected"
+    producer = "procurement"
+    key_field = "tender_id"
+
+    tender_id: str
+    title: str
+    revision: int = Field(ge=2, description="2 for the first correction, +1 for each further")
+    replaces_revision: int = Field(ge=1, description="The revision this decision replaces")
+    reason: str = Field(description="Why the decision was corrected")
+    procedure: Procedure
+    threshold_class: ThresholdClass
+    lots: list[LotDecision] = Field(min_length=1)
+    discontinued_lots: list[DiscontinuedLot]
+    rejected: list[RejectedBid]
+    corrected_at: dt.datetime
+    served_at: dt.datetime = Field(description="When the corrected decision was served")
+    standstill_ends_on: dt.date | None = Field(
+        description="First day the agreement may be signed; null when no standstill applies"
+    )
+    bids: int = Field(ge=1, description="Bids received")
+    changed_lots: list[str] = Field(
+        description="Lots whose chosen bid differs from the replaced decision's, or that were "
+        "awarded or discontinued only in one of the two"
+    )
+    decision_id: str | None = Field(
+        None, description="The recorded decision (decision-recorded) that approved the correction"
     )
 
 
@@ -354,7 +433,8 @@ class AgreementSigned(Event):
     annual_cost_cents: int = Field(ge=0)
     cost_share_model: CostShareModel = Field(
         description="The model, or for one added later (population-bands, per-resident) its "
-        "nearest older form (per-capita); cost_share names the model itself"
+        "nearest older form (per-capita); cost_share names the model itself. For usage, "
+        "which only v2 can name, 'equal' with cost_share absent: read v2"
     )
     signed_on: dt.date
     extension_months: int | None = Field(None, ge=1, description="Length of each renewal")
@@ -368,6 +448,48 @@ class AgreementSigned(Event):
     cost_share: CostShare | None = Field(
         None, description="The cost model with its parameters (absent from older producers)"
     )
+
+    def broken_rule(self) -> str | None:
+        if not self.periods:
+            return "periods is empty: an agreement is signed for at least one period"
+        for n, period in enumerate(self.periods):
+            if period.end < period.start:
+                return (
+                    f"periods[{n}]: end {period.end} is before start {period.start}: "
+                    "an agreement period cannot end before it begins"
+                )
+        return None
+
+
+class AgreementSignedV2(Event):
+    """A framework agreement was signed from an awarded bid; members may now opt in.
+
+    Version 2 carries every cost model procurement offers, ``usage`` included, in
+    ``cost_share`` (required), and drops v1's ``cost_share_model`` and ``base_fee_cents``,
+    which ``cost_share`` says. Version 1 is still published beside it for its readers."""
+
+    name = "agreement-signed"
+    version = 2
+    producer = "procurement"
+    key_field = "agreement_id"
+
+    agreement_id: str
+    tender_id: str
+    lot_id: str = Field(description="The tender's lot the agreement was signed for ('1': whole)")
+    title: str
+    supplier: Supplier
+    product: str
+    material_types: list[MaterialType]
+    licence_terms: dict[str, TermValue]
+    periods: list[AgreementPeriod]
+    extension_options: int = Field(ge=0, description="Renewals still possible")
+    extension_months: int = Field(ge=1, description="Length of each renewal")
+    annual_cost_cents: int = Field(ge=0)
+    cost_share: CostShareV2
+    signed_on: dt.date
+    price_model: LicenceModel
+    bid_id: str
+    kl_reference: str
 
     def broken_rule(self) -> str | None:
         if not self.periods:
@@ -459,12 +581,38 @@ class InvoiceLinesIssued(Event):
     cost_cents: int = Field(ge=0)
     cost_share_model: CostShareModel = Field(
         description="The model, or for one added later (population-bands, per-resident) its "
-        "nearest older form (per-capita); cost_share names the model itself"
+        "nearest older form (per-capita); cost_share names the model itself. For usage, "
+        "which only v2 can name, 'equal' with cost_share absent: read v2"
     )
     lines: list[InvoiceLine]
     cost_share: CostShare | None = Field(
         None, description="The cost model with its parameters (absent from older producers)"
     )
+
+
+class InvoiceLinesIssuedV2(Event):
+    """A billing period of an agreement was closed and its cost invoiced to the paying
+    organisations; the lines sum to the cost.
+
+    Version 2 names every cost model in ``cost_share`` (required), ``usage`` included; under
+    usage the lines divide the cost by each library's use in ``usage_months``. Version 1 is
+    still published beside it for its readers."""
+
+    name = "invoice-lines-issued"
+    version = 2
+    producer = "procurement"
+    key_field = "agreement_id"
+
+    agreement_id: str
+    title: str
+    period_start: dt.date
+    period_end: dt.date = Field(description="Last day billed")
+    cost_cents: int = Field(ge=0)
+    cost_share: CostShareV2
+    usage_months: list[str] | None = Field(
+        None, description="usage: the months (YYYY-MM) whose use divided the cost"
+    )
+    lines: list[InvoiceLine]
 
 
 class CancellationDeadlineApproaching(Event):
@@ -655,16 +803,19 @@ EVENTS: tuple[type[Event], ...] = (
     TenderOpened,
     TenderAwarded,
     TenderAwardedV2,
+    DecisionCorrected,
     AppealLodged,
     AppealResolved,
     QuestionAnswered,
     StandstillEnded,
     TenderCancelled,
     AgreementSigned,
+    AgreementSignedV2,
     AgreementEnded,
     AgreementJoined,
     AgreementLeft,
     InvoiceLinesIssued,
+    InvoiceLinesIssuedV2,
     CancellationDeadlineApproaching,
     EntitlementsChanged,
     DecisionRecorded,

@@ -51,11 +51,15 @@ from .appeals import (
 )
 from .awards import (
     Award,
+    Decision,
+    DiscontinuedLot,
     LotRanking,
     Rejection,
     RejectionKind,
     award_tender,
     compatibility_matrix,
+    correct_decision,
+    decide,
     decide_lots,
     minimum_requirement_rejections,
     rank_lots,
@@ -175,6 +179,16 @@ from .thresholds import (
     default_table,
     parse_table,
 )
+from .usage import (
+    USE_METRICS,
+    NoUsageFigures,
+    UsageFigure,
+    months_covering,
+    months_of,
+    usage_weights,
+    uses_in,
+    uses_of,
+)
 from .vocabulary import Device, LibrarySystem, LicenceModel, MaterialType, check_isil
 
 __all__ = [
@@ -287,6 +301,18 @@ __all__ = [
     "agreement_cost_shares",
     "award_tender",
     "decide_lots",
+    "decide",
+    "correct_decision",
+    "USE_METRICS",
+    "NoUsageFigures",
+    "UsageFigure",
+    "months_of",
+    "months_covering",
+    "usage_weights",
+    "uses_in",
+    "uses_of",
+    "Decision",
+    "DiscontinuedLot",
     "rank_lots",
     "LotRanking",
     "Lot",

@@ -235,7 +235,7 @@ def sign_agreement(
             "signed_on",
             f"the standstill runs until {award.standstill_ends_on}; sign on or after it",
         )
-    check_appeals_allow_signing(appeals)
+    check_appeals_allow_signing(appeals, award.corrected_on)
     check_cost_model_fits(cost_share.model, bid.price_model)
     limit = (table or default_table()).framework_max_months.get(tender.threshold_class)
     longest = first_period.end

@@ -3,7 +3,8 @@
 An appeal is recorded with the court's case number. While an appeal that suspends the
 decision (the court's interim order, or the Act's automatic suspension in the EU class) is
 pending, the agreement cannot be signed. An upheld appeal annuls the decision: it cannot be
-signed on until the decision is corrected.
+signed on until the decision is corrected (a correction made on or after the day the appeal
+was upheld answers it).
 """
 
 from __future__ import annotations
@@ -50,9 +51,24 @@ class Appeal:
 
     @property
     def blocks_signing(self) -> bool:
-        return (self.status is AppealStatus.PENDING and self.suspends) or (
+        """Blocks signing the first decision (see :meth:`blocks` for a corrected one)."""
+        return self.blocks(None)
+
+    def answered_by(self, corrected_on: date | None) -> bool:
+        """An upheld appeal is answered by a correction made on or after the ruling."""
+        return (
             self.status is AppealStatus.UPHELD
+            and corrected_on is not None
+            and self.resolved_on is not None
+            and corrected_on >= self.resolved_on
         )
+
+    def blocks(self, corrected_on: date | None) -> bool:
+        """Whether it blocks signing the decision in force; ``corrected_on``: the day that
+        decision was made by a correction (None: it is the first decision)."""
+        if self.status is AppealStatus.PENDING:
+            return self.suspends
+        return self.status is AppealStatus.UPHELD and not self.answered_by(corrected_on)
 
 
 def lodge_appeal(
@@ -86,8 +102,15 @@ def resolve_appeal(
     return dataclasses.replace(appeal, status=status, resolved_on=resolved_on, note=note)
 
 
-def check_appeals_allow_signing(appeals: Iterable[Appeal]) -> None:
+def check_appeals_allow_signing(
+    appeals: Iterable[Appeal], corrected_on: date | None = None
+) -> None:
+    """Refuse signing while a suspending appeal is pending, or after an upheld one that no
+    correction has answered. ``corrected_on``: the day the decision in force was made by a
+    correction (None: it is the first decision)."""
     for appeal in appeals:
+        if not appeal.blocks(corrected_on):
+            continue
         if appeal.status is AppealStatus.UPHELD:
             raise NotPermitted(
                 "appeals",

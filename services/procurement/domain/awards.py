@@ -13,7 +13,15 @@ a tenderer (:class:`Rejection`), discontinuing the procurement (``cancel_tender`
   (:func:`compatibility_matrix`), and the best total wins; ties follow :data:`TIE_BREAK_RULE`.
 - **Lots.** Each lot is decided on its own: its bids, its needs' minimum requirements, its
   criteria and its test matrix; the best-scoring conforming bid of each lot is chosen
-  (:func:`decide_lots`). Every lot needs a conforming bid, else the decision is refused.
+  (:func:`decide`). A lot without a bid, or without a conforming one, is discontinued in the
+  same decision with that ground (Act 1397/2016 section 125): the other lots are still
+  decided. When no lot has a conforming bid there is nothing to decide, and the decision is
+  refused: the whole procurement is discontinued instead (``cancel_tender``).
+- **Correction (hankintaoikaisu, sections 132-135).** Until an agreement is signed on it,
+  the decision can be corrected with a recorded reason (:func:`correct_decision`): it is
+  made again on the evaluation as it now stands, with the rejections the correction adds or
+  withdraws. The corrected decision, a new ``revision``, replaces the earlier one: it is
+  served anew, and a new standstill runs where the threshold class has one.
 - **Service and standstill.** The decision is served to every bidder at ``served_at``; the
   agreement may be signed from ``standstill_ends_on`` (``served_at``'s day plus the
   standstill days of the threshold class; none below the national threshold or for a
@@ -22,6 +30,7 @@ a tenderer (:class:`Rejection`), discontinuing the procurement (``cancel_tender`
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -29,7 +38,7 @@ from enum import StrEnum
 
 from ._checks import coerce_enum, require_aware_datetime, require_text
 from .bids import Bid, shortfall
-from .errors import InvalidValue, NotPermitted
+from .errors import IllegalTransition, InvalidValue, NotPermitted
 from .evaluation import CompatibilityResult, QualityScore, Target
 from .needs import Need
 from .scoring import BidScore, score_bids
@@ -114,6 +123,8 @@ class Award:
     standstill_ends_on: date | None = None
     rejections: tuple[Rejection, ...] = ()
     lot_id: str = WHOLE_TENDER_LOT
+    #: 1 for the first decision, +1 for each correction that replaced it.
+    revision: int = 1
 
     @property
     def recommended_bid_id(self) -> str:
@@ -128,6 +139,11 @@ class Award:
     @property
     def justification(self) -> None:
         return None
+
+    @property
+    def corrected_on(self) -> date | None:
+        """The day a correction made this decision; None for the first decision."""
+        return self.awarded_at.date() if self.revision > 1 else None
 
     def standstill_over(self, day: date) -> bool:
         return self.standstill_ends_on is None or day >= self.standstill_ends_on
@@ -186,6 +202,141 @@ def rank_lots(
     return tuple(rankings)
 
 
+@dataclass(frozen=True, slots=True)
+class DiscontinuedLot:
+    """A lot of a divided tender discontinued in the decision, with its ground."""
+
+    lot_id: str
+    ground: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The procurement decision: the awarded tender, one award per lot that had a conforming
+    bid (in the tender's lot order) and the lots discontinued for want of one."""
+
+    tender: Tender
+    awards: tuple[Award, ...]
+    discontinued: tuple[DiscontinuedLot, ...] = ()
+
+    @property
+    def revision(self) -> int:
+        return self.awards[0].revision
+
+
+def _served(tender: Tender, now: datetime, served_at: datetime | None) -> datetime:
+    require_aware_datetime("now", now)
+    if served_at is None:
+        return now
+    served = require_aware_datetime("served_at", served_at)
+    if served > now:
+        raise InvalidValue("served_at", "must not be in the future")
+    if served < tender.deadline:
+        raise InvalidValue("served_at", "must not be before the tender's deadline")
+    return served
+
+
+def _decide(
+    tender: Tender,
+    bids: tuple[Bid, ...],
+    results: Iterable[CompatibilityResult],
+    quality_scores: Iterable[QualityScore],
+    now: datetime,
+    served: datetime,
+    *,
+    needs: Iterable[Need],
+    rejections: Iterable[Rejection],
+    table: ThresholdTable | None,
+    revision: int,
+) -> tuple[tuple[Award, ...], tuple[DiscontinuedLot, ...]]:
+    if not bids:
+        raise NotPermitted("bids", "a tender without bids cannot be awarded; cancel it instead")
+    divided = bool(tender.lots)
+    rankings = rank_lots(tender, bids, results, quality_scores, needs=needs, rejections=rejections)
+    decided: list[LotRanking] = []
+    discontinued: list[DiscontinuedLot] = []
+    for ranking in rankings:
+        where = f"lot {ranking.lot.id}: " if divided else ""
+        if not ranking.bids or not ranking.scores:
+            ground = (
+                "no bids were received"
+                if not ranking.bids
+                else "no bid meets the minimum requirements or every bid was rejected"
+            )
+            if not divided:
+                raise NotPermitted("bids", f"{ground}; discontinue the procurement instead")
+            discontinued.append(DiscontinuedLot(ranking.lot.id, ground))
+            continue
+        if ranking.lot.criteria.quality_weight > 0:
+            missing = [s.bid_id for s in ranking.scores if s.quality_missing]
+            if missing:
+                raise NotPermitted(
+                    "quality_score", f"{where}missing for bids: {', '.join(missing)}"
+                )
+        decided.append(ranking)
+    if not decided:
+        raise NotPermitted(
+            "lots",
+            "no lot has a conforming bid ("
+            + "; ".join(f"lot {d.lot_id}: {d.ground}" for d in discontinued)
+            + "); discontinue the procurement instead",
+        )
+    days = (table or default_table()).standstill(tender.threshold_class, tender.procedure)
+    awards = tuple(
+        Award(
+            tender_id=tender.id,
+            bid_id=ranking.scores[0].bid_id,
+            scores=ranking.scores,
+            awarded_at=now,
+            served_at=served,
+            standstill_ends_on=served.date() + timedelta(days=days) if days else None,
+            rejections=ranking.rejections,
+            lot_id=ranking.lot.id,
+            revision=revision,
+        )
+        for ranking in decided
+    )
+    return awards, tuple(discontinued)
+
+
+def decide(
+    tender: Tender,
+    bids: Iterable[Bid],
+    results: Iterable[CompatibilityResult],
+    quality_scores: Iterable[QualityScore],
+    now: datetime,
+    *,
+    needs: Iterable[Need],
+    rejections: Iterable[Rejection] = (),
+    served_at: datetime | None = None,
+    table: ThresholdTable | None = None,
+) -> Decision:
+    """Make the procurement decision: in each lot, reject non-conforming bids, score the rest
+    on the lot's published criteria and choose the best; discontinue a lot of a divided
+    tender that has no conforming bid. ``rejections`` are those recorded by people
+    (exclusions, other non-conformity); ``served_at`` defaults to ``now`` and may lie in the
+    past (a decision served earlier and recorded now) but not in the future nor before the
+    tender's deadline. The tender's ``awarded_bid_id`` is the first awarded lot's."""
+    served = _served(tender, now, served_at)
+    if tender.state is not TenderState.EVALUATION:
+        # Let the state machine word the refusal.
+        _move(tender, TenderState.AWARDED, "award")
+    awards, discontinued = _decide(
+        tender,
+        tuple(b for b in bids if b.tender_id == tender.id),
+        results,
+        quality_scores,
+        now,
+        served,
+        needs=needs,
+        rejections=rejections,
+        table=table,
+        revision=1,
+    )
+    awarded = _move(tender, TenderState.AWARDED, "award", awarded_bid_id=awards[0].bid_id)
+    return Decision(awarded, awards, discontinued)
+
+
 def decide_lots(
     tender: Tender,
     bids: Iterable[Bid],
@@ -198,60 +349,82 @@ def decide_lots(
     served_at: datetime | None = None,
     table: ThresholdTable | None = None,
 ) -> tuple[Tender, tuple[Award, ...]]:
-    """Make the procurement decision: in each lot, reject non-conforming bids, score the rest
-    on the lot's published criteria and choose the best. ``rejections`` are those recorded by
-    people (exclusions, other non-conformity); ``served_at`` defaults to ``now`` and may lie
-    in the past (a decision served earlier and recorded now) but not in the future nor before
-    the tender's deadline. One award per lot, in the tender's lot order; the tender's
-    ``awarded_bid_id`` is the first lot's."""
-    require_aware_datetime("now", now)
-    served = now
-    if served_at is not None:
-        served = require_aware_datetime("served_at", served_at)
-        if served > now:
-            raise InvalidValue("served_at", "must not be in the future")
-        if served < tender.deadline:
-            raise InvalidValue("served_at", "must not be before the tender's deadline")
-    if tender.state is not TenderState.EVALUATION:
-        # Let the state machine word the refusal.
-        _move(tender, TenderState.AWARDED, "award")
-    bids = tuple(b for b in bids if b.tender_id == tender.id)
-    if not bids:
-        raise NotPermitted("bids", "a tender without bids cannot be awarded; cancel it instead")
-    divided = bool(tender.lots)
-    rankings = rank_lots(tender, bids, results, quality_scores, needs=needs, rejections=rejections)
-    for ranking in rankings:
-        where = f"lot {ranking.lot.id}: " if divided else ""
-        if not ranking.bids:
-            raise NotPermitted("lots", f"{where}no bids; discontinue the procurement instead")
-        if not ranking.scores:
-            raise NotPermitted(
-                "lots" if divided else "bids",
-                f"{where}no bid meets the minimum requirements; "
-                "discontinue the procurement instead",
-            )
-        if ranking.lot.criteria.quality_weight > 0:
-            missing = [s.bid_id for s in ranking.scores if s.quality_missing]
-            if missing:
-                raise NotPermitted(
-                    "quality_score", f"{where}missing for bids: {', '.join(missing)}"
-                )
-    days = (table or default_table()).standstill(tender.threshold_class, tender.procedure)
-    awards = tuple(
-        Award(
-            tender_id=tender.id,
-            bid_id=ranking.scores[0].bid_id,
-            scores=ranking.scores,
-            awarded_at=now,
-            served_at=served,
-            standstill_ends_on=served.date() + timedelta(days=days) if days else None,
-            rejections=ranking.rejections,
-            lot_id=ranking.lot.id,
-        )
-        for ranking in rankings
+    """:func:`decide` without the discontinued lots: the awarded tender and its awards."""
+    decision = decide(
+        tender,
+        bids,
+        results,
+        quality_scores,
+        now,
+        needs=needs,
+        rejections=rejections,
+        served_at=served_at,
+        table=table,
     )
-    awarded = _move(tender, TenderState.AWARDED, "award", awarded_bid_id=awards[0].bid_id)
-    return awarded, awards
+    return decision.tender, decision.awards
+
+
+#: The longest reason a correction may record.
+MAX_REASON = 10_000
+
+
+def correct_decision(
+    tender: Tender,
+    current: Iterable[Award],
+    bids: Iterable[Bid],
+    results: Iterable[CompatibilityResult],
+    quality_scores: Iterable[QualityScore],
+    now: datetime,
+    *,
+    reason: str,
+    needs: Iterable[Need],
+    rejections: Iterable[Rejection] = (),
+    signed_lots: Iterable[str] = (),
+    served_at: datetime | None = None,
+    table: ThresholdTable | None = None,
+) -> Decision:
+    """Correct the procurement decision (hankintaoikaisu, Act 1397/2016 sections 132-135).
+
+    The decision is made again on the evaluation as it now stands (``rejections`` are those
+    recorded by people, the correction's additions included and its withdrawals left out) and
+    replaces ``current`` as a new revision: served anew at ``served_at`` (default ``now``,
+    never before the decision it corrects was served) with a new standstill where the
+    threshold class has one. Refused without a reason, for a tender not decided, and once an
+    agreement is signed on the decision (``signed_lots``): the Act allows no correction after
+    the procurement contract is made."""
+    reason = require_text("reason", reason, max_length=MAX_REASON)
+    current = tuple(current)
+    if tender.state is not TenderState.AWARDED or not current:
+        raise IllegalTransition("tender", tender.state.value, "correct the decision of")
+    signed = sorted(set(signed_lots))
+    if signed:
+        where = f"lot {', '.join(signed)}" if tender.lots else f"tender {tender.id}"
+        raise NotPermitted(
+            "tender_id",
+            f"an agreement is already signed on the decision of {where}; a decision cannot be "
+            "corrected once the procurement contract is made (Act 1397/2016 section 132)",
+        )
+    served = _served(tender, now, served_at)
+    previously = max(a.served_at or a.awarded_at for a in current)
+    if served < previously:
+        raise InvalidValue(
+            "served_at", f"must not be before the decision it corrects was served ({previously})"
+        )
+    revision = max(a.revision for a in current) + 1
+    awards, discontinued = _decide(
+        tender,
+        tuple(b for b in bids if b.tender_id == tender.id),
+        results,
+        quality_scores,
+        now,
+        served,
+        needs=needs,
+        rejections=rejections,
+        table=table,
+        revision=revision,
+    )
+    corrected = dataclasses.replace(tender, awarded_bid_id=awards[0].bid_id)
+    return Decision(corrected, awards, discontinued)
 
 
 def award_tender(

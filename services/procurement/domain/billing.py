@@ -13,9 +13,12 @@ municipalities pay.
   population × days.
 - **Exact cents.** The exact quotas are rounded by the largest-remainder method (ties by
   ISIL), so the shares add up to the period's cost to the cent.
+- **Usage.** Under the usage model the period's cost is divided by each participant's use
+  in the period's months (:mod:`.usage`), not by days: use already says how long and how
+  much a library took part. A library that took part without using the agreement pays
+  nothing.
 - **Cost model and price model.** Per-loan pricing is paid by the loans each library makes;
-  it cannot be split per capita, by bands or equally, and a usage-based split needs usage
-  figures that procurement does not yet receive: both are refused (409) naming the models.
+  only the usage model can split it; the others are refused (409) naming the models.
 - **Invoice lines** go to the paying organisation (the municipality or joint authority,
   with its business ID and e-invoice address) when membership's events carry it, else to
   the library itself. Their CSV neutralises spreadsheet formulas in every cell.
@@ -34,12 +37,13 @@ from ._checks import require_date, require_int, require_text
 from .cost_shares import (
     CostShareModel,
     CostSharePolicy,
+    largest_remainder,
     neutralise,
     rate_quotas,
     round_half_up,
     round_quotas,
 )
-from .errors import InvalidValue
+from .errors import InvalidValue, NotPermitted
 from .members import Member
 from .participation import Participation
 
@@ -161,9 +165,11 @@ def prorated_shares(
     participations: Iterable[Participation],
     members: Mapping[str, Member],
     policy: CostSharePolicy,
+    uses: Mapping[str, int] | None = None,
 ) -> tuple[PeriodShare, ...]:
     """Each participant's share of the period's cost, by ISIL. Shares sum to the cost
-    exactly; with nobody taking part the table is empty."""
+    exactly; with nobody taking part the table is empty. ``uses``: each participant's use in
+    the period, which the usage model divides by (required for it)."""
     require_int("period_cost_cents", period_cost_cents, minimum=0)
     days = _participation_days(period, participations)
     if not days:
@@ -177,6 +183,17 @@ def prorated_shares(
         charged = round_quotas(period_cost_cents, quotas)
         return tuple(
             PeriodShare(isil, members[isil].name, members[isil].population, d, charged[isil])
+            for isil, d in days.items()
+        )
+    if policy.model is CostShareModel.USAGE:
+        if uses is None:
+            raise InvalidValue("usage", "the usage model needs each participant's use")
+        used = {isil: uses.get(isil, 0) for isil in days}
+        if not any(used.values()):
+            raise NotPermitted("usage", "no participant used the agreement in the period")
+        by_use = largest_remainder(period_cost_cents, used)
+        return tuple(
+            PeriodShare(isil, members[isil].name, members[isil].population, d, by_use[isil])
             for isil, d in days.items()
         )
     base: dict[str, Fraction] = dict.fromkeys(days, Fraction(0))

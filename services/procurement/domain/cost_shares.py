@@ -9,6 +9,10 @@ Models:
 - ``population-bands``: each participant's population falls in a band (up to 5,000
   residents, up to 20,000, …, the open top band) and the band's points are its weight: the
   cost is divided in proportion to the points;
+- ``usage``: in proportion to each participant's use of the agreement in the period (see
+  :mod:`.usage`): the only model that fits a per-loan price, where each library pays for
+  its own loans; it also divides an annual fee or a per-title budget. Without figures for
+  the period it refuses (409) rather than guess;
 - ``per-resident``: a rate in euros per resident a year; each participant is charged rate ×
   residents, and the total is what the rate charges (rounded half up to the cent). It
   charges a rate instead of dividing a sum, so it fits a budgeted spend (per-title prices)
@@ -49,6 +53,7 @@ class CostShareModel(StrEnum):
     EQUAL = "equal"
     POPULATION_BANDS = "population-bands"
     PER_RESIDENT = "per-resident"
+    USAGE = "usage"
 
 
 #: Most bands a population-bands model may have, and the largest points of one band.
@@ -164,12 +169,12 @@ class CostSharePolicy:
 
 #: Which cost models fit which price models. A supplier's annual fee is a fixed sum to share
 #: out in full; a per-title price is a budgeted spend, which a rate per resident may also
-#: collect; per-loan prices are paid by each library's own loans, which needs usage figures
-#: procurement does not have yet.
+#: collect; per-loan prices are paid by each library's own loans, so only a division by use
+#: fits them.
 FITS: Mapping[LicenceModel, frozenset[CostShareModel]] = {
     LicenceModel.ANNUAL_FEE: frozenset(CostShareModel) - {CostShareModel.PER_RESIDENT},
     LicenceModel.PER_TITLE: frozenset(CostShareModel),
-    LicenceModel.PER_LOAN: frozenset(),
+    LicenceModel.PER_LOAN: frozenset({CostShareModel.USAGE}),
 }
 
 
@@ -183,7 +188,7 @@ def check_cost_model_fits(model: CostShareModel | str, price_model: LicenceModel
         raise NotPermitted(
             "cost_share.model",
             f"{model.value} cannot divide {price_model.value} prices: each library pays for "
-            "its own loans, which needs usage figures procurement does not have yet",
+            f"its own loans, so only {CostShareModel.USAGE.value} fits",
         )
     raise NotPermitted(
         "cost_share.model",
@@ -262,9 +267,13 @@ def largest_remainder(total: int, weights: Mapping[str, int]) -> dict[str, int]:
 
 
 def compute_cost_shares(
-    total_cents: int, participants: Iterable[Participant], policy: CostSharePolicy
+    total_cents: int,
+    participants: Iterable[Participant],
+    policy: CostSharePolicy,
+    uses: Mapping[str, int] | None = None,
 ) -> tuple[CostShare, ...]:
-    """The cost-share table, ordered by ISIL.
+    """The cost-share table, ordered by ISIL. ``uses``: each participant's use, which the
+    usage model divides by (required for it, ignored by the others).
 
     With no participants there is nobody to charge, and the table is empty.
     """
@@ -287,7 +296,14 @@ def compute_cost_shares(
             for isil, p in sorted(by_isil.items())
         )
     base = 0
-    weights = {isil: policy.weight(p.population) for isil, p in by_isil.items()}
+    if policy.model is CostShareModel.USAGE:
+        if uses is None:
+            raise InvalidValue("usage", "the usage model needs each participant's use")
+        weights = {isil: uses.get(isil, 0) for isil in by_isil}
+        if not any(weights.values()):
+            raise NotPermitted("usage", "no participant used the agreement: nothing to divide by")
+    else:
+        weights = {isil: policy.weight(p.population) for isil, p in by_isil.items()}
     if policy.model is CostShareModel.BASE_PLUS_PER_CAPITA:
         base = policy.base_fee_cents
         if base * len(by_isil) > total_cents:

@@ -201,13 +201,14 @@ def agreement_cost_shares(
     participations: Iterable[Participation],
     members: Mapping[str, Member],
     day: date,
+    uses: Mapping[str, int] | None = None,
 ) -> tuple[CostShare, ...]:
     """The cost-share table of the agreement's participants on ``day``, with populations
-    from procurement's member copies."""
+    from procurement's member copies (and under the usage model their ``uses``)."""
     people = []
     for p in participants_on(participations, agreement.id, day):
         member = members.get(p.isil)
         if member is None:
             raise InvalidValue("members", f"no member record for participant {p.isil}")
         people.append(Participant(member.isil, member.name, member.population))
-    return compute_cost_shares(agreement.annual_cost_cents, people, agreement.cost_share)
+    return compute_cost_shares(agreement.annual_cost_cents, people, agreement.cost_share, uses)

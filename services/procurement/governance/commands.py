@@ -249,7 +249,9 @@ async def _opt_in(
     everyone = [r.participation for r in existing] + [participation]
     members = await procurement_store.members_by_isil(conn, sorted({p.isil for p in everyone}))
     try:
-        procurement_domain.agreement_cost_shares(agreement, everyone, members, from_date)
+        # Usage shares depend on figures that come later; nothing to check on opting in.
+        if agreement.cost_share.model is not procurement_domain.CostShareModel.USAGE:
+            procurement_domain.agreement_cost_shares(agreement, everyone, members, from_date)
     except procurement_domain.InvalidValue as error:
         raise NotPermitted("isil", error.problem) from error
     record_id = await procurement_store.insert_participation(conn, participation)

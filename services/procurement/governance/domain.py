@@ -78,6 +78,7 @@ class Approved(StrEnum):
 
     TENDER_PUBLISHED = "tender-published"
     TENDER_AWARDED = "tender-awarded"
+    DECISION_CORRECTED = "decision-corrected"
     AGREEMENT_RENEWED = "agreement-renewed"
 
 

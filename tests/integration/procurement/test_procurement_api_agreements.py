@@ -142,8 +142,11 @@ async def test_the_agreement_inherits_the_awarded_bid_and_is_announced(
     assert agreement["participants"] == 0
     assert agreement["opt_out_dates"] is None  # annual opt-out permitted: any date
 
-    [(name, payload)] = await outbox(procurement, agreement["id"])
-    assert name == "agreement-signed"
+    # v1, and v2 beside it (every cost model named in cost_share).
+    [(name, payload), (name_v2, payload_v2)] = await outbox(procurement, agreement["id"])
+    assert name == name_v2 == "agreement-signed"
+    assert payload_v2["cost_share"]["model"] == "base-plus-per-capita"
+    assert payload_v2["cost_share"]["base_fee_cents"] == 100_000 and payload_v2["lot_id"] == "1"
     assert (
         payload["tender_id"] == tender["id"] and payload["kl_reference"] == tender["kl_reference"]
     )
@@ -198,12 +201,13 @@ async def test_a_member_opts_in_for_itself_from_a_date(
     events = await outbox(procurement, a)
     assert [name for name, _ in events] == [
         "agreement-signed",
+        "agreement-signed",  # v2 beside v1
         "agreement-joined",
         "agreement-joined",
     ]
-    assert events[1][1]["isil"] == own and events[1][1]["participants"] == 1
-    assert events[1][1]["title"] == agreement["title"]
-    assert events[2][1]["joined_on"] == later and events[2][1]["participants"] == 2
+    assert events[2][1]["isil"] == own and events[2][1]["participants"] == 1
+    assert events[2][1]["title"] == agreement["title"]
+    assert events[3][1]["joined_on"] == later and events[3][1]["participants"] == 2
 
     stranger, former = unique_isil(), await add_member(procurement)
     async with procurement.pool.acquire() as conn:
@@ -532,7 +536,7 @@ async def test_a_termination_is_scheduled_or_takes_effect_today(
         "reason": "Supplier insolvent",
         "scheduled": True,
     }
-    assert [n for n, _ in await outbox(procurement, later["id"])] == ["agreement-signed"]
+    assert [n for n, _ in await outbox(procurement, later["id"])] == ["agreement-signed"] * 2
     for url, body in (
         (path, {"effective_on": effective.isoformat(), "reason": "again"}),
         (f"/agreements/{later['id']}/renewals", {}),

@@ -113,9 +113,11 @@ async def test_population_bands_divide_the_annual_fee_by_band_points(
     shares = {item["isil"]: item["share_cents"] for item in table["items"]}
     assert shares == {small: 100_000, middle: 300_000, large: 800_000}
     assert table["total_cents"] == 1_200_000 == table["annual_cost_cents"]
-    [(name, signed)] = [
+    # v1 and, beside it, v2 (which names every cost model).
+    [(name, signed), (_, signed_v2)] = [
         e for e in await outbox(procurement, agreement["id"]) if e[0] == "agreement-signed"
     ]
+    assert signed_v2["cost_share"]["model"] == "population-bands"
     assert signed["cost_share"]["model"] == "population-bands"
     assert signed["cost_share_model"] == "per-capita"  # the nearest older form
 

@@ -113,9 +113,10 @@ async def test_a_library_that_leaves_the_consortium_leaves_its_agreements(
     assert response.status_code == 200, response.text
 
     # Seen from outside: agreement-left on procurement's topic, for both agreements.
-    events = await published(infra, first["id"], wanted=4)
+    events = await published(infra, first["id"], wanted=5)
     assert [name for name, _ in events] == [
         "agreement-signed",
+        "agreement-signed",  # v2 beside v1
         "agreement-joined",
         "agreement-joined",
         "agreement-left",
@@ -221,9 +222,20 @@ async def test_procurement_events_reach_the_topic_as_cloudevents(
 
     agreement = await signed_agreement(procurement, actors)
     await opt_in(procurement, actors, agreement["id"], interested[0])
-    events = await published(infra, agreement["id"], wanted=2)
-    assert [name for name, _ in events] == ["agreement-signed", "agreement-joined"]
-    signed, joined = events[0][1], events[1][1]
+    events = await published(infra, agreement["id"], wanted=3)
+    # agreement-signed v1, then v2 beside it, then the joining.
+    assert [name for name, _ in events] == [
+        "agreement-signed",
+        "agreement-signed",
+        "agreement-joined",
+    ]
+    signed, joined = events[0][1], events[2][1]
+    assert events[1][1]["cost_share"] == {
+        "model": "per-capita",
+        "base_fee_cents": 0,
+        "rate_per_resident_cents": None,
+        "bands": None,
+    }
     # What catalogue and outreach need, with no call back to procurement.
     for field in ("title", "supplier", "product", "material_types", "licence_terms", "periods"):
         assert signed[field], field

@@ -16,6 +16,7 @@ from services.procurement.domain import (
     Bid,
     CompatibilityResult,
     Criteria,
+    DiscontinuedLot,
     InvalidValue,
     LicenceModel,
     Lot,
@@ -26,6 +27,7 @@ from services.procurement.domain import (
     Tender,
     TenderState,
     award_tender,
+    decide,
     decide_lots,
     lot_of,
     lots_of,
@@ -190,12 +192,50 @@ def test_a_bid_failing_its_lots_minimum_requirement_is_rejected_in_that_lot() ->
     assert awards[0].rejections == ()
 
 
-def test_a_lot_without_bids_refuses_the_decision_naming_the_lot() -> None:
+def test_a_lot_without_bids_is_discontinued_and_the_others_decided() -> None:
     bids = [_bid("b-books", "1", 1_000)]
     t = _in_evaluation(bids)
-    with pytest.raises(NotPermitted, match="lot 2: no bids") as caught:
-        decide_lots(t, bids, [], [], AFTER_DEADLINE, needs=NEEDS)
+    decision = decide(t, bids, [], [], AFTER_DEADLINE, needs=NEEDS)
+    assert [(a.lot_id, a.bid_id) for a in decision.awards] == [("1", "b-books")]
+    assert decision.discontinued == (DiscontinuedLot("2", "no bids were received"),)
+    assert decision.tender.state is TenderState.AWARDED
+    assert decision.tender.awarded_bid_id == "b-books"
+
+
+def test_a_lot_whose_every_bid_fails_is_discontinued_with_the_ground() -> None:
+    bids = [_bid("b-books", "1", 1_000), _bid("b-audio-no-ios", "2", 50, "per-loan", devices=())]
+    t = _in_evaluation(bids)
+    decision = decide(t, bids, [], [], AFTER_DEADLINE, needs=NEEDS)
+    assert [a.lot_id for a in decision.awards] == ["1"]
+    (gone,) = decision.discontinued
+    assert gone.lot_id == "2" and "minimum requirements" in gone.ground
+
+
+def test_the_first_lot_may_be_the_discontinued_one() -> None:
+    bids = [_bid("b-books-no-ios", "1", 900, devices=()), _bid("b-audio", "2", 300, "per-loan")]
+    t = _in_evaluation(bids)
+    decision = decide(t, bids, [], [QualityScore("b-audio", 60)], AFTER_DEADLINE, needs=NEEDS)
+    assert [(a.lot_id, a.bid_id) for a in decision.awards] == [("2", "b-audio")]
+    assert decision.tender.awarded_bid_id == "b-audio"
+    assert [d.lot_id for d in decision.discontinued] == ["1"]
+
+
+def test_with_no_lot_decidable_the_procurement_is_discontinued_instead() -> None:
+    bids = [_bid("b-books-no-ios", "1", 900, devices=())]
+    t = _in_evaluation(bids)
+    with pytest.raises(NotPermitted, match="no lot has a conforming bid") as caught:
+        decide(t, bids, [], [], AFTER_DEADLINE, needs=NEEDS)
     assert caught.value.field == "lots"
+    assert "lot 1: no bid meets" in str(caught.value) and "lot 2: no bids" in str(caught.value)
+
+
+def test_an_undivided_tender_without_a_conforming_bid_is_still_refused() -> None:
+    t = dataclasses.replace(_tender(), lots=(), need_ids=("n-books",))
+    bids = [dataclasses.replace(_bid("b-no-ios", "1", 900, devices=()))]
+    t = _in_evaluation(bids, t)
+    with pytest.raises(NotPermitted, match="no bid meets the minimum requirements") as caught:
+        decide(t, bids, [], [], AFTER_DEADLINE, needs=NEEDS)
+    assert caught.value.field == "bids"
 
 
 def test_a_lots_missing_quality_score_is_named_with_the_lot() -> None:

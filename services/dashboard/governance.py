@@ -8,6 +8,7 @@ coordinator or operator (``/api/governance/not-accepted``, bearer token or opera
 - cancellation-deadline-approaching → the agreement's cancellation deadline (latest wins)
 - tender-awarded v2                 → the decision's standstill end; the tender is awarded
   (v1 of the same decision marks the same tender awarded: one decision, counted once)
+- decision-corrected                → the corrected decision's own standstill, coming again
 - standstill-ended                  → the standstill has passed
 - agreement-version-published       → the members asked to accept that version
 - agreement-version-accepted        → that member accepted (may arrive before its version)
@@ -31,6 +32,7 @@ from contracts.base import Event
 from contracts.membership import AgreementVersionAccepted, AgreementVersionPublished
 from contracts.procurement import (
     CancellationDeadlineApproaching,
+    DecisionCorrected,
     StandstillEnded,
     SurveyClosed,
     SurveyOpened,
@@ -50,18 +52,28 @@ FeedAdder = Callable[[Delivery, Event], Awaitable[None]]
 
 
 async def record_deadline(
-    conn: asyncpg.Connection, kind: str, ref_id: str, title: str | None, due_on: dt.date
+    conn: asyncpg.Connection,
+    kind: str,
+    ref_id: str,
+    title: str | None,
+    due_on: dt.date,
+    *,
+    reopen: bool = False,
 ) -> None:
+    """A coming deadline; ``reopen`` makes one that had passed come again (a corrected
+    decision starts a standstill of its own)."""
     await conn.execute(
         """
         INSERT INTO deadlines (kind, ref_id, title, due_on) VALUES ($1, $2, $3, $4)
         ON CONFLICT (kind, ref_id) DO UPDATE SET
-            due_on = EXCLUDED.due_on, title = COALESCE(EXCLUDED.title, deadlines.title)
+            due_on = EXCLUDED.due_on, title = COALESCE(EXCLUDED.title, deadlines.title),
+            passed = deadlines.passed AND NOT $5
         """,
         kind,
         ref_id,
         title,
         due_on,
+        reopen,
     )
 
 
@@ -170,6 +182,20 @@ def register(reactions: Reactions, add_to_feed: FeedAdder) -> None:
         if event.standstill_ends_on is not None:
             await record_deadline(
                 delivery.conn, "standstill", event.tender_id, event.title, event.standstill_ends_on
+            )
+        await add_to_feed(delivery, event)
+
+    @reactions.on(DecisionCorrected)
+    async def decision_corrected(delivery: Delivery, event: DecisionCorrected) -> None:
+        """The corrected decision is served anew; its standstill replaces the earlier one."""
+        if event.standstill_ends_on is not None:
+            await record_deadline(
+                delivery.conn,
+                "standstill",
+                event.tender_id,
+                event.title,
+                event.standstill_ends_on,
+                reopen=True,
             )
         await add_to_feed(delivery, event)
 

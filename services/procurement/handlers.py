@@ -15,14 +15,17 @@ from contracts.membership import KimppaUpdated, MemberJoined, MemberLeft, Member
 from contracts.usage import UsageReported
 from kit.consumer import Delivery, Reactions
 from services.procurement import commands
+from services.procurement.deps import ProcurementDeps
 from services.procurement.governance import commands as governance
 
 reactions = Reactions()
 
 
 def _today(delivery: Delivery) -> dt.date:
-    clock = getattr(delivery.deps, "today", None)
-    return clock() if clock is not None else dt.date.today()
+    """Today by the service's clock (``ProcurementDeps``), or the system's where a caller
+    gives no dependencies (a handler called directly)."""
+    deps = delivery.deps
+    return deps.clock.today() if isinstance(deps, ProcurementDeps) else dt.date.today()
 
 
 @reactions.on(MemberJoined)

@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 from contracts.membership import AgreementVersionAccepted, AgreementVersionPublished
 from contracts.procurement import (
     CancellationDeadlineApproaching,
+    DecisionCorrected,
     LocalizedText,
     LotDecision,
     StandstillEnded,
@@ -249,3 +250,51 @@ async def test_deadlines_acceptance_and_surveys_reach_the_api_and_the_page(
         assert asked[2] not in page.text  # counts only (the feed shows who did accept)
         assert 'data-figure="agreement-version-not-accepted">1<' in page.text
         assert "2 / 3" in page.text
+
+
+async def test_a_corrected_decision_brings_its_own_standstill_back(
+    infra: Infra, dashboard: DashboardUnderTest
+) -> None:
+    """A standstill that had passed comes again when the decision is corrected and served
+    anew (hankintaoikaisu); the corrected decision's end date is the one shown."""
+    tender_id = unique("T-corr")
+    decided = [
+        LotDecision(
+            lot_id="1",
+            bid_id="B-1",
+            supplier=SUPPLIER,
+            product="Ellibs",
+            price_model="annual-fee",
+            price_cents=100_000,
+            total_score=90.0,
+            bids_scored=2,
+        )
+    ]
+    ended = StandstillEnded(tender_id=tender_id, ended_on=TODAY, bid_id="B-1", suspending_appeals=0)
+    await all_handled(dashboard, await send(infra, encode(ended, source="/tests")))
+    assert ("standstill", tender_id) not in {
+        (d["kind"], d["ref_id"]) for d in (await governance(dashboard))["deadlines"]
+    }
+
+    new_end = TODAY + dt.timedelta(days=14)
+    corrected = DecisionCorrected(
+        tender_id=tender_id,
+        title="Korjattu päätös",
+        revision=2,
+        replaces_revision=1,
+        reason="a rejected bid met the minimum requirements after all",
+        procedure="open",
+        threshold_class="eu",
+        lots=decided,
+        discontinued_lots=[],
+        rejected=[],
+        corrected_at=dt.datetime.now(dt.UTC),
+        served_at=dt.datetime.now(dt.UTC),
+        standstill_ends_on=new_end,
+        bids=2,
+        changed_lots=["1"],
+    )
+    message = encode(corrected, source="/tests")
+    await all_handled(dashboard, await send(infra, message, message))  # and a redelivery
+    mine = {(d["kind"], d["ref_id"]): d for d in (await governance(dashboard))["deadlines"]}
+    assert mine[("standstill", tender_id)]["due_on"] == new_end.isoformat()

@@ -15,7 +15,7 @@ import pytest
 
 from contracts.catalogue import IngestCounts, TitlesIngested
 from contracts.outreach import MessageDelivered
-from contracts.procurement import AgreementLeft
+from contracts.procurement import AgreementLeft, AgreementSignedV2, CostShareV2
 from services.dashboard import domain
 from services.dashboard.app import build
 from tests.conftest import Infra, consumer_ready, running, wait_for
@@ -338,3 +338,30 @@ async def test_the_public_page_in_three_languages(dashboard: DashboardUnderTest)
     missing = await dashboard.client.get("/static/other.js")
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
+
+
+async def test_an_agreement_signed_in_both_versions_is_one_row_of_the_feed(
+    infra: Infra, dashboard: DashboardUnderTest
+) -> None:
+    """Procurement publishes agreement-signed v2 beside v1; the dashboard shows the fact once."""
+    agreement = unique("AG-V2")
+    first = signed(agreement, f"Kaksi versiota {agreement}", 1_000_000)
+    second = AgreementSignedV2(
+        **first.model_dump(include=set(AgreementSignedV2.model_fields), exclude_none=True)
+        | {
+            "lot_id": "1",
+            "extension_months": 12,
+            "cost_share": CostShareV2(model="per-capita"),
+            "price_model": "annual-fee",
+            "bid_id": f"B-{agreement}",
+            "kl_reference": "",
+        }
+    )
+    marker = unique("AG-V2-after")
+    await publish(infra, [second, first, signed(marker, "after", 1)])
+    await wait_for(lambda: feed_has(dashboard, "agreement-signed", marker))
+    response = await dashboard.client.get(
+        "/api/events", params={"type": "agreement-signed", "limit": 500, "lang": "en"}
+    )
+    rows = [item for item in response.json()["items"] if item["key"] == agreement]
+    assert len(rows) == 1, rows

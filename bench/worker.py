@@ -24,6 +24,8 @@ MODULES: dict[str, str] = {
     "pipeline-consumer": "bench.pipeline",
     "http-load": "bench.latency",
     "kit-load": "bench.latency",
+    "command-bare": "bench.command",
+    "command-http": "bench.command",
     "marc-prepare": "bench.catalogue",
     "catalogue-ingest": "bench.catalogue",
     "onix-convert": "bench.onix",

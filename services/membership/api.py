@@ -350,8 +350,8 @@ async def update_library(
                 field="population_reason",
             )
         changes["population_exception"] = (body.population, body.population_reason)
-    await commands.update(pool_of(request), isil, changes, today())
-    return await _row_out(request, isil, caller)
+    # The answer is the row as the command's transaction left it: no second read.
+    return _out(await commands.update_row(pool_of(request), isil, changes, today()), caller)
 
 
 @router.put(
@@ -363,8 +363,8 @@ async def replace_contacts(
     isil: IsilPath, body: ContactsIn, request: Request, caller: AnyCaller
 ) -> LibraryOut:
     ensure_acts_for(caller, isil, also=(Role.COORDINATOR,))
-    await commands.update(pool_of(request), isil, {"contacts": body.contacts}, today())
-    return await _row_out(request, isil, caller)
+    row = await commands.update_row(pool_of(request), isil, {"contacts": body.contacts}, today())
+    return _out(row, caller)
 
 
 class ErasureIn(BaseModel):

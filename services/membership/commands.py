@@ -68,7 +68,8 @@ async def _derive(
     """The library with its population derived from the latest official figures (or its
     documented exception). ``check_codes``: the municipalities must be in that year's
     classification (when they change; an unchanged old code does not block other edits)."""
-    figures = await store.figures(conn)
+    # Only the library's municipalities: the check and the sum need no others.
+    figures = await store.figures_for(conn, library.municipalities)
     if check_codes and figures is not None:
         figures.check(library.municipalities)
     if organisation_id is not None and await store.get_organisation(conn, organisation_id) is None:
@@ -107,15 +108,20 @@ async def register(
     return found
 
 
-async def _member_updated(conn: asyncpg.Connection, isil: str, today: dt.date) -> Library:
-    row = await store.get_library_row(conn, isil)
+async def _member_updated(
+    conn: asyncpg.Connection, isil: str, today: dt.date, row: store.LibraryRow | None = None
+) -> Library:
+    """Record ``member-updated`` with the library as it is now in this transaction (``row``,
+    when the caller has just read it)."""
+    if row is None:
+        row = await store.get_library_row(conn, isil)
     assert row is not None
-    periods = await store.periods(conn, isil)
     await record_event(
         conn,
         MemberUpdated(
             library=row.library,
-            is_member=domain.status(periods, today)
+            # The status depends on the latest period only, which the row carries.
+            is_member=domain.status(row.latest_periods, today)
             in (domain.Status.MEMBER, domain.Status.LEAVING),
         ),
     )
@@ -123,8 +129,16 @@ async def _member_updated(conn: asyncpg.Connection, isil: str, today: dt.date) -
 
 
 async def update(pool: asyncpg.Pool, isil: str, changes: dict[str, Any], today: dt.date) -> Library:
+    """``update_row``, for callers that need the library only."""
+    return (await update_row(pool, isil, changes, today)).library
+
+
+async def update_row(
+    pool: asyncpg.Pool, isil: str, changes: dict[str, Any], today: dt.date
+) -> store.LibraryRow:
     """Apply a partial change to a library. The row is locked first and the change merged
     into what the lock holds, so two concurrent edits of different fields both survive.
+    Returns the row as this transaction committed it.
 
     ``changes`` holds Library fields, plus ``organisation`` (a business ID or None),
     ``population_exception`` ((population, reason) or None) and ``kimppa`` (an id or None)."""
@@ -143,10 +157,13 @@ async def update(pool: asyncpg.Pool, isil: str, changes: dict[str, Any], today: 
         library = await _derive(
             conn, merged, organisation_id, exception, check_codes="municipalities" in changes
         )
-        await store.update_library(conn, library, organisation_id, exception)
+        updated = await store.update_library_row(conn, library, organisation_id, exception)
         if "kimppa" in changes:
             await _move_to_kimppa(conn, isil, changes["kimppa"], today)
-        return await _member_updated(conn, isil, today)
+            updated = await store.get_library_row(conn, isil)
+        assert updated is not None  # the row is locked: it cannot have gone
+        await _member_updated(conn, isil, today, updated)
+        return updated
 
 
 async def update_details(pool: asyncpg.Pool, library: Library, today: dt.date) -> Library:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -64,12 +64,16 @@ async def _derive(
     exception: Exception_,
     *,
     check_codes: bool,
+    figures: population.Figures | None | Literal["unread"] = "unread",
 ) -> Library:
     """The library with its population derived from the latest official figures (or its
     documented exception). ``check_codes``: the municipalities must be in that year's
-    classification (when they change; an unchanged old code does not block other edits)."""
-    # Only the library's municipalities: the check and the sum need no others.
-    figures = await store.figures_for(conn, library.municipalities)
+    classification (when they change; an unchanged old code does not block other edits).
+    ``figures``: the latest figures of the library's municipalities, if already read."""
+    if figures == "unread":
+        # Only the library's municipalities: the check and the sum need no others.
+        figures = await store.figures_for(conn, library.municipalities)
+    assert not isinstance(figures, str)
     if check_codes and figures is not None:
         figures.check(library.municipalities)
     if organisation_id is not None and await store.get_organisation(conn, organisation_id) is None:
@@ -143,19 +147,27 @@ async def update_row(
     ``changes`` holds Library fields, plus ``organisation`` (a business ID or None),
     ``population_exception`` ((population, reason) or None) and ``kimppa`` (an id or None)."""
     async with pool.acquire() as conn, conn.transaction():
-        row = await store.get_library_row(conn, isil, for_update=True)
-        if row is None:
+        locked = await store.lock_library_row(conn, isil, changes.get("municipalities"))
+        if locked is None:
             raise LibraryNotFound(isil)
+        row, figures = locked
         fields = {
             k: v
             for k, v in changes.items()
             if k in Library.model_fields and k not in SPECIAL_CHANGES
         }
-        merged = Library(**{**row.library.model_dump(), **fields})
+        # Field by field (``dict``, not ``model_dump``): the nested values stay the validated
+        # objects they are, and only the merged whole is validated again.
+        merged = Library(**{**dict(row.library), **fields})
         organisation_id = changes.get("organisation", row.organisation_id)
         exception = changes.get("population_exception", row.population_exception)
         library = await _derive(
-            conn, merged, organisation_id, exception, check_codes="municipalities" in changes
+            conn,
+            merged,
+            organisation_id,
+            exception,
+            check_codes="municipalities" in changes,
+            figures=figures,
         )
         updated = await store.update_library_row(conn, library, organisation_id, exception)
         if "kimppa" in changes:

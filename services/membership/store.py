@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
-from contracts.membership import EInvoiceAddress, KimppaRef, Library, Organisation
+from contracts.membership import Contact, EInvoiceAddress, KimppaRef, Library, Organisation
 from services.membership.agreement import Acceptance, NoticeTakesEffect
 from services.membership.agreement import Version as AgreementVersion
 from services.membership.domain import Period
@@ -61,6 +62,20 @@ def _organisation(row: asyncpg.Record) -> Organisation | None:
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def _contact(fields: tuple[tuple[str, Any], ...]) -> Contact:
+    # Contacts are frozen value objects: one validated instance serves every read of the same
+    # stored contact (checking an address is most of the cost of reading a library).
+    return Contact.model_validate(dict(fields))
+
+
+def _contacts(stored: list[dict[str, Any]]) -> list[Contact]:
+    try:
+        return [_contact(tuple(sorted(contact.items()))) for contact in stored]
+    except TypeError:  # a value that cannot be a cache key: validate as it is
+        return [Contact.model_validate(contact) for contact in stored]
+
+
 def _library(row: asyncpg.Record) -> Library:
     exception = row["population_exception"]
     kimppa = (
@@ -82,7 +97,7 @@ def _library(row: asyncpg.Record) -> Library:
         library_system=row["library_system"],
         library_type=row["library_type"],
         kirkanta_id=row["kirkanta_id"],
-        contacts=row["contacts"],
+        contacts=_contacts(row["contacts"]),
         organisation=_organisation(row),
         kimppa=kimppa,
         population_year=row["population_year"],
@@ -234,6 +249,51 @@ async def get_library_row(
         query += " FOR UPDATE OF l"
     row = await conn.fetchrow(query, isil)
     return _row(row) if row else None
+
+
+# The locking read of a command that derives the population, with the latest year's figures of
+# the municipalities it needs (``$2``, or the library's own when null), in one statement. Built
+# from the constant fragments above only; every value is a parameter.
+LOCK_LIBRARY_WITH_FIGURES = (
+    LIBRARY_COLUMNS  # noqa: S608
+    + """,
+       latest.year AS figures_year,
+       (SELECT coalesce(jsonb_agg(jsonb_build_array(f.code, f.name_fi, f.name_sv,
+                                                    f.population)), '[]'::jsonb)
+          FROM municipality_figures f
+         WHERE f.year = latest.year
+           AND f.code = ANY (coalesce($2::text[], l.municipalities))) AS figures
+    FROM libraries l CROSS JOIN (SELECT max(year) AS year FROM municipality_figures) latest
+"""
+    + LIBRARY_JOINS
+    + """
+    WHERE l.isil = $1
+    FOR UPDATE OF l
+"""
+)
+
+
+async def lock_library_row(
+    conn: asyncpg.Connection, isil: str, codes: list[str] | None
+) -> tuple[LibraryRow, Figures | None] | None:
+    """``get_library_row(for_update=True)`` and ``figures_for`` (of ``codes``, or of the
+    library's own municipalities when None) in one round trip."""
+    row = await conn.fetchrow(LOCK_LIBRARY_WITH_FIGURES, isil, codes)
+    if row is None:
+        return None
+    year = row["figures_year"]
+    figures = (
+        None
+        if year is None
+        else Figures(
+            year=year,
+            municipalities={
+                code: Municipality(code, name_fi, name_sv, population)
+                for code, name_fi, name_sv, population in row["figures"]
+            },
+        )
+    )
+    return _row(row), figures
 
 
 async def periods(conn: asyncpg.Connection | asyncpg.Pool, isil: str) -> list[Period]:

@@ -13,6 +13,8 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import uvloop
+
 from bench.procs import emit
 
 Role = Callable[[dict[str, Any]], Awaitable[None] | None]
@@ -35,6 +37,10 @@ MODULES: dict[str, str] = {
 }
 
 
+# Hand-written references that run on the loop the services run on (uvicorn picks uvloop).
+ON_UVLOOP = {"command-bare"}
+
+
 def role(name: str) -> Role:
     return importlib.import_module(MODULES[name]).CHILDREN[name]
 
@@ -44,7 +50,8 @@ def main() -> int:
     try:
         work = role(name)
         if asyncio.iscoroutinefunction(work):
-            asyncio.run(work(args))
+            run = uvloop.run if name in ON_UVLOOP else asyncio.run
+            run(work(args))
         else:
             work(args)  # CPU-bound work with no I/O to wait for
     except Exception as error:

@@ -34,7 +34,7 @@ import asyncpg
 from bench.infra import BenchInfra
 from bench.latency import _HttpConnection, _quantile, _ready, _register, _service_pid
 from bench.latency import _start_membership as start_membership
-from bench.payloads import isil
+from bench.payloads import derived_from_latest_figures, isil
 from bench.procs import Child, children, command, emit
 from bench.report import Row
 from kit.auth import Role, generate_keypair, issue_token
@@ -288,6 +288,7 @@ async def run(infra: BenchInfra, seconds: float, progress: Any) -> dict[str, Any
     try:
         await wait_until(lambda: _ready(port), timeout_s=90, interval_s=0.2)
         await _register(dsn, RUN, LIBRARIES)
+        await derived_from_latest_figures(dsn)
         pids = {"membership": _service_pid(service)}
         http = {**common, "port": port, "token": token}
         throughput = await _load(

@@ -24,6 +24,8 @@ MODULES: dict[str, str] = {
     "raw-consume": "bench.pipeline",
     "pipeline-service": "bench.pipeline",
     "pipeline-consumer": "bench.pipeline",
+    "minimum-writer": "bench.pipeline_minimum",
+    "minimum-consumer": "bench.pipeline_minimum",
     "http-load": "bench.latency",
     "kit-load": "bench.latency",
     "command-bare": "bench.command",

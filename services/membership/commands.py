@@ -3,6 +3,7 @@ transaction. The HTTP API, the CSV import and the scheduler all go through here.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from typing import Any, Literal
@@ -24,7 +25,7 @@ from contracts.membership import (
     TokenRevoked,
 )
 from kit import rules as kit_rules
-from kit.outbox import record_event
+from kit.outbox import execute_with_event, record_event
 from kit.revocation import record_revocation
 from services.membership import agreement, domain, population, store
 
@@ -120,16 +121,17 @@ async def _member_updated(
     if row is None:
         row = await store.get_library_row(conn, isil)
     assert row is not None
-    await record_event(
-        conn,
-        MemberUpdated(
-            library=row.library,
-            # The status depends on the latest period only, which the row carries.
-            is_member=domain.status(row.latest_periods, today)
-            in (domain.Status.MEMBER, domain.Status.LEAVING),
-        ),
-    )
+    await record_event(conn, _member_updated_event(row, today))
     return row.library
+
+
+def _member_updated_event(row: store.LibraryRow, today: dt.date) -> MemberUpdated:
+    return MemberUpdated(
+        library=row.library,
+        # The status depends on the latest period only, which the row carries.
+        is_member=domain.status(row.latest_periods, today)
+        in (domain.Status.MEMBER, domain.Status.LEAVING),
+    )
 
 
 async def update(pool: asyncpg.Pool, isil: str, changes: dict[str, Any], today: dt.date) -> Library:
@@ -169,6 +171,21 @@ async def update_row(
             check_codes="municipalities" in changes,
             figures=figures,
         )
+        if not changes.keys() & {"organisation", "kimppa"} and (
+            library.population_year == row.library.population_year
+        ):
+            # Nothing the row's joins show changes (its organisation, whose population is of
+            # the library's figures year, its kimppa, its periods): the library as derived is
+            # the library as stored, so its event is known before the update and both go in
+            # one statement.
+            same = dataclasses.replace(row, library=library, population_exception=exception)
+            await execute_with_event(
+                conn,
+                store.UPDATE_LIBRARY,
+                *store.library_parameters(library, organisation_id, exception),
+                event=_member_updated_event(same, today),
+            )
+            return same
         updated = await store.update_library_row(conn, library, organisation_id, exception)
         if "kimppa" in changes:
             await _move_to_kimppa(conn, isil, changes["kimppa"], today)

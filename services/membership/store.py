@@ -193,9 +193,10 @@ WITH l AS ({UPDATE_LIBRARY} RETURNING *)
 """
 
 
-def _library_parameters(
+def library_parameters(
     library: Library, organisation_id: str | None, exception: tuple[int, str] | None
 ) -> tuple[Any, ...]:
+    """The parameters of ``UPDATE_LIBRARY``, in order."""
     return (
         library.isil,
         library.names.model_dump(),
@@ -219,7 +220,7 @@ async def update_library_row(
 ) -> LibraryRow | None:
     """``update_library``, returning the row as ``get_library_row`` reads it afterwards."""
     row = await conn.fetchrow(
-        UPDATE_LIBRARY_RETURNING_ROW, *_library_parameters(library, organisation_id, exception)
+        UPDATE_LIBRARY_RETURNING_ROW, *library_parameters(library, organisation_id, exception)
     )
     return _row(row) if row else None
 
@@ -230,7 +231,7 @@ async def update_library(
     organisation_id: str | None = None,
     exception: tuple[int, str] | None = None,
 ) -> None:
-    await conn.execute(UPDATE_LIBRARY, *_library_parameters(library, organisation_id, exception))
+    await conn.execute(UPDATE_LIBRARY, *library_parameters(library, organisation_id, exception))
 
 
 async def get_library(

@@ -28,6 +28,7 @@ from bench import (
     catalogue,
     cli_startup,
     coldstart,
+    command,
     latency,
     onix,
     outreach,
@@ -45,7 +46,7 @@ from bench.report import Row, render, write_json
 RESULTS = Path(__file__).parent / "results"
 # The benchmarks that run on whatever broker the run has; scaling and cold start start Tansu
 # brokers of their own, and the catalogue, ONIX and outreach paths use none.
-ON_ANY_BROKER = {"pipeline", "latency"}
+ON_ANY_BROKER = {"pipeline", "latency", "command"}
 # Before each benchmark, up to this long for other people's work on the machine to calm down.
 SETTLE_MAX_S = 20.0
 
@@ -61,6 +62,7 @@ class Scale:
     scaling_events: int
     usage_upload_rows: int = 1_000_000
     usage_libraries: int = 20
+    command_seconds: float = 10.0
 
 
 FULL = Scale(
@@ -82,6 +84,7 @@ QUICK = Scale(
     scaling_events=3_000,
     usage_upload_rows=1_000_000,  # the memory goal is stated for a million rows
     usage_libraries=5,
+    command_seconds=3.0,
 )
 
 ProgressFn = Callable[[str, float, float], None]
@@ -100,6 +103,10 @@ def benchmarks() -> dict[str, tuple[Runner, Rows]]:
                 infra, scale.latency_steps, scale.latency_seconds, progress
             ),
             latency.rows,
+        ),
+        "command": (
+            lambda infra, scale, progress: command.run(infra, scale.command_seconds, progress),
+            command.rows,
         ),
         "catalogue": (
             lambda infra, scale, progress: catalogue.run(infra, scale.marc_records, progress),

@@ -39,7 +39,7 @@ import httpx
 import psutil
 
 from bench.infra import BenchInfra, create_topic, start_group_at_end
-from bench.payloads import insert_libraries, isil, library
+from bench.payloads import derived_from_latest_figures, insert_libraries, isil, library
 from bench.procs import PROFILE_ENV, REPO, Child, children, emit, pyspy_binary
 from bench.report import Row
 from contracts.membership import MemberUpdated
@@ -120,7 +120,9 @@ async def http_load(args: dict[str, Any]) -> None:
 
     async def one(number: int, due: float) -> None:
         isil = isils[number % len(isils)]
-        body = json.dumps({"population": 1_000 + number}).encode()
+        body = json.dumps(
+            {"population": 1_000 + number, "population_reason": "joint authority (benchmark)"}
+        ).encode()
         head = (
             f"PATCH /libraries/{isil} HTTP/1.1\r\nHost: bench\r\n"
             f"Authorization: Bearer {args['token']}\r\nContent-Type: application/json\r\n"
@@ -428,6 +430,7 @@ async def run(
             await consumer.expect("ready", 90)
             await _install_probe(membership_dsn)
             await _register(membership_dsn, "L", LIBRARIES)
+            await derived_from_latest_figures(membership_dsn)
             for rate, path in steps_wanted:
                 steps.append(
                     await _step(

@@ -89,6 +89,18 @@ async def insert_libraries(conn: asyncpg.Connection, libraries: Sequence[Library
     )
 
 
+async def derived_from_latest_figures(dsn: str) -> None:
+    """The registered rows as the service registers them: their population of the latest
+    figures year (the rows are inserted directly, many per statement)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "UPDATE libraries SET population_year = (SELECT max(year) FROM municipality_figures)"
+        )
+    finally:
+        await conn.close()
+
+
 def build_reactions() -> Reactions:
     """What the benchmark consumer reacts to: member-joined and member-updated, in batches."""
     reactions = Reactions()

@@ -468,12 +468,21 @@ async def _pipeline_figures(
 
 
 async def run(infra: BenchInfra, n: int, progress: Progress) -> dict[str, Any]:
+    from bench.pipeline_minimum import measure_minimum
+
     raw = await measure_raw(infra, n, progress)
+    minimum = await measure_minimum(infra, n, progress)
     pipeline = await measure_pipeline(infra, n, progress)
     return {
         "raw": raw,
+        "minimum": minimum,
         "pipeline": pipeline,
         "ratio": round(pipeline["per_s"] / raw["per_s"], 3),
+        # Against the hand-written minimum of the same durable writes (bench/pipeline_minimum.py).
+        "ratio_to_minimum": round(pipeline["per_s"] / minimum["per_s"], 3),
+        "cpu_ratio_to_minimum": round(
+            minimum["cpu_us_per_event_ours"] / _ours(pipeline["cpu_us_per_event"]), 3
+        ),
         # The same comparison in CPU instead of wall time: raw's CPU per event over the
         # pipeline's (every benchmark process, PostgreSQL and the broker; other people's work
         # left out). It moves far less with the machine's other load than the rate ratio does.
@@ -510,6 +519,29 @@ def rows(result: dict[str, Any]) -> list[Row]:
             )
             if "cpu_ratio" in result
             else "",
+        ),
+        *(
+            [
+                Row(
+                    benchmark="1 pipeline",
+                    figure=f"effects/s over {measured['events']:,} events, against the same "
+                    "durable writes by hand",
+                    value=measured["per_s"],
+                    unit="/s",
+                    reference="plain asyncpg + aiokafka, same rows per event, batched",
+                    reference_value=result["minimum"]["per_s"],
+                    ratio=result["ratio_to_minimum"],
+                    note=(
+                        f"CPU per event: pipeline {_ours(measured['cpu_us_per_event']):.0f} µs, "
+                        f"hand-written {result['minimum']['cpu_us_per_event_ours']:.0f} µs "
+                        f"(ratio {result['cpu_ratio_to_minimum']}); the hand-written run: "
+                        f"{result['minimum']['effects']:,} effects, "
+                        f"{result['minimum']['distinct_effects']:,} distinct"
+                    ),
+                )
+            ]
+            if "minimum" in result
+            else []
         ),
         Row(
             benchmark="1 pipeline",

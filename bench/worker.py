@@ -13,6 +13,8 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import uvloop
+
 from bench.procs import emit
 
 Role = Callable[[dict[str, Any]], Awaitable[None] | None]
@@ -22,8 +24,12 @@ MODULES: dict[str, str] = {
     "raw-consume": "bench.pipeline",
     "pipeline-service": "bench.pipeline",
     "pipeline-consumer": "bench.pipeline",
+    "minimum-writer": "bench.pipeline_minimum",
+    "minimum-consumer": "bench.pipeline_minimum",
     "http-load": "bench.latency",
     "kit-load": "bench.latency",
+    "command-bare": "bench.command",
+    "command-http": "bench.command",
     "marc-prepare": "bench.catalogue",
     "catalogue-ingest": "bench.catalogue",
     "onix-convert": "bench.onix",
@@ -31,6 +37,10 @@ MODULES: dict[str, str] = {
     "coldstart": "bench.coldstart",
     "usage-bench": "bench.usage",
 }
+
+
+# Hand-written references that run on the loop the services run on (uvicorn picks uvloop).
+ON_UVLOOP = {"command-bare"}
 
 
 def role(name: str) -> Role:
@@ -42,7 +52,8 @@ def main() -> int:
     try:
         work = role(name)
         if asyncio.iscoroutinefunction(work):
-            asyncio.run(work(args))
+            run = uvloop.run if name in ON_UVLOOP else asyncio.run
+            run(work(args))
         else:
             work(args)  # CPU-bound work with no I/O to wait for
     except Exception as error:

@@ -11,7 +11,9 @@ CLI uses it and must start fast. The request dependencies (``current_caller``,
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -186,23 +188,57 @@ def bearer_token(
     )
 
 
+# Tokens whose checks passed are remembered, at most this many: a service sees few distinct
+# callers, and each token is long-lived, so nearly every request finds its token here.
+VERIFIED_CACHE_SIZE = 4096
+
+
 @dataclass
 class TokenVerifier:
     """Checks a bearer token for one service (``audience``): signature, issuer, lifetime with
     ``leeway``, audience, and that its ``jti`` is not on the deny list. ``audience=None`` skips
-    the audience check and is meant for tools only; every service passes its own name."""
+    the audience check and is meant for tools only; every service passes its own name.
+
+    A token that passed is remembered, keyed by its SHA-256, until its expiry plus the leeway
+    (the moment the full check would refuse it for its age): the signature check is most of an
+    HTTP command's CPU otherwise. The deny list is consulted on every call, remembered or not,
+    so a revocation takes effect exactly as before. Refusals are never remembered."""
 
     public_key_pem: str
     issuer: str = "konsortio"
     audience: str | None = None
     leeway: dt.timedelta = CLOCK_LEEWAY
     revoked: set[str] = field(default_factory=set)
+    # SHA-256 of the token -> (the caller, time.time() after which it is refused for its age)
+    _verified: dict[bytes, tuple[Caller, float]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def revoke(self, jti: str) -> None:
         """Refuse the token with this ``jti`` from now on (revocation)."""
         self.revoked.add(jti)
 
     def verify(self, token: str) -> Caller:
+        key = hashlib.sha256(token.encode()).digest()
+        remembered = self._verified.get(key)
+        if remembered is not None:
+            caller, refused_after = remembered
+            if time.time() < refused_after:
+                if caller.token_id in self.revoked:
+                    from kit.errors import ApiError
+
+                    raise ApiError(401, "the token has been revoked", field="authorization")
+                return caller
+            del self._verified[key]
+        caller, expires = self._check(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            # The oldest entry goes (dicts keep insertion order).
+            del self._verified[next(iter(self._verified))]
+        self._verified[key] = (caller, expires + self.leeway.total_seconds())
+        return caller
+
+    def _check(self, token: str) -> tuple[Caller, float]:
+        """The full check: the caller and the token's ``exp`` (seconds since the epoch)."""
         import jwt
 
         from kit.errors import ApiError
@@ -240,7 +276,10 @@ class TokenVerifier:
             )
         if role is Role.LIBRARY and not isil:
             raise ApiError(401, "a library token must carry an isil claim", field="authorization")
-        return Caller(subject=str(claims["sub"]), role=role, isil=isil, token_id=str(claims["jti"]))
+        caller = Caller(
+            subject=str(claims["sub"]), role=role, isil=isil, token_id=str(claims["jti"])
+        )
+        return caller, float(claims["exp"])
 
 
 def ensure_acts_for(caller: Caller, isil: str, *, also: tuple[Role, ...] = ()) -> None:

@@ -14,7 +14,10 @@ from kit.errors import ApiError
 _bearer = HTTPBearer(auto_error=False, description="Ed25519-signed JWT from `konsortio token`")
 
 
-def current_caller(
+# Both dependencies are coroutines: FastAPI runs a plain function dependency in a worker
+# thread, and the hop there and back cost more than the check itself (the verifier remembers
+# the tokens it has checked, so a request's check is a dictionary look-up).
+async def current_caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
@@ -27,7 +30,7 @@ def current_caller(
 def require_role(*roles: Role):  # type: ignore[no-untyped-def]  # returns FastAPI's Depends(...) marker, whose type is private
     """Dependency: the caller must hold one of ``roles``."""
 
-    def check(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+    async def check(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
         if caller.role not in roles:
             allowed = ", ".join(role.value for role in roles)
             raise ApiError(403, f"role {caller.role.value} may not do this (needs {allowed})")

@@ -82,24 +82,64 @@ async def record_event(
 
     The correlation id is the one bound to the current command or event; the causation id
     is the event being handled, if any (bound by the consumer)."""
+    message = _encode_one(event, source, causation_id)
+    event_id = message.headers["ce_id"]
+    await conn.execute(INSERT_OUTBOX, *_outbox_values(event, message))
+    return event_id
+
+
+def _encode_one(event: Event, source: str | None, causation_id: str | None) -> OutgoingMessage:
     correlation_id, bound_causation = current_trace()
-    message = encode(
+    return encode(
         event,
         source=source or source_of(event.producer),
         correlation_id=correlation_id,
         causation_id=causation_id or bound_causation,
     )
-    event_id = message.headers["ce_id"]
-    await conn.execute(
-        INSERT_OUTBOX,
-        event_id,
+
+
+def _outbox_values(event: Event, message: OutgoingMessage) -> tuple[object, ...]:
+    return (
+        message.headers["ce_id"],
         message.topic,
         message.key,
         event.ce_type(),
         message.headers,
         message.value,
     )
-    return event_id
+
+
+# Composed statements of ``execute_with_event``, by the caller's statement.
+_WITH_EVENT: dict[tuple[str, int], str] = {}
+
+
+async def execute_with_event(
+    conn: asyncpg.Connection,
+    statement: str,
+    *args: object,
+    event: Event,
+    source: str | None = None,
+    causation_id: str | None = None,
+) -> str:
+    """Run a data-modifying ``statement`` (an INSERT, UPDATE or DELETE with parameters ``$1``
+    to ``$n``, ``n = len(args)``) and record ``event`` exactly as ``record_event`` does, in
+    one statement and one round trip: the change is a data-modifying ``WITH`` part, which
+    PostgreSQL runs to completion whether or not the outbox insert reads it. Returns the
+    event's id. Use it inside the caller's transaction, like ``record_event``."""
+    message = _encode_one(event, source, causation_id)
+    key = (statement, len(args))
+    composed = _WITH_EVENT.get(key)
+    if composed is None:
+        first = len(args) + 1
+        placeholders = ", ".join(f"${first + i}" for i in range(6))
+        composed = (
+            f"WITH change AS ({statement}) "  # noqa: S608 - the caller's constant statement
+            f"INSERT INTO outbox (event_id, topic, key, event_type, headers, payload) "
+            f"VALUES ({placeholders})"
+        )
+        _WITH_EVENT[key] = composed
+    await conn.execute(composed, *args, *_outbox_values(event, message))
+    return str(message.headers["ce_id"])
 
 
 async def record_events(

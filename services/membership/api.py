@@ -14,7 +14,7 @@ import datetime as dt
 import io
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from contracts.membership import Contact, Library, LibraryNames
@@ -245,10 +245,17 @@ def _rule(check: Any, value: Any) -> Any:
 def _out(row: store.LibraryRow, caller: Caller) -> LibraryOut:
     """The library as this caller may see it: contacts only for the coordinator and the
     library itself."""
-    fields = row.library.model_dump()
+    fields = dict(row.library)  # the validated nested objects as they are
     if not domain.sees_contacts(caller.role.value, caller.isil, row.library.isil):
         fields["contacts"] = None
     return LibraryOut(**fields, status=domain.status(row.latest_periods, today()))
+
+
+def _json(out: LibraryOut) -> Response:
+    """``out`` as the route's JSON answer, serialised once by pydantic: returned as a model,
+    FastAPI would dump it, validate the dump against ``response_model`` again (every contact's
+    address checked once more) and encode that. The model was built and validated here."""
+    return Response(out.model_dump_json(), media_type="application/json")
 
 
 async def _row_out(request: Request, isil: str, caller: Caller) -> LibraryOut:
@@ -315,7 +322,7 @@ async def get_library(isil: IsilPath, request: Request, caller: AnyCaller) -> Li
 )
 async def update_library(
     isil: IsilPath, body: LibraryPatch, request: Request, caller: AnyCaller
-) -> LibraryOut:
+) -> Response:
     ensure_acts_for(caller, isil, also=(Role.COORDINATOR,))
     sent = body.model_dump(exclude_unset=True)
     if caller.role is not Role.COORDINATOR:
@@ -350,8 +357,8 @@ async def update_library(
                 field="population_reason",
             )
         changes["population_exception"] = (body.population, body.population_reason)
-    await commands.update(pool_of(request), isil, changes, today())
-    return await _row_out(request, isil, caller)
+    # The answer is the row as the command's transaction left it: no second read.
+    return _json(_out(await commands.update_row(pool_of(request), isil, changes, today()), caller))
 
 
 @router.put(
@@ -361,10 +368,10 @@ async def update_library(
 )
 async def replace_contacts(
     isil: IsilPath, body: ContactsIn, request: Request, caller: AnyCaller
-) -> LibraryOut:
+) -> Response:
     ensure_acts_for(caller, isil, also=(Role.COORDINATOR,))
-    await commands.update(pool_of(request), isil, {"contacts": body.contacts}, today())
-    return await _row_out(request, isil, caller)
+    row = await commands.update_row(pool_of(request), isil, {"contacts": body.contacts}, today())
+    return _json(_out(row, caller))
 
 
 class ErasureIn(BaseModel):

@@ -3,9 +3,10 @@ transaction. The HTTP API, the CSV import and the scheduler all go through here.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -24,7 +25,7 @@ from contracts.membership import (
     TokenRevoked,
 )
 from kit import rules as kit_rules
-from kit.outbox import record_event
+from kit.outbox import execute_with_event, record_event
 from kit.revocation import record_revocation
 from services.membership import agreement, domain, population, store
 
@@ -64,11 +65,16 @@ async def _derive(
     exception: Exception_,
     *,
     check_codes: bool,
+    figures: population.Figures | None | Literal["unread"] = "unread",
 ) -> Library:
     """The library with its population derived from the latest official figures (or its
     documented exception). ``check_codes``: the municipalities must be in that year's
-    classification (when they change; an unchanged old code does not block other edits)."""
-    figures = await store.figures(conn)
+    classification (when they change; an unchanged old code does not block other edits).
+    ``figures``: the latest figures of the library's municipalities, if already read."""
+    if figures == "unread":
+        # Only the library's municipalities: the check and the sum need no others.
+        figures = await store.figures_for(conn, library.municipalities)
+    assert not isinstance(figures, str)
     if check_codes and figures is not None:
         figures.check(library.municipalities)
     if organisation_id is not None and await store.get_organisation(conn, organisation_id) is None:
@@ -107,46 +113,86 @@ async def register(
     return found
 
 
-async def _member_updated(conn: asyncpg.Connection, isil: str, today: dt.date) -> Library:
-    row = await store.get_library_row(conn, isil)
+async def _member_updated(
+    conn: asyncpg.Connection, isil: str, today: dt.date, row: store.LibraryRow | None = None
+) -> Library:
+    """Record ``member-updated`` with the library as it is now in this transaction (``row``,
+    when the caller has just read it)."""
+    if row is None:
+        row = await store.get_library_row(conn, isil)
     assert row is not None
-    periods = await store.periods(conn, isil)
-    await record_event(
-        conn,
-        MemberUpdated(
-            library=row.library,
-            is_member=domain.status(periods, today)
-            in (domain.Status.MEMBER, domain.Status.LEAVING),
-        ),
-    )
+    await record_event(conn, _member_updated_event(row, today))
     return row.library
 
 
+def _member_updated_event(row: store.LibraryRow, today: dt.date) -> MemberUpdated:
+    return MemberUpdated(
+        library=row.library,
+        # The status depends on the latest period only, which the row carries.
+        is_member=domain.status(row.latest_periods, today)
+        in (domain.Status.MEMBER, domain.Status.LEAVING),
+    )
+
+
 async def update(pool: asyncpg.Pool, isil: str, changes: dict[str, Any], today: dt.date) -> Library:
+    """``update_row``, for callers that need the library only."""
+    return (await update_row(pool, isil, changes, today)).library
+
+
+async def update_row(
+    pool: asyncpg.Pool, isil: str, changes: dict[str, Any], today: dt.date
+) -> store.LibraryRow:
     """Apply a partial change to a library. The row is locked first and the change merged
     into what the lock holds, so two concurrent edits of different fields both survive.
+    Returns the row as this transaction committed it.
 
     ``changes`` holds Library fields, plus ``organisation`` (a business ID or None),
     ``population_exception`` ((population, reason) or None) and ``kimppa`` (an id or None)."""
     async with pool.acquire() as conn, conn.transaction():
-        row = await store.get_library_row(conn, isil, for_update=True)
-        if row is None:
+        locked = await store.lock_library_row(conn, isil, changes.get("municipalities"))
+        if locked is None:
             raise LibraryNotFound(isil)
+        row, figures = locked
         fields = {
             k: v
             for k, v in changes.items()
             if k in Library.model_fields and k not in SPECIAL_CHANGES
         }
-        merged = Library(**{**row.library.model_dump(), **fields})
+        # Field by field (``dict``, not ``model_dump``): the nested values stay the validated
+        # objects they are, and only the merged whole is validated again.
+        merged = Library(**{**dict(row.library), **fields})
         organisation_id = changes.get("organisation", row.organisation_id)
         exception = changes.get("population_exception", row.population_exception)
         library = await _derive(
-            conn, merged, organisation_id, exception, check_codes="municipalities" in changes
+            conn,
+            merged,
+            organisation_id,
+            exception,
+            check_codes="municipalities" in changes,
+            figures=figures,
         )
-        await store.update_library(conn, library, organisation_id, exception)
+        if not changes.keys() & {"organisation", "kimppa"} and (
+            library.population_year == row.library.population_year
+        ):
+            # Nothing the row's joins show changes (its organisation, whose population is of
+            # the library's figures year, its kimppa, its periods): the library as derived is
+            # the library as stored, so its event is known before the update and both go in
+            # one statement.
+            same = dataclasses.replace(row, library=library, population_exception=exception)
+            await execute_with_event(
+                conn,
+                store.UPDATE_LIBRARY,
+                *store.library_parameters(library, organisation_id, exception),
+                event=_member_updated_event(same, today),
+            )
+            return same
+        updated = await store.update_library_row(conn, library, organisation_id, exception)
         if "kimppa" in changes:
             await _move_to_kimppa(conn, isil, changes["kimppa"], today)
-        return await _member_updated(conn, isil, today)
+            updated = await store.get_library_row(conn, isil)
+        assert updated is not None  # the row is locked: it cannot have gone
+        await _member_updated(conn, isil, today, updated)
+        return updated
 
 
 async def update_details(pool: asyncpg.Pool, library: Library, today: dt.date) -> Library:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
-from contracts.membership import EInvoiceAddress, KimppaRef, Library, Organisation
+from contracts.membership import Contact, EInvoiceAddress, KimppaRef, Library, Organisation
 from services.membership.agreement import Acceptance, NoticeTakesEffect
 from services.membership.agreement import Version as AgreementVersion
 from services.membership.domain import Period
@@ -16,7 +17,7 @@ from services.membership.population import Figures, Municipality
 
 # One statement reads a library with its organisation, current kimppa and latest membership
 # period, so a page of libraries is one query however long it is.
-LIBRARY_SELECT = """
+LIBRARY_COLUMNS = """
     SELECT l.isil, l.names, l.municipalities, l.population, l.library_system, l.library_type,
            l.kirkanta_id, l.contacts, l.population_year, l.population_exception,
            o.business_id AS org_business_id, o.names AS org_names, o.kind AS org_kind,
@@ -29,7 +30,8 @@ LIBRARY_SELECT = """
            p.number AS last_number, p.joined_on AS last_joined_on,
            p.signatory AS last_signatory, p.notice_given_on AS last_notice_given_on,
            p.leaves_on AS last_leaves_on, p.left_at AS last_left_at
-    FROM libraries l
+"""
+LIBRARY_JOINS = """
     LEFT JOIN organisations o ON o.business_id = l.organisation
     LEFT JOIN kimppa_memberships km ON km.isil = l.isil AND km.until IS NULL
     LEFT JOIN kimppas k ON k.id = km.kimppa_id
@@ -38,6 +40,7 @@ LIBRARY_SELECT = """
         ORDER BY mp.number DESC LIMIT 1
     ) p ON true
 """
+LIBRARY_SELECT = f"{LIBRARY_COLUMNS} FROM libraries l {LIBRARY_JOINS}"
 
 
 def _organisation(row: asyncpg.Record) -> Organisation | None:
@@ -57,6 +60,20 @@ def _organisation(row: asyncpg.Record) -> Organisation | None:
         population=row["org_population"],
         population_year=row["population_year"] if row["org_population"] is not None else None,
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _contact(fields: tuple[tuple[str, Any], ...]) -> Contact:
+    # Contacts are frozen value objects: one validated instance serves every read of the same
+    # stored contact (checking an address is most of the cost of reading a library).
+    return Contact.model_validate(dict(fields))
+
+
+def _contacts(stored: list[dict[str, Any]]) -> list[Contact]:
+    try:
+        return [_contact(tuple(sorted(contact.items()))) for contact in stored]
+    except TypeError:  # a value that cannot be a cache key: validate as it is
+        return [Contact.model_validate(contact) for contact in stored]
 
 
 def _library(row: asyncpg.Record) -> Library:
@@ -80,7 +97,7 @@ def _library(row: asyncpg.Record) -> Library:
         library_system=row["library_system"],
         library_type=row["library_type"],
         kirkanta_id=row["kirkanta_id"],
-        contacts=row["contacts"],
+        contacts=_contacts(row["contacts"]),
         organisation=_organisation(row),
         kimppa=kimppa,
         population_year=row["population_year"],
@@ -160,20 +177,27 @@ async def insert_library(
     )
 
 
-async def update_library(
-    conn: asyncpg.Connection,
-    library: Library,
-    organisation_id: str | None = None,
-    exception: tuple[int, str] | None = None,
-) -> None:
-    await conn.execute(
-        """
-        UPDATE libraries SET names = $2, municipalities = $3, population = $4,
-               library_system = $5, library_type = $6, kirkanta_id = $7, contacts = $8,
-               organisation = $9, population_year = $10, population_exception = $11,
-               updated_at = now()
-        WHERE isil = $1
-        """,
+UPDATE_LIBRARY = """
+UPDATE libraries SET names = $2, municipalities = $3, population = $4,
+       library_system = $5, library_type = $6, kirkanta_id = $7, contacts = $8,
+       organisation = $9, population_year = $10, population_exception = $11,
+       updated_at = now()
+WHERE isil = $1
+"""
+# The update and the read of the row it leaves, joined like every read, in one statement: the
+# main query reads the new row version from the UPDATE's RETURNING (its own snapshot would
+# still see the old one in ``libraries``).
+UPDATE_LIBRARY_RETURNING_ROW = f"""
+WITH l AS ({UPDATE_LIBRARY} RETURNING *)
+{LIBRARY_COLUMNS} FROM l {LIBRARY_JOINS}
+"""
+
+
+def library_parameters(
+    library: Library, organisation_id: str | None, exception: tuple[int, str] | None
+) -> tuple[Any, ...]:
+    """The parameters of ``UPDATE_LIBRARY``, in order."""
+    return (
         library.isil,
         library.names.model_dump(),
         library.municipalities,
@@ -186,6 +210,28 @@ async def update_library(
         library.population_year,
         {"population": exception[0], "reason": exception[1]} if exception else None,
     )
+
+
+async def update_library_row(
+    conn: asyncpg.Connection,
+    library: Library,
+    organisation_id: str | None = None,
+    exception: tuple[int, str] | None = None,
+) -> LibraryRow | None:
+    """``update_library``, returning the row as ``get_library_row`` reads it afterwards."""
+    row = await conn.fetchrow(
+        UPDATE_LIBRARY_RETURNING_ROW, *library_parameters(library, organisation_id, exception)
+    )
+    return _row(row) if row else None
+
+
+async def update_library(
+    conn: asyncpg.Connection,
+    library: Library,
+    organisation_id: str | None = None,
+    exception: tuple[int, str] | None = None,
+) -> None:
+    await conn.execute(UPDATE_LIBRARY, *library_parameters(library, organisation_id, exception))
 
 
 async def get_library(
@@ -204,6 +250,51 @@ async def get_library_row(
         query += " FOR UPDATE OF l"
     row = await conn.fetchrow(query, isil)
     return _row(row) if row else None
+
+
+# The locking read of a command that derives the population, with the latest year's figures of
+# the municipalities it needs (``$2``, or the library's own when null), in one statement. Built
+# from the constant fragments above only; every value is a parameter.
+LOCK_LIBRARY_WITH_FIGURES = (
+    LIBRARY_COLUMNS  # noqa: S608
+    + """,
+       latest.year AS figures_year,
+       (SELECT coalesce(jsonb_agg(jsonb_build_array(f.code, f.name_fi, f.name_sv,
+                                                    f.population)), '[]'::jsonb)
+          FROM municipality_figures f
+         WHERE f.year = latest.year
+           AND f.code = ANY (coalesce($2::text[], l.municipalities))) AS figures
+    FROM libraries l CROSS JOIN (SELECT max(year) AS year FROM municipality_figures) latest
+"""
+    + LIBRARY_JOINS
+    + """
+    WHERE l.isil = $1
+    FOR UPDATE OF l
+"""
+)
+
+
+async def lock_library_row(
+    conn: asyncpg.Connection, isil: str, codes: list[str] | None
+) -> tuple[LibraryRow, Figures | None] | None:
+    """``get_library_row(for_update=True)`` and ``figures_for`` (of ``codes``, or of the
+    library's own municipalities when None) in one round trip."""
+    row = await conn.fetchrow(LOCK_LIBRARY_WITH_FIGURES, isil, codes)
+    if row is None:
+        return None
+    year = row["figures_year"]
+    figures = (
+        None
+        if year is None
+        else Figures(
+            year=year,
+            municipalities={
+                code: Municipality(code, name_fi, name_sv, population)
+                for code, name_fi, name_sv, population in row["figures"]
+            },
+        )
+    )
+    return _row(row), figures
 
 
 async def periods(conn: asyncpg.Connection | asyncpg.Pool, isil: str) -> list[Period]:
@@ -369,6 +460,29 @@ async def figures(
         municipalities={
             r["code"]: Municipality(r["code"], r["name_fi"], r["name_sv"], r["population"])
             for r in rows
+        },
+    )
+
+
+async def figures_for(conn: asyncpg.Connection | asyncpg.Pool, codes: list[str]) -> Figures | None:
+    """The latest loaded year's figures of ``codes`` only (codes not in that year's
+    classification are absent, as in ``figures``), in one statement; None: nothing loaded."""
+    rows = await conn.fetch(
+        """
+        SELECT latest.year, f.code, f.name_fi, f.name_sv, f.population
+        FROM (SELECT max(year) AS year FROM municipality_figures) latest
+        LEFT JOIN municipality_figures f ON f.year = latest.year AND f.code = ANY ($1::text[])
+        """,
+        codes,
+    )
+    if not rows or rows[0]["year"] is None:
+        return None
+    return Figures(
+        year=rows[0]["year"],
+        municipalities={
+            r["code"]: Municipality(r["code"], r["name_fi"], r["name_sv"], r["population"])
+            for r in rows
+            if r["code"] is not None
         },
     )
 

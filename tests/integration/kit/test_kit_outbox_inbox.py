@@ -17,7 +17,7 @@ from contracts.membership import Contact, Library, LibraryNames, MemberJoined, M
 from kit.consumer import Delivery, EventConsumer, Outcome, Reactions
 from kit.db import apply_migrations, create_pool
 from kit.envelope import OutgoingMessage, encode
-from kit.outbox import OutboxRelay, record_event
+from kit.outbox import OutboxRelay, execute_with_event, record_event
 from tests.conftest import Infra, wait_for
 
 pytestmark = pytest.mark.integration
@@ -277,3 +277,26 @@ async def test_an_event_that_breaks_its_contracts_rule_is_dead_lettered_before_a
     assert "cannot end before it began" in dead.headers["dlq_exception_message"]
     assert dead.topic == "konsortio.membership.dlq"
     await pool.close()
+
+
+async def test_a_change_and_its_event_in_one_statement_commit_or_roll_back_together(
+    infra: Infra,
+) -> None:
+    pool = await fresh_pool(infra, "with_event")
+    change = "INSERT INTO effects (event_id, isil) VALUES ($1, $2)"
+    try:
+        async with pool.acquire() as conn:
+            async with conn.transaction():
+                event_id = await execute_with_event(conn, change, "a", "FI-A", event=joined("FI-A"))
+            with pytest.raises(RuntimeError):
+                async with conn.transaction():
+                    await execute_with_event(conn, change, "b", "FI-B", event=joined("FI-B"))
+                    raise RuntimeError("the command fails after its statement")
+            effects = [row["isil"] for row in await conn.fetch("SELECT isil FROM effects")]
+            outbox = await conn.fetch("SELECT event_id::text, key, payload FROM outbox")
+        assert effects == ["FI-A"]
+        assert [(row["event_id"], row["key"]) for row in outbox] == [(event_id, "FI-A")]
+        # The same row record_event writes: the payload is the event's data.
+        assert json.loads(outbox[0]["payload"])["library"]["isil"] == "FI-A"
+    finally:
+        await pool.close()

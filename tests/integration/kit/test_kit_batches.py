@@ -28,6 +28,7 @@ from kit.consumer import (
 )
 from kit.db import apply_migrations, create_pool
 from kit.envelope import OutgoingMessage, encode, source_of
+from kit.kafka import ensure_topics
 from kit.logging import bind_trace
 from kit.outbox import OutboxRelay, record_event, record_events
 from tests.conftest import Infra, wait_for
@@ -220,6 +221,9 @@ async def test_batch_subscriber_on_the_broker_applies_each_effect_once_and_commi
     consumer = batch_consumer(pool, sink, calls)
     group = f"batch-tests-{uuid.uuid4().hex[:6]}"
     topic = MemberJoined.topic()
+    # Created as a service would (its partitions), never by the broker's auto-creation with
+    # one partition: the session's later tests send to chosen partitions of this topic.
+    await ensure_topics(infra.kafka(), [topic], with_dlq=True)
     broker = KafkaBroker(infra.bootstrap, logger=None)
     consumer.subscribe(broker, group_id=group, batch=True, max_records=40, fetch_max_wait_ms=20)
     tag = uuid.uuid4().hex[:5]

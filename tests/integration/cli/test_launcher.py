@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from konsortio.launcher import RestartPolicy, Supervised, supervise_once
 from konsortio.stack import SERVICE_PORTS, free_port, listening
 
 pytestmark = [
@@ -242,3 +243,26 @@ def test_the_stack_starts_again_right_after_a_stop(launcher: Launcher) -> None:
     # The printed demo command is one that exists from where the launcher was started.
     suggested = log.split("Try `", 1)[1].split(" demo", 1)[0]
     assert suggested == "konsortio" or (REPO / suggested).exists()
+
+
+def test_a_service_that_keeps_crashing_stops_the_stack_after_the_allowed_restarts(
+    tmp_path: Path,
+) -> None:
+    """The launcher's supervision with real processes: one that dies at each start (here a
+    service name the CLI refuses, exit code 2) is restarted after a backoff, up to
+    ``max_restarts`` times within the window; the crash after that stops the stack with a
+    reason, instead of restarting it for ever."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KONSORTIO_")}
+    service = Supervised("no-such-service", free_port(), env, tmp_path / "crashing.log")
+    policy = RestartPolicy(max_restarts=2, window_s=300, backoff_base_s=0.1, backoff_max_s=0.2)
+    service.start()
+    first_pid = service.pid
+    reason = None
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while reason is None and time.monotonic() < deadline:
+        reason = supervise_once({service.name: service}, policy, time.monotonic())
+        time.sleep(0.05)
+    assert reason is not None, "the supervision never gave up"
+    assert "no-such-service crashed 3 times" in reason and "KONSORTIO_UP_MAX_RESTARTS=2" in reason
+    assert service.restarts == 2 and service.pid != first_pid
+    assert "unknown service" in (tmp_path / "crashing.log").read_text()

@@ -87,12 +87,17 @@ async def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[TopicPartit
 
 @bounded(150)
 async def read_topics(
-    bootstrap: str, topics: Iterable[str], *, timeout_s: float = 60.0
+    bootstrap: str,
+    topics: Iterable[str],
+    *,
+    timeout_s: float = 60.0,
+    since: Mapping[TopicPartition, int] | None = None,
 ) -> list[TopicRecord]:
-    """Every record on ``topics``, from the beginning until a partition has reached the end
-    offset taken at the start and then has nothing more to give. Reading on past the end
-    offset matters: after a SIGSTOP, Tansu has been seen to report an end offset below
-    records it still serves. Bounded by ``timeout_s``."""
+    """Every record on ``topics``, from the beginning (or, for a partition in ``since``, from
+    that offset: an earlier ``end_offsets``) until a partition has reached the end offset
+    taken at the start and then has nothing more to give. Reading on past the end offset
+    matters: after a SIGSTOP, Tansu has been seen to report an end offset below records it
+    still serves. Bounded by ``timeout_s``."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
@@ -108,6 +113,9 @@ async def read_topics(
         pending = set(partitions)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
+        for tp, offset in (since or {}).items():
+            if tp in pending:
+                consumer.seek(tp, offset)
         records: list[TopicRecord] = []
         deadline = time.monotonic() + timeout_s
         while pending:

@@ -5,6 +5,7 @@ else, and the reconciliation's arithmetic."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 from pathlib import Path
 
 import pytest
@@ -12,12 +13,13 @@ import pytest
 from contracts import TOPICS
 from kit.auth import TokenVerifier, generate_keypair
 from kit.errors import ApiError
-from reliability import authz, badinput, poison, secrets
+from reliability import authz, badinput, poison, secrets, supplier
 from reliability.ledger import Command, Outcome
 from reliability.probes import consumed_topics, probe_for
 from reliability.probes.base import AuthzContext, Subject, fill_path
 from reliability.reconcile import Reconciliation
 from reliability.stack import Stack
+from services.catalogue.formats.readers import ParseFailure, read_records
 
 
 @pytest.fixture
@@ -32,7 +34,7 @@ def ctx(tmp_path: Path, keys: tuple[str, str]) -> AuthzContext:
     stack.foreign_private_key, _ = generate_keypair()
     return AuthzContext(
         stack=stack,
-        client=None,  # type: ignore[arg-type]  # this part never uses the client
+        client=None,  # this part never uses the client
         own_isil="FI-Aown",
         other_isil="FI-Aoth",
         run_tag="t",
@@ -235,3 +237,42 @@ def test_the_report_prints_the_time_of_every_scenario_run() -> None:
     text = report.timings()
     assert "database_restart#1" in text and "12.0 s" in text and "13.5 s" in text
     assert "25.5 s (whole run 80.0 s)" in text
+
+
+@pytest.mark.parametrize("fmt", supplier.FORMATS)
+def test_the_supplier_files_read_whole_and_the_cut_ones_say_the_rest_is_unread(fmt: str) -> None:
+    """The premise of the cut-file scenario: each whole file reads to its end, and each cut
+    one breaks inside a record, which the catalogue's reader reports as the rest unread."""
+    whole = supplier.BUILDERS[fmt](123_400)
+    options = {"default_language": "fin"} if fmt == "kbart" else {}
+    read = list(read_records(io.BytesIO(whole), fmt, **options))
+    assert len(read) == supplier.TITLES
+    assert not any(isinstance(item, ParseFailure) and item.rest_unread for item in read)
+    broken = list(read_records(io.BytesIO(supplier.cut(whole, fmt)), fmt, **options))
+    assert 0 < len(broken) < supplier.TITLES
+    last = broken[-1]
+    assert isinstance(last, ParseFailure) and last.rest_unread, last
+
+
+def test_the_twin_file_lists_every_title_twice_under_one_identifier() -> None:
+    read = list(read_records(io.BytesIO(supplier.twin_products(123_400, titles=3)), "onix"))
+    isbns = [item["020"]["a"] for item in read if not isinstance(item, ParseFailure)]
+    assert len(isbns) == 6 and len(set(isbns)) == 3
+
+
+def test_a_listing_that_moved_a_datestamp_or_withdrew_a_record_is_a_change() -> None:
+    record = {
+        "id": 1,
+        "match_key": "9789520000001",
+        "deleted": False,
+        "datestamp": "2026-12-06T10:00:00Z",
+        "changed_batch": "batch-a",
+        "title": "Talvi",
+    }
+    assert supplier.moved([record], [dict(record)]) == []
+    assert supplier.moved([record], [{**record, "datestamp": "2026-12-06T10:00:01Z"}])
+    assert supplier.moved([record], [{**record, "deleted": True}])
+    assert supplier.moved([record], [])
+    assert supplier.moved([], [record])
+    assert supplier.quiet({"unchanged": 5, "duplicate": 2, "rejected": 1})
+    assert not supplier.quiet({"withdrawn": 1})

@@ -100,3 +100,12 @@ def test_every_check_passes(quick_run: dict[str, Any]) -> None:
     failed = failed_checks(quick_run)
     assert not failed, "\n".join(failed)
     assert quick_run["_exit_code"] == 0
+
+
+def test_a_supplier_file_cut_short_or_delivered_again_changes_nothing(
+    quick_run: dict[str, Any],
+) -> None:
+    for name in ("supplier_file_cut", "supplier_file_again"):
+        scenario = quick_run["scenarios"][name]
+        failed = [c["name"] for c in scenario["checks"] if not c["passed"]]
+        assert scenario["passed"] > 0 and not failed and not scenario["error"], (name, failed)

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from konsortio.launcher import RestartPolicy, Supervised, supervise_once
 from konsortio.stack import SERVICE_PORTS, free_port, listening
 
 pytestmark = [
@@ -167,6 +168,68 @@ def test_a_crashed_service_is_restarted_and_the_rest_left_alone(launcher: Launch
     assert launcher.state()[crashed]["restarts"] == 1
 
 
+def test_the_stack_keeps_serving_through_a_crash_and_after_it(launcher: Launcher) -> None:
+    """A SIGKILL (no handler runs, no log line of its own) of the service that publishes:
+    the other service answers all through the outage, and once the launcher has restarted
+    the killed one, a library registered and joined there reaches the other's copy of the
+    members through the broker. The restarted process takes commands and publishes their
+    events, and the consumer that lost its producer for a while reads them."""
+    crashed, other = SERVICES
+    token = (launcher.data_dir / "coordinator.token").read_text().strip()
+    headers = {"Authorization": f"Bearer {token}"}
+    old_pid = launcher.pid(crashed)
+    restarts = launcher.state()[crashed]["restarts"]
+    assert old_pid
+    os.kill(old_pid, signal.SIGKILL)
+    answers: list[int] = []
+
+    def back() -> bool:
+        members = httpx.get(f"{launcher.url(other)}/members", headers=headers, timeout=5)
+        answers.append(members.status_code)
+        return launcher.pid(crashed) not in (None, old_pid) and launcher.ready(crashed)
+
+    launcher.wait(back, f"{crashed} restarted after SIGKILL and ready")
+    assert answers and set(answers) == {200}, answers
+    assert f"{crashed} exited with code -9 (SIGKILL)" in launcher.log()
+    assert launcher.state()[crashed]["restarts"] == restarts + 1
+
+    isil = f"FI-U{random.randrange(16**6):06x}"
+    library = {
+        "isil": isil,
+        "names": {"fi": f"Kirjasto {isil}", "sv": f"Bibliotek {isil}"},
+        "municipalities": ["091"],
+        "population": 12_000,
+        "library_system": "Koha",
+        "library_type": "municipal",
+        "contacts": [
+            {
+                "name": "Aino Virtanen",
+                "email": f"aino.{isil.lower()}@library.example",
+                "role": "director",
+                "language": "fi",
+            }
+        ],
+    }
+    url = launcher.url(crashed)
+    registered = httpx.post(f"{url}/libraries", json=library, headers=headers, timeout=30)
+    assert registered.status_code == 201, registered.text
+    joined = httpx.post(
+        f"{url}/libraries/{isil}/membership",
+        json={"signed_on": "2026-01-02", "signatory": "Johtaja"},
+        headers=headers,
+        timeout=30,
+    )
+    assert joined.status_code in (200, 201), joined.text
+
+    def in_the_copy() -> bool:
+        page = httpx.get(
+            f"{launcher.url(other)}/members", params={"q": isil}, headers=headers, timeout=5
+        ).json()
+        return any(m["isil"] == isil and m["active"] for m in page["items"])
+
+    launcher.wait(in_the_copy, f"{isil} in {other}'s copy of the members")
+
+
 def test_the_stack_starts_again_right_after_a_stop(launcher: Launcher) -> None:
     """Stopping leaves TIME-WAIT sockets on the service ports (the health checks connected);
     the next start must not mistake them for a running stack."""
@@ -180,3 +243,26 @@ def test_the_stack_starts_again_right_after_a_stop(launcher: Launcher) -> None:
     # The printed demo command is one that exists from where the launcher was started.
     suggested = log.split("Try `", 1)[1].split(" demo", 1)[0]
     assert suggested == "konsortio" or (REPO / suggested).exists()
+
+
+def test_a_service_that_keeps_crashing_stops_the_stack_after_the_allowed_restarts(
+    tmp_path: Path,
+) -> None:
+    """The launcher's supervision with real processes: one that dies at each start (here a
+    service name the CLI refuses, exit code 2) is restarted after a backoff, up to
+    ``max_restarts`` times within the window; the crash after that stops the stack with a
+    reason, instead of restarting it for ever."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KONSORTIO_")}
+    service = Supervised("no-such-service", free_port(), env, tmp_path / "crashing.log")
+    policy = RestartPolicy(max_restarts=2, window_s=300, backoff_base_s=0.1, backoff_max_s=0.2)
+    service.start()
+    first_pid = service.pid
+    reason = None
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while reason is None and time.monotonic() < deadline:
+        reason = supervise_once({service.name: service}, policy, time.monotonic())
+        time.sleep(0.05)
+    assert reason is not None, "the supervision never gave up"
+    assert "no-such-service crashed 3 times" in reason and "KONSORTIO_UP_MAX_RESTARTS=2" in reason
+    assert service.restarts == 2 and service.pid != first_pid
+    assert "unknown service" in (tmp_path / "crashing.log").read_text()

@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(VENV)/bin/mypy
 	# Includes tests/reliability: the short version of `make reliability` (about 4 minutes on
 	# its own stack), started in the background when collection ends (tests/reliability/conftest.py).
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q --durations=15
 
 # The conformance lane: the integration suite against a real Apache Kafka (KRaft) broker that
 # deploy/kafka/lane.sh resolves from Maven Central and starts on loopback, idempotence on.

@@ -357,9 +357,15 @@ async def test_an_agreement_signed_in_both_versions_is_one_row_of_the_feed(
             "kl_reference": "",
         }
     )
-    marker = unique("AG-V2-after")
-    await publish(infra, [second, first, signed(marker, "after", 1)])
-    await wait_for(lambda: feed_has(dashboard, "agreement-signed", marker))
+    ids = await publish(infra, [first, second])
+
+    async def both_handled() -> bool:
+        rows = await dashboard.pool.fetch(
+            "SELECT event_id FROM inbox WHERE event_id = ANY($1::text[])", ids
+        )
+        return len(rows) == 2
+
+    await wait_for(both_handled)
     response = await dashboard.client.get(
         "/api/events", params={"type": "agreement-signed", "limit": 500, "lang": "en"}
     )

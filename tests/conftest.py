@@ -99,6 +99,12 @@ def infra() -> Any:
     tmp = Path(tempfile.mkdtemp(prefix="konsortio-test-"))
     postgres = EmbeddedPostgres(tmp / "pg")
     postgres.start()
+    # One server holds the whole session: every service of every test, the Kafka lane's
+    # replicas and the reliability stack's pools. PostgreSQL's default of 100 connections ran
+    # out on the lane ("too many clients already"); the setting needs a restart.
+    with (tmp / "pg" / "postgresql.auto.conf").open("a") as conf:
+        conf.write("max_connections = 400\n")
+    postgres.restart()
     external = os.environ.get("KONSORTIO_TEST_KAFKA_BOOTSTRAP")
     broker = None
     if external:

@@ -228,6 +228,8 @@ async def test_two_replicas_each_and_killed_consumers_lose_and_repeat_nothing(
             KONSORTIO_KAFKA_TOPIC_PARTITIONS=str(PARTITIONS),
             KONSORTIO_RELAY_POLL_INTERVAL_S="0.2",
             KONSORTIO_MAIL_INTERVAL_S="0.2",
+            # Six replicas beside the session's services share one PostgreSQL server.
+            KONSORTIO_DATABASE_POOL_MAX="4",
             # This run is its own deployment (its own databases and mailbox), so its replicas
             # form their own groups: in the default groups they would share the partitions
             # with the session's in-process services of the same name, which would take a

@@ -9,6 +9,7 @@ Screenshots go to test-artifacts/ (gitignored) for a human to look at.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -29,6 +30,7 @@ from contracts.outreach import MessageDelivered
 from kit.auth import Role
 from kit.envelope import encode
 from services.dashboard import domain, i18n
+from tests.browser.pages import close_context, close_page, new_page
 from tests.conftest import Infra, wait_for
 from tests.integration.dashboard.support import (
     DashboardUnderTest,
@@ -93,7 +95,7 @@ async def browser(chromium: str) -> AsyncIterator[Any]:
             try:
                 yield context
             finally:
-                await context.close()
+                await close_context(context)
     finally:
         shutil.rmtree(profile, ignore_errors=True)
 
@@ -151,7 +153,7 @@ async def test_live_feed_and_key_figures_in_a_real_browser(
 
     figures = await wait_for(settled)
 
-    page = await browser.new_page()
+    page = await new_page(browser)
     await page.goto(f"{dashboard.url}/?lang=en")
     await expect(page.locator("html")).to_have_attribute("lang", "en")
     await expect(page.locator("#live-status")).to_have_attribute("data-state", "connected")
@@ -243,7 +245,7 @@ async def test_live_feed_and_key_figures_in_a_real_browser(
         "ready"
     )
     await page.screenshot(path=ARTIFACTS / "operator-en.png", full_page=True)
-    await page.close()
+    await close_page(page)
 
 
 # --- the page in Finnish and Swedish -----------------------------------------------------------
@@ -296,7 +298,8 @@ SHOWN_TEXT = """() => {
 
 
 async def english_on(page: Any) -> list[str]:
-    text = await page.evaluate(SHOWN_TEXT)
+    async with asyncio.timeout(30):  # Playwright gives evaluate() no timeout of its own
+        text = await page.evaluate(SHOWN_TEXT)
     return sorted(
         phrase
         for phrase in english_only()
@@ -343,7 +346,7 @@ async def test_the_finnish_and_swedish_pages_show_no_english(
 
     ARTIFACTS.mkdir(exist_ok=True)
     await browser.clear_cookies()  # signed out, whatever an earlier test left
-    page = await browser.new_page()
+    page = await new_page(browser)
     for lang, heading, sign_in in (
         ("fi", "Tunnusluvut", "Kirjaudu"),
         ("sv", "Nyckeltal", "Logga in"),
@@ -380,7 +383,7 @@ async def test_the_finnish_and_swedish_pages_show_no_english(
         assert await english_on(page) == [], f"operator view, {lang}"
         await page.screenshot(path=ARTIFACTS / f"operator-{lang}.png", full_page=True)
         await page.get_by_role("button", name=i18n.t("sign_out", lang)).click()
-    await page.close()
+    await close_page(page)
 
 
 async def test_a_campaigns_mails_are_one_feed_item_that_counts_and_can_be_hidden(
@@ -400,7 +403,7 @@ async def test_a_campaigns_mails_are_one_feed_item_that_counts_and_can_be_hidden
             attempts=1,
         )
 
-    page = await browser.new_page()
+    page = await new_page(browser)
     await page.goto(f"{dashboard.url}/?lang=fi")
     await expect(page.locator("#live-status")).to_have_attribute("data-state", "connected")
     await publish(infra, [mail(1, "sent"), mail(2, "sent")])
@@ -427,7 +430,7 @@ async def test_a_campaigns_mails_are_one_feed_item_that_counts_and_can_be_hidden
     await publish(infra, [joined(marker := unique("FI-Gm"), 1_000)])
     await expect(page.locator("#feed li.event", has_text=marker)).to_be_visible()
     await expect(page.locator('#feed li[data-name="message-delivered"]')).to_have_count(0)
-    await page.close()
+    await close_page(page)
 
 
 # --- the API docs without a network ------------------------------------------------------------
@@ -439,7 +442,7 @@ async def test_the_api_docs_render_with_the_network_cut_off(
     from playwright.async_api import expect
 
     ARTIFACTS.mkdir(exist_ok=True)
-    page = await browser.new_page()
+    page = await new_page(browser)
     blocked: list[str] = []
 
     async def only_this_machine(route: Any) -> None:
@@ -467,7 +470,7 @@ async def test_the_api_docs_render_with_the_network_cut_off(
     # ReDoc's only outside request is its "API docs by Redocly" badge, an image hard-coded in
     # its script that hides itself when it cannot load.
     assert set(blocked) <= {"https://cdn.redoc.ly/redoc/logo-mini.svg"}
-    await page.close()
+    await close_page(page)
 
 
 async def test_the_usage_chart_and_its_table_in_a_real_browser(
@@ -508,7 +511,7 @@ async def test_the_usage_chart_and_its_table_in_a_real_browser(
         return f'data-usage-agreement="{agreement}" data-year="2025"' in html
 
     await wait_for(arrived)
-    page = await browser.new_page()
+    page = await new_page(browser)
     await page.goto(f"{dashboard.url}/?lang=en")
     figure = page.locator(f'figure[data-usage-agreement="{agreement}"]')
     await figure.scroll_into_view_if_needed()
@@ -525,4 +528,4 @@ async def test_the_usage_chart_and_its_table_in_a_real_browser(
     await expect(cost.locator('[data-col="cost-per-use"]')).to_have_text("€15.00")
     ARTIFACTS.mkdir(exist_ok=True)
     await figure.screenshot(path=ARTIFACTS / "dashboard-usage-en.png")
-    await page.close()
+    await close_page(page)

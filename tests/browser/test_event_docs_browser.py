@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from contracts import ALL_EVENTS
+from tests.browser.pages import close_context, close_page, new_page
 from tests.integration.dashboard.support import DashboardUnderTest
 
 pytestmark = pytest.mark.browser
@@ -65,7 +66,7 @@ async def offline_context(chromium_path: str) -> AsyncIterator[tuple[Any, list[s
             try:
                 yield context, blocked
             finally:
-                await context.close()
+                await close_context(context)
     finally:
         shutil.rmtree(profile, ignore_errors=True)
 
@@ -78,7 +79,7 @@ async def test_the_event_documentation_renders_offline(
 
     context, blocked = offline_context
     failed: list[str] = []
-    page = await context.new_page()
+    page = await new_page(context)
     page.on("requestfailed", lambda request: failed.append(request.url))
     response = await page.goto(f"{dashboard.url}/events?lang=en")
     assert response is not None and response.ok
@@ -105,4 +106,4 @@ async def test_the_event_documentation_renders_offline(
 
     assert not blocked, f"the page tried to reach the network: {blocked}"
     assert not failed, f"requests that failed: {failed}"
-    await page.close()
+    await close_page(page)

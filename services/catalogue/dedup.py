@@ -52,8 +52,37 @@ def content_hash(record: Record) -> str:
     return hashlib.sha256(canonical_form(record).encode("utf-8")).hexdigest()
 
 
+LINK_TAG = "856"
+
+
 def _url_key(url: str) -> str:
     return url.strip().rstrip("/").lower()
+
+
+def _link_key(field: Field) -> str:
+    urls = field.get_subfields("u")
+    return _url_key(urls[0]) if urls else ""
+
+
+def _link_form(field: Field) -> str:
+    indicators = field.indicators or Indicators(" ", " ")
+    return json.dumps(
+        [indicators[0] + indicators[1], field.subfields], ensure_ascii=False, separators=(",", ":")
+    )
+
+
+def _description(record: Record) -> tuple[int, str]:
+    """How much a record says apart from its links, and a hash of what it says.
+
+    Links are merged from every product of a title, so they must not decide which product's
+    description is kept: a merged record then ranks exactly as the product it came from, and
+    merging in any order gives the same record."""
+    links = record.get_fields(LINK_TAG)
+    score = richness(record) - sum(1 + len(f.subfields) for f in links)
+    leader, *fields = json.loads(canonical_form(record))
+    kept = [leader, *(f for f in fields if f[0] != LINK_TAG)]
+    text = json.dumps(kept, ensure_ascii=False, separators=(",", ":"))
+    return score, hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -64,37 +93,46 @@ class Merge:
 
 
 def _existing_wins(existing: Record, incoming: Record, *, same_delivery: bool) -> bool:
-    ours, theirs = richness(existing), richness(incoming)
-    if ours != theirs:
-        return ours > theirs
+    ours, theirs = _description(existing), _description(incoming)
+    if ours[0] != theirs[0]:
+        return ours[0] > theirs[0]
     if not same_delivery:
         return False  # a later delivery's equally rich record is the supplier's latest word
-    # Two products of one title in one file: neither is later than the other, so the tie is
-    # broken by content (the smaller hash), whatever order the file lists them in.
-    return content_hash(existing) <= content_hash(incoming)
+    # Two products of one title in one delivery: neither is later than the other, so the tie
+    # is broken by content (the smaller hash), whatever order the file lists them in.
+    return ours[1] <= theirs[1]
 
 
 def merge(existing: Record, incoming: Record, *, same_delivery: bool = False) -> Merge:
-    """Keep the richer record and add the other's 856 fields whose URLs it lacks. Ties go to
-    the incoming record (the supplier's latest word), or, for two records of one delivery,
-    to the one with the smaller content hash."""
+    """Keep the description of the richer record and the links of both.
+
+    Ties go to the incoming record (the supplier's latest word), or, for two records of one
+    delivery, to the one with the smaller hash. The links are the union of both records'
+    856 fields by URL, one field per URL (the smallest, when two are worded differently),
+    in URL order. Every choice is by content, so a title's record does not depend on the
+    order its products arrive in, in one file or across the chunks of one."""
     which: Literal["existing", "incoming"]
     if _existing_wins(existing, incoming, same_delivery=same_delivery):
-        kept, other, which = existing, incoming, "existing"
+        kept, which = existing, "existing"
     else:
-        kept, other, which = incoming, existing, "incoming"
+        kept, which = incoming, "incoming"
+    links: dict[str, Field] = {}
+    for field in (*existing.get_fields(LINK_TAG), *incoming.get_fields(LINK_TAG)):
+        key = _link_key(field)
+        if key not in links or _link_form(field) < _link_form(links[key]):
+            links[key] = field
+    kept_urls = {_link_key(f) for f in kept.get_fields(LINK_TAG)}
     result = copy_record(kept)
-    have = {_url_key(u) for f in result.get_fields("856") for u in f.get_subfields("u")}
-    added: list[str] = []
-    for field in other.get_fields("856"):
-        urls = field.get_subfields("u")
-        if urls and all(_url_key(u) not in have for u in urls):
-            result.add_ordered_field(
-                Field(tag=field.tag, indicators=field.indicators, subfields=list(field.subfields))
-            )
-            have.update(_url_key(u) for u in urls)
-            added.extend(urls)
-    return Merge(result, which, tuple(added))
+    result.remove_fields(LINK_TAG)
+    for key in sorted(links):
+        field = links[key]
+        result.add_ordered_field(
+            Field(tag=field.tag, indicators=field.indicators, subfields=list(field.subfields))
+        )
+    added = tuple(
+        u for k in sorted(links) if k not in kept_urls for u in links[k].get_subfields("u")
+    )
+    return Merge(result, which, added)
 
 
 @dataclass(frozen=True)
@@ -102,10 +140,15 @@ class Resolution:
     outcome: Outcome
     record: Record  # what to store
     content_hash: str
+    incoming_kept: bool  # the incoming record's description is the one stored
 
 
 def resolve(
-    existing: Record | None, incoming: Record, *, seen_in_batch: bool = False
+    existing: Record | None,
+    incoming: Record,
+    *,
+    seen_in_batch: bool = False,
+    same_delivery: bool | None = None,
 ) -> Resolution:
     """Decide what an incoming record (same collection, same match key) does.
 
@@ -113,14 +156,20 @@ def resolve(
     - merge gives the existing content back → unchanged (or duplicate, when the
       existing record came from earlier in the same batch)
     - otherwise → updated (or duplicate within one batch)
-    """
+
+    ``same_delivery`` says whether the existing record's description came from the same
+    delivery as the incoming one (it defaults to ``seen_in_batch``)."""
     if existing is None:
-        return Resolution("accepted", incoming, content_hash(incoming))
-    merged = merge(existing, incoming, same_delivery=seen_in_batch).record
-    new_hash = content_hash(merged)
+        return Resolution("accepted", incoming, content_hash(incoming), True)
+    if same_delivery is None:
+        same_delivery = seen_in_batch
+    merged = merge(existing, incoming, same_delivery=same_delivery)
+    new_hash = content_hash(merged.record)
     if new_hash == content_hash(existing):
-        return Resolution("duplicate" if seen_in_batch else "unchanged", existing, new_hash)
-    return Resolution("duplicate" if seen_in_batch else "updated", merged, new_hash)
+        outcome: Outcome = "duplicate" if seen_in_batch else "unchanged"
+        return Resolution(outcome, existing, new_hash, merged.kept == "incoming")
+    outcome = "duplicate" if seen_in_batch else "updated"
+    return Resolution(outcome, merged.record, new_hash, merged.kept == "incoming")
 
 
 MAX_RECORD_BYTES = 99_999  # ISO 2709: five digits of record length

@@ -120,6 +120,7 @@ class _Pending:
     reference: str | None
     new: bool  # a title new to the collection, or a withdrawn one coming back
     changed: bool
+    described: bool  # its description (all but the links) came from this batch
 
     def current(self) -> Record:
         if self.record is None:
@@ -134,6 +135,7 @@ class ChunkPlan:
     updates: list[store.ChangedRecord] = field(default_factory=list)
     reinstated: set[int] = field(default_factory=set)
     seen: set[int] = field(default_factory=set)
+    described: set[int] = field(default_factory=set)  # seen, and described by this batch
     findings: list[tuple[Any, ...]] = field(default_factory=list)
 
 
@@ -209,12 +211,15 @@ def plan_chunk(
                     entry.marc,
                     clean(record_title(entry.record), MAX_TITLE) or "",
                     entry.reference,
+                    entry.described,
                 )
             )
             if entry.new:
                 plan.reinstated.add(entry.stored.id)
         else:
             plan.seen.add(entry.stored.id)
+            if entry.described:
+                plan.described.add(entry.stored.id)
     return plan
 
 
@@ -230,7 +235,8 @@ def _decide(
     if earlier is not None:
         # The same title twice in one chunk: merge into what the chunk already decided.
         current = earlier.current()
-        resolution = resolve(current, incoming, seen_in_batch=True)
+        resolution = resolve(current, incoming, seen_in_batch=True, same_delivery=earlier.described)
+        earlier.described = earlier.described or resolution.incoming_kept
         if resolution.record is not current:
             marc = stored_bytes(resolution.record)  # first: it may refuse the merged record
             earlier.record = resolution.record
@@ -250,18 +256,34 @@ def _decide(
             reference,
             new=True,
             changed=True,
+            described=True,
         )
         return "accepted"
     seen_in_batch = stored.seen_batch == batch_id
+    described_by_batch = stored.base_batch == batch_id
     incoming_hash = content_hash(incoming)
     if incoming_hash == stored.content_hash:
-        # The common re-ingest case: no need to parse the stored record to know.
+        # The common re-ingest case: no need to parse the stored record to know. The stored
+        # description is now also this delivery's (a later chunk's twin ranks against it).
         pending[key] = _Pending(
-            key, stored, None, stored.content_hash, None, reference, new=False, changed=False
+            key,
+            stored,
+            None,
+            stored.content_hash,
+            None,
+            reference,
+            new=False,
+            changed=False,
+            described=True,
         )
         return "duplicate" if seen_in_batch else "unchanged"
     existing_record = Record(data=stored.marc, force_utf8=True)
-    resolution = resolve(existing_record, incoming, seen_in_batch=seen_in_batch)
+    resolution = resolve(
+        existing_record,
+        incoming,
+        seen_in_batch=seen_in_batch,
+        same_delivery=described_by_batch,
+    )
     changed = resolution.record is not existing_record
     pending[key] = _Pending(
         key,
@@ -272,6 +294,7 @@ def _decide(
         reference,
         new=False,
         changed=changed,
+        described=described_by_batch or resolution.incoming_kept,
     )
     return resolution.outcome
 
@@ -340,7 +363,7 @@ async def _write_chunk(
     plan = await asyncio.to_thread(plan_chunk, chunk, existing, job.batch_id, report)
     new_ids = await store.insert_records(conn, job.collection_id, job.batch_id, plan.inserts)
     await store.update_records(conn, job.batch_id, plan.updates)
-    await store.mark_seen(conn, job.batch_id, plan.seen)
+    await store.mark_seen(conn, job.batch_id, plan.seen, plan.described)
     changes = [(record_id, "new") for record_id in new_ids.values()]
     changes += [(u.id, "new" if u.id in plan.reinstated else "changed") for u in plan.updates]
     await store.insert_batch_records(conn, job.batch_id, changes)
@@ -383,10 +406,15 @@ async def run(
         await progress(processed)
         # A title this batch changed and then changed back (two products of it in the file)
         # is unchanged: re-delivering a file must not move any record's datestamp.
-        reverted = await store.revert_unchanged(conn, job.collection_id, job.batch_id)
-        if reverted:
-            report.outcomes["updated"] = report.outcomes.get("updated", 0) - reverted
-            report.outcomes["unchanged"] = report.outcomes.get("unchanged", 0) + reverted
+        await store.revert_unchanged(conn, job.collection_id, job.batch_id)
+        # Each title counted once as accepted, updated or unchanged, at its first product; a
+        # later product of it (in a later chunk too) may change or restore its record, so
+        # what the batch did to each title is read back from its recorded changes.
+        titles = sum(report.outcomes.get(o, 0) for o in ("accepted", "updated", "unchanged"))
+        added, changed = await store.batch_change_counts(conn, job.batch_id)
+        report.outcomes["accepted"] = added
+        report.outcomes["updated"] = changed
+        report.outcomes["unchanged"] = max(titles - added - changed, 0)
         withdrawn_titles = 0
         rejected = report.outcomes.get("rejected", 0)
         seen_any = report.total - rejected > 0

@@ -658,6 +658,7 @@ class StoredRecord:
     marc: bytes
     deleted: bool
     seen_batch: str
+    base_batch: str | None = None  # the batch the description came from (see dedup.merge)
 
 
 async def records_by_keys(
@@ -665,7 +666,7 @@ async def records_by_keys(
 ) -> dict[str, StoredRecord]:
     rows = await conn.fetch(
         """
-        SELECT id, match_key, content_hash, marc, deleted, seen_batch FROM records
+        SELECT id, match_key, content_hash, marc, deleted, seen_batch, base_batch FROM records
         WHERE collection_id = $1 AND match_key = ANY($2::text[])
         """,
         collection_id,
@@ -679,6 +680,7 @@ async def records_by_keys(
             row["marc"],
             row["deleted"],
             row["seen_batch"],
+            row["base_batch"],
         )
         for row in rows
     }
@@ -702,8 +704,8 @@ async def insert_records(
     inserted = await conn.fetch(
         """
         INSERT INTO records (collection_id, match_key, content_hash, marc, title, reference,
-                             created_batch, changed_batch, seen_batch, datestamp)
-        SELECT $1, key, hash, marc, title, reference, $2, $2, $2, clock_timestamp()
+                             created_batch, changed_batch, seen_batch, base_batch, datestamp)
+        SELECT $1, key, hash, marc, title, reference, $2, $2, $2, $2, clock_timestamp()
         FROM unnest($3::text[], $4::text[], $5::bytea[], $6::text[], $7::text[])
             AS incoming (key, hash, marc, title, reference)
         RETURNING id, match_key
@@ -726,6 +728,7 @@ class ChangedRecord:
     marc: bytes
     title: str
     reference: str | None
+    described: bool = True  # its description comes from this batch (see dedup.merge)
 
 
 async def update_records(
@@ -740,6 +743,7 @@ async def update_records(
         SET content_hash = incoming.hash, marc = incoming.marc, title = incoming.title,
             reference = coalesce(incoming.reference, r.reference), deleted = false,
             changed_batch = $1, seen_batch = $1, datestamp = clock_timestamp(),
+            base_batch = CASE WHEN incoming.described THEN $1 ELSE r.base_batch END,
             -- the state before this batch first changed the record (see revert_unchanged)
             before_hash = CASE WHEN r.changed_batch = $1 THEN r.before_hash
                                ELSE r.content_hash END,
@@ -751,8 +755,9 @@ async def update_records(
                                     ELSE r.reference END,
             before_deleted = CASE WHEN r.changed_batch = $1 THEN r.before_deleted
                                   ELSE r.deleted END
-        FROM unnest($2::bigint[], $3::text[], $4::bytea[], $5::text[], $6::text[])
-            AS incoming (id, hash, marc, title, reference)
+        FROM unnest($2::bigint[], $3::text[], $4::bytea[], $5::text[], $6::text[],
+                    $7::boolean[])
+            AS incoming (id, hash, marc, title, reference, described)
         WHERE r.id = incoming.id
         """,
         batch_id,
@@ -761,6 +766,7 @@ async def update_records(
         [r.marc for r in rows],
         [r.title for r in rows],
         [r.reference for r in rows],
+        [r.described for r in rows],
     )
 
 
@@ -788,13 +794,37 @@ async def revert_unchanged(conn: asyncpg.Connection, collection_id: str, batch_i
     )
 
 
-async def mark_seen(conn: asyncpg.Connection, batch_id: str, ids: Iterable[int]) -> None:
-    """Titles still on the list, unchanged: full loads must not withdraw them."""
+async def mark_seen(
+    conn: asyncpg.Connection, batch_id: str, ids: Iterable[int], described: Iterable[int] = ()
+) -> None:
+    """Titles still on the list, unchanged: full loads must not withdraw them. ``described``
+    are those whose (unchanged) description this batch delivered again."""
     ids = list(ids)
     if ids:
         await conn.execute(
-            "UPDATE records SET seen_batch = $1 WHERE id = ANY($2::bigint[])", batch_id, ids
+            """
+            UPDATE records
+            SET seen_batch = $1,
+                base_batch = CASE WHEN id = ANY($3::bigint[]) THEN $1 ELSE base_batch END
+            WHERE id = ANY($2::bigint[])
+            """,
+            batch_id,
+            ids,
+            list(described),
         )
+
+
+async def batch_change_counts(conn: asyncpg.Connection, batch_id: str) -> tuple[int, int]:
+    """How many titles the batch added (new or back from withdrawal) and changed."""
+    row = await conn.fetchrow(
+        """
+        SELECT count(*) FILTER (WHERE change = 'new') AS added,
+               count(*) FILTER (WHERE change = 'changed') AS changed
+        FROM batch_records WHERE batch_id = $1
+        """,
+        batch_id,
+    )
+    return int(row["added"]), int(row["changed"])
 
 
 async def insert_batch_records(

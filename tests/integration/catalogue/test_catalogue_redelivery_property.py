@@ -11,6 +11,7 @@ each upload to that loop."""
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 from xml.sax.saxutils import escape
@@ -133,3 +134,150 @@ async def test_loading_any_file_again_changes_nothing(catalogue: Service, actors
             assert on_loop(state(catalogue, actors, collection)) == before
 
     await asyncio.to_thread(property_)
+
+
+# An example the property found: products of five titles that tie in richness, with links
+# worded and ordered differently; the same list in another order changed a record.
+FOUND_EARLIER = [
+    (
+        1,
+        {
+            "title": 3,
+            "reference": 1,
+            "description": "Tarina kesästä.",
+            "url": "https://b.example.fi/2",
+            "form": "EB",
+        },
+    ),
+    (2, {"title": 1, "reference": 1, "description": None, "url": None, "form": "EB"}),
+    (3, {"title": 1, "reference": 0, "description": "Tarina kesästä.", "url": None, "form": "EB"}),
+    (2, {"title": 1, "reference": 1, "description": "Tarina talvesta.", "url": None, "form": "EB"}),
+    (
+        4,
+        {
+            "title": 0,
+            "reference": 1,
+            "description": "Tarina talvesta.",
+            "url": "https://b.example.fi/2",
+            "form": "AJ",
+        },
+    ),
+    (0, {"title": 1, "reference": 0, "description": None, "url": None, "form": "EB"}),
+    (4, {"title": 3, "reference": 0, "description": "Tarina talvesta.", "url": None, "form": "EB"}),
+    (
+        2,
+        {
+            "title": 1,
+            "reference": 1,
+            "description": "Tarina talvesta.",
+            "url": "https://a.example.fi/1",
+            "form": "EB",
+        },
+    ),
+    (2, {"title": 1, "reference": 0, "description": "Tarina talvesta.", "url": None, "form": "EB"}),
+    (
+        1,
+        {
+            "title": 1,
+            "reference": 0,
+            "description": None,
+            "url": "https://b.example.fi/2",
+            "form": "EB",
+        },
+    ),
+]
+FOUND_ITEMS = [
+    (
+        1,
+        {
+            "title": 1,
+            "reference": 1,
+            "description": "Tarina kesästä.",
+            "url": "https://a.example.fi/1",
+            "form": "EB",
+        },
+    ),
+    (
+        4,
+        {
+            "title": 2,
+            "reference": 0,
+            "description": "Tarina kesästä.",
+            "url": "https://a.example.fi/1",
+            "form": "EB",
+        },
+    ),
+    (
+        2,
+        {
+            "title": 3,
+            "reference": 0,
+            "description": None,
+            "url": "https://b.example.fi/2",
+            "form": "EB",
+        },
+    ),
+    (
+        0,
+        {
+            "title": 0,
+            "reference": 0,
+            "description": "Tarina talvesta.",
+            "url": "https://b.example.fi/2",
+            "form": "AJ",
+        },
+    ),
+    (1, {"title": 1, "reference": 1, "description": None, "url": None, "form": "EB"}),
+    (0, {"title": 3, "reference": 1, "description": None, "url": None, "form": "EB"}),
+    (
+        4,
+        {
+            "title": 1,
+            "reference": 1,
+            "description": "Tarina kesästä.",
+            "url": "https://a.example.fi/1",
+            "form": "EB",
+        },
+    ),
+    (
+        3,
+        {
+            "title": 2,
+            "reference": 0,
+            "description": "Tarina kesästä.",
+            "url": "https://a.example.fi/1",
+            "form": "EB",
+        },
+    ),
+    (3, {"title": 0, "reference": 1, "description": "Tarina kesästä.", "url": None, "form": "AJ"}),
+    (1, {"title": 3, "reference": 0, "description": None, "url": None, "form": "AJ"}),
+]
+
+
+async def test_the_same_list_in_another_order_changes_nothing(
+    catalogue: Service, actors: Actors
+) -> None:
+    start = 90_400
+    collection = await sign(catalogue)
+
+    async def load(items: list[tuple[int, dict[str, Any]]]) -> dict[str, int]:
+        loaded = await upload(
+            catalogue,
+            actors,
+            collection,
+            onix(start, items),
+            mode="full",
+            url_template=URL_TEMPLATE,
+        )
+        return dict(loaded["counts"])
+
+    await load(FOUND_EARLIER)
+    await load(FOUND_ITEMS)
+    before = await state(catalogue, actors, collection)
+    for seed in range(40):
+        shuffled = list(FOUND_ITEMS)
+        random.Random(seed).shuffle(shuffled)
+        counts = await load(shuffled)
+        assert counts["accepted"] == counts["updated"] == counts["withdrawn"] == 0, (seed, counts)
+        assert counts["unchanged"] == 5, (seed, counts)
+        assert await state(catalogue, actors, collection) == before, seed

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pymarc import Field, Indicators, Record, Subfield
 
 from services.catalogue.dedup import content_hash, merge, resolve, stored_bytes
@@ -39,11 +41,69 @@ def test_merge_keeps_the_richer_record_and_merges_access_urls() -> None:
     assert result.added_urls == ("https://a.example/1",)
     assert result.record.get_fields("520")
     assert [f.get_subfields("u")[0] for f in result.record.get_fields("856")] == [
+        "https://a.example/1",  # the links in URL order, whichever record they came from
         "https://b.example/1",
-        "https://a.example/1",
     ]
     # the other way round gives the same content
-    assert merge(existing=poor, incoming=rich).kept == "incoming"
+    other_way = merge(existing=poor, incoming=rich)
+    assert other_way.kept == "incoming"
+    assert content_hash(other_way.record) == content_hash(result.record)
+
+
+def _product(title: str, url: str, *, note: str | None = None, summary: bool = False) -> Record:
+    record = _record(url, summary=summary)
+    record["245"]["a"] = title
+    if note:
+        record.get_fields("856")[0].add_subfield("z", note)
+    return record
+
+
+# Products of one title as suppliers send them: equally rich ones that differ in title,
+# links that overlap, one link worded two ways, and a richer one.
+PRODUCTS = [
+    _product("Meren muisti", "https://a.example/1"),
+    _product("Meren muisti.", "https://b.example/1"),
+    _product("Meren muisti", "https://b.example/1", note="Lainaa e-kirja"),
+    _product("Meren Muisti", "https://c.example/1"),
+    _product("Meren muisti", "https://a.example/1", summary=True),
+    _product("Meren muisti.", "https://d.example/1", summary=True),
+]
+
+
+def _delivered(products: list[Record], stored: Record | None = None) -> str:
+    """Merge the products of one delivery in the given order, as the ingest does."""
+    current, same_delivery = stored, stored is None
+    for product in products:
+        if current is None:
+            current = product
+            continue
+        resolution = resolve(current, product, same_delivery=same_delivery)
+        current, same_delivery = resolution.record, same_delivery or resolution.incoming_kept
+    assert current is not None
+    return content_hash(current)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.permutations(PRODUCTS), st.permutations(PRODUCTS), st.integers(0, len(PRODUCTS) - 1))
+def test_one_deliverys_products_give_one_record_in_any_order(
+    order: list[Record], other: list[Record], earlier: int
+) -> None:
+    assert _delivered(order) == _delivered(other)
+    # Against a record stored from an earlier delivery too.
+    stored = PRODUCTS[earlier]
+    assert _delivered(order, stored) == _delivered(other, stored)
+
+
+def test_a_later_deliverys_equally_rich_record_replaces_the_earlier_one() -> None:
+    earlier = _product("Meren muisti", "https://a.example/1")
+    corrected = _product("Meren muisti (korjattu)", "https://a.example/1")
+    result = resolve(earlier, corrected)
+    assert result.outcome == "updated"
+    assert result.record["245"]["a"] == "Meren muisti (korjattu)"
+    # ...but two products of one delivery are ranked by content, not by order.
+    assert content_hash(resolve(earlier, corrected, seen_in_batch=True).record) == content_hash(
+        resolve(corrected, earlier, seen_in_batch=True).record
+    )
 
 
 def test_same_url_is_not_added_twice() -> None:

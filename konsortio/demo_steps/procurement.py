@@ -1,13 +1,15 @@
-"""Demo steps for procurement: a need with interest, a tender with three bids and their
-compatibility tests, quality scores, the procurement decision (one bid rejected for a
-missing minimum requirement), the framework agreement at the awarded price, three
-libraries opting in and their cost shares; and, once a library has left the consortium,
-its leaving the agreement too.
+"""Demo steps for procurement: two needs with interest, a tender in two lots (e-audiobooks
+and e-magazines) with bids per lot and their compatibility tests, quality scores, one
+procurement decision naming a winner per lot (one e-audiobook bid rejected for a missing
+minimum requirement), a framework agreement per lot at its awarded bid's price, three
+libraries opting in to the e-audiobooks and their cost shares; and, once a library has left
+the consortium, its leaving the agreement too.
 
-The demo's tender is a one-year pilot with one extension option, estimated below the
-national threshold (60 000 €, Act 1397/2016 section 25), so no standstill applies and the
-agreement can be signed right after the decision. A tender at or above the threshold would
-wait 14 days after the decision is served before signing.
+The tender is a one-year pilot with one extension option. The lots' values are added up for
+the threshold (Act 1397/2016 section 31): about 53 000 € and 6 000 €, below the national
+threshold for services (60 000 €, section 25), so no standstill applies and the agreements
+can be signed right after the decision. At or above the threshold they would wait 14 days
+after the decision is served.
 
 Facts for the catalogue and outreach steps: ``need_id``, ``tender_id``, ``agreement_id``,
 ``agreement_title``, ``supplier``, ``product``, ``participants`` (ISILs).
@@ -25,11 +27,25 @@ from konsortio.demo import DemoContext, Scenario
 #: Bids are accepted strictly before the deadline and evaluated only after it, so the demo
 #: sets one a few seconds ahead and waits it out.
 DEADLINE_AHEAD = dt.timedelta(seconds=3)
-#: One year plus one one-year extension, VAT excluded: below the national threshold.
-ESTIMATED_VALUE_CENTS = 5_500_000  # 55 000 €
+#: Both lots, one year plus one one-year extension, VAT excluded: below the national threshold.
+ESTIMATED_VALUE_CENTS = 5_900_000  # 59 000 €
+AUDIOBOOKS, MAGAZINES = "1", "2"
+LOTS = (
+    {
+        "id": AUDIOBOOKS,
+        "title": "Lot 1: e-audiobooks in Finnish and Swedish",
+        "criteria": {"price": 50, "quality": 30, "compatibility": 20},
+    },
+    {
+        "id": MAGAZINES,
+        "title": "Lot 2: e-magazines",
+        "criteria": {"price": 40, "quality": 40, "compatibility": 20},
+    },
+)
 
 BIDS = (
     {
+        "lot_id": AUDIOBOOKS,
         "supplier": {"name": "Storytel AB", "country": "SE"},
         "product": "Storytel Library",
         "price_model": "annual-fee",
@@ -46,6 +62,7 @@ BIDS = (
         },
     },
     {
+        "lot_id": AUDIOBOOKS,
         "supplier": {"name": "BookBeat AB", "country": "SE"},
         "product": "BookBeat for Libraries",
         "price_model": "annual-fee",
@@ -63,6 +80,7 @@ BIDS = (
     {
         # The cheapest, but without the Quria integration the need requires: rejected on
         # the minimum requirements and never scored.
+        "lot_id": AUDIOBOOKS,
         "supplier": {"name": "Ellibs Oy", "country": "FI"},
         "product": "Ellibs E-audiobooks",
         "price_model": "annual-fee",
@@ -75,6 +93,35 @@ BIDS = (
             "drm": "readium-lcp",
             "remote_access": "permitted",
             "annual_opt_out": "permitted_under_conditions",
+        },
+    },
+    {
+        "lot_id": MAGAZINES,
+        "supplier": {"name": "PressReader Inc.", "country": "CA"},
+        "product": "PressReader",
+        "price_model": "annual-fee",
+        "price_cents": 290_000,
+        "supported_devices": ["ios", "android", "web"],
+        "supported_library_systems": [],
+        "terms": {
+            "other_restrictions": "unlimited simultaneous readers",
+            "remote_access": "permitted",
+            "annual_opt_out": "permitted",
+            "post_cancellation_access": "prohibited",
+        },
+    },
+    {
+        "lot_id": MAGAZINES,
+        "supplier": {"name": "Zinio LLC", "country": "US"},
+        "product": "Zinio for Libraries",
+        "price_model": "annual-fee",
+        "price_cents": 240_000,
+        "supported_devices": ["ios", "android", "web"],
+        "supported_library_systems": [],
+        "terms": {
+            "other_restrictions": "unlimited simultaneous readers",
+            "remote_access": "permitted",
+            "annual_opt_out": "permitted",
         },
     },
 )
@@ -100,12 +147,23 @@ TESTS = (
         ("web", True, ""),
         ("koha", True, "SIP2 patron login"),
     ),
+    (("ios", True, ""), ("android", True, ""), ("web", True, "")),
+    (("ios", True, ""), ("android", True, ""), ("web", False, "reader does not load in Firefox")),
 )
 QUALITY = (
     (85, "wide Finnish and Swedish catalogue"),
     (60, "smaller Finnish catalogue"),
     (70, "Finnish catalogue, no Swedish titles"),
+    (80, "Finnish dailies and regional papers as well as magazines"),
+    (55, "few Finnish titles"),
 )
+MAGAZINE_NEED = {
+    "material_type": "e-magazine",
+    "description": "Finnish and Swedish e-magazines, read in a browser or an app",
+    "accepted_licence_models": ["annual-fee"],
+    "required_devices": ["ios", "android", "web"],
+    "required_library_systems": [],
+}
 
 
 async def propose_need_and_register_interest(s: Scenario, ctx: DemoContext) -> None:
@@ -143,21 +201,35 @@ async def propose_need_and_register_interest(s: Scenario, ctx: DemoContext) -> N
             },
         )
     ).json()
-    ctx.facts["need_id"] = need["id"]
-    for isil, budget in zip(isils, (1_500_000, 1_000_000, 6_000_000), strict=False):
+    magazines = (
         await s.call(
             "POST",
-            f"{procurement}/needs/{need['id']}/interest",
-            ctx.token(Role.LIBRARY, isil=isil),
-            json={"indicative_budget_cents": budget},
+            f"{procurement}/needs",
+            ctx.token(Role.LIBRARY, isil=isils[-1]),
+            json=MAGAZINE_NEED,
         )
+    ).json()
+    ctx.facts.update(need_id=need["id"], magazine_need_id=magazines["id"])
+    for isil, budget in zip(isils, (1_500_000, 1_000_000, 6_000_000), strict=False):
+        for need_id, share in ((need["id"], 1), (magazines["id"], 10)):
+            await s.call(
+                "POST",
+                f"{procurement}/needs/{need_id}/interest",
+                ctx.token(Role.LIBRARY, isil=isil),
+                json={"indicative_budget_cents": budget // share},
+            )
 
     async def interest_recorded() -> Any:
-        body = (await s.call("GET", f"{procurement}/needs/{need['id']}", ctx.token())).json()
-        return body["interested"] == len(isils) and {"interested": body["interested"]}
+        counts = [
+            (await s.call("GET", f"{procurement}/needs/{need_id}", ctx.token())).json()[
+                "interested"
+            ]
+            for need_id in (need["id"], magazines["id"])
+        ]
+        return counts == [len(isils)] * 2 and {"interested": counts}
 
     await s.expect(
-        f"a need proposed by {proposer} with interest from {len(isils)} libraries",
+        f"two needs (e-audiobooks, e-magazines) with interest from {len(isils)} libraries",
         interest_recorded,
     )
 
@@ -174,7 +246,11 @@ async def run_tender(s: Scenario, ctx: DemoContext) -> None:
             json={
                 "title": f"E-audiobooks for public libraries ({ctx.suffix})",
                 "kl_reference": f"KL-{ctx.today.year}-{ctx.suffix}",
-                "need_ids": [ctx.facts["need_id"]],
+                "need_ids": [ctx.facts["need_id"], ctx.facts["magazine_need_id"]],
+                "lots": [
+                    {**lot, "need_ids": [ctx.facts[need]]}
+                    for lot, need in zip(LOTS, ("need_id", "magazine_need_id"), strict=True)
+                ],
                 "deadline": deadline.isoformat(),
                 "criteria": {"price": 50, "quality": 30, "compatibility": 20},
                 "price_model": "annual-fee",
@@ -185,7 +261,7 @@ async def run_tender(s: Scenario, ctx: DemoContext) -> None:
         )
     ).json()
     t = f"{procurement}/tenders/{tender['id']}"
-    s.say(f"threshold class: {tender['threshold_class']} (estimated 55 000 €, VAT excluded)")
+    s.say(f"threshold class: {tender['threshold_class']} (two lots, 59 000 €, VAT excluded)")
     ctx.facts["tender_id"] = tender["id"]
     await s.call("POST", f"{t}/open", officer)
 
@@ -196,7 +272,9 @@ async def run_tender(s: Scenario, ctx: DemoContext) -> None:
     await s.expect("the tender is open for bids (tender-opened)", opened)
 
     bids = [(await s.call("POST", f"{t}/bids", officer, json=bid)).json() for bid in BIDS]
-    s.say(f"three bids recorded: {', '.join(b['supplier']['name'] for b in bids)}")
+    for lot in LOTS:
+        names = ", ".join(b["supplier"]["name"] for b in bids if b["lot_id"] == lot["id"])
+        s.say(f"{lot['title']}: bids from {names}")
 
     # Evaluation opens the bids, which is allowed only once the deadline has passed.
     await asyncio.sleep(max(0.0, (deadline - dt.datetime.now(dt.UTC)).total_seconds()) + 0.2)
@@ -218,16 +296,26 @@ async def run_tender(s: Scenario, ctx: DemoContext) -> None:
 
     async def scored() -> Any:
         body = (await s.call("GET", f"{t}/scores", officer)).json()
-        ranking = [(i["supplier"], i["total"]) for i in body["items"]]
-        return len(ranking) == 2 and {"ranking": ranking}
+        ranking = {
+            lot["lot_id"]: [(i["supplier"], i["total"]) for i in lot["items"]]
+            for lot in body["lots"]
+        }
+        return [len(ranking.get(lot["id"], [])) for lot in LOTS] == [2, 2] and ranking
 
-    await s.expect("conforming bids scored on price, quality and the tender's test matrix", scored)
+    await s.expect(
+        "conforming bids scored per lot on price, quality and the lot's test matrix", scored
+    )
     award = (await s.call("POST", f"{t}/award", officer, json={})).json()
-    winner = next(b for b in bids if b["id"] == award["bid_id"])
+    winners = {
+        lot["lot_id"]: next(b for b in bids if b["id"] == lot["bid_id"]) for lot in award["lots"]
+    }
+    winner, magazines = winners[AUDIOBOOKS], winners[MAGAZINES]
     ctx.facts.update(
         supplier=winner["supplier"]["name"],
         product=winner["product"],
         annual_cost_cents=winner["price_cents"],
+        magazine_supplier=magazines["supplier"]["name"],
+        magazine_cost_cents=magazines["price_cents"],
     )
     for rejection in award["rejections"]:
         rejected = next(b for b in bids if b["id"] == rejection["bid_id"])
@@ -236,12 +324,13 @@ async def run_tender(s: Scenario, ctx: DemoContext) -> None:
     async def awarded() -> Any:
         body = (await s.call("GET", t, ctx.token())).json()
         return body["state"] == "awarded" and {
-            "awarded_to": winner["supplier"]["name"],
+            "lot 1": winner["supplier"]["name"],
+            "lot 2": magazines["supplier"]["name"],
             "standstill_ends_on": award["standstill_ends_on"],
         }
 
     await s.expect(
-        "the decision follows the published criteria and is served (tender-awarded v2)",
+        "one decision, a winner per lot by the published criteria, served (tender-awarded v2)",
         awarded,
     )
 
@@ -258,6 +347,7 @@ async def sign_and_opt_in(s: Scenario, ctx: DemoContext) -> None:
             coordinator,
             json={
                 "tender_id": ctx.facts["tender_id"],
+                "lot_id": AUDIOBOOKS,
                 "title": title,
                 "first_period": {"start": ctx.today.isoformat(), "end": end.isoformat()},
                 "extension_options": {"count": 1, "months": 12},
@@ -282,9 +372,10 @@ async def sign_and_opt_in(s: Scenario, ctx: DemoContext) -> None:
         )
 
     await s.expect(
-        "the agreement is signed at the awarded bid's price and in force (agreement-signed)",
+        "the e-audiobook agreement is signed at the awarded bid's price (agreement-signed)",
         signed,
     )
+    await _sign_magazines(s, ctx, end)
 
     isils = [lib["isil"] for lib in ctx.libraries]
     for isil in isils:
@@ -310,6 +401,61 @@ async def sign_and_opt_in(s: Scenario, ctx: DemoContext) -> None:
     )
     if table:
         s.say(_table(table))
+
+
+async def _sign_magazines(s: Scenario, ctx: DemoContext, end: dt.date) -> None:
+    """The second lot's agreement, at its own awarded bid's price."""
+    procurement = ctx.urls["procurement"]
+    title = f"E-magazines {ctx.today.year}–{ctx.today.year + 1} ({ctx.suffix})"
+    agreement = (
+        await s.call(
+            "POST",
+            f"{procurement}/agreements",
+            ctx.token(),
+            json={
+                "tender_id": ctx.facts["tender_id"],
+                "lot_id": MAGAZINES,
+                "title": title,
+                "first_period": {"start": ctx.today.isoformat(), "end": end.isoformat()},
+                "extension_options": {"count": 1, "months": 12},
+                "cost_share": {"model": "per-capita"},
+            },
+        )
+    ).json()
+    ctx.facts["magazine_agreement_id"] = agreement["id"]
+
+    async def signed() -> Any:
+        body = (
+            await s.call("GET", f"{procurement}/agreements/{agreement['id']}", ctx.token())
+        ).json()
+        return (
+            body["in_force"]
+            and body["annual_cost_cents"] == ctx.facts["magazine_cost_cents"]
+            and {
+                "agreement": body["id"],
+                "supplier": body["supplier"]["name"],
+                "annual_cost_cents": body["annual_cost_cents"],
+            }
+        )
+
+    await s.expect("the e-magazine agreement is signed at its lot's awarded price", signed)
+    # Two of the libraries take the magazines too (not the one that leaves later).
+    readers = [ctx.libraries[0]["isil"], ctx.libraries[-1]["isil"]]
+    for isil in readers:
+        await s.call(
+            "POST",
+            f"{procurement}/agreements/{agreement['id']}/participants",
+            ctx.token(Role.LIBRARY, isil=isil),
+            json={},
+        )
+
+    async def readers_in() -> Any:
+        body = (
+            await s.call("GET", f"{procurement}/agreements/{agreement['id']}", ctx.token())
+        ).json()
+        return body["participants"] == len(readers) and {"participants": readers}
+
+    await s.expect("two libraries opted in to the e-magazines (agreement-joined)", readers_in)
 
 
 async def leave_with_the_consortium(s: Scenario, ctx: DemoContext) -> None:

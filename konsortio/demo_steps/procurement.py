@@ -104,7 +104,7 @@ BIDS = (
         "supported_devices": ["ios", "android", "web"],
         "supported_library_systems": [],
         "terms": {
-            "other_restrictions": "unlimited simultaneous readers",
+            "concurrent_users": "unlimited",
             "remote_access": "permitted",
             "annual_opt_out": "permitted",
             "post_cancellation_access": "prohibited",
@@ -119,7 +119,7 @@ BIDS = (
         "supported_devices": ["ios", "android", "web"],
         "supported_library_systems": [],
         "terms": {
-            "other_restrictions": "unlimited simultaneous readers",
+            "concurrent_users": "unlimited",
             "remote_access": "permitted",
             "annual_opt_out": "permitted",
         },

@@ -23,7 +23,7 @@ from contracts.decoding import (
     decode,
 )
 
-__version__ = "1.14.0"
+__version__ = "1.14.1"
 
 ALL_EVENTS: tuple[type[Event], ...] = (
     *membership.EVENTS,

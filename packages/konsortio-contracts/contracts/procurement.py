@@ -70,7 +70,9 @@ class TermValue(Payload):
     Keys of ``licence_terms`` are the term names of procurement's catalogue
     (``concurrent_users``, ``loan_period_days``, ``drm``, ``annual_opt_out``, ...); a
     ``permitted_status`` value is one of permitted, permitted_under_conditions, prohibited,
-    unmentioned. A term the bid did not state is absent."""
+    unmentioned. A ``number`` value is an integer, or ``"unlimited"`` for a term a licence
+    may leave without limit (concurrent users, loans per licence, renewals). A term the bid
+    did not state is absent."""
 
     type: Literal["number", "permitted_status", "text", "choice"]
     value: int | str

@@ -6,14 +6,15 @@ bid's terms unchanged. A term that a bid does not state is "not stated", which c
 shows as ``None``; that is different from a stated ``unmentioned`` (the licence text was
 read and says nothing).
 
-Numbers are non-negative integers with a per-term minimum. "Unlimited" is not a number: a
-supplier offering unlimited concurrent use leaves ``concurrent_users`` out and says so in the
-term's note, or in ``other_restrictions``.
+Numbers are non-negative integers with a per-term minimum. Where a licence can be without a
+limit (concurrent users, loans per licence, renewals), ``"unlimited"`` is a value of its own:
+an unstated term is not the same as a stated "no limit", and no limit beats any number.
 """
 
 from __future__ import annotations
 
 import builtins
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -72,16 +73,45 @@ class TermDefinition:
     minimum: int = 0
     #: The enum whose values a choice term accepts.
     choices: builtins.type[DrmKind] | None = None  # builtins: the field `type` shadows it here
+    #: A number term that a licence may leave without limit ("unlimited").
+    may_be_unlimited: bool = False
+    #: Whether more is better for the libraries. Not for the loan period: a copy lent for
+    #: longer serves fewer readers, so neither value is the more favourable one.
+    more_is_better: bool = True
 
 
 TERM_CATALOGUE: Mapping[TermName, TermDefinition] = MappingProxyType(
     {
         d.name: d
         for d in (
-            TermDefinition(TermName.CONCURRENT_USERS, "Concurrent users", TermType.NUMBER, 1),
-            TermDefinition(TermName.LOAN_PERIOD_DAYS, "Loan period (days)", TermType.NUMBER, 1),
-            TermDefinition(TermName.LENDING_LIMIT, "Loans per licence", TermType.NUMBER, 0),
-            TermDefinition(TermName.RENEWAL_LIMIT, "Renewals per loan", TermType.NUMBER, 0),
+            TermDefinition(
+                TermName.CONCURRENT_USERS,
+                "Concurrent users",
+                TermType.NUMBER,
+                1,
+                may_be_unlimited=True,
+            ),
+            TermDefinition(
+                TermName.LOAN_PERIOD_DAYS,
+                "Loan period (days)",
+                TermType.NUMBER,
+                1,
+                more_is_better=False,
+            ),
+            TermDefinition(
+                TermName.LENDING_LIMIT,
+                "Loans per licence",
+                TermType.NUMBER,
+                0,
+                may_be_unlimited=True,
+            ),
+            TermDefinition(
+                TermName.RENEWAL_LIMIT,
+                "Renewals per loan",
+                TermType.NUMBER,
+                0,
+                may_be_unlimited=True,
+            ),
             TermDefinition(TermName.DRM, "DRM", TermType.CHOICE, choices=DrmKind),
             TermDefinition(TermName.REMOTE_ACCESS, "Remote access", TermType.PERMITTED_STATUS),
             TermDefinition(TermName.WALK_IN_ACCESS, "Walk-in access", TermType.PERMITTED_STATUS),
@@ -110,6 +140,8 @@ _STATUS_RANK: Mapping[PermittedStatus, int] = MappingProxyType(
 )
 
 TermValue = int | PermittedStatus | DrmKind | str
+#: The value of a number term stated without limit.
+UNLIMITED = "unlimited"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +160,12 @@ class LicenceTerm:
         where = f"terms.{name.value}"
         value: TermValue
         match definition.type:
+            case TermType.NUMBER if (
+                definition.may_be_unlimited
+                and isinstance(self.value, str)
+                and self.value.strip().lower() == UNLIMITED
+            ):
+                value = UNLIMITED
             case TermType.NUMBER:
                 value = require_int(where, self.value, minimum=definition.minimum)
             case TermType.PERMITTED_STATUS:
@@ -223,9 +261,13 @@ class TermComparisonRow:
     most_favourable: tuple[str, ...]
 
 
-def _rank(term: LicenceTerm) -> int | None:
+def _rank(term: LicenceTerm) -> float | None:
     if isinstance(term.value, PermittedStatus):
         return _STATUS_RANK[term.value]
+    if not TERM_CATALOGUE[term.name].more_is_better:
+        return None
+    if term.type is TermType.NUMBER and term.value == UNLIMITED:
+        return math.inf
     if isinstance(term.value, int):
         return term.value
     return None
@@ -234,8 +276,9 @@ def _rank(term: LicenceTerm) -> int | None:
 def compare_terms(subjects: Mapping[str, LicenceTerms]) -> tuple[TermComparisonRow, ...]:
     """Compare several sets of terms, one row per catalogue term, in catalogue order.
 
-    Higher numbers count as better for every number term in the catalogue: more concurrent
-    users, longer loans, more loans per licence and more renewals all favour the libraries.
+    More concurrent users, more loans per licence and more renewals favour the libraries, and
+    "unlimited" beats any number. The loan period has no most favourable value: a longer loan
+    suits the reader who has the copy and keeps it from the next one.
     """
     rows: list[TermComparisonRow] = []
     for definition in TERM_CATALOGUE.values():

@@ -16,6 +16,7 @@ from services.procurement.domain import (
     compare_agreements,
     parse_licence_terms,
 )
+from services.procurement.domain.licence_terms import UNLIMITED
 
 
 def test_catalogue_covers_every_term_name_with_a_type() -> None:
@@ -121,3 +122,33 @@ def test_comparison_of_agreements_by_term() -> None:
     # DRM has no natural order, so nothing is called most favourable.
     assert rows[TermName.DRM].most_favourable == ()
     assert rows[TermName.TEXT_AND_DATA_MINING].most_favourable == ()
+
+
+def test_unlimited_is_a_value_where_a_licence_can_be_without_limit() -> None:
+    terms = parse_licence_terms(
+        {"concurrent_users": "Unlimited", "lending_limit": {"value": "unlimited", "note": "OC/OU"}}
+    )
+    users = terms.get(TermName.CONCURRENT_USERS)
+    assert users is not None and users.value == UNLIMITED
+    assert terms.to_dict()["lending_limit"] == {"value": "unlimited", "note": "OC/OU"}
+    assert parse_licence_terms(terms.to_dict()) == terms  # it survives the round trip
+    # A loan period always has a length; any other word is still refused by name.
+    for raw, field in (
+        ({"loan_period_days": "unlimited"}, "terms.loan_period_days"),
+        ({"concurrent_users": "many"}, "terms.concurrent_users"),
+    ):
+        with pytest.raises(InvalidValue) as refused:
+            parse_licence_terms(raw)
+        assert refused.value.field == field
+
+
+def test_no_limit_beats_any_number_and_a_longer_loan_is_not_better() -> None:
+    limited = agreement(
+        "a-1", terms=parse_licence_terms({"concurrent_users": 50, "loan_period_days": 28})
+    )
+    unlimited = agreement(
+        "a-2", terms=parse_licence_terms({"concurrent_users": "unlimited", "loan_period_days": 14})
+    )
+    rows = {row.term: row for row in compare_agreements([limited, unlimited])}
+    assert rows[TermName.CONCURRENT_USERS].most_favourable == ("a-2",)
+    assert rows[TermName.LOAN_PERIOD_DAYS].most_favourable == ()

@@ -2,7 +2,8 @@
 
 Figures come from procurement's own tables (participations, agreements, cost shares) and from
 the copies of other services' events in ``report_facts`` (records delivered to the library's
-catalogue, messages and kits outreach delivered). Usage (COUNTER) appears only when a usage
+catalogue, messages and kits outreach delivered). A usage-priced agreement is shared by the use
+reported so far, as its cost-share table shares it. Usage (COUNTER) appears only when a usage
 service publishes its events; until then the report says there are no usage figures.
 
 Rendered as HTML (jinja2) and as PDF (fpdf2's core fonts and drawing primitives, so nothing
@@ -20,6 +21,7 @@ import asyncpg
 import jinja2
 from fpdf import FPDF
 
+from services.procurement import commands as procurement_commands
 from services.procurement import domain as procurement_domain
 from services.procurement import store as procurement_store
 
@@ -141,16 +143,12 @@ async def library_report(conn: asyncpg.Connection, year: int, isil: str) -> Libr
             end = min(end, expires - dt.timedelta(days=1))
         if end < start:
             continue
-        everyone = await procurement_store.participations_of(conn, p.agreement_id)
-        members = await procurement_store.members_by_isil(
-            conn, sorted({r.participation.isil for r in everyone})
-        )
         try:
-            shares = procurement_domain.agreement_cost_shares(
-                agreement_record.agreement, [r.participation for r in everyone], members, end
-            )
-        except procurement_domain.InvalidValue:
-            shares = ()
+            # The same shares the agreement's cost-share table shows on that day; a usage
+            # model divides by the participants' use reported so far in the period.
+            shares = await procurement_commands.cost_shares(conn, agreement_record, end)
+        except (procurement_domain.InvalidValue, procurement_domain.NotPermitted):
+            shares = ()  # e.g. nobody has used a usage-priced agreement yet
         annual = next((s.share_cents for s in shares if s.isil == isil), 0)
         days = (end - start).days + 1
         report.agreements.append(

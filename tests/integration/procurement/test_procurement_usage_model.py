@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 from contracts.usage import UsageReported
 from kit.envelope import encode
 from services.procurement import commands, domain
+from services.procurement.governance import report as annual_report
 from tests.conftest import Infra, wait_for
 from tests.integration.conftest import Service
 from tests.integration.procurement.conftest import (
@@ -202,3 +203,15 @@ async def test_a_per_loan_agreement_is_billed_by_each_librarys_share_of_loans(
     assert v1["cost_share_model"] == "equal" and v1["cost_share"] is None
     assert v2["cost_share"]["model"] == "usage" and v2["usage_months"] == [MONTH]
     assert sum(line["amount_cents"] for line in v2["lines"]) == v2["cost_cents"]
+
+    # The annual report shows each library its share of the usage-priced agreement, divided
+    # by use as the cost-share table divides it (it showed nothing before).
+    async with procurement.pool.acquire() as conn:
+        reports = [await annual_report.library_report(conn, START.year, i) for i in (a, b)]
+    lines = [
+        next(line for line in r.agreements if line.agreement_id == agreement_id)
+        for r in reports
+        if r is not None
+    ]
+    assert sum(line.annual_share_cents for line in lines) == 1_200_000
+    assert abs(lines[0].annual_share_cents - lines[1].annual_share_cents) <= 1

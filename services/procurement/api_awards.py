@@ -327,6 +327,16 @@ async def get_lot_award(
     raise ApiError(404, f"tender {tender_id} has no lot {lot_id}", field="lot_id")
 
 
+class CorrectedQualityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bid_id: Annotated[Text, Field(min_length=1, max_length=100)]
+    score: int = Field(ge=0, le=domain.QUALITY_SCALE, description="0..100, scaled by the weight")
+    rationale: Annotated[Text, Field(max_length=10_000)] = Field(
+        "", description="Why the score is revised"
+    )
+
+
 class CorrectionIn(BaseModel):
     """A correction of the procurement decision (hankintaoikaisu, Act 1397/2016 sections
     132-135): the decision is made again on the evaluation as it now stands, with the
@@ -352,6 +362,12 @@ class CorrectionIn(BaseModel):
         default_factory=list,
         max_length=200,
         description="Bids whose rejection recorded by a person the correction withdraws",
+    )
+    quality_scores: list[CorrectedQualityIn] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Quality scores the correction revises; the replaced decision keeps the "
+        "ranking it was made on",
     )
 
 
@@ -400,6 +416,9 @@ async def correct_decision(
                     domain.Rejection(r.bid_id, r.kind, r.ground) for r in body.rejections
                 ),
                 reinstated_bid_ids=tuple(body.reinstated_bid_ids),
+                quality_scores=tuple(
+                    domain.QualityScore(q.bid_id, q.score, q.rationale) for q in body.quality_scores
+                ),
             ),
             now=now(),
             corrected_by=caller.subject,

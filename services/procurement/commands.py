@@ -640,6 +640,9 @@ class CorrectionIn:
     rejections: tuple[domain.Rejection, ...] = ()
     #: Bids whose rejection recorded by a person the correction withdraws (found wrong).
     reinstated_bid_ids: tuple[str, ...] = ()
+    #: Quality scores the correction revises (an evaluation error found); the replaced
+    #: decision keeps the ranking it was made on.
+    quality_scores: tuple[domain.QualityScore, ...] = ()
 
 
 async def correct_decision(
@@ -680,6 +683,16 @@ async def correct_decision(
                 )
             recorded.add(rejection.bid_id)
             await store.insert_rejection(conn, tender_id, rejection, corrected_by)
+        rescored: set[str] = set()
+        for score in correction.quality_scores:
+            if score.bid_id not in by_id:
+                raise domain.InvalidValue(
+                    "quality_scores", f"{score.bid_id} is not a bid of {tender_id}"
+                )
+            if score.bid_id in rescored:
+                raise domain.DuplicateEntry("quality_scores", f"bid {score.bid_id} is scored twice")
+            rescored.add(score.bid_id)
+            await store.upsert_quality_score(conn, score)
         replaced = await store.discontinued_lots_of(conn, tender_id)
         decision = domain.correct_decision(
             tender,

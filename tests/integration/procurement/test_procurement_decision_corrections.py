@@ -263,3 +263,63 @@ async def test_the_lot_discontinued_role_check_holds(procurement: Service, actor
         headers=actors(Role.LIBRARY, await add_member(procurement)),
     )
     assert denied.status_code == 403, denied.text
+
+
+async def test_a_correction_may_revise_quality_scores_and_keeps_the_old_ranking(
+    live_procurement: Service, actors: Actors
+) -> None:
+    procurement, client = live_procurement, live_procurement.client
+    tender = await open_tender(procurement, actors)
+    tender_id = tender["id"]
+    cheap, dear = [
+        ok(
+            await client.post(
+                f"/tenders/{tender_id}/bids", json=bid_body(name, price), headers=actors.procurement
+            ),
+            201,
+        )["id"]
+        for name, price in (("Cheap Books Oy", 9_000_000), ("Dear Books AB", 9_500_000))
+    ]
+    decided = dt.datetime.fromisoformat(tender["deadline"]) + dt.timedelta(seconds=1)
+    await commands.start_evaluation(procurement.pool, tender_id, decided)
+    for bid_id in (cheap, dear):
+        await _scored(procurement, actors, tender_id, bid_id)
+    _, (first,) = await commands.award_tender(
+        procurement.pool, tender_id, now=decided, awarded_by="officer"
+    )
+    assert first.bid_id == cheap
+
+    # A revision naming a bid of another tender is refused by name, and nothing is written.
+    url = f"/tenders/{tender_id}/decision-corrections"
+    wrong = await client.post(
+        url,
+        json={
+            "reason": "the quality scores were swapped",
+            "quality_scores": [{"bid_id": "bid-elsewhere", "score": 100}],
+        },
+        headers=actors.procurement,
+    )
+    assert wrong.status_code == 422, wrong.text
+    assert wrong.json()["errors"][0]["field"] == "quality_scores"
+    assert ok(await client.get(url, headers=actors.procurement)) == []
+
+    # The evaluators swapped the two bids' quality scores: the correction revises them and the
+    # decision is made again on the corrected evaluation.
+    revised = (
+        domain.QualityScore(cheap, 10, "scores were entered against the wrong bid"),
+        domain.QualityScore(dear, 100, "scores were entered against the wrong bid"),
+    )
+    decision = await commands.correct_decision(
+        procurement.pool,
+        tender_id,
+        commands.CorrectionIn(reason="the quality scores were swapped", quality_scores=revised),
+        now=decided + dt.timedelta(days=2),
+        corrected_by="officer",
+    )
+    assert [(a.bid_id, a.revision) for a in decision.awards] == [(dear, 2)]
+    scores = ok(await client.get(f"/tenders/{tender_id}/scores", headers=actors.procurement))
+    assert {s["bid_id"]: s["rank"] for s in scores["items"]} == {dear: 1, cheap: 2}
+    (history,) = ok(await client.get(url, headers=actors.procurement))
+    (replaced,) = history["superseded"]["awards"]
+    assert replaced["bid_id"] == cheap
+    assert replaced["scores"][0]["bid_id"] == cheap  # the ranking the first decision was made on

@@ -514,6 +514,10 @@ async def upload_batch(
             spooled,
             chunk_size=deps.settings.catalogue_chunk_size,
             max_rejected_share=deps.settings.catalogue_full_load_max_rejected_share,
+            withdrawal_limit=domain.WithdrawalLimit(
+                deps.settings.catalogue_full_load_max_withdrawn_share,
+                deps.settings.catalogue_full_load_withdrawal_check_from,
+            ),
             created_by=caller.subject,
             agency=deps.settings.catalogue_agency_isil,
         )

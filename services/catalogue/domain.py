@@ -286,8 +286,34 @@ def parse_identifier(namespace: str, identifier: str) -> tuple[str | None, int] 
 # --- full loads --------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class WithdrawalLimit:
+    """How much one full load may withdraw before it is refused as a whole (unless forced).
+
+    A file cut exactly at a record boundary (or a KBART row boundary) reads as a complete,
+    shorter list; nothing in it shows the cut. What shows it is the share of the collection's
+    titles the load would withdraw: a supplier's monthly list drops a few titles, not a fifth
+    of them. Small collections are left out, where a handful of titles is a large share."""
+
+    max_share: float = 0.2
+    from_titles: int = 100
+
+    def exceeded(self, *, active: int, missing: int) -> bool:
+        return active >= max(self.from_titles, 1) and missing / active > self.max_share
+
+
+NO_WITHDRAWAL_LIMIT = WithdrawalLimit(max_share=1.0)
+
+
 def full_load_refusal(
-    *, received: int, rejected: int, rest_unread_at: int | None, max_rejected_share: float
+    *,
+    received: int,
+    rejected: int,
+    rest_unread_at: int | None,
+    max_rejected_share: float,
+    active_titles: int = 0,
+    missing_titles: int = 0,
+    withdrawal_limit: WithdrawalLimit = NO_WITHDRAWAL_LIMIT,
 ) -> str | None:
     """Why a full load may not withdraw titles, or None when it may.
 
@@ -304,5 +330,12 @@ def full_load_refusal(
         return (
             f"{rejected} of {received} records ({rejected / received:.0%}) were rejected, "
             f"more than the {max_rejected_share:.0%} a full load may reject"
+        )
+    if withdrawal_limit.exceeded(active=active_titles, missing=missing_titles):
+        return (
+            f"the load would withdraw {missing_titles} of the collection's {active_titles} "
+            f"titles ({missing_titles / active_titles:.0%}), more than the "
+            f"{withdrawal_limit.max_share:.0%} one full load may withdraw; a file cut at a "
+            "record boundary looks like this"
         )
     return None

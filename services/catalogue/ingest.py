@@ -79,6 +79,7 @@ class IngestJob:
     chunk_size: int = 500
     force: bool = False  # a coordinator's explicit "withdraw even so" for a refused full load
     max_rejected_share: float = 0.5
+    withdrawal_limit: domain.WithdrawalLimit = domain.NO_WITHDRAWAL_LIMIT
     agency: str = marc21.DEFAULT_AGENCY  # 040 $a/$d and 884 $q of converted records
 
 
@@ -420,11 +421,15 @@ async def run(
         seen_any = report.total - rejected > 0
         refusal = None
         if job.mode == "full":
+            active, missing = await store.titles_missing_from(conn, job.collection_id, job.batch_id)
             refusal = domain.full_load_refusal(
                 received=report.total,
                 rejected=rejected,
                 rest_unread_at=rest_unread_at,
                 max_rejected_share=job.max_rejected_share,
+                active_titles=active,
+                missing_titles=missing,
+                withdrawal_limit=job.withdrawal_limit,
             )
             if refusal is not None and not job.force:
                 summary = report.as_dict(top=20)

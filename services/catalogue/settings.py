@@ -31,6 +31,24 @@ class CatalogueSettings(BaseSettings):
             "as a whole, withdrawing nothing, unless a coordinator forces it."
         ),
     )
+    catalogue_full_load_max_withdrawn_share: float = Field(
+        0.2,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "A full load that would withdraw more than this share of the collection's titles "
+            "(0.2 = 20 %) is refused as a whole unless a coordinator forces it: a file cut at "
+            "a record boundary reads as a complete, shorter list. 1.0 turns the check off."
+        ),
+    )
+    catalogue_full_load_withdrawal_check_from: int = Field(
+        100,
+        ge=0,
+        description=(
+            "Collections with fewer active titles than this are not held to the withdrawal "
+            "share (a handful of titles is a large share of a small collection)."
+        ),
+    )
     catalogue_agency_isil: str = Field(
         "FI-KONS",
         description=(

@@ -843,6 +843,22 @@ async def insert_batch_records(
         )
 
 
+async def titles_missing_from(
+    conn: asyncpg.Connection, collection_id: str, batch_id: str
+) -> tuple[int, int]:
+    """The collection's active titles from before the batch, and how many of them the batch's
+    list lacks (what a full load would withdraw)."""
+    row = await conn.fetchrow(
+        """
+        SELECT count(*) AS active, count(*) FILTER (WHERE seen_batch <> $2) AS missing
+        FROM records WHERE collection_id = $1 AND NOT deleted AND created_batch <> $2
+        """,
+        collection_id,
+        batch_id,
+    )
+    return int(row["active"]), int(row["missing"])
+
+
 async def withdraw_missing(conn: asyncpg.Connection, collection_id: str, batch_id: str) -> int:
     """Full loads: titles of the collection that the new list no longer has are withdrawn
     (kept, marked deleted)."""

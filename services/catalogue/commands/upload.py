@@ -102,6 +102,7 @@ async def open_upload(
     *,
     chunk_size: int,
     max_rejected_share: float,
+    withdrawal_limit: domain.WithdrawalLimit = domain.NO_WITHDRAWAL_LIMIT,
     created_by: str,
     agency: str,
 ) -> tuple[ingest.IngestJob, dict[str, Any]]:
@@ -121,6 +122,7 @@ async def open_upload(
         chunk_size=chunk_size,
         force=request.force,
         max_rejected_share=max_rejected_share,
+        withdrawal_limit=withdrawal_limit,
         agency=agency,
     )
     batch = await commands.open_batch(

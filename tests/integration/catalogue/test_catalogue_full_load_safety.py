@@ -213,6 +213,38 @@ async def test_a_full_load_that_rejects_too_much_is_refused(
     assert not any(r["deleted"] for r in await current_records(catalogue, actors, collection))
 
 
+async def test_a_full_load_that_would_withdraw_a_fifth_of_the_titles_is_refused(
+    catalogue: Service, actors: Actors
+) -> None:
+    """A list cut exactly between two records reads as complete; the share it would withdraw
+    gives it away. The limit is the service's default: 20 % of 100 titles or more."""
+    collection = await sign(catalogue)
+    start = base_number()
+    records = marc_records(range(start, start + 120))
+    await upload(catalogue, actors, collection, marc_file(records), mode="full")
+
+    # Cut at a record boundary: 90 of the 120 titles, 25 % missing.
+    shorter = marc_file(records[:90])
+    batch = ok(await post(catalogue, actors.cataloguer, collection, shorter, mode="full"))
+    assert batch["status"] == "failed", batch
+    assert "withdraw 30 of the collection's 120 titles (25%)" in batch["error"]
+    assert batch["counts"]["withdrawn"] == 0
+    assert not any(r["deleted"] for r in await current_records(catalogue, actors, collection))
+
+    # A supplier's list that really drops titles: 100 of 120 (17 %) is withdrawn as usual...
+    usual = ok(
+        await post(catalogue, actors.cataloguer, collection, marc_file(records[:100]), mode="full")
+    )
+    assert usual["status"] == "done" and usual["counts"]["withdrawn"] == 20
+    # ...and a coordinator may force a larger cut they know to be the supplier's whole list.
+    seventy = marc_file(records[:70])
+    forced = ok(
+        await post(catalogue, actors.coordinator, collection, seventy, mode="full", force="true")
+    )
+    assert forced["status"] == "done" and forced["counts"]["withdrawn"] == 30
+    assert "withdraw 30 of the collection's 100 titles" in forced["report"]["forced"]
+
+
 # --- re-delivering a file changes nothing -------------------------------------------------------
 
 

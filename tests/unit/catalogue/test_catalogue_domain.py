@@ -143,3 +143,41 @@ def test_the_app_builds_and_documents_every_route() -> None:
     assert {"/batches", "/oai", "/melinda/jobs", "/libraries/{isil}/export"} <= set(schema["paths"])
     upload = schema["paths"]["/batches"]["post"]["requestBody"]["content"]
     assert {"multipart/form-data", "application/marc"} <= set(upload)
+
+
+@given(
+    active=st.integers(0, 100_000),
+    missing_share=st.floats(0, 1),
+    max_share=st.floats(0, 1),
+    from_titles=st.integers(0, 1_000),
+)
+def test_a_full_load_is_refused_when_it_would_withdraw_more_than_its_share(
+    active: int, missing_share: float, max_share: float, from_titles: int
+) -> None:
+    missing = round(active * missing_share)
+    limit = domain.WithdrawalLimit(max_share, from_titles)
+    refusal = domain.full_load_refusal(
+        received=max(active - missing, 1),
+        rejected=0,
+        rest_unread_at=None,
+        max_rejected_share=1.0,
+        active_titles=active,
+        missing_titles=missing,
+        withdrawal_limit=limit,
+    )
+    held = active >= max(from_titles, 1)
+    assert (refusal is not None) == (held and missing / active > max_share)
+    if refusal is not None:
+        assert f"withdraw {missing} of the collection's {active} titles" in refusal
+    # Without a limit, nothing the share says refuses a load.
+    assert (
+        domain.full_load_refusal(
+            received=1,
+            rejected=0,
+            rest_unread_at=None,
+            max_rejected_share=1.0,
+            active_titles=active,
+            missing_titles=missing,
+        )
+        is None
+    )

@@ -23,16 +23,16 @@ VOLATILE_TAGS = frozenset({"005"})
 TRANSFORMATION_TAG = "884"
 
 
-def canonical_form(record: Record) -> str:
+def canonical_form(record: Record, *, leave_out: frozenset[str] = VOLATILE_TAGS) -> str:
     """A stable text form: leader without the computed length and base address, then
-    every field in order, 005 left out.
+    every field in order, 005 (and any other tag in ``leave_out``) left out.
 
     Subfields are (code, value) named tuples, which JSON writes as the two-element arrays
     this form has always had, so they are handed to the encoder as they are."""
     lead = str(record.leader)
     parts: list[object] = [lead[5:12] + lead[17:]]
     for field in record.fields:
-        if field.tag in VOLATILE_TAGS:
+        if field.tag in leave_out:
             continue
         if field.control_field:
             parts.append([field.tag, field.data])
@@ -71,18 +71,19 @@ def _link_form(field: Field) -> str:
     )
 
 
-def _description(record: Record) -> tuple[int, str]:
-    """How much a record says apart from its links, and a hash of what it says.
+def _richness(record: Record) -> int:
+    """How much a record says apart from its links.
 
     Links are merged from every product of a title, so they must not decide which product's
     description is kept: a merged record then ranks exactly as the product it came from, and
     merging in any order gives the same record."""
     links = record.get_fields(LINK_TAG)
-    score = richness(record) - sum(1 + len(f.subfields) for f in links)
-    leader, *fields = json.loads(canonical_form(record))
-    kept = [leader, *(f for f in fields if f[0] != LINK_TAG)]
-    text = json.dumps(kept, ensure_ascii=False, separators=(",", ":"))
-    return score, hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return richness(record) - sum(1 + len(f.subfields) for f in links)
+
+
+def _description_hash(record: Record) -> str:
+    text = canonical_form(record, leave_out=VOLATILE_TAGS | {LINK_TAG})
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -93,14 +94,14 @@ class Merge:
 
 
 def _existing_wins(existing: Record, incoming: Record, *, same_delivery: bool) -> bool:
-    ours, theirs = _description(existing), _description(incoming)
-    if ours[0] != theirs[0]:
-        return ours[0] > theirs[0]
+    ours, theirs = _richness(existing), _richness(incoming)
+    if ours != theirs:
+        return ours > theirs
     if not same_delivery:
         return False  # a later delivery's equally rich record is the supplier's latest word
     # Two products of one title in one delivery: neither is later than the other, so the tie
     # is broken by content (the smaller hash), whatever order the file lists them in.
-    return ours[1] <= theirs[1]
+    return _description_hash(existing) <= _description_hash(incoming)
 
 
 def merge(existing: Record, incoming: Record, *, same_delivery: bool = False) -> Merge:

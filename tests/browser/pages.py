@@ -28,21 +28,18 @@ async def new_page(context: Any) -> Any:
 
 
 async def close_page(page: Any) -> None:
-    try:
-        async with asyncio.timeout(CLOSE_WITHIN_S):
-            await page.close()
-    except TimeoutError:
-        log.warning(
-            "a page did not close within %ss; the browser's end will close it", CLOSE_WITHIN_S
-        )
+    await _close_within(page, "a page")
 
 
 async def close_context(context: Any) -> None:
+    await _close_within(context, "the browser context")
+
+
+async def _close_within(closable: Any, what: str) -> None:
     try:
         async with asyncio.timeout(CLOSE_WITHIN_S):
-            await context.close()
+            await closable.close()
     except TimeoutError:
         log.warning(
-            "the browser context did not close within %ss; stopping the driver ends it",
-            CLOSE_WITHIN_S,
+            "%s did not close within %ss; the session's end stops the browser", what, CLOSE_WITHIN_S
         )

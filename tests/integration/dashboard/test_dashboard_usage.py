@@ -113,11 +113,15 @@ async def test_usage_reports_become_a_chart_per_month_and_cost_per_use(
 
     async def settled() -> str | None:
         html = await fragment(dashboard)
-        row = cost_row(html, agreement, 2025)
+        row, next_year = cost_row(html, agreement, 2025), cost_row(html, agreement, 2026)
+        # The agreement comes on procurement's topic and the reports on usage's: the
+        # dashboard may see the uses before it knows the cost, so wait for both.
         done = (
             row
             and row["uses"] == "600"
-            and cost_row(html, agreement, 2026)
+            and row["cost-per-use"] != "–"
+            and next_year
+            and next_year["cost-per-use"] != "–"
             and count(html, "usage-invoice-discrepancies") > discrepancies
             and count(html, "usage-harvest-failures") > failures
         )

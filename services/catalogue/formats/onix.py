@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -225,34 +225,43 @@ class OnixProduct:
 # Tag (with its namespace) → reference name. A feed uses a few dozen tags, and every field
 # lookup asks for the name of each child: building a QName each time was a quarter of the
 # conversion's time. Bounded, so a file of made-up tags cannot grow it without end.
-_REFERENCE_NAMES: dict[str, str] = {}
+_REFERENCE_NAMES: dict[str, str | None] = {}
 _REFERENCE_NAMES_MAX = 4096
 
 
-def _all_text(element: etree._Element) -> str:
-    """The element's text and its descendants', stripped (lxml's stubs type it loosely)."""
-    return "".join(str(part) for part in element.itertext()).strip()
+def _all_text(node: _Node) -> str:
+    """The element's text and its descendants', stripped."""
+    element = node.element
+    if not len(element):  # most elements read are leaves: their text is all there is
+        return (element.text or "").strip()
+    return "".join(element.itertext()).strip()  # type: ignore[arg-type]  # str parts from a str parse
 
 
-def reference_name(element: etree._Element) -> str:
+def reference_name(element: etree._Element) -> str | None:
+    """The element's reference name (a short tag mapped to its reference tag), or None for
+    an element outside the ONIX namespaces (and not in none)."""
     tag = element.tag
-    name = _REFERENCE_NAMES.get(tag)
-    if name is None:
-        local = etree.QName(element).localname
-        name = SHORT_TAGS.get(local, local)
-        if len(_REFERENCE_NAMES) < _REFERENCE_NAMES_MAX:
-            _REFERENCE_NAMES[tag] = name
+    if tag in _REFERENCE_NAMES:
+        return _REFERENCE_NAMES[tag]
+    qname = etree.QName(element)
+    name = (
+        SHORT_TAGS.get(qname.localname, qname.localname)
+        if qname.namespace in _READ_NAMESPACES
+        else None
+    )
+    if len(_REFERENCE_NAMES) < _REFERENCE_NAMES_MAX:
+        _REFERENCE_NAMES[tag] = name
     return name
 
 
+_READ_NAMESPACES = frozenset([*ONIX_NAMESPACES, None])
 _REFERENCE_TO_SHORT = {reference: short for short, reference in SHORT_TAGS.items()}
 _TAGS: dict[str, tuple[str, ...]] = {}
 
 
 def _tags(name: str) -> tuple[str, ...]:
     """Every spelling of a reference name: reference and short tag, in either ONIX
-    namespace or none. lxml filters children by these in C: matching each child's name in
-    Python was most of the parse once the conversion read more of the product."""
+    namespace or none, for lxml to filter by in C."""
     tags = _TAGS.get(name)
     if tags is None:
         names = [name] + ([_REFERENCE_TO_SHORT[name]] if name in _REFERENCE_TO_SHORT else [])
@@ -262,35 +271,58 @@ def _tags(name: str) -> tuple[str, ...]:
     return tags
 
 
-def _children(element: etree._Element, name: str) -> Iterator[etree._Element]:
-    return element.iterchildren(*_tags(name))
+_NO_NODES: tuple[_Node, ...] = ()
 
 
-def _child(element: etree._Element | None, name: str) -> etree._Element | None:
-    if element is None:
+class _Node:
+    """One element of a product, its children indexed by reference name on first use.
+
+    The conversion asks each element for its children by name dozens of times per product.
+    Filtering with lxml on every call built a tag matcher each time and was most of the
+    conversion's time; one pass over an element's children, once, is cheaper."""
+
+    __slots__ = ("element", "_index")
+
+    def __init__(self, element: etree._Element) -> None:
+        self.element = element
+        self._index: dict[str, list[_Node]] | None = None
+
+    def children(self, name: str) -> Sequence[_Node]:
+        index = self._index
+        if index is None:
+            index = {}
+            for child in self.element:
+                if isinstance(child.tag, str) and (child_name := reference_name(child)):
+                    index.setdefault(child_name, []).append(_Node(child))
+            self._index = index
+        return index.get(name, _NO_NODES)
+
+
+def _children(node: _Node, name: str) -> Iterator[_Node]:
+    return iter(node.children(name))
+
+
+def _child(node: _Node | None, name: str) -> _Node | None:
+    if node is None:
         return None
-    return next(_children(element, name), None)
+    found = node.children(name)
+    return found[0] if found else None
 
 
-def _text(element: etree._Element | None, name: str) -> str | None:
-    child = _child(element, name)
+def _text(node: _Node | None, name: str) -> str | None:
+    child = _child(node, name)
     if child is None:
         return None
     text = _all_text(child)
     return " ".join(text.split()) or None
 
 
-def _path(element: etree._Element | None, *names: str) -> etree._Element | None:
-    for name in names:
-        element = _child(element, name)
-    return element
-
-
 # --- extraction ------------------------------------------------------------------------
 
 
-def parse_product(product: etree._Element) -> OnixProduct:
+def parse_product(element: etree._Element) -> OnixProduct:
     """Read the parts of one <Product> element the conversion uses."""
+    product = _Node(element)
     reference = _text(product, "RecordReference") or ""
     ids = {
         _text(pid, "ProductIDType"): _text(pid, "IDValue")
@@ -364,11 +396,11 @@ def parse_product(product: etree._Element) -> OnixProduct:
             and (value := _text(feature, "ProductFormFeatureValue"))
         ),
         identifier_types=tuple(t for t in ids if t),
-        source_hash=hashlib.sha256(etree.tostring(product)).hexdigest()[:16],
+        source_hash=hashlib.sha256(etree.tostring(element)).hexdigest()[:16],
     )
 
 
-def _original_title(detail: etree._Element) -> str | None:
+def _original_title(detail: _Node) -> str | None:
     """The title in the original language (List 15 type 03), for 240 / "Alkuteos"."""
     for title_detail in _children(detail, "TitleDetail"):
         if _text(title_detail, "TitleType") != "03":
@@ -384,7 +416,7 @@ def _original_title(detail: etree._Element) -> str | None:
     return None
 
 
-def _series(detail: etree._Element) -> tuple[Series, ...]:
+def _series(detail: _Node) -> tuple[Series, ...]:
     """Series from <Collection> (publisher's collection, type 10, is controlled) and from
     collection-level title elements in the product's own TitleDetail."""
     out: list[Series] = []
@@ -421,7 +453,7 @@ def _series(detail: etree._Element) -> tuple[Series, ...]:
     return tuple(out)
 
 
-def _subjects(detail: etree._Element) -> tuple[Subject, ...]:
+def _subjects(detail: _Node) -> tuple[Subject, ...]:
     return tuple(
         Subject(
             scheme=_text(subject, "SubjectSchemeIdentifier") or "",
@@ -433,7 +465,7 @@ def _subjects(detail: etree._Element) -> tuple[Subject, ...]:
     )
 
 
-def _title(detail: etree._Element) -> tuple[str | None, str | None, str | None]:
+def _title(detail: _Node) -> tuple[str | None, str | None, str | None]:
     for title_detail in _children(detail, "TitleDetail"):
         if _text(title_detail, "TitleType") not in (None, "01"):
             continue
@@ -449,7 +481,7 @@ def _title(detail: etree._Element) -> tuple[str | None, str | None, str | None]:
     return None, None, None
 
 
-def _contributors(detail: etree._Element) -> tuple[Contributor, ...]:
+def _contributors(detail: _Node) -> tuple[Contributor, ...]:
     out = []
     for index, el in enumerate(_children(detail, "Contributor")):
         roles = tuple(t for r in _children(el, "ContributorRole") if (t := _all_text(r)))
@@ -471,7 +503,7 @@ def _contributors(detail: etree._Element) -> tuple[Contributor, ...]:
     return tuple(sorted(out, key=lambda c: c.sequence))
 
 
-def _extent(detail: etree._Element) -> tuple[int | None, int | None]:
+def _extent(detail: _Node) -> tuple[int | None, int | None]:
     pages = minutes = None
     for extent in _children(detail, "Extent"):
         kind, value, unit = (
@@ -502,7 +534,7 @@ def _extent(detail: etree._Element) -> tuple[int | None, int | None]:
     return pages, minutes
 
 
-def _publication_date(publishing: etree._Element | None) -> str | None:
+def _publication_date(publishing: _Node | None) -> str | None:
     if publishing is None:
         return None
     for pub_date in _children(publishing, "PublishingDate"):
@@ -511,7 +543,7 @@ def _publication_date(publishing: etree._Element | None) -> str | None:
     return None
 
 
-def _description(product: etree._Element) -> str | None:
+def _description(product: _Node) -> str | None:
     collateral = _child(product, "CollateralDetail")
     if collateral is None:
         return None
@@ -521,7 +553,7 @@ def _description(product: etree._Element) -> str | None:
     return None
 
 
-def _keywords(detail: etree._Element) -> tuple[str, ...]:
+def _keywords(detail: _Node) -> tuple[str, ...]:
     words: list[str] = []
     for subject in _children(detail, "Subject"):
         if _text(subject, "SubjectSchemeIdentifier") == "20":
@@ -530,7 +562,7 @@ def _keywords(detail: etree._Element) -> tuple[str, ...]:
     return tuple(words)
 
 
-def _urls(product: etree._Element) -> tuple[str, ...]:
+def _urls(product: _Node) -> tuple[str, ...]:
     """Access URLs: Website links on the product, the publisher or the supplier.
 
     ONIX has no single "access URL" element; Finnish e-lending suppliers put the
@@ -538,9 +570,8 @@ def _urls(product: etree._Element) -> tuple[str, ...]:
     (the converter's url_template then builds one).
     """
     urls: list[str] = []
-    for website in product.iter():
-        if not isinstance(website.tag, str) or reference_name(website) != "Website":
-            continue
+    for element in product.element.iter(*_tags("Website")):
+        website = _Node(element)
         role = _text(website, "WebsiteRole")
         link = _text(website, "WebsiteLink")
         # A placeholder ("TBA", "-", a bare host) is not a link: the record then gets the

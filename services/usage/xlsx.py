@@ -16,9 +16,6 @@ import zipfile
 from collections.abc import Iterator
 from typing import IO, Any
 
-from openpyxl import load_workbook
-from openpyxl.utils import get_column_letter
-
 ZIP_MAGIC = b"PK\x03\x04"
 # An encrypted workbook (and an old binary .xls) is an OLE compound file, not a zip archive.
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -105,6 +102,11 @@ def _check_archive(file: IO[bytes], name: str) -> None:
 def rows(file: IO[bytes], name: str) -> Iterator[tuple[int, list[str]]]:
     """The first worksheet's rows as (row number, text cells), streamed. Opens the workbook on
     the first ``next`` (so the caller can do that off the event loop)."""
+    # openpyxl was a fifth of the usage service's start-up imports, for an upload format
+    # used now and then: loaded with the first workbook.
+    from openpyxl import load_workbook
+    from openpyxl.utils import get_column_letter
+
     try:
         _check_archive(file, name)
         values = load_workbook(file, read_only=True, data_only=True, keep_links=False)

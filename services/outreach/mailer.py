@@ -17,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import aiosmtplib
 import asyncpg
@@ -35,6 +36,7 @@ from services.outreach.storage import ChecksumMismatch, KitStorage
 log = get_logger(__name__)
 
 Outcome = Literal["sent", "retry", "failed"]
+T = TypeVar("T")
 
 
 def build_message(
@@ -142,6 +144,7 @@ async def _deliver(
     row: asyncpg.Record,
     settings: OutreachSettings,
     storage: KitStorage,
+    record_sent: Callable[[asyncpg.Record], None],
 ) -> Outcome:
     def delay() -> float:
         return domain.retry_delay_s(
@@ -176,8 +179,18 @@ async def _deliver(
     except (aiosmtplib.SMTPException, OSError) as error:
         await store.deliveries.mark_retry(pool, row["id"], f"SMTP error: {error}", delay())
         return "retry"
-    await _settle(pool, row, "sent")
+    record_sent(row)  # accepted by the server: recorded while the next message goes out
     return "sent"
+
+
+async def _finished(work: asyncio.Future[T]) -> T:
+    """Wait for ``work``; a stop request (cancellation) waits for it too, then goes on."""
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await work
+        raise
 
 
 async def _claim_now(pool: asyncpg.Pool, limit: int) -> list[asyncpg.Record]:
@@ -225,20 +238,35 @@ async def send_due(pool: asyncpg.Pool, settings: OutreachSettings, storage: KitS
             client.close()
             return 0
         outcomes: dict[Outcome, int] = {"sent": 0, "retry": 0, "failed": 0}
+        # A sent message's bookkeeping (one transaction) runs while the next message goes
+        # over SMTP: the two waits overlap instead of adding up. _deliver starts it, so a stop
+        # request cannot come between the server's reply and the start of its recording.
+        recordings: list[asyncio.Future[None]] = []
+
+        def record_sent(row: asyncpg.Record) -> None:
+            recordings.append(asyncio.ensure_future(_settle(pool, row, "sent")))
+
         try:
             for row in rows:
                 unattempted.remove(row["id"])
-                # Shielded: a stop request lets this message finish, SMTP reply and
-                # bookkeeping both, before the round ends.
-                in_flight = asyncio.ensure_future(_deliver(pool, client, row, settings, storage))
-                try:
-                    outcome = await asyncio.shield(in_flight)
-                except asyncio.CancelledError:
-                    with contextlib.suppress(Exception):
-                        await in_flight
-                    raise
+                # Shielded: a stop request lets this message finish before the round ends.
+                outcome = await _finished(
+                    asyncio.ensure_future(
+                        _deliver(pool, client, row, settings, storage, record_sent)
+                    )
+                )
                 outcomes[outcome] += 1
+                # Only the newest recording overlaps the next send.
+                while len(recordings) > 1:
+                    await _finished(recordings.pop(0))
+            while recordings:
+                await _finished(recordings.pop(0))
         finally:
+            # The round ends early (a stop request, an error): what was sent is still
+            # recorded before the connection and the claim are let go.
+            for recording in recordings:
+                with contextlib.suppress(Exception):
+                    await _finished(recording)
             try:
                 await client.quit()
             except (aiosmtplib.SMTPException, OSError):

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.policy
 import ssl
 from collections.abc import Callable
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any, Literal, TypeVar
@@ -39,12 +41,32 @@ Outcome = Literal["sent", "retry", "failed"]
 T = TypeVar("T")
 
 
+class _HeaderClasses(HeaderRegistry):
+    """The standard header registry, keeping each header's class: the registry builds a new
+    class every time a header is set (``type(...)`` per call), a tenth of a campaign's CPU."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = super().__getitem__(name)
+        return made
+
+
+# The standard policy (RFC 5322 headers, utf-8), with header classes kept.
+MAIL_POLICY = email.policy.default.clone(header_factory=_HeaderClasses())
+
+
 def build_message(
     row: asyncpg.Record | dict[str, Any],
     sender: str,
     attachments: list[tuple[dict[str, Any], bytes]] = (),  # type: ignore[assignment]  # an empty tuple as the immutable default; only iterated
 ) -> EmailMessage:
-    message = EmailMessage()
+    message = EmailMessage(policy=MAIL_POLICY)
     message["From"] = sender
     message["To"] = row["recipient"]
     message["Subject"] = row["subject"]

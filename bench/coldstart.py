@@ -39,6 +39,7 @@ from konsortio.launcher import available_services, database_name, service_enviro
 from konsortio.stack import EmbeddedBroker, EmbeddedPostgres, SmtpSink, free_port
 
 READY_TIMEOUT_S = 120
+GOAL_S = 8.0  # `konsortio up` to every service ready
 
 
 async def _ready(client: httpx.AsyncClient, port: int) -> bool:
@@ -206,6 +207,8 @@ def rows(result: dict[str, Any]) -> list[Row]:
                 figure=f"`konsortio up` → {len(result['services'])} services ready, {label}",
                 value=figures["total_s"],
                 unit="s",
+                goal=f"< {GOAL_S:g} s",
+                met=figures["total_s"] < GOAL_S,
                 note=(
                     f"PostgreSQL {figures['postgres_s']} s · broker {figures['broker_s']} s · "
                     f"services {figures['services_s']} s (slowest {figures['last_ready']}: "

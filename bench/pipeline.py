@@ -498,6 +498,12 @@ CHILDREN = {
 }
 
 
+# The pipeline's goals: against raw aiokafka (which does no durable work) and against the
+# same durable writes done by hand (plain asyncpg and aiokafka, batched).
+GOAL_OF_RAW = 0.3
+GOAL_OF_MINIMUM = 0.7
+
+
 def rows(result: dict[str, Any]) -> list[Row]:
     raw, measured = result["raw"], result["pipeline"]
     return [
@@ -509,8 +515,8 @@ def rows(result: dict[str, Any]) -> list[Row]:
             reference="raw aiokafka produce+consume",
             reference_value=raw["per_s"],
             ratio=result["ratio"],
-            goal="≥ 0.2 of raw",
-            met=result["ratio"] >= 0.2,
+            goal=f"≥ {GOAL_OF_RAW} of raw",
+            met=result["ratio"] >= GOAL_OF_RAW,
             note=(
                 f"CPU per event: pipeline {_ours(measured['cpu_us_per_event']):.0f} µs, raw "
                 f"{_ours(raw['cpu_us_per_event']):.0f} µs (ratio {result['cpu_ratio']}); other "
@@ -531,6 +537,8 @@ def rows(result: dict[str, Any]) -> list[Row]:
                     reference="plain asyncpg + aiokafka, same rows per event, batched",
                     reference_value=result["minimum"]["per_s"],
                     ratio=result["ratio_to_minimum"],
+                    goal=f"≥ {GOAL_OF_MINIMUM} of by hand",
+                    met=result["ratio_to_minimum"] >= GOAL_OF_MINIMUM,
                     note=(
                         f"CPU per event: pipeline {_ours(measured['cpu_us_per_event']):.0f} µs, "
                         f"hand-written {result['minimum']['cpu_us_per_event_ours']:.0f} µs "

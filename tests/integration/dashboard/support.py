@@ -73,6 +73,7 @@ async def serve(app: FastAPI, port: int) -> AsyncIterator[str]:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=1,
+        timeout_keep_alive=30,  # well past the test client's keep-alive (see dashboard_stack)
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -111,7 +112,10 @@ async def dashboard_stack(infra: Infra) -> AsyncIterator[DashboardUnderTest]:
             return all(p.lag == 0 for p in behind)
 
         await wait_for(caught_up, timeout_s=JOIN_TIMEOUT_S, interval_s=0.3)
-        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        # The client lets an idle connection go long before the server closes it: with both
+        # at 5 s (the defaults), reusing one the server was closing was a ReadError.
+        limits = httpx.Limits(keepalive_expiry=2.0)
+        async with httpx.AsyncClient(base_url=url, timeout=10, limits=limits) as client:
             yield DashboardUnderTest(app, url, client, dsn, ports)
 
 

@@ -5,16 +5,17 @@ environment (``launcher.service_environment``) and entrypoint (``konsortio run <
 but on free ports and a fresh data directory, so it runs beside anyone's stack on 8000-8004:
 PostgreSQL (``initdb`` and start on the first run), one database per service, the broker, the
 SMTP sink, then every service process at once, each until its ``/health/ready`` answers 200
-(database reachable, migrations applied, Kafka connected, consumer groups joined).
+(database reachable, migrations applied, the broker taking the service's events; a consuming
+service joins its consumer group after that).
 
 The shares come from the services' own JSON logs (``timestamp`` of "migration applied",
-"service started", "kafka connected"): *process start* is spawn → first log line (interpreter
+"service started", "broker reachable"): *process start* is spawn → first log line (interpreter
 and imports), *migrations* first → last "migration applied", *Kafka connect* "service started" →
-"kafka connected" (topics, producer, and for consuming services the consumer-group join), all
-taken on the service that became ready last. *Process start* covers the interpreter, imports,
-building the app and opening its database pool; the launcher's own interpreter start (about a
-second) is not counted. Done twice: the first start of a fresh data
-directory, then a restart on the kept data (nothing left to migrate).
+"broker reachable" (topics and producer), all taken on the service that became ready last.
+*Process start* covers the interpreter, imports, building the app and opening its database
+pool; the launcher's own interpreter start (about a second) is not counted. Done twice: the
+first start of a fresh data directory, then a restart on the kept data (nothing left to
+migrate).
 """
 
 from __future__ import annotations
@@ -168,7 +169,7 @@ def _service_phases(spawned: float, ready: float | None, log: dict[str, Any]) ->
 
     migrations = marks.get("migration applied", [])
     started = (marks.get("service started") or [None])[0]
-    connected = (marks.get("kafka connected") or [None])[0]
+    connected = (marks.get("broker reachable") or [None])[0]
     return {
         "ready_s": span(spawned, ready),
         "process_start_s": span(spawned, log["first"]),
@@ -213,7 +214,7 @@ def rows(result: dict[str, Any]) -> list[Row]:
                     f"PostgreSQL {figures['postgres_s']} s · broker {figures['broker_s']} s · "
                     f"services {figures['services_s']} s (slowest {figures['last_ready']}: "
                     f"process start {slowest['process_start_s']} s, migrations "
-                    f"{slowest['migrations_s']} s, Kafka connect and group join "
+                    f"{slowest['migrations_s']} s, Kafka connect "
                     f"{slowest['kafka_connect_s']} s)"
                 ),
             )

@@ -61,12 +61,19 @@ async def connect_kafka(runtime: Runtime) -> None:
                 assert runtime.producer is not None
                 await runtime.producer.start()
                 runtime.producer_started = True
+            # Ready once the broker takes the service's events; joining the consumer group
+            # goes on after that. A group with no members waits about 3 s before its first
+            # assignment (measured on the embedded broker; Apache Kafka's default
+            # group.initial.rebalance.delay.ms is 3 s). Nothing is missed meanwhile: the
+            # group reads on from its committed offsets, or from the earliest when new.
+            runtime.kafka_ready = True
+            log.info("broker reachable")
             if runtime.broker is not None:
                 await runtime.broker.start()
-            runtime.kafka_ready = True
             log.info("kafka connected", subscribed=subscribed)
             return
         except Exception as error:
+            runtime.kafka_ready = False
             log.warning("kafka not reachable yet", error=repr(error))
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5)

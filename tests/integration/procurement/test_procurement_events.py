@@ -8,6 +8,7 @@ import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -244,6 +245,23 @@ async def test_procurement_events_reach_the_topic_as_cloudevents(
     assert joined["isil"] == interested[0] and joined["title"] == signed["title"]
 
 
+async def ended_by_the_job(
+    procurement: Service, actors: Actors, agreement_id: str, today: dt.date
+) -> dict[str, Any]:
+    """Run the job's rounds until the agreement has ended, as the periodic job would: a row
+    that a command or the service's consumer holds at that moment is skipped (SKIP LOCKED)
+    and taken on a later round."""
+
+    async def ended() -> dict[str, Any] | None:
+        await commands.end_due_agreements(procurement.pool, today)
+        state = ok(
+            await procurement.client.get(f"/agreements/{agreement_id}", headers=actors.coordinator)
+        )
+        return state if state["state"] == "ended" else None
+
+    return await wait_for(ended)
+
+
 async def test_scheduled_ends_fire_on_their_date(
     infra: Infra, live_procurement: Service, actors: Actors
 ) -> None:
@@ -278,11 +296,8 @@ async def test_scheduled_ends_fire_on_their_date(
     )
     assert state["state"] == "active"
 
-    await commands.end_due_agreements(procurement.pool, TODAY + 3 * DAY)
-    state = ok(
-        await procurement.client.get(f"/agreements/{short['id']}", headers=actors.coordinator)
-    )
-    assert state["state"] == "ended" and state["end"]["kind"] == "expiry"
+    state = await ended_by_the_job(procurement, actors, short["id"], TODAY + 3 * DAY)
+    assert state["end"]["kind"] == "expiry"
     events = await published(infra, short["id"], wanted=4)
     assert [name for name, _ in events][-2:] == ["agreement-ended", "agreement-left"]
     ended, left = events[-2][1], events[-1][1]
@@ -298,7 +313,7 @@ async def test_scheduled_ends_fire_on_their_date(
         await procurement.client.get(f"/agreements/{terminated['id']}", headers=actors.coordinator)
     )
     assert still["state"] == "active" and still["end"]["scheduled"] is True
-    await commands.end_due_agreements(procurement.pool, TODAY + 4 * DAY)
+    await ended_by_the_job(procurement, actors, terminated["id"], TODAY + 4 * DAY)
     events = await published(infra, terminated["id"], wanted=4)
     assert [name for name, _ in events][-2:] == ["agreement-ended", "agreement-left"]
     assert events[-2][1]["kind"] == "terminated"

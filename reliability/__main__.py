@@ -1,7 +1,11 @@
 """``python -m reliability [--quick] [--only NAME[,NAME]] [--repeat N]``: start the stack, run
 the scenarios (all, or the ones named, each N times in a row to hunt races), write the report,
 print the time each scenario took, and print ``N passed, N failed`` last. Exits non-zero if
-anything failed. Names take ``-`` or ``_``: ``--only database-restart``."""
+anything failed. Names take ``-`` or ``_``: ``--only database-restart``.
+
+A full run of every scenario is also recorded in ``reports/reliability-runs.json`` and rewrites
+the READMEs' reliability figures. ``--readme`` rewrites them without a run, and ``--record
+REPORT`` first adds a full run's report made elsewhere (a fresh clone's)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import argparse
 import asyncio
 import dataclasses
 import datetime as dt
+import json
 import signal
 import sys
 import time
@@ -17,6 +22,7 @@ from pathlib import Path
 
 import httpx
 
+from reliability import readme
 from reliability.report import Report, ScenarioResult
 from reliability.scenarios import SCENARIOS
 from reliability.stack import REPO_ROOT, ExternalBroker, Stack
@@ -77,11 +83,28 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--keep", action="store_true", help="keep the stack's data directory and logs"
     )
+    parser.add_argument(
+        "--readme",
+        action="store_true",
+        help="no run: rewrite the READMEs' reliability figures from reports/",
+    )
+    parser.add_argument(
+        "--record",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="REPORT",
+        help="with --readme: first add this full run's report (e.g. a fresh clone's) to "
+        "reports/reliability-runs.json; repeatable, oldest first; the last becomes "
+        "reports/reliability.json",
+    )
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     if args.kills is not None and args.kills < 1:
         parser.error("--kills must be at least 1")
+    if args.record and not args.readme:
+        parser.error("--record goes with --readme")
     args.only = [name for names in args.only for name in names] if args.only else None
     return args
 
@@ -115,7 +138,11 @@ async def run(args: argparse.Namespace) -> Report:
     began = time.monotonic()
     say(f"reliability ({mode.name}, seed {seed}, {stack.broker_name}): stack in {stack.root}")
     report = Report(
-        mode=mode.name, services=[], started=dt.datetime.now(dt.UTC), broker=stack.broker_name
+        mode=mode.name,
+        services=[],
+        started=dt.datetime.now(dt.UTC),
+        broker=stack.broker_name,
+        commit=readme.current_commit(),
     )
     try:
         await stack.start()
@@ -203,8 +230,31 @@ async def run_until_signalled(args: argparse.Namespace) -> Report:
     return await run(args)
 
 
+def is_full_run(args: argparse.Namespace) -> bool:
+    """Every scenario once, as a full run: the only kind the runs file compares."""
+    return not (args.quick or args.only or args.repeat != 1 or args.kills is not None)
+
+
+def rewrite_readmes(args: argparse.Namespace) -> int:
+    """``--readme [--record REPORT ...]``: no stack, only the documents."""
+    for path in args.record:
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+            readme.record(report)
+        except (OSError, ValueError, KeyError) as error:
+            say(f"--record {path}: {error}")
+            return 2
+        if path.resolve() != args.report.resolve():
+            args.report.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    for changed in readme.update(latest=args.report):
+        say(f"rewrote {changed.relative_to(REPO_ROOT)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
+    if args.readme:
+        return rewrite_readmes(args)
     try:
         report = asyncio.run(run_until_signalled(args))
     except (KeyboardInterrupt, asyncio.CancelledError):
@@ -216,6 +266,10 @@ def main(argv: list[str] | None = None) -> int:
     say(report.table())
     say(report.timings())
     say(f"report: {args.report} ({report.seconds:.0f} s)")
+    if is_full_run(args) and args.report == DEFAULT_REPORT:
+        readme.record(report.as_json())
+        readme.update()
+        say(f"recorded in {readme.RUNS.relative_to(REPO_ROOT)}; READMEs rewritten")
     print(f"{report.passed} passed, {report.failed} failed", flush=True)
     return 0 if report.failed == 0 else 1
 

@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reliability.readme import scenario_table
+
 
 @dataclass
 class Check:
@@ -63,6 +65,7 @@ class Report:
     seconds: float = 0.0
     totals: dict[str, Any] = field(default_factory=dict)
     broker: str = "Tansu (embedded)"
+    commit: str | None = None  # the tree the run exercised (git describe --dirty)
 
     @property
     def passed(self) -> int:
@@ -75,6 +78,7 @@ class Report:
     def as_json(self) -> dict[str, Any]:
         return {
             "generated_at": self.started.isoformat(timespec="seconds"),
+            "commit": self.commit,
             "mode": self.mode,
             "broker": self.broker,
             "services": self.services,
@@ -105,26 +109,7 @@ class Report:
 
     def table(self) -> str:
         """The figures as a Markdown table, for the README."""
-        rows = [
-            "| scenario | events produced | effects observed | lost | duplicated "
-            "| longest catch-up | other |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
-        ]
-        for s in self.scenarios:
-            f = s.figures
-            lost = f.get("events_lost", "") if "events_lost" in f else ""
-            if "effects_lost" in f:
-                lost = f"{f.get('events_lost', 0)} + {f['effects_lost']}"
-            other = f.get("summary", "")
-            if resends := f.get("outreach_smtp_resends_after_sigkill"):
-                note = f"{resends} SMTP resends (same Message-ID) after a SIGKILL of outreach"
-                other = f"{other}; {note}" if other else note
-            rows.append(
-                f"| {s.title} | {f.get('events_produced', '')} | {f.get('effects_observed', '')} "
-                f"| {lost} | {f.get('effects_duplicated', '')} "
-                f"| {_seconds(f.get('longest_catch_up_s'))} | {other} |"
-            )
-        return "\n".join(rows)
+        return scenario_table(self.as_json())
 
     def timings(self) -> str:
         """Time per scenario (and per run of a repeated one), with the total: where a long
@@ -135,7 +120,3 @@ class Report:
         total = sum(s.seconds for s in self.scenarios)
         lines.append(f"  {'scenarios':<{width}}  {total:7.1f} s (whole run {self.seconds:.1f} s)")
         return "\n".join(lines)
-
-
-def _seconds(value: Any) -> str:
-    return "" if value is None else f"{value} s"

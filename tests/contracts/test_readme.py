@@ -41,3 +41,18 @@ def test_the_benchmark_table_is_generated_from_the_latest_results() -> None:
         "README's benchmark table differs from bench/results/latest.json: "
         "run `python -m bench --readme`"
     )
+
+
+def test_the_reliability_figures_are_generated_from_the_reports() -> None:
+    # Never edited by hand: a full `make reliability` (or `python -m reliability --readme`)
+    # writes them, in README.md and in reliability/README.md.
+    from reliability import readme
+
+    report = json.loads(readme.LATEST.read_text(encoding="utf-8"))
+    runs = readme.load_runs()
+    for path in readme.READMES:
+        text = path.read_text(encoding="utf-8")
+        assert readme.current_block(text) == readme.block(report, runs, path), (
+            f"{path.name}'s reliability figures differ from reports/: "
+            "run `python -m reliability --readme`"
+        )

@@ -15,6 +15,7 @@ import datetime as dt
 import io
 from collections.abc import Awaitable
 from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -84,7 +85,7 @@ async def _run(work: Awaitable[T]) -> T:
 
 class AttachmentIn(BaseModel):
     name: Short
-    media_type: Annotated[Text, Field(min_length=3, max_length=100)] = "application/pdf"
+    media_type: domain.AttachmentType = domain.AttachmentType.PDF
     content_base64: Annotated[str, Field(min_length=4, max_length=MAX_ATTACHMENT_BYTES * 4 // 3)]
 
 
@@ -167,7 +168,9 @@ async def record_decision(body: DecisionIn, request: Request, _: Coordinator) ->
         try:
             files.append((domain.attachment_of(a.name, content, a.media_type), content))
         except ProcurementRuleViolated as error:
-            raise ApiError(422, error.problem, field=f"attachments.{i}") from error
+            # The domain names the file "file"; the request carries it as content_base64.
+            name = "content_base64" if error.field == "file" else error.field
+            raise ApiError(422, error.problem, field=f"attachments.{i}.{name}") from error
     decision = Decision(
         id=commands.new_id("decision", body.decided_on),
         body=body.body,
@@ -213,7 +216,17 @@ async def get_decision(decision_id: IdPath, request: Request, _: AnyCaller) -> D
     return _decision_out(decision, await store.decision_refs(pool_of(request), decision_id))
 
 
-@router.get("/decisions/{decision_id}/attachments/{sha256}", summary="An attached file")
+@router.get(
+    "/decisions/{decision_id}/attachments/{sha256}",
+    summary="An attached file",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The file as attached, with its type, as a download",
+            "content": {str(kind): {} for kind in domain.AttachmentType},
+        }
+    },
+)
 async def get_attachment(
     decision_id: IdPath,
     sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
@@ -226,7 +239,17 @@ async def get_attachment(
     found = await store.get_file(pool_of(request), sha256)
     assert found is not None
     content, media_type = found
-    return Response(content, media_type=media_type, headers={"ETag": f'"{sha256}"'})
+    name = next(a.name for a in decision.attachments if a.sha256 == sha256)
+    return Response(
+        content,
+        media_type=domain.served_type(media_type),
+        headers={
+            "ETag": f'"{sha256}"',
+            # A download under its own name, never rendered in the API's origin.
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 # --- surveys ----------------------------------------------------------------------------------

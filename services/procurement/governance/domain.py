@@ -40,6 +40,23 @@ class QuestionKind(StrEnum):
     TEXT = "text"
 
 
+class AttachmentType(StrEnum):
+    """What a decision register attaches: the minutes and appendices a municipality files
+    (PDF or PDF/A above all, office documents, scans). The type is served back as the file's
+    Content-Type, so an uploader's free text would be a malformed header, or text/html that
+    a browser runs; anything else is refused rather than stored."""
+
+    PDF = "application/pdf"
+    ODF_TEXT = "application/vnd.oasis.opendocument.text"
+    ODF_SPREADSHEET = "application/vnd.oasis.opendocument.spreadsheet"
+    DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    PLAIN_TEXT = "text/plain"
+    CSV = "text/csv"
+    PNG = "image/png"
+    JPEG = "image/jpeg"
+
+
 class SurveyState(StrEnum):
     SCHEDULED = "scheduled"
     OPEN = "open"
@@ -58,7 +75,19 @@ def attachment_of(name: str, content: bytes, media_type: str) -> Attachment:
     """A file is stored once under its SHA-256, whatever name it is attached by."""
     if not content:
         raise InvalidValue("file", "the attachment is empty")
+    if media_type not in set(AttachmentType):
+        raise InvalidValue(
+            "media_type",
+            f"{media_type[:100]!r} is not a type a decision attaches; one of "
+            + ", ".join(AttachmentType),
+        )
     return Attachment(name, hashlib.sha256(content).hexdigest(), len(content), media_type)
+
+
+def served_type(stored: str) -> str:
+    """The Content-Type a stored file is served with: its own when it is one of the
+    attachment types, else plain bytes (a row from before the types were checked)."""
+    return stored if stored in set(AttachmentType) else "application/octet-stream"
 
 
 @dataclass(frozen=True)

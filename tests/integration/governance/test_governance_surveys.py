@@ -257,6 +257,34 @@ async def test_a_renewal_names_a_recorded_decision_about_that_agreement(
         decision["attachments"][0]["url"], headers=actors.coordinator
     )
     assert file.status_code == 200 and file.content == minutes
+    assert file.headers["content-type"] == "application/pdf"
+    assert file.headers["content-disposition"] == "attachment; filename*=UTF-8''minutes.pdf"
+    assert file.headers["x-content-type-options"] == "nosniff"
+    # A type the register does not take is refused by name, and nothing is recorded.
+    html = await procurement.client.post(
+        "/decisions",
+        json={
+            "body": "steering-group",
+            "decided_on": TODAY.isoformat(),
+            "section": f"{section}-html",
+            "subject_kind": "agreement",
+            "subject_id": agreement["id"],
+            "text": "A page to run in the browser.",
+            "attachments": [
+                {
+                    "name": "page.html",
+                    "media_type": "text/html",
+                    "content_base64": base64.b64encode(b"<script>1</script>").decode(),
+                }
+            ],
+        },
+        headers=actors.coordinator,
+    )
+    assert (html.status_code, problem_field(html)) == (422, "attachments.0.media_type")
+    register = await procurement.client.get(
+        "/decisions", params={"subject_id": agreement["id"]}, headers=actors.coordinator
+    )
+    assert [d["section"] for d in register.json()["items"]] == [section]
     recorded = await outbox(procurement, decision["id"])
     assert [n for n, _ in recorded] == ["decision-recorded"]
     assert recorded[0][1]["attachments"][0]["sha256"] == sha

@@ -83,6 +83,19 @@ def test_attachments_are_addressed_by_sha256() -> None:
         domain.attachment_of("empty", b"", "text/plain")
 
 
+@pytest.mark.parametrize(
+    "media_type", ["text/html", "image/svg+xml", "0" * 99, "application/pdf;x"]
+)
+def test_an_attachment_type_outside_the_register_types_is_refused(media_type: str) -> None:
+    # Served back as the file's Content-Type: free text would be a malformed header, and
+    # HTML or SVG would run in the API's origin.
+    with pytest.raises(InvalidValue) as refused:
+        domain.attachment_of("minutes", b"<script>", media_type)
+    assert refused.value.field == "media_type"
+    assert domain.served_type(media_type) == "application/octet-stream"
+    assert domain.served_type("application/pdf") == "application/pdf"
+
+
 def test_valid_answers_are_kept_normalised() -> None:
     clean = domain.check_answers(
         survey(), "FI-A", {"renew": "yes", "formats": ["epub"], "loans": 12}, DAY

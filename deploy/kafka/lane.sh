@@ -255,9 +255,11 @@ for s in $SERVICES; do
     SERVICE_SCRAM+=(--add-scram "SCRAM-SHA-512=[name=$s,password=$SASL_PASSWORD-$s]")
 done
 t0=$SECONDS
+# The = form: a URL-safe id starts with '-' one time in 64, and kafka-storage's argparse
+# would read it as an option.
 cluster_id=$(openssl rand -base64 16 | tr '+/' '-_' | tr -d '=\n')
 "$JAVA" -Dlog4j2.configurationFile="$WORK/log4j2.properties" -cp "$LIB/*" kafka.tools.StorageTool \
-    format --cluster-id "$cluster_id" --config "$WORK/server.properties" --ignore-formatted \
+    format --cluster-id="$cluster_id" --config "$WORK/server.properties" --ignore-formatted \
     --add-scram "SCRAM-SHA-512=[name=$SASL_USER,password=$SASL_PASSWORD]" \
     --add-scram "SCRAM-SHA-256=[name=$SASL_USER,password=$SASL_PASSWORD]" \
     "${SERVICE_SCRAM[@]}" \

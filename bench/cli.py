@@ -34,6 +34,7 @@ from bench import (
     outreach,
     pipeline,
     readme,
+    replay,
     scaling,
     usage,
 )
@@ -46,7 +47,7 @@ from bench.report import Row, render, write_json
 RESULTS = Path(__file__).parent / "results"
 # The benchmarks that run on whatever broker the run has; scaling and cold start start Tansu
 # brokers of their own, and the catalogue, ONIX and outreach paths use none.
-ON_ANY_BROKER = {"pipeline", "latency", "command"}
+ON_ANY_BROKER = {"pipeline", "latency", "command", "replay"}
 # Before each benchmark, up to this long for other people's work on the machine to calm down.
 SETTLE_MAX_S = 20.0
 
@@ -60,6 +61,7 @@ class Scale:
     onix_products: int
     recipients: int
     scaling_events: int
+    replay_records: int = 20_000
     usage_upload_rows: int = 1_000_000
     usage_libraries: int = 20
     command_seconds: float = 10.0
@@ -82,6 +84,7 @@ QUICK = Scale(
     onix_products=2_000,
     recipients=500,
     scaling_events=3_000,
+    replay_records=2_000,
     usage_upload_rows=1_000_000,  # the memory goal is stated for a million rows
     usage_libraries=5,
     command_seconds=3.0,
@@ -127,6 +130,10 @@ def benchmarks() -> dict[str, tuple[Runner, Rows]]:
         "scaling": (
             lambda infra, scale, progress: scaling.run(infra, scale.scaling_events, progress),
             scaling.rows,
+        ),
+        "replay": (
+            lambda infra, scale, progress: replay.run(infra, scale.replay_records, progress),
+            replay.rows,
         ),
         "cli": (lambda infra, scale, progress: cli_startup.run(infra, progress), cli_startup.rows),
         "usage": (

@@ -164,10 +164,14 @@ async def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
         await admin.close()
 
 
-async def start_group_at_end(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+async def start_group_at_end(
+    bootstrap: str, group: str, topic: str, offsets: dict[int, int] | None = None
+) -> dict[int, int]:
     """Commit the topic's current end offsets for a new consumer group, so the group starts
     after everything earlier benchmarks published there (the contracts fix the topic name,
-    and one broker serves the whole run). Returns the end offset per partition."""
+    and one broker serves the whole run). Returns the end offset per partition. ``offsets``
+    (per partition), when given, are committed instead: several groups then start at one
+    earlier end."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
     )
@@ -182,6 +186,8 @@ async def start_group_at_end(bootstrap: str, group: str, topic: str) -> dict[int
                 TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])
             ]
         ends = await consumer.end_offsets(partitions)
+        if offsets is not None:
+            ends = {tp: offsets[tp.partition] for tp in partitions}
         consumer.assign(partitions)
         await consumer.commit({tp: offset for tp, offset in ends.items()})
         return {tp.partition: offset for tp, offset in ends.items()}

@@ -14,8 +14,9 @@ A service declares what it reacts to with ``Reactions`` (one handler per event t
 FastStream's NACK_ON_ERROR would seek back to a poison message forever; here nothing is ever
 nacked, so no partition is blocked.
 
-Opt-in batch path, for high-volume consumers: ``subscribe(broker, batch=True, max_records=N)``
-takes up to N records per poll and ``process_batch`` handles them in ONE transaction (one inbox
+Batch path, which every service uses (kit/lifecycle.py, ``consumer_batch_max_records``):
+``subscribe(broker, batch=True, max_records=N)`` takes up to N records per poll and
+``process_batch`` handles them in ONE transaction (one inbox
 ``INSERT … SELECT unnest … ON CONFLICT DO NOTHING RETURNING`` finds the new event ids, then
 the handlers run in record order) with ONE offset commit afterwards. Handlers may take a list
 (``@reactions.on_batch(Model)``: ``async def f(delivery: BatchDelivery, events: list[Model])``);
@@ -202,6 +203,8 @@ class Reactions:
 
         async def each(delivery: BatchDelivery, events: list[Any]) -> None:
             for envelope, event in zip(delivery.envelopes, events, strict=True):
+                # Each event's own trace, so the events its handler records name it as cause.
+                bind_trace(envelope.correlation_id, envelope.id)
                 await handler(Delivery(delivery.conn, envelope, delivery.deps), event)
 
         return model, each
@@ -262,8 +265,8 @@ class EventConsumer:
         Tansu every join rebalances the group, so members joining one after another took
         about 30 s where one member over all topics takes about 5 s.
 
-        ``batch=True`` (opt-in) takes up to ``max_records`` records per poll and handles them
-        with ``process_batch``: one transaction and one offset commit per batch. A poll
+        ``batch=True`` (the services' path) takes up to ``max_records`` records per poll and
+        handles them with ``process_batch``: one transaction and one offset commit per batch. A poll
         returns as soon as any record is there; ``batch_timeout_ms`` only bounds an idle one.
 
         ``fetch_max_wait_ms`` is how long the broker may hold a fetch that finds nothing new

@@ -95,6 +95,18 @@ class Settings(BaseSettings):
             "of more idle fetches."
         ),
     )
+    consumer_batch_max_records: int = Field(
+        100,
+        ge=1,
+        description=(
+            "Most records a consumer handles in one transaction with one inbox claim and one "
+            "offset commit. A poll returns as soon as any record is there, so this costs no "
+            "latency; it is what lets a consumer re-read its topics (a replay, or catching up "
+            "after an outage) at thousands of records a second instead of hundreds. A batch "
+            "that fails is handled again record by record, so one bad record never holds back "
+            "or dead-letters its neighbours. 1 handles every record in its own transaction."
+        ),
+    )
     consumer_group: str = Field(
         "", description="Kafka consumer group; empty means the service name (the normal case)."
     )

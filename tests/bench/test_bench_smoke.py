@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bench import catalogue, onix, pipeline
+from bench import catalogue, onix, pipeline, replay
 from bench.infra import BenchInfra, bench_infra
 
 pytestmark = [
@@ -67,3 +67,12 @@ def test_an_external_broker_runs_only_the_broker_benchmarks() -> None:
 
     # Scaling and cold start start Tansu brokers of their own: refused, not silently on Tansu.
     assert main(["--kafka-bootstrap", "127.0.0.1:1", "--only", "scaling"]) == 2
+
+
+async def test_a_replay_finds_every_record_in_the_inbox_on_both_paths(infra: BenchInfra) -> None:
+    result = await replay.run(infra, 120, quiet)
+    assert result["first_pass"]["outcomes"] == {"handled": 120}
+    assert result["batches"]["outcomes"] == {"duplicate": 120}
+    assert result["one_at_a_time"]["outcomes"] == {"duplicate": 120}
+    assert result["raw_read"]["records"] == 120
+    assert replay.rows(result)[0].reference_value == result["one_at_a_time"]["records_per_s"]

@@ -295,6 +295,32 @@ async def test_a_batch_handler_also_serves_the_one_at_a_time_path(infra: Infra) 
     await pool.close()
 
 
+async def test_a_one_at_a_time_handler_in_a_batch_names_its_own_event_as_cause(
+    infra: Infra,
+) -> None:
+    """Services consume in batches with one-at-a-time handlers: the event each handler records
+    carries the correlation of the event it reacts to and names it as cause, not the batch's
+    first event."""
+    pool = await fresh_pool(infra, "batchcause")
+    reactions = Reactions()
+
+    @reactions.on(MemberLeft)
+    async def follow_up(delivery: Delivery, event: MemberLeft) -> None:
+        await record_event(delivery.conn, joined(event.library.isil), source="/t")
+
+    consumer = EventConsumer(
+        name="batch-cause", reactions=reactions, pool=pool, dead_letters=Sink()
+    )
+    sent = [encode(left(f"FI-C{n}"), source="/t", correlation_id=f"corr-{n}") for n in range(3)]
+    outcomes = await consumer.process_batch([received(m, n) for n, m in enumerate(sent)])
+    assert outcomes == [Outcome.HANDLED] * 3
+    rows = await pool.fetch("SELECT key, headers FROM outbox ORDER BY id")
+    assert [
+        (r["key"], r["headers"]["ce_correlationid"], r["headers"]["ce_causationid"]) for r in rows
+    ] == [(f"FI-C{n}", f"corr-{n}", m.headers["ce_id"]) for n, m in enumerate(sent)]
+    await pool.close()
+
+
 async def test_record_events_writes_what_record_event_writes_in_the_given_order(
     infra: Infra,
 ) -> None:

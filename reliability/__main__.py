@@ -142,7 +142,8 @@ async def run(args: argparse.Namespace) -> Report:
         services=[],
         started=dt.datetime.now(dt.UTC),
         broker=stack.broker_name,
-        commit=readme.current_commit(),
+        commit=(commit := readme.current_commit()),
+        code=readme.code_of(commit),
     )
     try:
         await stack.start()

@@ -3,8 +3,10 @@ hand.
 
 - ``reports/reliability.json`` is the latest run's full report (every check and figure).
 - ``reports/reliability-runs.json`` keeps one summary per full run, newest last, each with the
-  commit it ran on. Consecutive clean runs of one commit are the evidence that a race is gone,
-  and one report cannot show that.
+  commit it ran on and that commit's *code*: a hash of every tracked file except what recording
+  a run writes (``reports/`` and the two READMEs). Consecutive clean runs of one code are the
+  evidence that a race is gone, and one report cannot show that. Recording runs changes the
+  commit but not the code, so a streak goes on across the commits that record it.
 
 ``python -m reliability --readme`` rewrites the block between the markers below in README.md
 and reliability/README.md. ``--record REPORT`` adds a report made elsewhere (a fresh clone's)
@@ -15,6 +17,7 @@ when a README's block is not the one the two files give.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import subprocess
 from pathlib import Path
@@ -31,21 +34,43 @@ END = "<!-- reliability-table:end -->"
 RUNS_KEPT = 12
 
 
-def current_commit(root: Path = ROOT) -> str | None:
-    """The short commit the tree is at, ``-dirty`` when tracked files differ from it; None
-    outside a git checkout (an unpacked release)."""
+def _git(root: Path, *args: str) -> str | None:
+    """A git command's output; None outside a checkout or when git fails."""
     try:
         done = subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--abbrev=7"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
+            ["git", *args], cwd=root, capture_output=True, text=True, timeout=30, check=True
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return done.stdout.strip() or None
+    return done.stdout
+
+
+def current_commit(root: Path = ROOT) -> str | None:
+    """The short commit the tree is at, ``-dirty`` when tracked files differ from it; None
+    outside a git checkout (an unpacked release)."""
+    described = _git(root, "describe", "--always", "--dirty", "--abbrev=7")
+    return (described or "").strip() or None
+
+
+# What recording a run writes: a commit that changes only these tests the same code.
+RECORDING_PATHS = ("reports/", "README.md", "reliability/README.md")
+
+
+def code_of(commit: str | None, root: Path = ROOT) -> str | None:
+    """A short hash of the commit's tracked files (path, mode and content) other than
+    ``RECORDING_PATHS``; None for a dirty tree, an unknown commit, or outside a checkout,
+    since then what the run exercised is not known."""
+    if not commit or commit.endswith("-dirty"):
+        return None
+    listed = _git(root, "ls-tree", "-r", "--full-tree", commit)
+    if listed is None:
+        return None
+    lines = [
+        line
+        for line in listed.splitlines()
+        if not line.split("\t", 1)[1].startswith(RECORDING_PATHS)
+    ]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:12]
 
 
 def summary(report: dict[str, Any]) -> dict[str, Any]:
@@ -54,6 +79,7 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
     return {
         "generated_at": report["generated_at"],
         "commit": report.get("commit"),
+        "code": report.get("code") or code_of(report.get("commit")),
         "mode": report["mode"],
         "broker": report.get("broker", "Tansu (embedded)"),
         "seconds": report["seconds"],
@@ -91,13 +117,13 @@ def record(report: dict[str, Any], path: Path = RUNS) -> list[dict[str, Any]]:
 
 
 def clean_streak(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The newest runs of the newest run's commit and broker that failed nothing, back to the
-    first failure or the first run of another commit: the consecutive clean runs."""
+    """The newest runs of the newest run's code and broker that failed nothing, back to the
+    first failure or the first run of other code: the consecutive clean runs."""
     streak: list[dict[str, Any]] = []
     for run in reversed(runs):
         newest = streak[0] if streak else run
-        same = (run.get("commit"), run["broker"]) == (newest.get("commit"), newest["broker"])
-        if run["failed"] or not run.get("commit") or not same:
+        same = (run.get("code"), run["broker"]) == (newest.get("code"), newest["broker"])
+        if run["failed"] or not run.get("code") or not same:
             break
         streak.insert(0, run)
     return streak
@@ -152,9 +178,9 @@ def _date(run: dict[str, Any]) -> str:
 
 def runs_table(runs: list[dict[str, Any]]) -> str:
     rows = [
-        "| started (UTC) | commit | broker | minutes | checks passed | failed | events produced "
-        "| lost | duplicated | 5xx | longest catch-up of a killed service |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| started (UTC) | commit | code | broker | minutes | checks passed | failed "
+        "| events produced | lost | duplicated | 5xx | longest catch-up of a killed service |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for run in runs:
         t = run["totals"]
@@ -162,6 +188,7 @@ def runs_table(runs: list[dict[str, Any]]) -> str:
         cells = [
             _date(run),
             run.get("commit") or "unknown",
+            run.get("code") or "unknown",
             run["broker"],
             f"{run['seconds'] / 60:.1f}",
             run["passed"],
@@ -200,7 +227,8 @@ def body(report: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     streak = clean_streak(runs)
     if streak:
         lines.append(
-            f"**{len(streak)} consecutive full run(s) of {streak[-1]['commit']} on "
+            f"**{len(streak)} consecutive full run(s) of one code ({streak[-1]['code']}, "
+            f"commit {', '.join(dict.fromkeys(str(run['commit']) for run in streak))}) on "
             f"{streak[-1]['broker']} with 0 failed checks.** Full runs recorded "
             "([reports/reliability-runs.json](reports/reliability-runs.json)):"
         )

@@ -66,6 +66,7 @@ class Report:
     totals: dict[str, Any] = field(default_factory=dict)
     broker: str = "Tansu (embedded)"
     commit: str | None = None  # the tree the run exercised (git describe --dirty)
+    code: str | None = None  # that commit's code (readme.code_of): what a streak counts
 
     @property
     def passed(self) -> int:
@@ -79,6 +80,7 @@ class Report:
         return {
             "generated_at": self.started.isoformat(timespec="seconds"),
             "commit": self.commit,
+            "code": self.code,
             "mode": self.mode,
             "broker": self.broker,
             "services": self.services,

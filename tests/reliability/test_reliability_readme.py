@@ -4,6 +4,7 @@ recorded, and the table a report gives."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ def report(
     return {
         "generated_at": at,
         "commit": commit,
+        "code": f"code-{commit}" if commit else None,
         "mode": mode,
         "broker": "Tansu (embedded)",
         "seconds": 1800.0,
@@ -43,6 +45,59 @@ def report(
             }
         },
     }
+
+
+def git(root: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def test_code_is_the_same_across_commits_that_only_record_runs(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q")
+    (tmp_path / "reliability").mkdir()
+    (tmp_path / "reports").mkdir()
+    for name in ("app.py", "README.md", "reliability/README.md", "reports/reliability.json"):
+        (tmp_path / name).write_text("one\n")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-q", "-m", "code")
+    tested = readme.current_commit(tmp_path)
+    assert tested is not None and not tested.endswith("-dirty")
+    code = readme.code_of(tested, tmp_path)
+    assert code
+
+    for name in ("README.md", "reliability/README.md", "reports/reliability.json"):
+        (tmp_path / name).write_text("recorded\n")
+    (tmp_path / "reports" / "reliability-runs.json").write_text("[]\n")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-q", "-m", "record a run")
+    recorded = readme.current_commit(tmp_path)
+    assert recorded != tested
+    assert readme.code_of(recorded, tmp_path) == code
+
+    (tmp_path / "app.py").write_text("two\n")
+    assert readme.code_of(readme.current_commit(tmp_path), tmp_path) is None  # dirty
+    git(tmp_path, "commit", "-q", "-am", "change the code")
+    changed = readme.code_of(readme.current_commit(tmp_path), tmp_path)
+    assert changed not in (None, code)
+    (tmp_path / "docs.md").write_text("a new file counts too\n")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-q", "-m", "docs")
+    assert readme.code_of(readme.current_commit(tmp_path), tmp_path) not in (None, changed)
+    assert readme.code_of("0000000", tmp_path) is None
+
+
+def test_a_report_without_code_gets_its_commits(tmp_path: Path) -> None:
+    head = readme.current_commit()
+    if head is None or head.endswith("-dirty"):
+        pytest.skip("needs a clean checkout")
+    old = {**report("2026-12-07T01:00:00+00:00", commit=head), "code": None}
+    assert readme.summary(old)["code"] == readme.code_of(head)
 
 
 def test_the_streak_is_the_newest_clean_runs_of_one_commit() -> None:
@@ -78,7 +133,7 @@ def test_the_block_names_the_streak_and_a_failed_scenario(tmp_path: Path) -> Non
     clean = report("2026-12-07T02:00:00+00:00")
     runs = [readme.summary(clean), readme.summary(report("2026-12-07T03:00:00+00:00"))]
     text = readme.block(clean, runs, readme.ROOT / "README.md")
-    assert "**2 consecutive full run(s) of abc1234" in text
+    assert "**2 consecutive full run(s) of one code (code-abc1234, commit abc1234)" in text
     assert "| 16.6 s / 60.3 s |" in text
     assert "2 SMTP resends" in text
     # reliability/README.md links one folder up.

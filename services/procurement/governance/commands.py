@@ -32,10 +32,9 @@ Audience = Literal["all-members", "agreement-participants", "libraries"] | str
 KIMPPA_PREFIX = "kimppa:"  # audience "kimppa:<id>": the member libraries of that kimppa
 
 
-class NotFound(LookupError):
-    def __init__(self, what: str, field: str, key: str) -> None:
-        super().__init__(f"no {what} {key}")
-        self.field = field
+# One NotFound for the whole service: governance commands also look up procurement's records
+# (a survey's agreement), and the API answers 404 for either kind.
+NotFound = procurement.NotFound
 
 
 def new_id(prefix: str, today: dt.date) -> str:

@@ -221,6 +221,12 @@ async def test_bad_answers_are_refused_naming_the_problem(
     body = renewal_survey(agreement["id"], [*libraries, "FI-Nobody"])
     response = await procurement.client.post("/surveys", json=body, headers=actors.coordinator)
     assert (response.status_code, problem_field(response)) == (409, "libraries")
+    # An agreement that was never signed: 404 naming the field, and nothing recorded.
+    surveys_before = await procurement.pool.fetchval("SELECT count(*) FROM surveys")
+    body = renewal_survey("agreement-never-signed", libraries)
+    response = await procurement.client.post("/surveys", json=body, headers=actors.coordinator)
+    assert (response.status_code, problem_field(response)) == (404, "agreement_id")
+    assert await procurement.pool.fetchval("SELECT count(*) FROM surveys") == surveys_before
 
 
 async def test_a_renewal_names_a_recorded_decision_about_that_agreement(

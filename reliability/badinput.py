@@ -15,6 +15,7 @@ import asyncio
 import glob
 import importlib
 import json
+import re
 import sys
 import uuid
 from collections import Counter
@@ -133,7 +134,14 @@ async def schemathesis(suite: Suite, service: str, out: Path) -> dict[str, Any]:
             folder = out / f"{who.split(' ')[0]}-{part}"
             await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
             chunk = names[first : first + OPERATIONS_PER_RUN]
-            runs[label] = await _st_run(suite, url, str(tokens[who]), chunk, folder)
+            run = await _st_run(suite, url, str(tokens[who]), chunk, folder)
+            runs[label] = run
+            if crashed := run.get("parser_crashed"):
+                # The interpreter's parser failed inside Hypothesis, not the API: those
+                # operations go again on their own, so none of them is left untested.
+                retry = folder / "again"
+                await asyncio.to_thread(retry.mkdir, parents=True, exist_ok=True)
+                runs[f"{label} again"] = await _st_run(suite, url, str(tokens[who]), crashed, retry)
     merged: dict[str, Any] = {"runs": runs}
     runs_list = list(runs.values())
     for key in ("operations", "cases", "requests"):
@@ -236,9 +244,33 @@ def _read_reports(out: Path, output: bytes, exit_code: int | None, url: str) -> 
         "schema_violations": [f for f in failures if "schema" in f.lower()],
         "failures": failures,
         "errors": [str(e)[:300] for e in run.get("errors", [])],
+        "parser_crashed": parser_crashed_operations(output.decode(errors="replace")),
         "warnings": {k: v for k, v in run.get("warnings", {}).items() if v},
         "exit_code": exit_code,
     }
+
+
+# CPython 3.11's AST constructor can fail this way when two threads parse at once
+# (python/cpython#106905); `st --workers 2` does, through Hypothesis's lambda descriptions.
+PARSER_CRASH = "AST constructor recursion depth mismatch"
+_OPERATION_HEADER = re.compile(r"^_{3,} ([A-Z]+ /\S*) _{3,}$")
+
+
+def parser_crashed_operations(output: str) -> list[str]:
+    """The operations ``st run`` reported as errored by ``PARSER_CRASH``, from its console
+    output's ERRORS section (the JSON report counts errors without naming them)."""
+    if "=== ERRORS ===" not in output:
+        return []
+    section = output.split("=== ERRORS ===", 1)[1]
+    section = re.split(r"^=+ [A-Z]+ =+$", section, maxsplit=1, flags=re.MULTILINE)[0]
+    crashed: list[str] = []
+    operation: str | None = None
+    for line in section.splitlines():
+        if match := _OPERATION_HEADER.match(line.strip()):
+            operation = match.group(1)
+        elif operation and PARSER_CRASH in line and operation not in crashed:
+            crashed.append(operation)
+    return crashed
 
 
 @dataclass(frozen=True)

@@ -276,3 +276,38 @@ def test_a_listing_that_moved_a_datestamp_or_withdrew_a_record_is_a_change() -> 
     assert supplier.moved([], [record])
     assert supplier.quiet({"unchanged": 5, "duplicate": 2, "rejected": 1})
     assert not supplier.quiet({"withdrawn": 1})
+
+
+ST_OUTPUT_WITH_ERRORS = """\
+ ✅  Fuzzing (in 189.49s)
+
+==================================== ERRORS ====================================
+______________________ POST /libraries/{isil}/acceptances ______________________
+Runtime Error
+
+AST constructor recursion depth mismatch (before=66, after=213)
+
+    Traceback (most recent call last):
+    SystemError: AST constructor recursion depth mismatch (before=66, after=213)
+_______________________________ POST /agreements _______________________________
+Runtime Error
+
+Inconsistent results: A test case failed on the first run but now succeeds
+        | SystemError: AST constructor recursion depth mismatch (before=207, after=140)
+________________________________ GET /needs/{id} _______________________________
+Runtime Error
+
+Some other error
+=================================== FAILURES ===================================
+______________________________ POST /melinda/jobs ______________________________
+AST constructor recursion depth mismatch (a failure section is not an error)
+=================================== SUMMARY ====================================
+"""
+
+
+def test_operations_whose_generation_crashed_in_the_parser_are_named() -> None:
+    assert badinput.parser_crashed_operations(ST_OUTPUT_WITH_ERRORS) == [
+        "POST /libraries/{isil}/acceptances",
+        "POST /agreements",
+    ]
+    assert badinput.parser_crashed_operations("=== SUMMARY ===\nNo issues found") == []

@@ -23,16 +23,18 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
 from bench.infra import BenchInfra, create_topic, start_group_at_end
-from bench.payloads import EFFECTS_TABLE, CountingConsumer, build_reactions, member_joined
+from bench.payloads import EFFECTS_TABLE, build_reactions, isil, member_joined
 from bench.report import Row
 from contracts.membership import MemberJoined
-from kit.consumer import Outcome, Received
+from kit.consumer import EventConsumer, Outcome, Received
 from kit.db import apply_migrations, create_pool
 from kit.envelope import encode
 from kit.kafka import build_broker, build_producer, publish_batch
@@ -42,21 +44,37 @@ from konsortio.stack import wait_until
 NO_MIGRATIONS = Path("/nonexistent")
 SOURCE = "/konsortio/membership"
 CONSUMER = "bench-replay"
+RUN = "RP"  # the ISILs' prefix; no other benchmark uses it
+OWN_KEYS = isil(RUN, 0)[: -len("0000000")].encode()
 TIMEOUT_S = 600.0
 # The services' batch size, from their settings' default.
 SERVICE_BATCH = Settings.model_fields["consumer_batch_max_records"].default
 GOAL_RATIO = 5.0  # the batch path re-reads at least five times as fast as one at a time
 
 
-class _ReplayConsumer(CountingConsumer):
-    """Counts outcomes on the one-at-a-time path too (``CountingConsumer`` counts batches)."""
+class _ReplayConsumer(EventConsumer):
+    """The kit's consumer, counting the outcomes of this benchmark's own records (keys of
+    ``RUN``'s libraries) on either path; other benchmarks of the run publish on the topic too."""
 
-    one_at_a_time = False
+    def __init__(self, *, one_at_a_time: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.one_at_a_time = one_at_a_time
+        self.outcomes: Counter[str] = Counter()
+
+    def _count(self, records: Sequence[Received], outcomes: Sequence[Outcome | None]) -> None:
+        for record, outcome in zip(records, outcomes, strict=True):
+            if outcome is not None and (record.key or b"").startswith(OWN_KEYS):
+                self.outcomes[outcome.value] += 1
+
+    async def process_batch(self, records: Sequence[Received]) -> list[Outcome | None]:
+        outcomes = await super().process_batch(records)
+        self._count(records, outcomes)
+        return outcomes
 
     async def process(self, record: Received) -> Outcome | None:
         outcome = await super().process(record)
-        if self.one_at_a_time and outcome is not None:
-            self.outcomes[outcome.value] += 1
+        if self.one_at_a_time:  # on the batch path, process_batch counts its retries
+            self._count([record], [outcome])
         return outcome
 
 
@@ -64,7 +82,7 @@ async def _publish(infra: BenchInfra, topic: str, n: int, progress: Any) -> None
     producer = build_producer(infra.kafka(), client_id="bench-replay")
     await producer.start()
     try:
-        messages = [encode(member_joined("RP", i), source=SOURCE) for i in range(n)]
+        messages = [encode(member_joined(RUN, i), source=SOURCE) for i in range(n)]
         for first in range(0, n, 5):
             await publish_batch(producer, messages[first : first + 5])
             progress("replay: publish", first + 5, n)
@@ -95,9 +113,12 @@ async def _kit_pass(
         raise RuntimeError("the benchmark publishes no poison")
 
     consumer = _ReplayConsumer(
-        name=CONSUMER, reactions=build_reactions(), pool=pool, dead_letters=dead_letters
+        one_at_a_time=not batch,
+        name=CONSUMER,
+        reactions=build_reactions(),
+        pool=pool,
+        dead_letters=dead_letters,
     )
-    consumer.one_at_a_time = not batch
     broker = build_broker(infra.kafka())
     consumer.subscribe(
         broker,

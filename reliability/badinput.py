@@ -16,6 +16,7 @@ import glob
 import importlib
 import json
 import re
+import socket
 import sys
 import uuid
 from collections import Counter
@@ -557,7 +558,14 @@ async def send_oversized(base: str, token: str, probe: Probe) -> Answer:
     an early answer (a declared length is refused at once), then bytes while the answer is
     awaited. An HTTP client would insist on sending all of it (up to half a gigabyte) before
     reading the 413. An upload is a real multipart stream whose file part never ends, so
-    the size limit, not the form parser, must be what stops it."""
+    the size limit, not the form parser, must be what stops it.
+
+    A server that refuses a body closes the connection with the rest unread, and the kernel
+    answers the bytes still coming with a reset. The answer sent before it is still in this
+    side's receive buffer, so a failed write only stops the sending, and the answer is read
+    after it, as httpcore does. asyncio's streams would drop the connection, unread answer
+    and all, on the first failed write; the loop's socket calls keep reading and writing
+    apart."""
     url = httpx.URL(base + probe.path, params=dict(probe.params))
     headers = list(probe.headers)
     preamble = b""
@@ -565,7 +573,6 @@ async def send_oversized(base: str, token: str, probe: Probe) -> Answer:
         opening, content_type = multipart(probe.files, probe.form)
         preamble = opening[: opening.rindex(b"\r\n--")]  # no closing boundary: it goes on
         headers.append(("content-type", content_type))
-    reader, writer = await asyncio.open_connection(url.host, url.port)
     lines = [
         f"{probe.method} {url.raw_path.decode()} HTTP/1.1",
         f"Host: {url.host}:{url.port}",
@@ -574,37 +581,51 @@ async def send_oversized(base: str, token: str, probe: Probe) -> Answer:
         *(f"{name}: {value}" for name, value in headers),
         f"Content-Length: {probe.oversize}" if probe.declared else "Transfer-Encoding: chunked",
     ]
-    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+    loop = asyncio.get_running_loop()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setblocking(False)
+        await loop.sock_connect(sock, (url.host, url.port or 80))
+        await loop.sock_sendall(sock, ("\r\n".join(lines) + "\r\n\r\n").encode())
 
-    def frame(part: bytes) -> bytes:
-        return part if probe.declared else b"%x\r\n%s\r\n" % (len(part), part)
+        def frame(part: bytes) -> bytes:
+            return part if probe.declared else b"%x\r\n%s\r\n" % (len(part), part)
 
-    answer = asyncio.create_task(reader.readuntil(b"\r\n\r\n"))
+        async def read_head() -> bytes:
+            received = b""
+            while b"\r\n\r\n" not in received:
+                data = await loop.sock_recv(sock, 65536)
+                if not data:
+                    raise ConnectionError(f"closed after {len(received)} B, before an answer")
+                received += data
+            return received.split(b"\r\n\r\n", 1)[0]
 
-    async def pump() -> None:
-        # A service that refuses by the headers alone answers before any body byte.
-        await asyncio.wait({answer}, timeout=2)
-        if answer.done():
-            return
-        if preamble:
-            writer.write(frame(preamble))
-        chunk, sent = b"x" * 65536, len(preamble)
-        while sent < probe.oversize:
-            part = chunk[: min(len(chunk), probe.oversize - sent)]
-            writer.write(frame(part))
-            await writer.drain()
-            sent += len(part)
-        if not probe.declared:
-            writer.write(b"0\r\n\r\n")
-            await writer.drain()
+        answer = asyncio.create_task(read_head())
 
-    pumping = asyncio.create_task(pump())
-    try:
-        head = await asyncio.wait_for(answer, 120)
-    finally:
-        pumping.cancel()
-        await asyncio.gather(pumping, return_exceptions=True)
-        writer.close()
+        async def pump() -> None:
+            # A service that refuses by the headers alone answers before any body byte.
+            await asyncio.wait({answer}, timeout=2)
+            if answer.done():
+                return
+            parts = [frame(preamble)] if preamble else []
+            chunk, sent = b"x" * 65536, len(preamble)
+            try:
+                for part in parts:
+                    await loop.sock_sendall(sock, part)
+                while sent < probe.oversize and not answer.done():
+                    part = chunk[: min(len(chunk), probe.oversize - sent)]
+                    await loop.sock_sendall(sock, frame(part))
+                    sent += len(part)
+                if not probe.declared and not answer.done():
+                    await loop.sock_sendall(sock, b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the server stopped reading; its answer is read all the same
+
+        pumping = asyncio.create_task(pump())
+        try:
+            head = await asyncio.wait_for(answer, 120)
+        finally:
+            pumping.cancel()
+            await asyncio.gather(pumping, return_exceptions=True)
     status = int(head.split(b" ", 2)[1])
     content_type = next(
         (
